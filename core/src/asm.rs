@@ -1,0 +1,763 @@
+//! The assembler: `.casm` text to a [`Contract`].
+//!
+//! One instruction per line; `;` starts a comment; `name:` defines a label (on its own line
+//! or before an instruction); mnemonics are case-insensitive. Operands are integers
+//! (`42`, `-7`, `0x2a`, `1_000`), string literals (`"did:key:z6Mk..."`, with `\"`, `\\`, `\n`,
+//! `\t`, `\u{..}` escapes), labels (targets of `jump`, `jumpif`, `call`) and identifiers
+//! (static memory keys of `store` / `load`). Directives describe the contract:
+//! `.contract ID`, `.version V`, `.reputation N`, `.permission NAME` (repeatable),
+//! `.depends ID` (repeatable), `.meta KEY VALUE`, `.state KEY VALUE`.
+//!
+//! ```
+//! use coopvm_core::asm::assemble;
+//! let c = assemble("count.casm", ".contract counter\n.state count 0\nload count\npush 1\nadd\nstore count\n").unwrap();
+//! assert_eq!(c.state["count"], 0);
+//! assert_eq!(c.program.keys, vec!["count".to_string()]);
+//! let err = assemble("bad.casm", "pusj 1\n").unwrap_err();
+//! assert_eq!((err.line, err.column), (1, 1));
+//! assert!(err.to_string().contains("did you mean `push`"));
+//! ```
+
+use crate::isa::{Op, OperandKind};
+use crate::program::{is_identifier, Contract, Insn, StateKey};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where an instruction came from in the source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column (in characters).
+    pub column: u32,
+    /// Byte offset of the start.
+    pub start: usize,
+    /// Byte offset one past the end.
+    pub end: usize,
+}
+
+/// Maps instruction indices back to their source, for located run-time and verifier errors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceMap {
+    /// The file name as given to the assembler.
+    pub file: String,
+    /// The source text.
+    pub source: String,
+    /// One span per instruction.
+    pub spans: Vec<Span>,
+}
+
+impl SourceMap {
+    /// The span of instruction `pc`, if it has one.
+    pub fn span(&self, pc: u32) -> Option<Span> {
+        self.spans.get(pc as usize).copied()
+    }
+
+    /// A located diagnostic about instruction `pc` (or the whole file when `pc` is `None`).
+    pub fn diagnostic(&self, pc: Option<u32>, message: &str, help: Option<String>) -> Diagnostic {
+        let span = pc.and_then(|pc| self.span(pc)).unwrap_or_default();
+        Diagnostic {
+            file: self.file.clone(),
+            source: self.source.clone(),
+            span,
+            message: message.to_owned(),
+            help,
+        }
+    }
+}
+
+/// A located error with the source it points into; `Display` shows the file:line:column,
+/// the offending line and a caret under the offending text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// File name.
+    pub file: String,
+    /// Source text.
+    pub source: String,
+    /// Where (line 0 means the whole file).
+    pub span: Span,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use codespan_reporting::diagnostic::{Diagnostic as D, Label};
+        use codespan_reporting::files::SimpleFile;
+        use codespan_reporting::term;
+        let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
+        let mut d = D::error().with_message(self.message.clone());
+        if self.span.line > 0 {
+            let end = self.span.end.max(self.span.start).min(self.source.len());
+            let start = self.span.start.min(end);
+            d = d.with_labels(vec![Label::primary((), start..end)]);
+        } else {
+            d = d.with_notes(vec![format!("in {}", self.file)]);
+        }
+        if let Some(help) = &self.help {
+            d = d.with_notes(vec![format!("help: {help}")]);
+        }
+        let mut out = String::new();
+        let config = term::Config::default();
+        if term::emit_to_string(&mut out, &config, &file, &d).is_err() {
+            // Fall back to a plain line if rendering fails (it should not).
+            return write!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, self.span.line, self.span.column, self.message
+            );
+        }
+        f.write_str(out.trim_end())
+    }
+}
+
+/// An assembly error: what is wrong and exactly where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct AsmError {
+    /// File name.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub help: Option<String>,
+    diagnostic: Box<Diagnostic>,
+}
+
+impl AsmError {
+    fn render(&self) -> String {
+        self.diagnostic.to_string()
+    }
+
+    /// `file:line:column: message`, on one line.
+    pub fn short(&self) -> String {
+        format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+/// Assembles `source` (named `file` in errors) into a contract.
+pub fn assemble(file: &str, source: &str) -> Result<Contract, AsmError> {
+    assemble_with_map(file, source).map(|(c, _)| c)
+}
+
+/// Assembles `source` and also returns the map from instructions to source spans.
+pub fn assemble_with_map(file: &str, source: &str) -> Result<(Contract, SourceMap), AsmError> {
+    let mut asm = Assembler {
+        file,
+        source,
+        contract: Contract::default(),
+        spans: Vec::new(),
+        labels: HashMap::new(),
+        fixups: Vec::new(),
+        keys: HashMap::new(),
+        strings: HashMap::new(),
+        seen: HashMap::new(),
+    };
+    let mut offset = 0;
+    for (index, line) in source.split_inclusive('\n').enumerate() {
+        let text = line.strip_suffix('\n').unwrap_or(line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        asm.line(index as u32 + 1, offset, text)?;
+        offset += line.len();
+    }
+    asm.finish()
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok<'s> {
+    Word(&'s str),
+    Str(String),
+}
+
+#[derive(Clone, Debug)]
+struct Token<'s> {
+    tok: Tok<'s>,
+    span: Span,
+}
+
+struct Assembler<'s> {
+    file: &'s str,
+    source: &'s str,
+    contract: Contract,
+    spans: Vec<Span>,
+    labels: HashMap<String, (u32, Span)>,
+    fixups: Vec<(usize, String, Span)>,
+    keys: HashMap<String, i64>,
+    strings: HashMap<String, i64>,
+    seen: HashMap<&'static str, Span>,
+}
+
+impl<'s> Assembler<'s> {
+    fn error(&self, span: Span, message: impl Into<String>, help: Option<String>) -> AsmError {
+        let message = message.into();
+        AsmError {
+            file: self.file.to_owned(),
+            line: span.line,
+            column: span.column,
+            message: message.clone(),
+            help: help.clone(),
+            diagnostic: Box::new(Diagnostic {
+                file: self.file.to_owned(),
+                source: self.source.to_owned(),
+                span,
+                message,
+                help,
+            }),
+        }
+    }
+
+    fn tokenize(&self, line_no: u32, offset: usize, text: &'s str) -> Result<Vec<Token<'s>>, AsmError> {
+        let mut tokens = Vec::new();
+        let mut chars = text.char_indices().peekable();
+        let span_at = |start: usize, end: usize| Span {
+            line: line_no,
+            column: text[..start].chars().count() as u32 + 1,
+            start: offset + start,
+            end: offset + end,
+        };
+        while let Some(&(i, c)) = chars.peek() {
+            if c == ';' {
+                break;
+            }
+            if c.is_whitespace() {
+                chars.next();
+                continue;
+            }
+            if c == '"' {
+                chars.next();
+                let mut value = String::new();
+                let mut closed = None;
+                while let Some((j, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = Some(j + 1);
+                            break;
+                        }
+                        '\\' => {
+                            let Some((k, e)) = chars.next() else { break };
+                            match e {
+                                'n' => value.push('\n'),
+                                't' => value.push('\t'),
+                                'r' => value.push('\r'),
+                                '0' => value.push('\0'),
+                                '\\' => value.push('\\'),
+                                '"' => value.push('"'),
+                                'u' => {
+                                    let rest = &text[k + 1..];
+                                    let close = rest.find('}');
+                                    let parsed = rest
+                                        .strip_prefix('{')
+                                        .zip(close)
+                                        .and_then(|(_, end)| u32::from_str_radix(&rest[1..end], 16).ok())
+                                        .and_then(char::from_u32);
+                                    let (Some(ch), Some(end)) = (parsed, close) else {
+                                        return Err(self.error(
+                                            span_at(j, k + 1 + e.len_utf8()),
+                                            "bad unicode escape",
+                                            Some("write it as \\u{1F600}".into()),
+                                        ));
+                                    };
+                                    value.push(ch);
+                                    // Skip `{hex}`.
+                                    while chars.peek().is_some_and(|&(p, _)| p <= k + 1 + end) {
+                                        chars.next();
+                                    }
+                                }
+                                other => {
+                                    return Err(self.error(
+                                        span_at(j, k + other.len_utf8()),
+                                        format!("unknown escape `\\{other}`"),
+                                        Some("the escapes are \\n \\t \\r \\0 \\\\ \\\" \\u{..}".into()),
+                                    ))
+                                }
+                            }
+                        }
+                        c => value.push(c),
+                    }
+                }
+                let Some(end) = closed else {
+                    return Err(self.error(
+                        span_at(i, text.len()),
+                        "unterminated string literal",
+                        Some("close it with `\"` on the same line".into()),
+                    ));
+                };
+                tokens.push(Token {
+                    tok: Tok::Str(value),
+                    span: span_at(i, end),
+                });
+                continue;
+            }
+            let start = i;
+            let mut end = text.len();
+            while let Some(&(j, c)) = chars.peek() {
+                if c.is_whitespace() || c == ';' || c == '"' {
+                    end = j;
+                    break;
+                }
+                chars.next();
+            }
+            tokens.push(Token {
+                tok: Tok::Word(&text[start..end]),
+                span: span_at(start, end),
+            });
+        }
+        Ok(tokens)
+    }
+
+    fn line(&mut self, line_no: u32, offset: usize, text: &'s str) -> Result<(), AsmError> {
+        let tokens = self.tokenize(line_no, offset, text)?;
+        let mut rest = &tokens[..];
+        // Leading label definitions.
+        while let Some(Token { tok: Tok::Word(w), span }) = rest.first() {
+            let Some(name) = w.strip_suffix(':') else { break };
+            if !is_identifier(name) {
+                return Err(self.error(
+                    *span,
+                    format!("`{name}` is not a valid label name"),
+                    Some("labels are identifiers: a letter or `_`, then letters, digits, `_` or `.`".into()),
+                ));
+            }
+            let pc = self.contract.program.code.len() as u32;
+            if let Some((_, first)) = self.labels.get(name) {
+                return Err(self.error(
+                    *span,
+                    format!("label `{name}` is defined twice"),
+                    Some(format!("it was first defined on line {}", first.line)),
+                ));
+            }
+            self.labels.insert(name.to_owned(), (pc, *span));
+            rest = &rest[1..];
+        }
+        let Some((head, args)) = rest.split_first() else {
+            return Ok(());
+        };
+        match &head.tok {
+            Tok::Word(w) if w.starts_with('.') => self.directive(w, head.span, args),
+            Tok::Word(w) => self.instruction(w, head.span, args),
+            Tok::Str(_) => Err(self.error(
+                head.span,
+                "expected an instruction, found a string literal",
+                Some("strings are operands: `push \"text\"`".into()),
+            )),
+        }
+    }
+
+    fn directive(&mut self, name: &str, span: Span, args: &[Token<'s>]) -> Result<(), AsmError> {
+        let lower = name.to_ascii_lowercase();
+        let (key, arity): (&'static str, usize) = match lower.as_str() {
+            ".contract" => ("contract", 1),
+            ".version" => ("version", 1),
+            ".reputation" => ("reputation", 1),
+            ".permission" => ("permission", 1),
+            ".depends" => ("depends", 1),
+            ".meta" => ("meta", 2),
+            ".state" => ("state", 2),
+            _ => {
+                return Err(self.error(
+                    span,
+                    format!("unknown directive `{name}`"),
+                    Some(".contract, .version, .reputation, .permission, .depends, .meta and .state are the directives".into()),
+                ))
+            }
+        };
+        if args.len() != arity {
+            let what = if arity == 1 { "one value" } else { "two values" };
+            let at = args.get(arity).map_or(span, |t| t.span);
+            return Err(self.error(
+                at,
+                format!("`{name}` takes {what}, found {}", args.len()),
+                Some(directive_usage(key).into()),
+            ));
+        }
+        let text = |t: &Token<'_>| match &t.tok {
+            Tok::Word(w) => (*w).to_owned(),
+            Tok::Str(s) => s.clone(),
+        };
+        if matches!(key, "contract" | "version" | "reputation") {
+            if let Some(first) = self.seen.get(key) {
+                return Err(self.error(
+                    span,
+                    format!("`{name}` is given twice"),
+                    Some(format!("it was first given on line {}", first.line)),
+                ));
+            }
+            self.seen.insert(key, span);
+        }
+        let reputation = if key == "reputation" { self.int(&args[0])? } else { 0 };
+        let c = &mut self.contract;
+        match key {
+            "contract" => c.id = text(&args[0]),
+            "version" => c.version = text(&args[0]),
+            "reputation" => c.required_reputation = reputation,
+            "permission" => c.permissions.push(text(&args[0])),
+            "depends" => c.dependencies.push(text(&args[0])),
+            "meta" => {
+                let k = text(&args[0]);
+                if c.metadata.insert(k.clone(), text(&args[1])).is_some() {
+                    return Err(self.error(args[0].span, format!("metadata key `{k}` is given twice"), None));
+                }
+            }
+            _ => {
+                let k = text(&args[0]);
+                if StateKey::parse(&k).is_none() {
+                    return Err(self.error(
+                        args[0].span,
+                        format!("`{k}` is not a valid state key"),
+                        Some("state keys are identifiers (`votes`) or decimal integers (`7`)".into()),
+                    ));
+                }
+                let v = self.int(&args[1])?;
+                if self.contract.state.insert(k.clone(), v).is_some() {
+                    return Err(self.error(args[0].span, format!("state key `{k}` is given twice"), None));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn int(&self, t: &Token<'_>) -> Result<i64, AsmError> {
+        match &t.tok {
+            Tok::Word(w) => parse_int(w).map_err(|m| self.error(t.span, m, None)),
+            Tok::Str(_) => Err(self.error(t.span, "expected an integer, found a string literal", None)),
+        }
+    }
+
+    fn instruction(&mut self, word: &str, span: Span, args: &[Token<'s>]) -> Result<(), AsmError> {
+        let candidates: Vec<Op> = Op::by_mnemonic(word).collect();
+        if candidates.is_empty() {
+            let help = suggest(word).map(|s| format!("did you mean `{s}`?"));
+            return Err(self.error(span, format!("unknown instruction `{word}`"), help));
+        }
+        if args.len() > 1 {
+            return Err(self.error(
+                args[1].span,
+                format!("`{}` takes at most one operand", candidates[0]),
+                None,
+            ));
+        }
+        let arg = args.first();
+        let kind_wanted = match arg.map(|t| &t.tok) {
+            None => OperandKind::None,
+            Some(Tok::Str(_)) => OperandKind::Str,
+            Some(Tok::Word(w)) if looks_numeric(w) => OperandKind::Imm,
+            Some(Tok::Word(_)) => OperandKind::Key, // or Target: resolved below
+        };
+        let op = candidates.iter().copied().find(|op| {
+            let k = op.info().operand;
+            k == kind_wanted || (kind_wanted == OperandKind::Key && k == OperandKind::Target)
+        });
+        let Some(op) = op else {
+            return Err(self.operand_error(&candidates, arg, span));
+        };
+        let mut insn = Insn::new(op);
+        let pc = self.contract.program.code.len();
+        if let Some(t) = arg {
+            match (&t.tok, op.info().operand) {
+                (Tok::Word(_), OperandKind::Imm) => insn.arg = self.int(t)?,
+                (Tok::Str(s), OperandKind::Str) => {
+                    insn.arg = intern(&mut self.strings, &mut self.contract.program.strings, s);
+                }
+                (Tok::Word(w), OperandKind::Key) => {
+                    if !is_identifier(w) {
+                        return Err(self.error(
+                            t.span,
+                            format!("`{w}` is not a valid key name"),
+                            Some("static keys are identifiers; for an integer key push it and use `store` / `load` without an operand".into()),
+                        ));
+                    }
+                    insn.arg = intern(&mut self.keys, &mut self.contract.program.keys, w);
+                }
+                (Tok::Word(w), OperandKind::Target) => {
+                    if !is_identifier(w) {
+                        return Err(self.error(t.span, format!("`{w}` is not a valid label name"), None));
+                    }
+                    self.fixups.push((pc, (*w).to_owned(), t.span));
+                }
+                _ => return Err(self.operand_error(&candidates, arg, span)),
+            }
+        }
+        self.contract.program.code.push(insn);
+        self.spans.push(span);
+        Ok(())
+    }
+
+    fn operand_error(&self, candidates: &[Op], arg: Option<&Token<'_>>, span: Span) -> AsmError {
+        let name = candidates[0].info().mnemonic;
+        let forms: Vec<String> = candidates.iter().map(|op| usage(*op)).collect();
+        let help = Some(format!("write it as {}", forms.join(" or ")));
+        match arg {
+            None => self.error(span, format!("`{name}` needs an operand"), help),
+            Some(t) => {
+                let found = match &t.tok {
+                    Tok::Str(_) => "a string literal",
+                    Tok::Word(w) if looks_numeric(w) => "an integer",
+                    Tok::Word(_) => "a name",
+                };
+                let message = if candidates.iter().all(|op| op.info().operand == OperandKind::None) {
+                    format!("`{name}` takes no operand, found {found}")
+                } else {
+                    format!("`{name}` does not take {found} here")
+                };
+                self.error(t.span, message, help)
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(Contract, SourceMap), AsmError> {
+        for (pc, label, span) in std::mem::take(&mut self.fixups) {
+            match self.labels.get(&label) {
+                Some(&(target, _)) => self.contract.program.code[pc].arg = i64::from(target),
+                None => {
+                    let mut names: Vec<&String> = self.labels.keys().collect();
+                    names.sort();
+                    let help = closest(&label, names.iter().map(|s| s.as_str()))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .or_else(|| Some("define it with `name:` before an instruction".into()));
+                    return Err(self.error(span, format!("undefined label `{label}`"), help));
+                }
+            }
+        }
+        let map = SourceMap {
+            file: self.file.to_owned(),
+            source: self.source.to_owned(),
+            spans: self.spans,
+        };
+        Ok((self.contract, map))
+    }
+}
+
+fn intern(index: &mut HashMap<String, i64>, table: &mut Vec<String>, s: &str) -> i64 {
+    *index.entry(s.to_owned()).or_insert_with(|| {
+        table.push(s.to_owned());
+        table.len() as i64 - 1
+    })
+}
+
+fn usage(op: Op) -> String {
+    let m = op.info().mnemonic;
+    match op.info().operand {
+        OperandKind::None => format!("`{m}`"),
+        OperandKind::Imm => format!("`{m} 42`"),
+        OperandKind::Str => format!("`{m} \"text\"`"),
+        OperandKind::Key => format!("`{m} key`"),
+        OperandKind::Target => format!("`{m} label`"),
+    }
+}
+
+fn directive_usage(key: &str) -> &'static str {
+    match key {
+        "contract" => "write it as `.contract my_contract`",
+        "version" => "write it as `.version 1.0.0`",
+        "reputation" => "write it as `.reputation 10`",
+        "permission" => "write it as `.permission vote` (one per line)",
+        "depends" => "write it as `.depends other_contract` (one per line)",
+        "meta" => "write it as `.meta key \"value\"`",
+        _ => "write it as `.state key 0`",
+    }
+}
+
+fn looks_numeric(w: &str) -> bool {
+    let w = w.strip_prefix('-').unwrap_or(w);
+    w.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Parses an integer literal: decimal or `0x` hex, optional leading `-`, `_` separators.
+///
+/// ```
+/// use coopvm_core::asm::parse_int;
+/// assert_eq!(parse_int("-0x10"), Ok(-16));
+/// assert_eq!(parse_int("1_000"), Ok(1000));
+/// assert_eq!(parse_int("-9223372036854775808"), Ok(i64::MIN));
+/// assert!(parse_int("9223372036854775808").is_err());
+/// ```
+pub fn parse_int(text: &str) -> Result<i64, String> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (radix, digits) = match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        Some(hex) => (16, hex),
+        None => (10, body),
+    };
+    let bad = || format!("`{text}` is not an integer literal");
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        return Err(bad());
+    }
+    let mut magnitude: u128 = 0;
+    for c in digits.chars().filter(|&c| c != '_') {
+        let d = c.to_digit(radix).ok_or_else(bad)?;
+        magnitude = magnitude * u128::from(radix) + u128::from(d);
+        if magnitude > 1 << 64 {
+            break;
+        }
+    }
+    let value = if negative { -(magnitude as i128) } else { magnitude as i128 };
+    i64::try_from(value).map_err(|_| format!("`{text}` does not fit in a signed 64-bit integer"))
+}
+
+fn suggest(word: &str) -> Option<&'static str> {
+    closest(word, Op::ALL.iter().map(|op| op.info().mnemonic))
+}
+
+fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    names
+        .map(|n| (edit_distance(&word, &n.to_ascii_lowercase()), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> AsmError {
+        assemble("t.casm", src).unwrap_err()
+    }
+
+    #[test]
+    fn assembles_everything() {
+        let src = r#"
+            .contract "demo"   ; the id
+            .version 1.2.0
+            .reputation 5
+            .permission vote
+            .permission admin
+            .depends lib
+            .meta name "Green Co-op"
+            .state count 0
+            .state 7 -1
+        start:  push 0x10
+                PUSH "did:key:alice"
+                push "did:key:alice"
+                store count
+                load count
+                store
+                load
+        loop: jumpif loop
+                call start
+                JumpIf end
+        end:
+        "#;
+        let c = assemble("t.casm", src).unwrap();
+        assert_eq!(c.id, "demo");
+        assert_eq!(c.version, "1.2.0");
+        assert_eq!(c.required_reputation, 5);
+        assert_eq!(c.permissions, vec!["vote", "admin"]);
+        assert_eq!(c.dependencies, vec!["lib"]);
+        assert_eq!(c.metadata["name"], "Green Co-op");
+        assert_eq!(c.state["count"], 0);
+        assert_eq!(c.state["7"], -1);
+        let code = &c.program.code;
+        assert_eq!(code[0], Insn::with(Op::Push, 16));
+        assert_eq!(code[1], Insn::with(Op::PushStr, 0));
+        assert_eq!(code[2], Insn::with(Op::PushStr, 0));
+        assert_eq!(code[3], Insn::with(Op::Store, 0));
+        assert_eq!(code[4], Insn::with(Op::Load, 0));
+        assert_eq!(code[5], Insn::new(Op::StoreDyn));
+        assert_eq!(code[6], Insn::new(Op::LoadDyn));
+        assert_eq!(code[7], Insn::with(Op::JumpIf, 7));
+        assert_eq!(code[8], Insn::with(Op::Call, 0));
+        assert_eq!(code[9], Insn::with(Op::JumpIf, 10));
+        assert_eq!(c.program.strings, vec!["did:key:alice"]);
+    }
+
+    #[test]
+    fn string_escapes() {
+        let c = assemble("t", r#"push "a\"b\\c\n\u{41};x" ; comment"#).unwrap();
+        assert_eq!(c.program.strings, vec!["a\"b\\c\nA;x"]);
+        assert!(err(r#"push "abc"#).message.contains("unterminated"));
+        assert!(err(r#"push "\q""#).message.contains("unknown escape"));
+        assert!(err(r#"push "\u{zz}""#).message.contains("unicode"));
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let e = err("push 1\n  ad\n");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert_eq!(e.help.as_deref(), Some("did you mean `add`?"));
+        let shown = e.to_string();
+        assert!(shown.contains("t.casm:2:3"), "{shown}");
+        assert!(shown.contains("ad"), "{shown}");
+        assert_eq!(e.short(), "t.casm:2:3: unknown instruction `ad`");
+    }
+
+    #[test]
+    fn operand_errors() {
+        assert!(err("push").message.contains("needs an operand"));
+        assert!(err("add 1").message.contains("takes no operand"));
+        assert!(err("push 1 2").message.contains("at most one operand"));
+        assert!(err("push x").message.contains("does not take a name"));
+        assert!(err("jump 3").message.contains("does not take an integer"));
+        assert!(err("store 3").message.contains("does not take an integer"));
+        assert!(err("store \"k\"").message.contains("does not take a string"));
+        assert!(err("push 99999999999999999999").message.contains("does not fit"));
+        assert!(err("push 1x").message.contains("not an integer literal"));
+        assert!(err("store a-b").message.contains("not a valid key name"));
+        assert!(err("jump a-b").message.contains("not a valid label name"));
+    }
+
+    #[test]
+    fn label_errors() {
+        let e = err("loop: push 1\nloop: pop\n");
+        assert!(e.message.contains("defined twice"));
+        assert_eq!(e.line, 2);
+        let e = err("lop: jump loop\n");
+        assert_eq!(e.message, "undefined label `loop`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `lop`?"));
+        assert!(err("9x: halt").message.contains("not a valid label name"));
+        assert!(err("\"s\"").message.contains("string literal"));
+    }
+
+    #[test]
+    fn directive_errors() {
+        assert!(err(".bogus 1").message.contains("unknown directive"));
+        assert!(err(".contract").message.contains("takes one value"));
+        assert!(err(".meta a").message.contains("takes two values"));
+        assert!(err(".contract a\n.contract b").message.contains("given twice"));
+        assert!(err(".state 0x1 1").message.contains("not a valid state key"));
+        assert!(err(".state a 1\n.state a 2").message.contains("given twice"));
+        assert!(err(".state a \"x\"").message.contains("expected an integer"));
+        assert!(err(".reputation ten").message.contains("not an integer"));
+        assert!(err(".meta a 1\n.meta a 2").message.contains("given twice"));
+    }
+
+    #[test]
+    fn integer_literals() {
+        assert_eq!(parse_int("0"), Ok(0));
+        assert_eq!(parse_int("-1"), Ok(-1));
+        assert_eq!(parse_int("0xff"), Ok(255));
+        assert_eq!(parse_int("0x7fff_ffff_ffff_ffff"), Ok(i64::MAX));
+        assert_eq!(parse_int("-0x8000_0000_0000_0000"), Ok(i64::MIN));
+        for bad in ["", "-", "0x", "1__0", "_1", "1_", "--1", "0xg", "1e3", "1000000000000000000000000000000000000000000"] {
+            assert!(parse_int(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn crlf_and_blank_lines() {
+        let c = assemble("t", "push 1\r\n\r\n  ; only a comment\r\npop\r\n").unwrap();
+        assert_eq!(c.program.code.len(), 2);
+    }
+}

@@ -1,0 +1,36 @@
+//! coopvm-core: everything both engines share.
+//!
+//! Data flows one way: text -> [`asm`] -> [`program`] (the IR) -> [`verify`] -> an engine.
+//! The instruction table in [`isa`] is the single definition of every opcode; the [`host`]
+//! module is the boundary to the cooperative world; [`run`] wraps an engine's execution in
+//! the seed's checks and transaction; [`codec`] is the canonical binary form.
+//!
+//! ```
+//! use coopvm_core::{asm::assemble, verify::verify, Limits};
+//! let contract = assemble("add.casm", "push 2\npush 3\nadd\n").unwrap();
+//! let verified = verify(contract, &Limits::default()).unwrap();
+//! assert_eq!(verified.analysis().funcs[0].max_height, 2);
+//! ```
+
+pub mod asm;
+pub mod codec;
+pub mod context;
+pub mod disasm;
+pub mod docs;
+pub mod error;
+pub mod host;
+pub mod isa;
+pub mod limits;
+pub mod memory;
+pub mod program;
+pub mod run;
+pub mod verify;
+
+pub use context::ExecutionContext;
+pub use error::{ErrorKind, VmError, VmResult};
+pub use host::{Env, Event, EventValue, Host, HostCx, NoHost};
+pub use isa::Op;
+pub use limits::{Limits, DEFAULT_GAS_LIMIT};
+pub use program::{Contract, Insn, Program, State};
+pub use run::{Exec, Outcome, RunParams};
+pub use verify::{verify, Verified, VerifyError};

@@ -1,0 +1,201 @@
+//! A contract's key-value memory during a run, shared by both engines.
+//!
+//! Static keys (`store votes`) were resolved by the assembler to slot indices, so they cost an
+//! array access, never a hash. Dynamic keys (`push 7 store`) are integers held in a hash map
+//! with a fast, deterministic hasher; an access allocates nothing (an insert of a new key may
+//! grow the table). The memory starts from the contract's state and is turned back into a
+//! [`State`] only when a run succeeds.
+
+use crate::error::{ErrorKind, VmError, VmResult};
+use crate::program::{int_key, Program, State, StateKey};
+use rustc_hash::FxHashMap;
+
+/// The run-time memory of one contract.
+///
+/// ```
+/// use coopvm_core::{memory::Memory, program::{Program, State}};
+/// let program = Program { keys: vec!["votes".into()], ..Default::default() };
+/// let state = State::from([("votes".to_string(), 2)]);
+/// let mut m = Memory::new(&program, &state, 10);
+/// m.store(0, m.load(0).unwrap() + 1).unwrap();
+/// assert_eq!(m.into_state(&program)["votes"], 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Memory {
+    slots: Vec<Option<i64>>,
+    dynamic: FxHashMap<i64, i64>,
+    /// Named keys of the initial state that no static key of the program refers to; they are
+    /// kept as they are.
+    other: State,
+    count: u32,
+    limit: u32,
+}
+
+impl Memory {
+    /// Memory for `program` holding `state`, allowing at most `limit` keys.
+    pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
+        let mut slots = vec![None; program.keys.len()];
+        let mut dynamic = FxHashMap::default();
+        let mut other = State::new();
+        for (key, &value) in state {
+            match StateKey::parse(key) {
+                Some(StateKey::Int(k)) => {
+                    dynamic.insert(k, value);
+                }
+                _ => match program.keys.iter().position(|k| k == key) {
+                    Some(slot) => slots[slot] = Some(value),
+                    None => {
+                        other.insert(key.clone(), value);
+                    }
+                },
+            }
+        }
+        let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
+        Memory {
+            slots,
+            dynamic,
+            other,
+            count,
+            limit,
+        }
+    }
+
+    /// Number of keys holding a value.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether no key holds a value.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The value in static slot `slot` (`load K`).
+    pub fn load(&self, slot: u32) -> VmResult<i64> {
+        match self.slots.get(slot as usize) {
+            Some(Some(v)) => Ok(*v),
+            _ => Err(VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("load of static key #{slot}, which holds no value"),
+            )),
+        }
+    }
+
+    /// Stores `value` in static slot `slot` (`store K`).
+    pub fn store(&mut self, slot: u32, value: i64) -> VmResult<()> {
+        let limit = self.limit;
+        let count = &mut self.count;
+        match self.slots.get_mut(slot as usize) {
+            Some(cell @ None) => {
+                grow(count, limit)?;
+                *cell = Some(value);
+                Ok(())
+            }
+            Some(Some(cell)) => {
+                *cell = value;
+                Ok(())
+            }
+            None => Err(VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("static key #{slot} does not exist"),
+            )),
+        }
+    }
+
+    /// The value under the integer key `key` (dynamic `load`).
+    pub fn load_dyn(&self, key: i64) -> VmResult<i64> {
+        self.dynamic.get(&key).copied().ok_or_else(|| {
+            VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("load of key {key}, which holds no value"),
+            )
+        })
+    }
+
+    /// Stores `value` under the integer key `key` (dynamic `store`).
+    pub fn store_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
+        if let Some(cell) = self.dynamic.get_mut(&key) {
+            *cell = value;
+            return Ok(());
+        }
+        grow(&mut self.count, self.limit)?;
+        self.dynamic.insert(key, value);
+        Ok(())
+    }
+
+    /// The state this memory holds, keys named as in [`State`].
+    pub fn into_state(self, program: &Program) -> State {
+        let mut state = self.other;
+        for (name, value) in program.keys.iter().zip(self.slots) {
+            if let Some(v) = value {
+                state.insert(name.clone(), v);
+            }
+        }
+        for (k, v) in self.dynamic {
+            state.insert(int_key(k), v);
+        }
+        state
+    }
+}
+
+fn grow(count: &mut u32, limit: u32) -> VmResult<()> {
+    if *count >= limit {
+        return Err(VmError::new(
+            ErrorKind::MemoryLimitExceeded,
+            format!("memory is limited to {limit} keys"),
+        ));
+    }
+    *count += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program() -> Program {
+        Program {
+            keys: vec!["a".into(), "b".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn loads_and_stores() {
+        let p = program();
+        let s = State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)]);
+        let mut m = Memory::new(&p, &s, 5);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.load(0).unwrap(), 1);
+        assert_eq!(m.load(1).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(m.load(9).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(m.store(9, 1).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(m.load_dyn(5).unwrap(), 50);
+        assert_eq!(m.load_dyn(6).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        m.store(1, 2).unwrap();
+        m.store_dyn(-6, 60).unwrap();
+        m.store_dyn(-6, 61).unwrap();
+        assert_eq!(m.len(), 5);
+        let out = m.into_state(&p);
+        let want = State::from([
+            ("a".into(), 1),
+            ("b".into(), 2),
+            ("5".into(), 50),
+            ("-6".into(), 61),
+            ("zz".into(), 9),
+        ]);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn limit_counts_new_keys_only() {
+        let p = program();
+        let mut m = Memory::new(&p, &State::new(), 2);
+        m.store(0, 1).unwrap();
+        m.store_dyn(1, 1).unwrap();
+        m.store(0, 2).unwrap();
+        m.store_dyn(1, 2).unwrap();
+        assert_eq!(m.store(1, 1).unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+        assert_eq!(m.store_dyn(2, 1).unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+    }
+}

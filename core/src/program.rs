@@ -1,0 +1,179 @@
+//! The IR: a contract and its code, as produced by the assembler and decoded from bytes.
+//!
+//! The code is a flat vector of [`Insn`]s (the seed's `Vec<(OpCode, Option<i64>)>`), with
+//! side tables for the static memory keys and string constants that operands index. Both
+//! engines consume this IR after the verifier has accepted it.
+
+use crate::isa::{Op, OperandKind};
+use std::collections::BTreeMap;
+
+/// One instruction: an opcode and its operand (0 when the opcode takes none).
+///
+/// The meaning of `arg` depends on [`crate::isa::OpInfo::operand`]: an immediate, a
+/// string-pool index, a key-table index or an instruction index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Insn {
+    /// The opcode.
+    pub op: Op,
+    /// The operand.
+    pub arg: i64,
+}
+
+impl Insn {
+    /// An instruction without an operand.
+    pub const fn new(op: Op) -> Self {
+        Insn { op, arg: 0 }
+    }
+
+    /// An instruction with an operand.
+    pub const fn with(op: Op, arg: i64) -> Self {
+        Insn { op, arg }
+    }
+}
+
+/// A contract's code: instructions plus the tables their operands index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Program {
+    /// The instructions.
+    pub code: Vec<Insn>,
+    /// Static memory keys, indexed by `store K` / `load K` operands (each a memory slot).
+    pub keys: Vec<String>,
+    /// String constants, indexed by `push "..."` operands; their handles are their indices.
+    pub strings: Vec<String>,
+}
+
+/// The seed's `CooperativeMetadata`: free-form key/value text describing the cooperative.
+pub type Metadata = BTreeMap<String, String>;
+
+/// A contract's key-value state (the seed's `Contract.state`), ordered for determinism.
+///
+/// Keys are either identifiers (static keys, `store votes`) or canonical decimal integers
+/// (dynamic keys, `push 7 store`), see [`StateKey`].
+pub type State = BTreeMap<String, i64>;
+
+/// A contract (the seed's `Contract` structure) with its code lowered to the IR.
+///
+/// ```
+/// let c = coopvm_core::asm::assemble("demo.casm", ".contract demo\npush 1\nhalt\n").unwrap();
+/// assert_eq!(c.id, "demo");
+/// assert_eq!(c.program.code.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Contract {
+    /// Unique identifier.
+    pub id: String,
+    /// Version string.
+    pub version: String,
+    /// Minimum caller reputation required to execute.
+    pub required_reputation: i64,
+    /// Permissions the caller must hold, every one of them.
+    pub permissions: Vec<String>,
+    /// Ids of contracts this one depends on.
+    pub dependencies: Vec<String>,
+    /// Cooperative metadata.
+    pub metadata: Metadata,
+    /// Initial key-value state.
+    pub state: State,
+    /// The code.
+    pub program: Program,
+}
+
+/// A memory key, parsed from its textual form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKey<'a> {
+    /// An identifier key (`votes`), usable as a static key.
+    Name(&'a str),
+    /// An integer key (`42`), the form dynamic `store`/`load` use.
+    Int(i64),
+}
+
+impl<'a> StateKey<'a> {
+    /// Parses a state key: an identifier or a canonical decimal `i64` (no `+`, no leading
+    /// zeros, no `-0`). Returns `None` for anything else.
+    ///
+    /// ```
+    /// use coopvm_core::program::StateKey;
+    /// assert_eq!(StateKey::parse("votes"), Some(StateKey::Name("votes")));
+    /// assert_eq!(StateKey::parse("-7"), Some(StateKey::Int(-7)));
+    /// assert_eq!(StateKey::parse("007"), None);
+    /// ```
+    pub fn parse(text: &'a str) -> Option<StateKey<'a>> {
+        if is_identifier(text) {
+            return Some(StateKey::Name(text));
+        }
+        let n: i64 = text.parse().ok()?;
+        (n.to_string() == text).then_some(StateKey::Int(n))
+    }
+}
+
+/// Whether `text` is an identifier: `[A-Za-z_][A-Za-z0-9_.]*`.
+pub fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// The textual state key of a dynamic integer key.
+pub fn int_key(k: i64) -> String {
+    k.to_string()
+}
+
+impl Program {
+    /// Checks that every operand is in range for its kind (string and key indices exist,
+    /// operand-less instructions carry 0). Jump targets are checked by the verifier.
+    pub fn operand_error(&self, insn: &Insn) -> Option<String> {
+        let len_ok = |n: usize| usize::try_from(insn.arg).is_ok_and(|i| i < n);
+        match insn.op.info().operand {
+            OperandKind::None if insn.arg != 0 => {
+                Some(format!("`{}` takes no operand", insn.op))
+            }
+            OperandKind::Str if !len_ok(self.strings.len()) => Some(format!(
+                "string index {} is out of range ({} strings)",
+                insn.arg,
+                self.strings.len()
+            )),
+            OperandKind::Key if !len_ok(self.keys.len()) => Some(format!(
+                "key index {} is out of range ({} keys)",
+                insn.arg,
+                self.keys.len()
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys() {
+        assert_eq!(StateKey::parse("a.b_c9"), Some(StateKey::Name("a.b_c9")));
+        assert_eq!(StateKey::parse("0"), Some(StateKey::Int(0)));
+        assert_eq!(StateKey::parse("-0"), None);
+        assert_eq!(StateKey::parse("+1"), None);
+        assert_eq!(StateKey::parse(""), None);
+        assert_eq!(StateKey::parse("9a"), None);
+        assert_eq!(StateKey::parse("a b"), None);
+        assert_eq!(
+            StateKey::parse("-9223372036854775808"),
+            Some(StateKey::Int(i64::MIN))
+        );
+        assert_eq!(StateKey::parse("9223372036854775808"), None);
+    }
+
+    #[test]
+    fn operand_checks() {
+        let p = Program {
+            code: vec![],
+            keys: vec!["k".into()],
+            strings: vec![],
+        };
+        assert!(p.operand_error(&Insn::with(Op::Load, 0)).is_none());
+        assert!(p.operand_error(&Insn::with(Op::Load, 1)).is_some());
+        assert!(p.operand_error(&Insn::with(Op::Load, -1)).is_some());
+        assert!(p.operand_error(&Insn::with(Op::PushStr, 0)).is_some());
+        assert!(p.operand_error(&Insn::with(Op::Add, 3)).is_some());
+        assert!(p.operand_error(&Insn::with(Op::Push, -3)).is_none());
+    }
+}

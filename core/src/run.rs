@@ -1,0 +1,141 @@
+//! One run of a contract, engine-independent: the checks before it, the transaction around
+//! it, and the [`Outcome`] both engines report in the same shape.
+
+use crate::context::{preflight, ExecutionContext};
+use crate::error::VmError;
+use crate::host::{Env, Event, EventValue, Host};
+use crate::memory::Memory;
+use crate::program::State;
+use crate::verify::Verified;
+
+/// What an engine reports about executing a contract's code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    /// Success, or the error that stopped the run.
+    pub result: Result<(), VmError>,
+    /// The value stack at the end (bottom first); engines may leave it empty on error.
+    pub stack: Vec<i64>,
+    /// Gas consumed (equal to the limit after `out_of_gas`).
+    pub gas_used: u64,
+}
+
+/// The result of a run, identical in shape (and, for the same input, in content) for both
+/// engines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Success, or the error that stopped the run.
+    pub result: Result<(), VmError>,
+    /// The value stack at the end, bottom first; empty after an error.
+    pub stack: Vec<i64>,
+    /// Gas consumed.
+    pub gas_used: u64,
+    /// The contract's state after the run: the new state on success, the old one on error.
+    pub state: State,
+    /// Events of the run; after an error only the error event.
+    pub events: Vec<Event>,
+    /// Values logged by `log`, in order (kept after an error, for debugging).
+    pub logs: Vec<i64>,
+    /// Number of host operations executed.
+    pub host_calls: u64,
+}
+
+impl Outcome {
+    /// Whether the run succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// What a run needs besides the code and the host.
+#[derive(Clone, Copy, Debug)]
+pub struct RunParams<'a> {
+    /// Who, where, when.
+    pub ctx: &'a ExecutionContext,
+    /// The contract state at the start (usually the contract's declared `.state`, or what a
+    /// persistent store holds).
+    pub state: &'a State,
+    /// Gas available.
+    pub gas_limit: u64,
+}
+
+/// Runs `verified` with `engine`, the closure that executes code (each engine supplies one),
+/// enforcing the seed's order: permission and reputation checks (no gas), `host.begin()`,
+/// execution, then commit of state, events and host effects on success, or rollback of all of
+/// them and a single error event on failure.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify::verify, host::NoHost, run::{run, Exec, RunParams}, Limits, ExecutionContext};
+/// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
+/// let ctx = ExecutionContext::default();
+/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 10 };
+/// // A toy engine that does nothing but report success.
+/// let out = run(&v, params, &mut NoHost, |_, _, _, _| Exec { result: Ok(()), stack: vec![], gas_used: 0 });
+/// assert!(out.is_ok());
+/// ```
+pub fn run<H, F>(verified: &Verified, params: RunParams<'_>, host: &mut H, engine: F) -> Outcome
+where
+    H: Host + ?Sized,
+    F: FnOnce(&mut Env<'_>, &mut H, &mut Memory, u64) -> Exec,
+{
+    let contract = verified.contract();
+    let ctx = params.ctx;
+    if let Err(e) = preflight(contract, ctx) {
+        return Outcome {
+            events: vec![error_event(contract.id.as_str(), ctx, &e)],
+            result: Err(e),
+            stack: Vec::new(),
+            gas_used: 0,
+            state: params.state.clone(),
+            logs: Vec::new(),
+            host_calls: 0,
+        };
+    }
+    let mut env = Env::new(ctx, &contract.id, &contract.program.strings);
+    let mut memory = Memory::new(&contract.program, params.state, verified.limits().memory_keys);
+    host.begin();
+    let exec = engine(&mut env, host, &mut memory, params.gas_limit);
+    let gas_used = exec.gas_used.min(params.gas_limit);
+    match exec.result {
+        Ok(()) => {
+            host.commit();
+            Outcome {
+                result: Ok(()),
+                stack: exec.stack,
+                gas_used,
+                state: memory.into_state(&contract.program),
+                events: env.events,
+                logs: env.logs,
+                host_calls: env.host_calls,
+            }
+        }
+        Err(e) => {
+            host.rollback();
+            Outcome {
+                events: vec![error_event(&contract.id, ctx, &e)],
+                result: Err(e),
+                stack: Vec::new(),
+                gas_used,
+                state: params.state.clone(),
+                logs: env.logs,
+                host_calls: env.host_calls,
+            }
+        }
+    }
+}
+
+/// The event reported instead of a failed run's events.
+pub fn error_event(contract: &str, ctx: &ExecutionContext, e: &VmError) -> Event {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("kind".to_owned(), EventValue::from(e.kind.name()));
+    fields.insert("message".to_owned(), EventValue::from(e.message.as_str()));
+    if let Some(pc) = e.pc {
+        fields.insert("pc".to_owned(), EventValue::Int(i64::from(pc)));
+    }
+    Event {
+        name: "Error".to_owned(),
+        contract: contract.to_owned(),
+        caller: ctx.caller_did.clone(),
+        block: ctx.block_number,
+        fields,
+    }
+}
