@@ -1,1 +1,58 @@
-//! coopvm
+//! coopvm: a deterministic, gas-metered virtual machine for cooperative smart contracts.
+//!
+//! This crate is the facade: it re-exports the shared [`core`] (instruction table, assembler,
+//! verifier, codec, host trait) and the reference [`interp`]reter, loads contracts from files
+//! ([`load`]), chooses an engine ([`Engine`]) and renders outcomes ([`report`]). The `coopvm`
+//! binary is built on it.
+//!
+//! ```
+//! use coopvm::{core::{ExecutionContext, NoHost, Limits}, Engine, load};
+//! let loaded = load::from_source("hello.casm", "push 40\npush 2\nadd\n").unwrap();
+//! let verified = loaded.verify(&Limits::default()).unwrap();
+//! let ctx = ExecutionContext::default();
+//! let out = Engine::Interp.run(&verified, &ctx, &verified.contract().state, 1_000, &mut NoHost);
+//! assert_eq!(out.stack, vec![42]);
+//! ```
+
+pub use coopvm_core as core;
+pub use coopvm_interp as interp;
+
+pub mod load;
+pub mod report;
+
+use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
+
+/// Which engine executes a contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// The reference interpreter.
+    Interp,
+}
+
+impl Engine {
+    /// The engine's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+        }
+    }
+
+    /// Runs `verified` under the full run protocol (checks, transaction, outcome).
+    pub fn run<H: Host + ?Sized>(
+        self,
+        verified: &Verified,
+        ctx: &ExecutionContext,
+        state: &State,
+        gas_limit: u64,
+        host: &mut H,
+    ) -> Outcome {
+        let params = RunParams {
+            ctx,
+            state,
+            gas_limit,
+        };
+        match self {
+            Engine::Interp => coopvm_interp::run(verified, params, host),
+        }
+    }
+}

@@ -137,7 +137,10 @@ impl AsmError {
 
     /// `file:line:column: message`, on one line.
     pub fn short(&self) -> String {
-        format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        format!(
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -212,7 +215,12 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    fn tokenize(&self, line_no: u32, offset: usize, text: &'s str) -> Result<Vec<Token<'s>>, AsmError> {
+    fn tokenize(
+        &self,
+        line_no: u32,
+        offset: usize,
+        text: &'s str,
+    ) -> Result<Vec<Token<'s>>, AsmError> {
         let mut tokens = Vec::new();
         let mut chars = text.char_indices().peekable();
         let span_at = |start: usize, end: usize| Span {
@@ -254,7 +262,9 @@ impl<'s> Assembler<'s> {
                                     let parsed = rest
                                         .strip_prefix('{')
                                         .zip(close)
-                                        .and_then(|(_, end)| u32::from_str_radix(&rest[1..end], 16).ok())
+                                        .and_then(|(_, end)| {
+                                            u32::from_str_radix(&rest[1..end], 16).ok()
+                                        })
                                         .and_then(char::from_u32);
                                     let (Some(ch), Some(end)) = (parsed, close) else {
                                         return Err(self.error(
@@ -273,7 +283,10 @@ impl<'s> Assembler<'s> {
                                     return Err(self.error(
                                         span_at(j, k + other.len_utf8()),
                                         format!("unknown escape `\\{other}`"),
-                                        Some("the escapes are \\n \\t \\r \\0 \\\\ \\\" \\u{..}".into()),
+                                        Some(
+                                            "the escapes are \\n \\t \\r \\0 \\\\ \\\" \\u{..}"
+                                                .into(),
+                                        ),
                                     ))
                                 }
                             }
@@ -315,13 +328,22 @@ impl<'s> Assembler<'s> {
         let tokens = self.tokenize(line_no, offset, text)?;
         let mut rest = &tokens[..];
         // Leading label definitions.
-        while let Some(Token { tok: Tok::Word(w), span }) = rest.first() {
-            let Some(name) = w.strip_suffix(':') else { break };
+        while let Some(Token {
+            tok: Tok::Word(w),
+            span,
+        }) = rest.first()
+        {
+            let Some(name) = w.strip_suffix(':') else {
+                break;
+            };
             if !is_identifier(name) {
                 return Err(self.error(
                     *span,
                     format!("`{name}` is not a valid label name"),
-                    Some("labels are identifiers: a letter or `_`, then letters, digits, `_` or `.`".into()),
+                    Some(
+                        "labels are identifiers: a letter or `_`, then letters, digits, `_` or `.`"
+                            .into(),
+                    ),
                 ));
             }
             let pc = self.contract.program.code.len() as u32;
@@ -368,7 +390,11 @@ impl<'s> Assembler<'s> {
             }
         };
         if args.len() != arity {
-            let what = if arity == 1 { "one value" } else { "two values" };
+            let what = if arity == 1 {
+                "one value"
+            } else {
+                "two values"
+            };
             let at = args.get(arity).map_or(span, |t| t.span);
             return Err(self.error(
                 at,
@@ -390,7 +416,11 @@ impl<'s> Assembler<'s> {
             }
             self.seen.insert(key, span);
         }
-        let reputation = if key == "reputation" { self.int(&args[0])? } else { 0 };
+        let reputation = if key == "reputation" {
+            self.int(&args[0])?
+        } else {
+            0
+        };
         let c = &mut self.contract;
         match key {
             "contract" => c.id = text(&args[0]),
@@ -401,7 +431,11 @@ impl<'s> Assembler<'s> {
             "meta" => {
                 let k = text(&args[0]);
                 if c.metadata.insert(k.clone(), text(&args[1])).is_some() {
-                    return Err(self.error(args[0].span, format!("metadata key `{k}` is given twice"), None));
+                    return Err(self.error(
+                        args[0].span,
+                        format!("metadata key `{k}` is given twice"),
+                        None,
+                    ));
                 }
             }
             _ => {
@@ -410,12 +444,18 @@ impl<'s> Assembler<'s> {
                     return Err(self.error(
                         args[0].span,
                         format!("`{k}` is not a valid state key"),
-                        Some("state keys are identifiers (`votes`) or decimal integers (`7`)".into()),
+                        Some(
+                            "state keys are identifiers (`votes`) or decimal integers (`7`)".into(),
+                        ),
                     ));
                 }
                 let v = self.int(&args[1])?;
                 if self.contract.state.insert(k.clone(), v).is_some() {
-                    return Err(self.error(args[0].span, format!("state key `{k}` is given twice"), None));
+                    return Err(self.error(
+                        args[0].span,
+                        format!("state key `{k}` is given twice"),
+                        None,
+                    ));
                 }
             }
         }
@@ -425,7 +465,9 @@ impl<'s> Assembler<'s> {
     fn int(&self, t: &Token<'_>) -> Result<i64, AsmError> {
         match &t.tok {
             Tok::Word(w) => parse_int(w).map_err(|m| self.error(t.span, m, None)),
-            Tok::Str(_) => Err(self.error(t.span, "expected an integer, found a string literal", None)),
+            Tok::Str(_) => {
+                Err(self.error(t.span, "expected an integer, found a string literal", None))
+            }
         }
     }
 
@@ -476,7 +518,11 @@ impl<'s> Assembler<'s> {
                 }
                 (Tok::Word(w), OperandKind::Target) => {
                     if !is_identifier(w) {
-                        return Err(self.error(t.span, format!("`{w}` is not a valid label name"), None));
+                        return Err(self.error(
+                            t.span,
+                            format!("`{w}` is not a valid label name"),
+                            None,
+                        ));
                     }
                     self.fixups.push((pc, (*w).to_owned(), t.span));
                 }
@@ -500,7 +546,10 @@ impl<'s> Assembler<'s> {
                     Tok::Word(w) if looks_numeric(w) => "an integer",
                     Tok::Word(_) => "a name",
                 };
-                let message = if candidates.iter().all(|op| op.info().operand == OperandKind::None) {
+                let message = if candidates
+                    .iter()
+                    .all(|op| op.info().operand == OperandKind::None)
+                {
                     format!("`{name}` takes no operand, found {found}")
                 } else {
                     format!("`{name}` does not take {found} here")
@@ -587,7 +636,11 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
         None => (10, body),
     };
     let bad = || format!("`{text}` is not an integer literal");
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return Err(bad());
     }
     let mut magnitude: u128 = 0;
@@ -598,7 +651,11 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
             break;
         }
     }
-    let value = if negative { -(magnitude as i128) } else { magnitude as i128 };
+    let value = if negative {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
     i64::try_from(value).map_err(|_| format!("`{text}` does not fit in a signed 64-bit integer"))
 }
 
@@ -621,7 +678,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -711,8 +770,12 @@ mod tests {
         assert!(err("push x").message.contains("does not take a name"));
         assert!(err("jump 3").message.contains("does not take an integer"));
         assert!(err("store 3").message.contains("does not take an integer"));
-        assert!(err("store \"k\"").message.contains("does not take a string"));
-        assert!(err("push 99999999999999999999").message.contains("does not fit"));
+        assert!(err("store \"k\"")
+            .message
+            .contains("does not take a string"));
+        assert!(err("push 99999999999999999999")
+            .message
+            .contains("does not fit"));
         assert!(err("push 1x").message.contains("not an integer literal"));
         assert!(err("store a-b").message.contains("not a valid key name"));
         assert!(err("jump a-b").message.contains("not a valid label name"));
@@ -735,10 +798,18 @@ mod tests {
         assert!(err(".bogus 1").message.contains("unknown directive"));
         assert!(err(".contract").message.contains("takes one value"));
         assert!(err(".meta a").message.contains("takes two values"));
-        assert!(err(".contract a\n.contract b").message.contains("given twice"));
-        assert!(err(".state 0x1 1").message.contains("not a valid state key"));
-        assert!(err(".state a 1\n.state a 2").message.contains("given twice"));
-        assert!(err(".state a \"x\"").message.contains("expected an integer"));
+        assert!(err(".contract a\n.contract b")
+            .message
+            .contains("given twice"));
+        assert!(err(".state 0x1 1")
+            .message
+            .contains("not a valid state key"));
+        assert!(err(".state a 1\n.state a 2")
+            .message
+            .contains("given twice"));
+        assert!(err(".state a \"x\"")
+            .message
+            .contains("expected an integer"));
         assert!(err(".reputation ten").message.contains("not an integer"));
         assert!(err(".meta a 1\n.meta a 2").message.contains("given twice"));
     }
@@ -750,7 +821,18 @@ mod tests {
         assert_eq!(parse_int("0xff"), Ok(255));
         assert_eq!(parse_int("0x7fff_ffff_ffff_ffff"), Ok(i64::MAX));
         assert_eq!(parse_int("-0x8000_0000_0000_0000"), Ok(i64::MIN));
-        for bad in ["", "-", "0x", "1__0", "_1", "1_", "--1", "0xg", "1e3", "1000000000000000000000000000000000000000000"] {
+        for bad in [
+            "",
+            "-",
+            "0x",
+            "1__0",
+            "_1",
+            "1_",
+            "--1",
+            "0xg",
+            "1e3",
+            "1000000000000000000000000000000000000000000",
+        ] {
             assert!(parse_int(bad).is_err(), "{bad}");
         }
     }

@@ -95,7 +95,10 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
         let at = r.pos;
         let k = r.string()?;
         let v = r.string()?;
-        if metadata.last_key_value().is_some_and(|(last, _)| *last >= k) {
+        if metadata
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= k)
+        {
             r.pos = at;
             return Err(r.fail("metadata keys must be strictly ascending"));
         }
@@ -286,15 +289,30 @@ mod tests {
     fn rejects_non_canonical_forms() {
         // Bad magic, bad version.
         assert!(decode(b"cvm\0\x01").unwrap_err().message.contains("magic"));
-        assert!(decode(b"\0cvm\x02").unwrap_err().message.contains("version 2"));
+        assert!(decode(b"\0cvm\x02")
+            .unwrap_err()
+            .message
+            .contains("version 2"));
         // An overlong varint for the id length (0 written as 0x80 0x00).
-        let mut r = Reader { bytes: &[0x80, 0x00], pos: 0 };
+        let mut r = Reader {
+            bytes: &[0x80, 0x00],
+            pos: 0,
+        };
         assert!(r.uint().unwrap_err().message.contains("minimally"));
-        let mut r = Reader { bytes: &[0xff; 11], pos: 0 };
+        let mut r = Reader {
+            bytes: &[0xff; 11],
+            pos: 0,
+        };
         assert!(r.uint().is_err());
-        let mut r = Reader { bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0 };
+        let mut r = Reader {
+            bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            pos: 0,
+        };
         assert_eq!(r.uint().unwrap(), u64::MAX);
-        let mut r = Reader { bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], pos: 0 };
+        let mut r = Reader {
+            bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            pos: 0,
+        };
         assert!(r.uint().unwrap_err().message.contains("64 bits"));
         // Unsorted metadata.
         let mut c = Contract::default();
@@ -310,8 +328,10 @@ mod tests {
         let mut b = encode(&c);
         *b.last_mut().unwrap() = 0xee;
         assert!(decode(&b).unwrap_err().message.contains("not an opcode"));
-        let mut c = Contract::default();
-        c.id = "é".into();
+        let c = Contract {
+            id: "é".into(),
+            ..Default::default()
+        };
         let mut b = encode(&c);
         b[6] = 0xff;
         assert!(decode(&b).unwrap_err().message.contains("UTF-8"));

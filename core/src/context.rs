@@ -44,11 +44,7 @@ impl ExecutionContext {
 /// assert!(preflight(&c, &ctx).is_err());
 /// ```
 pub fn preflight(contract: &Contract, ctx: &ExecutionContext) -> Result<(), VmError> {
-    if let Some(missing) = contract
-        .permissions
-        .iter()
-        .find(|p| !ctx.has_permission(p))
-    {
+    if let Some(missing) = contract.permissions.iter().find(|p| !ctx.has_permission(p)) {
         return Err(VmError::new(
             ErrorKind::PermissionDenied,
             format!(
@@ -85,7 +81,10 @@ mod tests {
             reputation_score: 0,
             ..Default::default()
         };
-        assert_eq!(preflight(&c, &ctx).unwrap_err().kind, ErrorKind::PermissionDenied);
+        assert_eq!(
+            preflight(&c, &ctx).unwrap_err().kind,
+            ErrorKind::PermissionDenied
+        );
         ctx.permissions.push("admin".into());
         assert_eq!(
             preflight(&c, &ctx).unwrap_err().kind,

@@ -76,7 +76,8 @@ fn word(s: &str) -> String {
     let bare = !s.is_empty()
         && !s.ends_with(':')
         && !s.starts_with('.')
-        && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != ';' && c != '"' && c != '\\');
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != ';' && c != '"' && c != '\\');
     if bare {
         s.to_owned()
     } else {

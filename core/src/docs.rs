@@ -34,7 +34,11 @@ pub fn opcodes_markdown() -> String {
             let _ = writeln!(
                 out,
                 "| {:?}{ext} | 0x{:02x} | `{form}` | `{}` | {} | {} |",
-                op, i.code, i.stack, i.gas, i.doc.replace('|', "\\|")
+                op,
+                i.code,
+                i.stack,
+                i.gas,
+                i.doc.replace('|', "\\|")
             );
         }
         out.push('\n');

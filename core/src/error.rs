@@ -117,10 +117,7 @@ impl VmError {
 
     /// The error of running out of gas.
     pub fn out_of_gas(limit: u64) -> Self {
-        VmError::new(
-            ErrorKind::OutOfGas,
-            format!("out of gas (limit {limit})"),
-        )
+        VmError::new(ErrorKind::OutOfGas, format!("out of gas (limit {limit})"))
     }
 }
 
@@ -146,6 +143,9 @@ mod tests {
     fn location_is_kept() {
         let e = VmError::new(ErrorKind::OutOfGas, "x").at(1).at(2);
         assert_eq!(e.pc, Some(1));
-        assert_eq!(VmError::new(ErrorKind::OutOfGas, "m").to_string(), "out_of_gas: m");
+        assert_eq!(
+            VmError::new(ErrorKind::OutOfGas, "m").to_string(),
+            "out_of_gas: m"
+        );
     }
 }

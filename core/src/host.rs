@@ -19,7 +19,9 @@ use crate::isa::Op;
 use std::collections::BTreeMap;
 
 /// A value carried by an event field.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(untagged)]
 pub enum EventValue {
     /// An integer.
@@ -73,7 +75,11 @@ pub struct HostCx<'e> {
 
 impl HostCx<'_> {
     /// Emits the event `name` with `fields`, stamped with the contract, caller and block.
-    pub fn emit(&mut self, name: &str, fields: impl IntoIterator<Item = (&'static str, EventValue)>) {
+    pub fn emit(
+        &mut self,
+        name: &str,
+        fields: impl IntoIterator<Item = (&'static str, EventValue)>,
+    ) {
         self.events.push(Event {
             name: name.to_owned(),
             contract: self.contract_id.to_owned(),
@@ -111,9 +117,21 @@ pub trait Host {
     /// `leavecooperative`: the caller leaves `coop`.
     fn leave_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()>;
     /// `allocateresource`: moves `amount` from `coop`'s pool to `member`.
-    fn allocate_resource(&mut self, cx: &mut HostCx, coop: &str, member: &str, amount: i64) -> VmResult<()>;
+    fn allocate_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        member: &str,
+        amount: i64,
+    ) -> VmResult<()>;
     /// `transferresource`: moves `amount` of `coop`'s resource from the caller to `to`.
-    fn transfer_resource(&mut self, cx: &mut HostCx, coop: &str, to: &str, amount: i64) -> VmResult<()>;
+    fn transfer_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        to: &str,
+        amount: i64,
+    ) -> VmResult<()>;
 
     // --- federations ---
     /// `createfederation`: creates `name` with `coop` as founding member.
@@ -123,7 +141,14 @@ pub trait Host {
 
     // --- governance ---
     /// `createproposal`: opens a proposal and returns its id.
-    fn create_proposal(&mut self, cx: &mut HostCx, coop: &str, title: &str, quorum: i64, deadline: i64) -> VmResult<i64>;
+    fn create_proposal(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        title: &str,
+        quorum: i64,
+        deadline: i64,
+    ) -> VmResult<i64>;
     /// `castvote`: the caller votes on proposal `id`.
     fn cast_vote(&mut self, cx: &mut HostCx, id: i64, choice: i64) -> VmResult<()>;
     /// `delegatevotes`: the caller delegates their vote in `coop` to `delegate`.
@@ -141,7 +166,13 @@ pub trait Host {
 
     // --- identity ---
     /// `verifydid`: whether `did` is registered and `signature` verifies over `payload`.
-    fn verify_did(&mut self, cx: &mut HostCx, did: &str, payload: &str, signature: &str) -> VmResult<bool>;
+    fn verify_did(
+        &mut self,
+        cx: &mut HostCx,
+        did: &str,
+        payload: &str,
+        signature: &str,
+    ) -> VmResult<bool>;
     /// `updatediddocument`: replaces the document of `did`.
     fn update_did_document(&mut self, cx: &mut HostCx, did: &str, document: &str) -> VmResult<()>;
 }
@@ -181,7 +212,14 @@ impl Host for NoHost {
     fn join_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
         unavailable("joinfederation")
     }
-    fn create_proposal(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64, _: i64) -> VmResult<i64> {
+    fn create_proposal(
+        &mut self,
+        _: &mut HostCx,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> VmResult<i64> {
         unavailable("createproposal")
     }
     fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
@@ -397,13 +435,30 @@ mod tests {
         let ctx = ctx();
         let consts = vec!["topic".to_string()];
         let mut env = Env::new(&ctx, "c", &consts);
-        assert_eq!(dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[]).unwrap().value, 7);
-        assert_eq!(dispatch(&mut NoHost, &mut env, Op::GetBlock, &[]).unwrap().value, 9);
-        let h = dispatch(&mut NoHost, &mut env, Op::GetCaller, &[]).unwrap().value;
+        assert_eq!(
+            dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[])
+                .unwrap()
+                .value,
+            7
+        );
+        assert_eq!(
+            dispatch(&mut NoHost, &mut env, Op::GetBlock, &[])
+                .unwrap()
+                .value,
+            9
+        );
+        let h = dispatch(&mut NoHost, &mut env, Op::GetCaller, &[])
+            .unwrap()
+            .value;
         assert_eq!(h, 1);
         assert_eq!(env.string(h).unwrap(), "did:key:alice");
         // Interning is stable: the same string gets the same handle.
-        assert_eq!(dispatch(&mut NoHost, &mut env, Op::GetCaller, &[]).unwrap().value, 1);
+        assert_eq!(
+            dispatch(&mut NoHost, &mut env, Op::GetCaller, &[])
+                .unwrap()
+                .value,
+            1
+        );
         dispatch(&mut NoHost, &mut env, Op::Log, &[5]).unwrap();
         dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[0, 3]).unwrap();
         assert_eq!(env.logs, vec![5]);

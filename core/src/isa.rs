@@ -295,7 +295,10 @@ impl Op {
 
     /// Whether this opcode ends a basic block (control transfers and halting).
     pub fn ends_block(self) -> bool {
-        matches!(self, Op::Jump | Op::JumpIf | Op::Call | Op::Return | Op::Halt)
+        matches!(
+            self,
+            Op::Jump | Op::JumpIf | Op::Call | Op::Return | Op::Halt
+        )
     }
 
     /// The opcodes sharing `mnemonic` (compared case-insensitively).
@@ -336,26 +339,63 @@ mod tests {
             let same: Vec<Op> = Op::by_mnemonic(op.info().mnemonic).collect();
             let kinds: std::collections::HashSet<_> =
                 same.iter().map(|o| o.info().operand).collect();
-            assert_eq!(kinds.len(), same.len(), "{op:?} shares mnemonic and operand");
+            assert_eq!(
+                kinds.len(),
+                same.len(),
+                "{op:?} shares mnemonic and operand"
+            );
         }
     }
 
     #[test]
     fn mnemonic_lookup_is_case_insensitive() {
         assert_eq!(Op::by_mnemonic("JumpIf").next(), Some(Op::JumpIf));
-        assert_eq!(Op::by_mnemonic("CREATECOOPERATIVE").next(), Some(Op::CreateCooperative));
+        assert_eq!(
+            Op::by_mnemonic("CREATECOOPERATIVE").next(),
+            Some(Op::CreateCooperative)
+        );
         assert_eq!(Op::by_mnemonic("nope").next(), None);
     }
 
     #[test]
     fn every_seed_opcode_is_present() {
         let seed = [
-            "Add", "Sub", "Mul", "Div", "Mod", "Push", "Pop", "Dup", "Swap", "Store", "Load",
-            "Jump", "JumpIf", "Call", "Return", "CreateCooperative", "JoinCooperative",
-            "LeaveCooperative", "AllocateResource", "TransferResource", "CreateProposal",
-            "CastVote", "DelegateVotes", "ExecuteProposal", "UpdateQuorum", "UpdateReputation",
-            "GetReputation", "VerifyDID", "UpdateDIDDocument", "Log", "Halt", "EmitEvent",
-            "GetTimestamp", "GetCaller", "CreateFederation", "JoinFederation",
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Mod",
+            "Push",
+            "Pop",
+            "Dup",
+            "Swap",
+            "Store",
+            "Load",
+            "Jump",
+            "JumpIf",
+            "Call",
+            "Return",
+            "CreateCooperative",
+            "JoinCooperative",
+            "LeaveCooperative",
+            "AllocateResource",
+            "TransferResource",
+            "CreateProposal",
+            "CastVote",
+            "DelegateVotes",
+            "ExecuteProposal",
+            "UpdateQuorum",
+            "UpdateReputation",
+            "GetReputation",
+            "VerifyDID",
+            "UpdateDIDDocument",
+            "Log",
+            "Halt",
+            "EmitEvent",
+            "GetTimestamp",
+            "GetCaller",
+            "CreateFederation",
+            "JoinFederation",
         ];
         for name in seed {
             assert!(Op::by_mnemonic(name).next().is_some(), "{name} missing");

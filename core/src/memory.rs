@@ -169,9 +169,15 @@ mod tests {
         assert_eq!(m.load(0).unwrap(), 1);
         assert_eq!(m.load(1).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
         assert_eq!(m.load(9).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
-        assert_eq!(m.store(9, 1).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(
+            m.store(9, 1).unwrap_err().kind,
+            ErrorKind::InvalidMemoryAccess
+        );
         assert_eq!(m.load_dyn(5).unwrap(), 50);
-        assert_eq!(m.load_dyn(6).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(
+            m.load_dyn(6).unwrap_err().kind,
+            ErrorKind::InvalidMemoryAccess
+        );
         m.store(1, 2).unwrap();
         m.store_dyn(-6, 60).unwrap();
         m.store_dyn(-6, 61).unwrap();
@@ -195,7 +201,13 @@ mod tests {
         m.store_dyn(1, 1).unwrap();
         m.store(0, 2).unwrap();
         m.store_dyn(1, 2).unwrap();
-        assert_eq!(m.store(1, 1).unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
-        assert_eq!(m.store_dyn(2, 1).unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+        assert_eq!(
+            m.store(1, 1).unwrap_err().kind,
+            ErrorKind::MemoryLimitExceeded
+        );
+        assert_eq!(
+            m.store_dyn(2, 1).unwrap_err().kind,
+            ErrorKind::MemoryLimitExceeded
+        );
     }
 }

@@ -124,9 +124,7 @@ impl Program {
     pub fn operand_error(&self, insn: &Insn) -> Option<String> {
         let len_ok = |n: usize| usize::try_from(insn.arg).is_ok_and(|i| i < n);
         match insn.op.info().operand {
-            OperandKind::None if insn.arg != 0 => {
-                Some(format!("`{}` takes no operand", insn.op))
-            }
+            OperandKind::None if insn.arg != 0 => Some(format!("`{}` takes no operand", insn.op)),
             OperandKind::Str if !len_ok(self.strings.len()) => Some(format!(
                 "string index {} is out of range ({} strings)",
                 insn.arg,

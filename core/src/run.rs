@@ -91,7 +91,11 @@ where
         };
     }
     let mut env = Env::new(ctx, &contract.id, &contract.program.strings);
-    let mut memory = Memory::new(&contract.program, params.state, verified.limits().memory_keys);
+    let mut memory = Memory::new(
+        &contract.program,
+        params.state,
+        verified.limits().memory_keys,
+    );
     host.begin();
     let exec = engine(&mut env, host, &mut memory, params.gas_limit);
     let gas_used = exec.gas_used.min(params.gas_limit);

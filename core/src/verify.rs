@@ -74,7 +74,9 @@ pub enum VerifyError {
         limit: u32,
     },
     /// Two paths reach an instruction with different stack heights.
-    #[error("instruction {pc}: reached with stack height {first} on one path and {second} on another")]
+    #[error(
+        "instruction {pc}: reached with stack height {first} on one path and {second} on another"
+    )]
     HeightMismatch {
         /// The instruction.
         pc: u32,
@@ -340,8 +342,8 @@ fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyError> {
                 sigs.insert(entry, new);
             }
             for &callee in &scan.calls {
-                if !sigs.contains_key(&callee) {
-                    sigs.insert(callee, Sig::default());
+                if let std::collections::btree_map::Entry::Vacant(e) = sigs.entry(callee) {
+                    e.insert(Sig::default());
                     changed = true;
                 }
             }

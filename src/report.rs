@@ -1,0 +1,132 @@
+//! Rendering an [`Outcome`] for people and for tools (`run --json`).
+
+use coopvm_core::asm::SourceMap;
+use coopvm_core::{Event, Outcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The JSON object `coopvm run --json` prints.
+#[derive(Debug, Serialize)]
+pub struct JsonOutcome<'a> {
+    /// `"ok"` or `"error"`.
+    pub status: &'static str,
+    /// The contract id.
+    pub contract: &'a str,
+    /// The engine that ran it.
+    pub engine: &'a str,
+    /// Final stack, bottom first (empty after an error).
+    pub stack: &'a [i64],
+    /// Gas used.
+    pub gas_used: u64,
+    /// Gas limit of the run.
+    pub gas_limit: u64,
+    /// State after the run.
+    pub state: &'a BTreeMap<String, i64>,
+    /// Events (only the error event after an error).
+    pub events: &'a [Event],
+    /// Logged values.
+    pub logs: &'a [i64],
+    /// The error, or null.
+    pub error: Option<JsonError<'a>>,
+}
+
+/// The `error` member of [`JsonOutcome`].
+#[derive(Debug, Serialize)]
+pub struct JsonError<'a> {
+    /// The snake_case error kind.
+    pub kind: &'static str,
+    /// The message.
+    pub message: &'a str,
+    /// Instruction index, if any.
+    pub pc: Option<u32>,
+    /// Source line, if known.
+    pub line: Option<u32>,
+    /// Source column, if known.
+    pub column: Option<u32>,
+}
+
+/// Builds the JSON view of `out`.
+pub fn json<'a>(
+    out: &'a Outcome,
+    contract: &'a str,
+    engine: &'a str,
+    gas_limit: u64,
+    map: &SourceMap,
+) -> JsonOutcome<'a> {
+    let error = out.result.as_ref().err().map(|e| {
+        let span = e.pc.and_then(|pc| map.span(pc));
+        JsonError {
+            kind: e.kind.name(),
+            message: &e.message,
+            pc: e.pc,
+            line: span.map(|s| s.line),
+            column: span.map(|s| s.column),
+        }
+    });
+    JsonOutcome {
+        status: if out.is_ok() { "ok" } else { "error" },
+        contract,
+        engine,
+        stack: &out.stack,
+        gas_used: out.gas_used,
+        gas_limit,
+        state: &out.state,
+        events: &out.events,
+        logs: &out.logs,
+        error,
+    }
+}
+
+/// A readable multi-line summary of `out`.
+pub fn human(
+    out: &Outcome,
+    contract: &str,
+    engine: &str,
+    gas_limit: u64,
+    map: &SourceMap,
+) -> String {
+    let mut s = String::new();
+    match &out.result {
+        Ok(()) => {
+            let _ = writeln!(s, "ok: contract `{contract}` ran on {engine}");
+        }
+        Err(e) => {
+            let message = format!("{}: {}", e.kind, e.message);
+            let _ = writeln!(s, "{}", crate::load::render(map, e.pc, &message, None));
+            let _ = writeln!(
+                s,
+                "the run was rolled back; no state change or event survives"
+            );
+        }
+    }
+    let stack: Vec<String> = out.stack.iter().map(i64::to_string).collect();
+    let _ = writeln!(s, "stack:    [{}]", stack.join(", "));
+    let _ = writeln!(s, "gas used: {} of {gas_limit}", out.gas_used);
+    if out.state.is_empty() {
+        let _ = writeln!(s, "state:    (empty)");
+    } else {
+        let pairs: Vec<String> = out
+            .state
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        let _ = writeln!(s, "state:    {}", pairs.join(", "));
+    }
+    for e in &out.events {
+        let fields: Vec<String> = e
+            .fields
+            .iter()
+            .map(|(k, v)| match v {
+                coopvm_core::EventValue::Int(i) => format!("{k}={i}"),
+                coopvm_core::EventValue::Str(t) => format!("{k}={t:?}"),
+            })
+            .collect();
+        let _ = writeln!(s, "event:    {} {}", e.name, fields.join(" "));
+    }
+    if !out.logs.is_empty() {
+        let logs: Vec<String> = out.logs.iter().map(i64::to_string).collect();
+        let _ = writeln!(s, "logs:     {}", logs.join(" "));
+    }
+    s
+}
