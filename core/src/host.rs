@@ -71,6 +71,7 @@ pub struct HostCx<'e> {
     pub contract_id: &'e str,
     events: &'e mut Vec<Event>,
     extra_gas: u64,
+    gas_left: u64,
 }
 
 impl HostCx<'_> {
@@ -90,8 +91,16 @@ impl HostCx<'_> {
     }
 
     /// Charges `gas` on top of the opcode's static cost (for work that grows with its input).
+    /// If the total exceeds what is left the run ends with `out_of_gas` after the operation
+    /// returns (and is rolled back).
     pub fn charge(&mut self, gas: u64) {
         self.extra_gas = self.extra_gas.saturating_add(gas);
+    }
+
+    /// Gas left for the run before this operation's dynamic charges (the most a nested
+    /// contract call may use).
+    pub fn gas_left(&self) -> u64 {
+        self.gas_left.saturating_sub(self.extra_gas)
     }
 }
 
@@ -175,6 +184,15 @@ pub trait Host {
     ) -> VmResult<bool>;
     /// `updatediddocument`: replaces the document of `did`.
     fn update_did_document(&mut self, cx: &mut HostCx, did: &str, document: &str) -> VmResult<()>;
+
+    // --- contract calls ---
+    /// `callcontract`: runs the dependency `contract` with `arg` and returns the top of its
+    /// final stack. The callee's gas must be charged with [`HostCx::charge`] and must not
+    /// exceed [`HostCx::gas_left`].
+    fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
+        let _ = (cx, arg);
+        unavailable(&format!("callcontract {contract}"))
+    }
 }
 
 /// A host with no cooperative world: every domain operation fails with `host_unavailable`.
@@ -323,13 +341,15 @@ pub struct HostReturn {
 }
 
 /// Executes the host opcode `op` with `args` (the popped values, deepest first, as many as
-/// the table's `pops`). Both engines call exactly this.
+/// the table's `pops`), with `gas_left` gas left in the run after the current block's charge.
+/// Both engines call exactly this; the engine then charges [`HostReturn::gas`] and fails with
+/// `out_of_gas` (gas used = the limit) if it exceeds what is left.
 ///
 /// ```
 /// use coopvm_core::{host::{dispatch, Env, NoHost}, isa::Op, ExecutionContext};
 /// let ctx = ExecutionContext { timestamp: 42, ..Default::default() };
 /// let mut env = Env::new(&ctx, "demo", &[]);
-/// let r = dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[]).unwrap();
+/// let r = dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[], 100).unwrap();
 /// assert_eq!(r.value, 42);
 /// ```
 pub fn dispatch<H: Host + ?Sized>(
@@ -337,6 +357,7 @@ pub fn dispatch<H: Host + ?Sized>(
     env: &mut Env<'_>,
     op: Op,
     args: &[i64],
+    gas_left: u64,
 ) -> VmResult<HostReturn> {
     debug_assert_eq!(args.len(), op.info().pops as usize);
     env.host_calls += 1;
@@ -369,6 +390,7 @@ pub fn dispatch<H: Host + ?Sized>(
         contract_id,
         events,
         extra_gas: 0,
+        gas_left,
     };
     let value = match op {
         Op::EmitEvent => {
@@ -392,6 +414,7 @@ pub fn dispatch<H: Host + ?Sized>(
         Op::GetReputation => host.get_reputation(&mut cx, s(0)?)?,
         Op::VerifyDid => i64::from(host.verify_did(&mut cx, s(0)?, s(1)?, s(2)?)?),
         Op::UpdateDidDocument => unit(host.update_did_document(&mut cx, s(0)?, s(1)?)?),
+        Op::CallContract => host.call_contract(&mut cx, s(0)?, arg(1))?,
         other => {
             return Err(VmError::new(
                 ErrorKind::InvalidOpcode,
@@ -436,31 +459,31 @@ mod tests {
         let consts = vec!["topic".to_string()];
         let mut env = Env::new(&ctx, "c", &consts);
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[])
+            dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[], 100)
                 .unwrap()
                 .value,
             7
         );
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetBlock, &[])
+            dispatch(&mut NoHost, &mut env, Op::GetBlock, &[], 100)
                 .unwrap()
                 .value,
             9
         );
-        let h = dispatch(&mut NoHost, &mut env, Op::GetCaller, &[])
+        let h = dispatch(&mut NoHost, &mut env, Op::GetCaller, &[], 100)
             .unwrap()
             .value;
         assert_eq!(h, 1);
         assert_eq!(env.string(h).unwrap(), "did:key:alice");
         // Interning is stable: the same string gets the same handle.
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetCaller, &[])
+            dispatch(&mut NoHost, &mut env, Op::GetCaller, &[], 100)
                 .unwrap()
                 .value,
             1
         );
-        dispatch(&mut NoHost, &mut env, Op::Log, &[5]).unwrap();
-        dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[0, 3]).unwrap();
+        dispatch(&mut NoHost, &mut env, Op::Log, &[5], 100).unwrap();
+        dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[0, 3], 100).unwrap();
         assert_eq!(env.logs, vec![5]);
         assert_eq!(env.events.len(), 1);
         assert_eq!(env.events[0].name, "topic");
@@ -475,7 +498,7 @@ mod tests {
         let ctx = ctx();
         let mut env = Env::new(&ctx, "c", &[]);
         for h in [-1, 0, 1, i64::MAX, i64::MIN] {
-            let e = dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[h, 0]).unwrap_err();
+            let e = dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[h, 0], 100).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidStringHandle);
         }
     }
@@ -487,7 +510,7 @@ mod tests {
         let mut env = Env::new(&ctx, "c", &consts);
         for &op in Op::ALL.iter().filter(|op| op.is_host()) {
             let args = vec![0i64; op.info().pops as usize];
-            let r = dispatch(&mut NoHost, &mut env, op, &args);
+            let r = dispatch(&mut NoHost, &mut env, op, &args, 100);
             let system = matches!(
                 op,
                 Op::Log | Op::EmitEvent | Op::GetTimestamp | Op::GetCaller | Op::GetBlock
@@ -503,7 +526,7 @@ mod tests {
     fn non_host_ops_are_refused() {
         let ctx = ctx();
         let mut env = Env::new(&ctx, "c", &[]);
-        let e = dispatch(&mut NoHost, &mut env, Op::Add, &[1, 2]).unwrap_err();
+        let e = dispatch(&mut NoHost, &mut env, Op::Add, &[1, 2], 100).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidOpcode);
     }
 }

@@ -53,6 +53,8 @@ pub enum Class {
     Identity,
     /// Logs, events and the execution context.
     System,
+    /// Calls into other contracts (an extension).
+    Contract,
 }
 
 impl Class {
@@ -69,6 +71,7 @@ impl Class {
         Class::Reputation,
         Class::Identity,
         Class::System,
+        Class::Contract,
     ];
 
     /// A human title for the class.
@@ -85,6 +88,7 @@ impl Class {
             Class::Reputation => "Reputation",
             Class::Identity => "Identity",
             Class::System => "System",
+            Class::Contract => "Contract calls (extension)",
         }
     }
 }
@@ -277,6 +281,9 @@ instructions! {
         "Pushes the string handle of the caller's DID.";
     GetBlock = 0x84, "getblock", None, 0 -> 1, gas 2, System, true, "[] -> [n]",
         "Pushes the execution context's block number.";
+    // --- contract calls (extension) ---
+    CallContract = 0x90, "callcontract", None, 2 -> 1, gas 50, Contract, true, "[contract, arg] -> [result]",
+        "Runs the dependency `contract` (named in `.depends`) with `arg` on its stack and pushes the top of its final stack; its gas is charged to this run and its effects commit or roll back with it.";
 }
 
 impl Op {
@@ -290,6 +297,7 @@ impl Op {
                 | Class::Reputation
                 | Class::Identity
                 | Class::System
+                | Class::Contract
         )
     }
 

@@ -458,7 +458,7 @@ impl<'c> Machine<'c> {
     fn host_op<H: Host + ?Sized>(&mut self, op: Op, env: &mut Env<'_>, host: &mut H) -> Flow {
         let info = op.info();
         let low = self.sp - info.pops as usize;
-        let r = match dispatch(host, env, op, &self.stack[low..self.sp]) {
+        let r = match dispatch(host, env, op, &self.stack[low..self.sp], self.gas_left) {
             Ok(r) => r,
             Err(e) => return self.fail_with(e),
         };
