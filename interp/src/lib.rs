@@ -479,3 +479,6 @@ impl<'c> Machine<'c> {
         Flow::Continue
     }
 }
+
+#[cfg(test)]
+mod tests;
