@@ -74,7 +74,10 @@ fn check(name: &str, v: &Verified, gas_limit: u64) -> Outcome {
         coopvm::interp::stats::run_with_stats(v, params, &mut NoHost);
     assert_eq!(with_stats, full, "{name} at gas {gas_limit}: stats on");
     assert_eq!(stats.gas_used, full.gas_used, "{name} at gas {gas_limit}");
-    assert_eq!(stats.host_calls, full.host_calls, "{name} at gas {gas_limit}");
+    assert_eq!(
+        stats.host_calls, full.host_calls,
+        "{name} at gas {gas_limit}"
+    );
     assert_eq!(
         stats.instructions, seen.instructions,
         "{name} at gas {gas_limit}: instructions"
@@ -96,7 +99,12 @@ fn gas_limits(needed: u64) -> Vec<u64> {
     let mut limits: Vec<u64> = (0..=needed.min(40)).collect();
     let step = (needed / 25).max(1);
     limits.extend((0..=needed).step_by(step as usize));
-    limits.extend([needed.saturating_sub(1), needed, needed + 1, needed * 2 + 10]);
+    limits.extend([
+        needed.saturating_sub(1),
+        needed,
+        needed + 1,
+        needed * 2 + 10,
+    ]);
     limits.sort_unstable();
     limits.dedup();
     limits

@@ -31,14 +31,17 @@ pub fn run_with_stats<H: Host + ?Sized>(
     host: &mut H,
 ) -> (Outcome, Stats) {
     let compiled = compile(verified);
-    coopvm_core::stats::run_with_stats(
-        verified,
-        params,
-        host,
-        |env, host, memory, gas, tally| {
-            execute_counted(&compiled, verified.analysis(), env, host, memory, gas, tally)
-        },
-    )
+    coopvm_core::stats::run_with_stats(verified, params, host, |env, host, memory, gas, tally| {
+        execute_counted(
+            &compiled,
+            verified.analysis(),
+            env,
+            host,
+            memory,
+            gas,
+            tally,
+        )
+    })
 }
 
 /// Executes `code` (compiled from code with `analysis`) like [`Compiled::execute`],
@@ -65,11 +68,7 @@ pub fn execute_counted<H: Host + ?Sized>(
                         .get(code.pc_of(ip) as usize)
                         .copied()
                         .unwrap_or(u32::MAX);
-                    tally.enter(
-                        block,
-                        m.stack().len() as u32,
-                        m.call_stack().len() as u32,
-                    );
+                    tally.enter(block, m.stack().len() as u32, m.call_stack().len() as u32);
                 }
             }
             Flow::Done => break (Ok(()), false),

@@ -198,6 +198,13 @@ impl<'a, H: Host + ?Sized> Stepper<'a, H> {
         }
     }
 
+    /// The machine's value stack, bottom first, even after the run ended: after an error it
+    /// is the stack as the failing instruction found it (a failing instruction changes
+    /// nothing), where [`Stepper::stack`] gives the outcome's empty one.
+    pub fn machine_stack(&self) -> &[i64] {
+        self.machine.stack()
+    }
+
     /// The contract's memory now, as a state (after the end: the outcome's state, which is
     /// the initial one after an error).
     pub fn memory(&self) -> State {
