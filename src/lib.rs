@@ -19,6 +19,7 @@ pub use coopvm_interp as interp;
 
 pub mod load;
 pub mod report;
+pub mod vmi;
 
 use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
 
