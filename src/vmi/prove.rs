@@ -351,6 +351,63 @@ mod tests {
         );
     }
 
+    /// A proof forged with a correct commitment (anyone can compute SHA-256) but a private
+    /// input that does not satisfy the relation, or a false gas claim, does not verify.
+    #[test]
+    fn forged_proofs_with_valid_commitments_fail() {
+        let vm = CoopVm::default();
+        let public = CoopValue::Int(49);
+        let forge = |private: i64, gas: i64| {
+            let private = DataValue::Int(private);
+            let commitment = vm.commitment(&square(), &public, &private, gas);
+            Proof {
+                backend: Backend::Witness.id(),
+                payload: DataValue::List(vec![
+                    private,
+                    DataValue::Int(gas),
+                    DataValue::Bytes(commitment),
+                ])
+                .to_bytes(),
+            }
+        };
+        // The honest proof is exactly what the forger computes for the true witness.
+        let honest = vm.prove(&square(), &public, &CoopValue::Int(7)).unwrap();
+        assert_eq!(forge(7, 6), honest);
+        assert!(vm.verify(&square(), &public, &forge(7, 6)));
+        assert!(!vm.verify(&square(), &public, &forge(6, 6)));
+        assert!(!vm.verify(&square(), &public, &forge(7, 7)));
+        assert!(!vm.verify(&square(), &public, &forge(7, 5)));
+        assert!(!vm.verify(&square(), &public, &forge(7, -1)));
+        // A private input that is not a coopvm value (a coopvm FunctionV that is no contract).
+        let bad_private = DataValue::FunctionV {
+            vm: COOPVM_NUMBER,
+            code: vec![0],
+        };
+        let commitment = vm.commitment(&square(), &public, &bad_private, 6);
+        let p = Proof {
+            backend: Backend::Witness.id(),
+            payload: DataValue::List(vec![
+                bad_private,
+                DataValue::Int(6),
+                DataValue::Bytes(commitment),
+            ])
+            .to_bytes(),
+        };
+        assert!(!vm.verify(&square(), &public, &p));
+        // Payloads of the wrong shape.
+        for payload in [
+            b"junk".to_vec(),
+            DataValue::Int(1).to_bytes(),
+            DataValue::List(vec![DataValue::Int(7)]).to_bytes(),
+        ] {
+            let p = Proof {
+                backend: Backend::Witness.id(),
+                payload,
+            };
+            assert!(!vm.verify(&square(), &public, &p));
+        }
+    }
+
     #[test]
     fn verifier_gas_limit_caps_claimed_gas() {
         let vm = CoopVm::default();
