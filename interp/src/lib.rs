@@ -476,3 +476,6 @@ impl<'c> Machine<'c> {
         Flow::Continue
     }
 }
+
+#[cfg(test)]
+mod tests;
