@@ -117,7 +117,9 @@ fn load_function(path: &Path) -> Result<CoopValue, String> {
         let d = DataValue::from_bytes(&bytes).map_err(|e| format!("{name}: {e}"))?;
         return match CoopVm::default().decode(&d) {
             Some(f @ CoopValue::Function(_)) => Ok(f),
-            _ => Err(format!("{name}: the DataValue is not a coopvm function: {d}")),
+            _ => Err(format!(
+                "{name}: the DataValue is not a coopvm function: {d}"
+            )),
         };
     }
     let loaded = load::from_bytes(&name, &bytes).map_err(|e| e.to_string())?;
@@ -171,7 +173,12 @@ pub fn eval(a: EvalArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage(e),
     };
-    let args = match a.args.iter().map(|t| parse_value(t)).collect::<Result<Vec<_>, _>>() {
+    let args = match a
+        .args
+        .iter()
+        .map(|t| parse_value(t))
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(v) => v,
         Err(e) => return usage(e),
     };

@@ -216,7 +216,13 @@ fn gas_matches_a_plain_run_of_every_example() {
             ..Default::default()
         };
         for gas in [5, 1000, coopvm::core::DEFAULT_GAS_LIMIT] {
-            let out = Engine::Interp.run(&verified, &ctx, &verified.contract().state, gas, &mut NoHost);
+            let out = Engine::Interp.run(
+                &verified,
+                &ctx,
+                &verified.contract().state,
+                gas,
+                &mut NoHost,
+            );
             let expect = match (&out.result, out.stack.last()) {
                 (Ok(()), Some(&v)) => Some(CoopValue::Int(v)),
                 _ => None,
@@ -253,7 +259,8 @@ fn arguments_cost_one_gas_each() {
 fn string_arguments_are_handles() {
     let vm = CoopVm::default();
     // `emitevent` needs a string handle as topic: a UTF-8 byte string argument is one.
-    let f = CoopValue::Function(Function::assemble("e.casm", "push 7\nemitevent\npush 1\n").unwrap());
+    let f =
+        CoopValue::Function(Function::assemble("e.casm", "push 7\nemitevent\npush 1\n").unwrap());
     assert_eq!(
         vm.evaluate(&f, &[CoopValue::Bytes(b"Topic".to_vec())], 100),
         (Some(CoopValue::Int(1)), 13)
@@ -261,9 +268,12 @@ fn string_arguments_are_handles() {
     // An integer that is not a handle makes the host operation fail.
     assert_eq!(vm.evaluate(&f, &[CoopValue::Int(99)], 100).0, None);
     // Non-UTF-8 bytes, lists and functions are not arguments.
-    assert_eq!(vm.evaluate(&f, &[CoopValue::Bytes(vec![0xff])], 100), (None, 0));
+    assert_eq!(
+        vm.evaluate(&f, &[CoopValue::Bytes(vec![0xff])], 100),
+        (None, 0)
+    );
     assert_eq!(vm.evaluate(&f, &[CoopValue::List(vec![])], 100), (None, 0));
-    assert_eq!(vm.evaluate(&f, &[f.clone()], 100), (None, 0));
+    assert_eq!(vm.evaluate(&f, std::slice::from_ref(&f), 100), (None, 0));
 }
 
 #[test]
@@ -318,7 +328,10 @@ impl Vm for SumVm {
 fn registry_dispatches_by_vm_number() {
     let mut registry = Registry::standard();
     registry.register(Box::new(SumVm)).unwrap();
-    assert_eq!(registry.numbers().collect::<Vec<_>>(), vec![2, COOPVM_NUMBER]);
+    assert_eq!(
+        registry.numbers().collect::<Vec<_>>(),
+        vec![2, COOPVM_NUMBER]
+    );
     assert_eq!(
         registry.register(Box::new(SumVm)),
         Err(RegistryError::Taken {
@@ -327,22 +340,37 @@ fn registry_dispatches_by_vm_number() {
         })
     );
     let args = [DataValue::Int(3), DataValue::Int(4)];
-    let sum = DataValue::FunctionV { vm: 2, code: vec![10] };
-    assert_eq!(registry.evaluate(&sum, &args, 100), (Some(DataValue::Int(17)), 2));
+    let sum = DataValue::FunctionV {
+        vm: 2,
+        code: vec![10],
+    };
+    assert_eq!(
+        registry.evaluate(&sum, &args, 100),
+        (Some(DataValue::Int(17)), 2)
+    );
     let coop = CoopVm::default().encode(&CoopValue::Function(
         Function::assemble("m.casm", "mul\n").unwrap(),
     ));
-    assert_eq!(registry.evaluate(&coop, &args, 100), (Some(DataValue::Int(12)), 4));
+    assert_eq!(
+        registry.evaluate(&coop, &args, 100),
+        (Some(DataValue::Int(12)), 4)
+    );
     // coopvm carries the other VM's function as data; it cannot evaluate it.
     let coopvm: &dyn DynVm = registry.get(COOPVM_NUMBER).unwrap();
     assert!(coopvm.accepts(&sum));
     assert_eq!(coopvm.evaluate_data(&sum, &args, 100), (None, 0));
     // Unknown VMs and non-functions evaluate to nothing.
-    let unknown = DataValue::FunctionV { vm: 3, code: vec![] };
+    let unknown = DataValue::FunctionV {
+        vm: 3,
+        code: vec![],
+    };
     assert_eq!(registry.evaluate(&unknown, &args, 100), (None, 0));
     assert_eq!(registry.evaluate(&DataValue::Int(1), &args, 100), (None, 0));
     // Arguments that do not decode give nothing.
-    let bad = DataValue::FunctionV { vm: COOPVM_NUMBER, code: vec![0] };
+    let bad = DataValue::FunctionV {
+        vm: COOPVM_NUMBER,
+        code: vec![0],
+    };
     assert_eq!(registry.evaluate(&coop, &[bad], 100), (None, 0));
 }
 
@@ -386,9 +414,7 @@ fn relations_out_of_gas_have_no_proof() {
         proof_gas_limit: 10_000,
         ..CoopVm::default()
     };
-    let forever = CoopValue::Function(
-        Function::assemble("l.casm", "top: jump top\n").unwrap(),
-    );
+    let forever = CoopValue::Function(Function::assemble("l.casm", "top: jump top\n").unwrap());
     assert_eq!(
         vm.prove(&forever, &CoopValue::Int(1), &CoopValue::Int(1)),
         Err(ProveError::OutOfGas(10_000))
@@ -400,13 +426,19 @@ fn a_proof_is_bound_to_its_public_input_and_relation() {
     let vm = CoopVm::default();
     // f(public, private) = private > public: private 100 satisfies public 1 and public 2.
     let gt = CoopValue::Function(Function::assemble("gt.casm", "lt\n").unwrap());
-    let proof = vm.prove(&gt, &CoopValue::Int(1), &CoopValue::Int(100)).unwrap();
+    let proof = vm
+        .prove(&gt, &CoopValue::Int(1), &CoopValue::Int(100))
+        .unwrap();
     assert!(vm.verify(&gt, &CoopValue::Int(1), &proof));
-    assert!(vm.prove(&gt, &CoopValue::Int(2), &CoopValue::Int(100)).is_ok());
+    assert!(vm
+        .prove(&gt, &CoopValue::Int(2), &CoopValue::Int(100))
+        .is_ok());
     assert!(!vm.verify(&gt, &CoopValue::Int(2), &proof));
     // Nor does it verify for another relation that the same inputs satisfy.
     let ne = CoopValue::Function(Function::assemble("ne.casm", "ne\n").unwrap());
-    assert!(vm.prove(&ne, &CoopValue::Int(1), &CoopValue::Int(100)).is_ok());
+    assert!(vm
+        .prove(&ne, &CoopValue::Int(1), &CoopValue::Int(100))
+        .is_ok());
     assert!(!vm.verify(&ne, &CoopValue::Int(1), &proof));
 }
 
@@ -429,10 +461,12 @@ fn every_tampered_proof_fails() {
         }
     }
     // Most flips inside the payload still parse as an envelope and reach `verify`.
-    assert!(parsed > bytes.len(), "only {parsed} tampered envelopes parsed");
+    assert!(
+        parsed > bytes.len(),
+        "only {parsed} tampered envelopes parsed"
+    );
     // A proof with the other square root is a different, equally valid proof.
     let other = vm.prove(&f, &public, &CoopValue::Int(-7)).unwrap();
     assert_ne!(other, proof);
     assert!(vm.verify(&f, &public, &other));
 }
-

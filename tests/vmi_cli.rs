@@ -51,7 +51,14 @@ fn prove_to_a_file_and_verify_from_it() {
     assert_eq!(stdout(&o), "invalid\n");
 
     // Another relation: invalid.
-    let o = coopvm(&["verify", &example("loop.casm"), "--public", "49", "--proof", p]);
+    let o = coopvm(&[
+        "verify",
+        &example("loop.casm"),
+        "--public",
+        "49",
+        "--proof",
+        p,
+    ]);
     assert_eq!(o.status.code(), Some(1));
 
     // A tampered proof file: flip one bit of the commitment (the last 32 bytes), of the gas
@@ -63,19 +70,46 @@ fn prove_to_a_file_and_verify_from_it() {
         t[at] ^= 0x01;
         let tampered = dir.join(format!("tampered{at}.bin"));
         std::fs::write(&tampered, &t).unwrap();
-        let o = coopvm(&["verify", &rel, "--public", "49", "--proof", tampered.to_str().unwrap()]);
+        let o = coopvm(&[
+            "verify",
+            &rel,
+            "--public",
+            "49",
+            "--proof",
+            tampered.to_str().unwrap(),
+        ]);
         assert_eq!(o.status.code(), Some(1), "byte {at}");
         assert_eq!(stdout(&o), "invalid\n");
     }
     // A truncated one does not even parse.
     let cut = dir.join("cut.bin");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let o = coopvm(&["verify", &rel, "--public", "49", "--proof", cut.to_str().unwrap()]);
+    let o = coopvm(&[
+        "verify",
+        &rel,
+        "--public",
+        "49",
+        "--proof",
+        cut.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("invalid DataValue bytes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid DataValue bytes"),
+        "{}",
+        stderr(&o)
+    );
 
     // A verifier that allows less gas than the relation needs rejects.
-    let o = coopvm(&["verify", &rel, "--public", "49", "--proof", p, "--gas-limit", "3"]);
+    let o = coopvm(&[
+        "verify",
+        &rel,
+        "--public",
+        "49",
+        "--proof",
+        p,
+        "--gas-limit",
+        "3",
+    ]);
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -91,7 +125,16 @@ fn false_relations_give_no_proof_file() {
     assert!(!proof.exists());
     // Out of gas: no proof either.
     let o = coopvm(&[
-        "prove", &rel, "--public", "49", "--private", "7", "-o", p, "--gas-limit", "5",
+        "prove",
+        &rel,
+        "--public",
+        "49",
+        "--private",
+        "7",
+        "-o",
+        p,
+        "--gas-limit",
+        "5",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("out of gas"), "{}", stderr(&o));
@@ -168,7 +211,11 @@ fn encode_decode_and_eval_a_datavalue() {
     assert_eq!(stdout(&o), "1\n");
     let o = coopvm(&["eval", int.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not a coopvm function"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a coopvm function"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub const DEFAULT_CALLER: &str = "did:key:anonymous";
 /// instruction that takes none; the assembler never makes those.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Function {
-    contract: Contract,
+    contract: Box<Contract>,
     bytes: Vec<u8>,
 }
 
@@ -72,7 +72,10 @@ impl Function {
     pub fn new(contract: Contract) -> Result<Function, FunctionError> {
         let bytes = codec::encode(&contract);
         match codec::decode(&bytes) {
-            Ok(back) if back == contract => Ok(Function { contract, bytes }),
+            Ok(back) if back == contract => Ok(Function {
+                contract: Box::new(contract),
+                bytes,
+            }),
             _ => Err(FunctionError::NotCanonical),
         }
     }
@@ -81,7 +84,7 @@ impl Function {
     pub fn from_bytes(bytes: &[u8]) -> Result<Function, FunctionError> {
         let contract = codec::decode(bytes)?;
         Ok(Function {
-            contract,
+            contract: Box::new(contract),
             bytes: bytes.to_vec(),
         })
     }
