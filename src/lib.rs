@@ -21,6 +21,7 @@ pub mod load;
 pub mod observe;
 pub mod report;
 pub mod trace;
+pub mod vmi;
 
 use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Stats, Verified};
 
@@ -32,6 +33,10 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Every engine this build has (add new variants here: the equivalence and VM-law tests
+    /// run over this list).
+    pub const ALL: &'static [Engine] = &[Engine::Interp];
+
     /// The engine's name as the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {

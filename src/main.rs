@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod vmi_cmd;
+
 /// coopvm: a deterministic, gas-metered virtual machine for cooperative smart contracts.
 ///
 /// Contracts are written in coopvm assembly (`.casm`: one instruction per line, `;` comments,
@@ -28,7 +30,10 @@ use std::process::ExitCode;
     coopvm run examples/rollback.casm --log-level debug\n  \
     coopvm check examples/loop.casm\n  \
     coopvm disasm examples/subroutine.casm\n  \
-    coopvm assemble examples/counter.casm -o counter.cvm")]
+    coopvm assemble examples/counter.casm -o counter.cvm\n  \
+    coopvm eval examples/relation_square.casm --args 49,7\n  \
+    coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
+    coopvm verify examples/relation_square.casm --public 49 --proof proof.bin")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,6 +81,20 @@ enum Command {
     },
     /// Print the opcode reference (docs/opcodes.md), generated from the instruction table.
     Docs,
+    /// Encode a contract as a DataValue function (see docs/datavalue.md).
+    Encode(vmi_cmd::EncodeArgs),
+    /// Print a DataValue file (and disassemble a coopvm function).
+    Decode(vmi_cmd::DecodeArgs),
+    /// Evaluate a function on arguments, as the VM interface does (docs/vmi.md).
+    ///
+    /// The arguments are pushed before the function's code runs (1 gas each); the result is
+    /// the top of the final stack. Exit 0 with a result, 1 without one.
+    Eval(vmi_cmd::EvalArgs),
+    /// Prove that a relation holds for a public and a private input (witness proof: NOT
+    /// zero-knowledge, the proof contains the private input).
+    Prove(vmi_cmd::ProveArgs),
+    /// Verify a proof for a relation and a public input; exit 0 if valid, 1 if not.
+    Verify(vmi_cmd::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -177,7 +196,7 @@ impl LimitArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum EngineArg {
+pub(crate) enum EngineArg {
     /// The reference interpreter.
     Interp,
 }
@@ -191,9 +210,9 @@ impl From<EngineArg> for Engine {
 }
 
 /// Exit code for usage, assembly and verification errors.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code for a contract that failed at run time.
-const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -269,6 +288,11 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Encode(a) => Ok(vmi_cmd::encode(a)),
+        Command::Decode(a) => Ok(vmi_cmd::decode(a)),
+        Command::Eval(a) => Ok(vmi_cmd::eval(a)),
+        Command::Prove(a) => Ok(vmi_cmd::prove(a)),
+        Command::Verify(a) => Ok(vmi_cmd::verify(a)),
     }
 }
 

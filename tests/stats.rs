@@ -2,12 +2,14 @@
 //! limits, every engine), the figures are right, `run --stats` reports them, and the metrics
 //! facade receives them.
 
-use coopvm::core::{ExecutionContext, Limits, NoHost, Verified};
-use coopvm::{load, observe, Engine};
+mod common;
+
+use coopvm::core::{ExecutionContext, NoHost, Verified};
+use coopvm::{observe, Engine};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const ENGINES: &[Engine] = &[Engine::Interp];
@@ -17,27 +19,7 @@ fn root() -> PathBuf {
 }
 
 fn examples() -> Vec<(String, Verified)> {
-    let dir = root().join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "casm"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p: PathBuf| {
-            let v = load::from_path(&p)
-                .expect("loads")
-                .verify(&Limits::default())
-                .expect("verifies");
-            (name(&p), v)
-        })
-        .collect()
-}
-
-fn name(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
+    common::runnable_examples()
 }
 
 #[test]

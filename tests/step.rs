@@ -4,12 +4,13 @@
 //! `coopvm_interp::run`, a run with statistics gives the same outcome too, and the statistics
 //! (derived from block entries) agree with what stepping observed instruction by instruction.
 
+mod common;
+
 use coopvm::core::stats::Stats;
 use coopvm::core::{ExecutionContext, Limits, NoHost, Outcome, RunParams, Verified};
 use coopvm::interp::step::{Step, Stepper};
 use coopvm::load;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// What stepping observed, in the shape of the stats it must agree with.
 #[derive(Debug)]
@@ -111,22 +112,7 @@ fn gas_limits(needed: u64) -> Vec<u64> {
 }
 
 fn examples() -> Vec<(String, Verified)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "casm"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "examples went missing: {files:?}");
-    files
-        .into_iter()
-        .map(|p| {
-            let loaded = load::from_path(&p).expect("example loads");
-            let v = loaded.verify(&Limits::default()).expect("example verifies");
-            (p.file_name().unwrap().to_string_lossy().into_owned(), v)
-        })
-        .collect()
+    common::runnable_examples()
 }
 
 #[test]
