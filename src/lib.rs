@@ -17,6 +17,7 @@
 pub use coopvm_core as core;
 pub use coopvm_interp as interp;
 
+pub mod domain;
 pub mod load;
 pub mod report;
 
