@@ -20,6 +20,7 @@ pub use coopvm_interp as interp;
 pub mod domain;
 pub mod load;
 pub mod report;
+pub mod store;
 
 use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
 

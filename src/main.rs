@@ -1,7 +1,9 @@
 //! The `coopvm` command line: run, check, disassemble and assemble contracts.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coopvm::core::{codec, disasm, docs, ExecutionContext, Limits, NoHost, DEFAULT_GAS_LIMIT};
+use coopvm::core::{codec, disasm, docs, ExecutionContext, Limits, DEFAULT_GAS_LIMIT};
+use coopvm::domain::CoopHost;
+use coopvm::store::Store;
 use coopvm::load::{self, LoadError};
 use coopvm::{report, Engine};
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 /// `name:` labels) or loaded as canonical bytes (`.cvm`, made by `coopvm assemble`).
 ///
 /// Exit codes: 0 success; 1 the contract failed at run time (and was rolled back);
-/// 2 usage, assembly or verification error.
+/// 2 usage, assembly, verification or state database error.
 #[derive(Parser, Debug)]
 #[command(name = "coopvm", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
@@ -57,6 +59,29 @@ enum Command {
     },
     /// Print the opcode reference (docs/opcodes.md), generated from the instruction table.
     Docs,
+    /// Deploy contracts into a state database, so others can depend on and call them.
+    ///
+    /// Each contract is stored under its `.contract` id (replacing an earlier deployment of
+    /// that id) in canonical binary form.
+    Deploy {
+        /// The contracts (`.casm` text or `.cvm` bytes).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The state database (created if missing).
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Show what a state database holds: deployed contracts, contract states, the
+    /// cooperative domain and the event log.
+    State {
+        /// The state database.
+        path: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +115,12 @@ struct RunArgs {
     /// Print one JSON object (status, stack, gas_used, state, events, logs, error).
     #[arg(long)]
     json: bool,
+    /// A state database (redb file, created if missing) holding contract states, deployed
+    /// contracts, the cooperative domain and the event log. A successful run commits all its
+    /// changes in one transaction; a failed run writes nothing. Without it, the run starts
+    /// from an empty world and nothing is kept.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -183,7 +214,53 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deploy {
+            files,
+            state,
+            limits,
+        } => {
+            let mut verified = Vec::new();
+            for file in &files {
+                verified.push(load::from_path(file)?.verify(&limits.limits())?);
+            }
+            let mut store = match Store::open(&state, Engine::Interp) {
+                Ok(s) => s,
+                Err(e) => return Ok(store_failure(&e)),
+            };
+            for v in verified {
+                let id = v.contract().id.clone();
+                if let Err(e) = store.deploy(v) {
+                    return Ok(store_failure(&e));
+                }
+                println!("deployed `{id}` to {}", state.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State { path, json } => show_state(&path, json),
     }
+}
+
+/// Reports a state database error; exit code 2.
+fn store_failure(e: &coopvm::store::StoreError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn show_state(path: &std::path::Path, json: bool) -> Result<ExitCode, LoadError> {
+    if !path.exists() {
+        eprintln!("error: no state database at {}", path.display());
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let dump = match Store::open(path, Engine::Interp).and_then(|s| s.dump()) {
+        Ok(d) => d,
+        Err(e) => return Ok(store_failure(&e)),
+    };
+    if json {
+        println!("{dump}");
+    } else {
+        print!("{}", report::state_human(&dump));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
@@ -200,13 +277,22 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     };
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
-    let out = engine.run(
-        &verified,
-        &ctx,
-        &contract.state,
-        args.gas_limit,
-        &mut NoHost,
-    );
+    let out = match &args.state {
+        Some(path) => {
+            let result = Store::open(path, engine).and_then(|mut store| {
+                // Testing aid: abort between writing and committing (crash-safety tests).
+                if std::env::var_os("COOPVM_CRASH_BEFORE_COMMIT").is_some() {
+                    store.crash_before_commit(true);
+                }
+                store.execute(&verified, &ctx, args.gas_limit)
+            });
+            match result {
+                Ok(out) => out,
+                Err(e) => return Ok(store_failure(&e)),
+            }
+        }
+        None => CoopHost::new(engine).execute(&verified, &ctx, args.gas_limit),
+    };
     if args.json {
         let view = report::json(&out, &contract.id, engine.name(), args.gas_limit, &map);
         match serde_json::to_string(&view) {

@@ -122,7 +122,12 @@ impl CoopHost {
         let out = engine.run(verified, ctx, &state, gas_limit, self);
         self.active.pop();
         if out.is_ok() {
-            if self.domain.contract_states.get(&contract.id) != Some(&out.state) {
+            let stored = self.domain.contract_states.get(&contract.id);
+            let unchanged = match stored {
+                Some(s) => *s == out.state,
+                None => out.state.is_empty(),
+            };
+            if !unchanged {
                 self.domain
                     .contract_states
                     .put_committed(contract.id.clone(), out.state.clone());
