@@ -94,6 +94,12 @@ impl Store {
     /// calls run on `engine`. Waits up to [`OPEN_TIMEOUT`] while another process has it open.
     pub fn open(path: &Path, engine: Engine) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
+        if !path.exists() {
+            create_fresh(path).map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        }
         let start = Instant::now();
         let db = loop {
             match Database::create(path) {
@@ -123,30 +129,9 @@ impl Store {
         Ok(store)
     }
 
-    /// Creates the tables of a new database, and checks the layout version of an old one.
+    /// Creates missing tables, and checks the layout version.
     fn init(&mut self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut info = txn.open_table(INFO).map_err(db_err)?;
-            let format = info.get("format").map_err(db_err)?.map(|g| g.value());
-            match format {
-                None => {
-                    info.insert("format", FORMAT).map_err(db_err)?;
-                }
-                Some(FORMAT) => {}
-                Some(other) => {
-                    return Err(StoreError::Corrupt(format!(
-                        "layout version {other}, expected {FORMAT}"
-                    )))
-                }
-            }
-            txn.open_table(CONTRACTS).map_err(db_err)?;
-            txn.open_table(EVENTS).map_err(db_err)?;
-            for j in self.host.domain.journals() {
-                txn.open_table(domain_table(j.name())).map_err(db_err)?;
-            }
-        }
-        txn.commit().map_err(db_err)
+        init_tables(&self.db)
     }
 
     /// Replaces the in-memory world with what the database holds.
@@ -324,6 +309,60 @@ impl Store {
         root.insert("events".into(), Value::Array(events));
         Ok(Value::Object(root))
     }
+}
+
+/// Creates the tables of a database (if missing) and checks its layout version.
+fn init_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(db_err)?;
+    {
+        let mut info = txn.open_table(INFO).map_err(db_err)?;
+        let format = info.get("format").map_err(db_err)?.map(|g| g.value());
+        match format {
+            None => {
+                info.insert("format", FORMAT).map_err(db_err)?;
+            }
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "layout version {other}, expected {FORMAT}"
+                )))
+            }
+        }
+        txn.open_table(CONTRACTS).map_err(db_err)?;
+        txn.open_table(EVENTS).map_err(db_err)?;
+        for j in crate::domain::Domain::default().journals() {
+            txn.open_table(domain_table(j.name())).map_err(db_err)?;
+        }
+    }
+    txn.commit().map_err(db_err)
+}
+
+/// Creates a new database at `path` atomically: it is built under a temporary name in the
+/// same directory and then linked into place (without replacing a database another process
+/// created meanwhile), so a process killed while creating never leaves a half-written file
+/// at `path`.
+fn create_fresh(path: &Path) -> Result<(), redb::Error> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    let tmp = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        let db = Database::create(&tmp)?;
+        init_tables(&db).map_err(|e| match e {
+            StoreError::Db(e) => e,
+            other => redb::Error::Io(std::io::Error::other(other.to_string())),
+        })?;
+        drop(db);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(redb::Error::Io(e)),
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 fn domain_table(name: &'static str) -> TableDefinition<'static, &'static str, &'static str> {
