@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use coopvm::core::{codec, disasm, docs, ExecutionContext, Limits, DEFAULT_GAS_LIMIT};
 use coopvm::domain::CoopHost;
-use coopvm::store::Store;
 use coopvm::load::{self, LoadError};
+use coopvm::store::Store;
 use coopvm::{report, Engine};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -375,10 +375,7 @@ mod tests {
     use crate::load;
 
     fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "coopvm-store-{}-{name}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("coopvm-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("state.redb")
@@ -408,7 +405,10 @@ mod tests {
         );
         {
             let mut s = Store::open(&path, Engine::Interp).unwrap();
-            assert!(s.execute(&create, &ctx("did:key:a"), 10_000).unwrap().is_ok());
+            assert!(s
+                .execute(&create, &ctx("did:key:a"), 10_000)
+                .unwrap()
+                .is_ok());
         }
         let mut s = Store::open(&path, Engine::Interp).unwrap();
         assert_eq!(s.host().cooperative("makers").unwrap().pool, 50);

@@ -8,7 +8,6 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_coopvm");
 
@@ -42,10 +41,18 @@ fn committed(db: &Path) -> i64 {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = s["contract_states"]["tick"]["n"].as_i64().unwrap_or(0);
-    assert_eq!(s["meta"]["runs"].as_i64().unwrap_or(0), n, "runs vs counter");
+    assert_eq!(
+        s["meta"]["runs"].as_i64().unwrap_or(0),
+        n,
+        "runs vs counter"
+    );
     let events = s["events"].as_array().unwrap();
     assert_eq!(events.len() as i64, n, "events vs counter");
     for (i, e) in events.iter().enumerate() {
@@ -98,7 +105,10 @@ fn killed_processes_never_leave_partial_runs() {
         }
         // Consistent after every kill.
         let n = committed(&db);
-        assert!(n >= completed && n <= i as i64 + 3, "{n} runs after {i} kills");
+        assert!(
+            n >= completed && n <= i as i64 + 3,
+            "{n} runs after {i} kills"
+        );
     }
     let n = committed(&db);
     eprintln!(

@@ -15,7 +15,10 @@ fn temp_db(name: &str) -> PathBuf {
 }
 
 fn example(name: &str) -> String {
-    format!("{}/examples/governance/{name}.casm", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/examples/governance/{name}.casm",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// Runs a scenario step; returns (exit code, JSON outcome).
@@ -57,7 +60,11 @@ fn stored(db: &Path) -> Value {
         .arg(db)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

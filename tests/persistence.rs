@@ -97,7 +97,11 @@ fn deploy_then_call_a_dependency() {
         "{text}"
     );
     let out = coopvm(&["deploy", &example("calls/doubler.casm")], &db);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("deployed `doubler`"));
     for _ in 0..2 {
         let out = coopvm(&["run", &caller, "--json"], &db);
@@ -105,7 +109,10 @@ fn deploy_then_call_a_dependency() {
     }
     let s = json(&state(&db, true));
     assert_eq!(s["contracts"]["doubler"]["version"], "1.0.0");
-    assert_eq!(s["contract_states"]["doubler"], serde_json::json!({"calls": 2}));
+    assert_eq!(
+        s["contract_states"]["doubler"],
+        serde_json::json!({"calls": 2})
+    );
 }
 
 #[test]

@@ -210,10 +210,9 @@ impl CoopHost {
                 Ok(out.stack.last().copied().unwrap_or(0))
             }
             Err(e) => {
-                let at = e
-                    .pc
-                    .map(|pc| format!(" at instruction {pc}"))
-                    .unwrap_or_default();
+                let at =
+                    e.pc.map(|pc| format!(" at instruction {pc}"))
+                        .unwrap_or_default();
                 Err(VmError::new(
                     e.kind,
                     format!("in contract `{callee}`{at}: {}", e.message),
@@ -290,7 +289,11 @@ mod tests {
         let out = host.execute(&main, &ctx(), 10_000);
         let e = out.result.unwrap_err();
         assert_eq!(e.kind, ErrorKind::DivisionByZero);
-        assert!(e.message.contains("in contract `failing` at instruction"), "{}", e.message);
+        assert!(
+            e.message.contains("in contract `failing` at instruction"),
+            "{}",
+            e.message
+        );
         assert!(host.cooperative("c").is_none());
         assert!(host.contract_state("failing").is_none());
         assert!(host.contract_state("main").is_none());
@@ -314,9 +317,7 @@ mod tests {
     fn callee_out_of_gas_uses_the_callers_limit() {
         let mut host = CoopHost::default();
         host.deploy(verified(".contract spin\nl:\njump l\n"));
-        let main = verified(
-            ".contract main\n.depends spin\npush \"spin\"\npush 0\ncallcontract\n",
-        );
+        let main = verified(".contract main\n.depends spin\npush \"spin\"\npush 0\ncallcontract\n");
         let out = host.execute(&main, &ctx(), 500);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
         assert_eq!(out.gas_used, 500);
@@ -362,7 +363,8 @@ mod tests {
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
         // The callee's own permission checks apply.
         host.deploy(verified(".contract guarded\n.permission admin\npush 1\n"));
-        let g = verified(".contract m2\n.depends guarded\npush \"guarded\"\npush 0\ncallcontract\n");
+        let g =
+            verified(".contract m2\n.depends guarded\npush \"guarded\"\npush 0\ncallcontract\n");
         let out = host.execute(&g, &ctx(), 10_000);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
     }

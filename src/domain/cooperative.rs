@@ -251,7 +251,9 @@ mod tests {
     fn world() -> Harness {
         let mut h = Harness::new();
         h.op(Op::CreateCooperative, &[S("makers"), I(100)]).unwrap();
-        h.caller(BOB).op(Op::JoinCooperative, &[S("makers")]).unwrap();
+        h.caller(BOB)
+            .op(Op::JoinCooperative, &[S("makers")])
+            .unwrap();
         h.caller(ALICE);
         h
     }
@@ -279,7 +281,9 @@ mod tests {
         assert_eq!((c.pool, c.supply, c.members), (100, 100, 1));
         assert!(h.host.member("makers", ALICE).is_some());
 
-        h.caller(BOB).op(Op::JoinCooperative, &[S("makers")]).unwrap();
+        h.caller(BOB)
+            .op(Op::JoinCooperative, &[S("makers")])
+            .unwrap();
         assert_eq!(h.event_names(), ["MemberJoined"]);
         assert_eq!(h.host.cooperative("makers").unwrap().members, 2);
 
@@ -298,7 +302,9 @@ mod tests {
         assert_eq!(h.host.member("makers", ALICE).unwrap().balance, 12);
         conserved(&h, "makers");
 
-        h.caller(BOB).op(Op::LeaveCooperative, &[S("makers")]).unwrap();
+        h.caller(BOB)
+            .op(Op::LeaveCooperative, &[S("makers")])
+            .unwrap();
         assert_eq!(h.event_names(), ["MemberLeft"]);
         assert_eq!(h.events[0].fields["returned"], EventValue::Int(18));
         assert!(h.host.member("makers", BOB).is_none());
@@ -433,13 +439,17 @@ mod tests {
     #[test]
     fn leaving_ends_delegations() {
         let mut h = world();
-        h.caller(CAROL).op(Op::JoinCooperative, &[S("makers")]).unwrap();
+        h.caller(CAROL)
+            .op(Op::JoinCooperative, &[S("makers")])
+            .unwrap();
         h.op(Op::DelegateVotes, &[S("makers"), S(BOB)]).unwrap();
         h.caller(ALICE)
             .op(Op::DelegateVotes, &[S("makers"), S(CAROL)])
             .unwrap();
         assert_eq!(h.host.domain.delegations.len(), 2);
-        h.caller(BOB).op(Op::LeaveCooperative, &[S("makers")]).unwrap();
+        h.caller(BOB)
+            .op(Op::LeaveCooperative, &[S("makers")])
+            .unwrap();
         // Carol's delegation to Bob ended; Alice's to Carol stays.
         assert_eq!(h.host.domain.delegations.len(), 1);
         assert_eq!(h.gas, 2);

@@ -191,7 +191,9 @@ impl Domain {
                 cx.charge(steps);
                 return fail(
                     ErrorKind::DelegationCycle,
-                    format!("delegating from `{from}` to `{delegate}` in `{coop}` would create a cycle"),
+                    format!(
+                        "delegating from `{from}` to `{delegate}` in `{coop}` would create a cycle"
+                    ),
                 );
             }
             match self.delegate_of(coop, at) {
@@ -473,10 +475,7 @@ mod tests {
             h.caller(A_).refuse(Op::CastVote, &[I(2), I(1)]),
             ErrorKind::NotFound
         );
-        assert_eq!(
-            h.refuse(Op::ExecuteProposal, &[I(-1)]),
-            ErrorKind::NotFound
-        );
+        assert_eq!(h.refuse(Op::ExecuteProposal, &[I(-1)]), ErrorKind::NotFound);
         assert_eq!(vote(&mut h, A_, 1), Ok(1));
         assert_eq!(vote(&mut h, A_, 1), Err(ErrorKind::DoubleVote));
         // Proposal ids keep counting.

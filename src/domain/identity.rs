@@ -309,10 +309,7 @@ mod tests {
 
         let sig = hex(&sk.sign(b"hello").to_bytes());
         assert_eq!(h.op(Op::VerifyDid, &[S(&did), S("hello"), S(&sig)]), Ok(1));
-        assert_eq!(
-            h.op(Op::VerifyDid, &[S(&did), S("hellO"), S(&sig)]),
-            Ok(0)
-        );
+        assert_eq!(h.op(Op::VerifyDid, &[S(&did), S("hellO"), S(&sig)]), Ok(0));
         let upper = sig.to_uppercase();
         assert_eq!(
             h.op(Op::VerifyDid, &[S(&did), S("hello"), S(&upper)]),

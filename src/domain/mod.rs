@@ -18,8 +18,8 @@
 //!
 //! ```
 //! use coopvm::{domain::CoopHost, load, Engine, core::{ExecutionContext, Limits}};
-//! let src = r#"push "makers"  push 100  createcooperative
-//!              push "makers"  push "did:key:bob"  push 30  allocateresource"#;
+//! let src = "push \"makers\"\npush 100\ncreatecooperative\n\
+//!            push \"makers\"\npush \"did:key:bob\"\npush 30\nallocateresource\n";
 //! let v = load::from_source("demo.casm", src).unwrap().verify(&Limits::default()).unwrap();
 //! let mut host = CoopHost::new(Engine::Interp);
 //! let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
@@ -299,7 +299,11 @@ impl CoopHost {
 
     /// The reputation score of `did` (0 if never rated).
     pub fn reputation(&self, did: &str) -> i64 {
-        self.domain.reputations.get(&did.to_owned()).copied().unwrap_or(0)
+        self.domain
+            .reputations
+            .get(&did.to_owned())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The registry entry of `did`.

@@ -208,7 +208,10 @@ mod tests {
         t.undo_to(m);
         assert_eq!(t.get(&"a".into()), Some(&1));
         assert!(!t.contains(&"b".into()));
-        assert_eq!(t.take_dirty(), vec![("\"a\"".to_string(), Some("1".into()))]);
+        assert_eq!(
+            t.take_dirty(),
+            vec![("\"a\"".to_string(), Some("1".into()))]
+        );
         assert!(t.take_dirty().is_empty());
     }
 
