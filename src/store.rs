@@ -200,14 +200,28 @@ impl Store {
         ctx: &ExecutionContext,
         gas_limit: u64,
     ) -> Result<Outcome, StoreError> {
-        let out = self.host.execute(verified, ctx, gas_limit);
+        let engine = self.host.engine();
+        let (out, _) = self.execute_with(verified, ctx, |host, state| {
+            (engine.run(verified, ctx, state, gas_limit, host), ())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Store::execute`] with a custom runner, as [`CoopHost::execute_with`].
+    pub fn execute_with<T>(
+        &mut self,
+        verified: &Verified,
+        ctx: &ExecutionContext,
+        runner: impl FnOnce(&mut CoopHost, &coopvm_core::State) -> (Outcome, T),
+    ) -> Result<(Outcome, Option<T>), StoreError> {
+        let (out, extra) = self.host.execute_with(verified, ctx, runner);
         if out.is_ok() {
             if let Err(e) = self.flush() {
                 self.load()?;
                 return Err(e);
             }
         }
-        Ok(out)
+        Ok((out, extra))
     }
 
     /// Makes the next commit abort the process after writing and before committing: a crash

@@ -101,10 +101,27 @@ impl CoopHost {
         ctx: &ExecutionContext,
         gas_limit: u64,
     ) -> Outcome {
+        let engine = self.engine;
+        self.execute_with(verified, ctx, |host, state| {
+            (engine.run(verified, ctx, state, gas_limit, host), ())
+        })
+        .0
+    }
+
+    /// Like [`CoopHost::execute`], with `runner` executing the contract: it gets the host and
+    /// the state to start from, must run `verified` with `ctx` on that host (e.g. with
+    /// [`crate::Engine::run_with_stats`]) and may return extra data besides the outcome. The
+    /// extra data is `None` when the run was refused before it started (missing dependency).
+    pub fn execute_with<T>(
+        &mut self,
+        verified: &Verified,
+        ctx: &ExecutionContext,
+        runner: impl FnOnce(&mut CoopHost, &State) -> (Outcome, T),
+    ) -> (Outcome, Option<T>) {
         let contract = verified.contract();
         let state = self.initial_state(contract);
         if let Err(e) = self.check_dependencies(contract) {
-            return Outcome {
+            let out = Outcome {
                 events: vec![error_event(&contract.id, ctx, &e)],
                 result: Err(e),
                 stack: Vec::new(),
@@ -113,14 +130,21 @@ impl CoopHost {
                 logs: Vec::new(),
                 host_calls: 0,
             };
+            return (out, None);
         }
         self.active.push(Active {
             id: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
-        let engine = self.engine;
-        let out = engine.run(verified, ctx, &state, gas_limit, self);
+        let (out, extra) = runner(self, &state);
         self.active.pop();
+        if self.in_transaction() {
+            // A runner that did not finish its run's transaction: undo it rather than leave
+            // the host half-way.
+            while self.in_transaction() {
+                coopvm_core::Host::rollback(self);
+            }
+        }
         if out.is_ok() {
             let stored = self.domain.contract_states.get(&contract.id);
             let unchanged = match stored {
@@ -136,7 +160,7 @@ impl CoopHost {
             self.domain.meta.put_committed("runs".to_owned(), runs);
             self.events.extend(out.events.iter().cloned());
         }
-        out
+        (out, Some(extra))
     }
 
     /// `callcontract`: see the module docs.

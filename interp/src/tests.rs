@@ -1,0 +1,674 @@
+//! Unit tests of every opcode and every run-time error, on the reference interpreter.
+
+use super::*;
+use coopvm_core::asm::assemble;
+use coopvm_core::host::{EventValue, HostCx, NoHost};
+use coopvm_core::{verify, ExecutionContext, State, VmResult};
+
+fn verified(src: &str, limits: Limits) -> Verified {
+    verify(assemble("t.casm", src).unwrap(), &limits).unwrap()
+}
+
+fn run_full<H: Host>(
+    src: &str,
+    gas: u64,
+    limits: Limits,
+    ctx: &ExecutionContext,
+    host: &mut H,
+) -> Outcome {
+    let v = verified(src, limits);
+    let state = v.contract().state.clone();
+    super::run(
+        &v,
+        RunParams {
+            ctx,
+            state: &state,
+            gas_limit: gas,
+        },
+        host,
+    )
+}
+
+fn run_src(src: &str) -> Outcome {
+    run_full(
+        src,
+        1_000_000,
+        Limits::default(),
+        &ExecutionContext::default(),
+        &mut NoHost,
+    )
+}
+
+fn stack(src: &str) -> Vec<i64> {
+    let out = run_src(src);
+    assert!(out.is_ok(), "{src}: {:?}", out.result);
+    out.stack
+}
+
+fn error(src: &str) -> ErrorKind {
+    let out = run_src(src);
+    let e = out.result.expect_err(src);
+    assert!(out.stack.is_empty());
+    e.kind
+}
+
+#[test]
+fn arithmetic() {
+    assert_eq!(stack("push 7\npush 5\nadd"), vec![12]);
+    assert_eq!(stack("push 7\npush 5\nsub"), vec![2]);
+    assert_eq!(stack("push 7\npush -5\nmul"), vec![-35]);
+    assert_eq!(stack("push 7\npush 2\ndiv"), vec![3]);
+    assert_eq!(stack("push -7\npush 2\ndiv"), vec![-3]);
+    assert_eq!(stack("push 7\npush -2\ndiv"), vec![-3]);
+    assert_eq!(stack("push 7\npush 2\nmod"), vec![1]);
+    assert_eq!(stack("push -7\npush 2\nmod"), vec![-1]);
+    assert_eq!(stack("push 7\npush -2\nmod"), vec![1]);
+    assert_eq!(stack("push 5\nneg"), vec![-5]);
+    assert_eq!(stack("push -9223372036854775807\nneg"), vec![i64::MAX]);
+}
+
+#[test]
+fn arithmetic_errors() {
+    let max = i64::MAX;
+    let min = i64::MIN;
+    assert_eq!(
+        error(&format!("push {max}\npush 1\nadd")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(
+        error(&format!("push {min}\npush 1\nsub")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(
+        error(&format!("push {max}\npush 2\nmul")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(
+        error(&format!("push {min}\npush -1\ndiv")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(
+        error(&format!("push {min}\npush -1\nmod")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(
+        error(&format!("push {min}\nneg")),
+        ErrorKind::ArithmeticOverflow
+    );
+    assert_eq!(error("push 1\npush 0\ndiv"), ErrorKind::DivisionByZero);
+    assert_eq!(error("push 1\npush 0\nmod"), ErrorKind::DivisionByZero);
+    assert_eq!(error("push 0\npush 0\ndiv"), ErrorKind::DivisionByZero);
+}
+
+#[test]
+fn comparison_and_logic() {
+    let cases = [
+        ("eq", 3, 3, 1),
+        ("eq", 3, 4, 0),
+        ("ne", 3, 4, 1),
+        ("ne", 3, 3, 0),
+        ("lt", -1, 0, 1),
+        ("lt", 0, 0, 0),
+        ("le", 0, 0, 1),
+        ("le", 1, 0, 0),
+        ("gt", 1, 0, 1),
+        ("gt", 0, 0, 0),
+        ("ge", 0, 0, 1),
+        ("ge", -1, 0, 0),
+        ("and", 2, 3, 1),
+        ("and", 2, 0, 0),
+        ("or", 0, -3, 1),
+        ("or", 0, 0, 0),
+    ];
+    for (op, a, b, want) in cases {
+        assert_eq!(
+            stack(&format!("push {a}\npush {b}\n{op}")),
+            vec![want],
+            "{a} {op} {b}"
+        );
+    }
+    assert_eq!(stack("push 0\nnot"), vec![1]);
+    assert_eq!(stack("push -4\nnot"), vec![0]);
+}
+
+#[test]
+fn stack_ops() {
+    assert_eq!(stack("push 1\npush 2\npop"), vec![1]);
+    assert_eq!(stack("push 1\ndup"), vec![1, 1]);
+    assert_eq!(stack("push 1\npush 2\nswap"), vec![2, 1]);
+    assert_eq!(stack("push \"a\"\npush \"b\"\npush \"a\""), vec![0, 1, 0]);
+}
+
+#[test]
+fn static_memory() {
+    let out = run_src(".state a 5\nload a\npush 2\nmul\nstore b\nload b\n");
+    assert!(out.is_ok());
+    assert_eq!(out.stack, vec![10]);
+    assert_eq!(out.state, State::from([("a".into(), 5), ("b".into(), 10)]));
+    assert_eq!(error("load missing"), ErrorKind::InvalidMemoryAccess);
+}
+
+#[test]
+fn dynamic_memory() {
+    let out = run_src(".state 3 30\npush 3\nload\npush 1\nadd\npush -4\nstore\npush -4\nload\n");
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.stack, vec![31]);
+    assert_eq!(
+        out.state,
+        State::from([("3".into(), 30), ("-4".into(), 31)])
+    );
+    assert_eq!(error("push 9\nload"), ErrorKind::InvalidMemoryAccess);
+}
+
+#[test]
+fn memory_limit() {
+    let limits = Limits {
+        memory_keys: 2,
+        ..Limits::default()
+    };
+    let ctx = ExecutionContext::default();
+    let ok = run_full(
+        ".state a 1\npush 1\nstore a\npush 2\nstore b\n",
+        100,
+        limits,
+        &ctx,
+        &mut NoHost,
+    );
+    assert!(ok.is_ok());
+    let bad = run_full(
+        ".state a 1\npush 1\nstore b\npush 2\npush 7\nstore\n",
+        100,
+        limits,
+        &ctx,
+        &mut NoHost,
+    );
+    let e = bad.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MemoryLimitExceeded);
+    assert_eq!(e.pc, Some(4));
+    assert_eq!(bad.state, State::from([("a".into(), 1)]));
+}
+
+#[test]
+fn control_flow() {
+    // jump skips, jumpif takes non-zero only.
+    assert_eq!(stack("jump a\npush 1\na: push 2"), vec![2]);
+    assert_eq!(stack("push 0\njumpif a\npush 1\npop\na: push 2"), vec![2]);
+    assert_eq!(stack("push 5\njumpif a\npush 1\npop\na: push 2"), vec![2]);
+    assert_eq!(stack("push -1\njumpif a\npush 9\nhalt\na: push 2"), vec![2]);
+    assert_eq!(stack("push 0\njumpif a\npush 9\nhalt\na: push 2"), vec![9]);
+    // Jump to the end ends the run.
+    assert_eq!(stack("push 1\njump end\npush 2\nend:"), vec![1]);
+    // Halt stops; return in main stops; falling off the end stops.
+    assert_eq!(stack("push 1\nhalt\npush 2"), vec![1]);
+    assert_eq!(stack("push 1\nreturn\npush 2"), vec![1]);
+    assert_eq!(stack("push 1"), vec![1]);
+    assert_eq!(stack(""), Vec::<i64>::new());
+}
+
+#[test]
+fn calls() {
+    assert_eq!(
+        stack("push 3\ncall sq\ncall sq\nhalt\nsq: dup\nmul\nreturn"),
+        vec![81]
+    );
+    // Halt inside a subroutine reports the whole stack.
+    assert_eq!(
+        stack("push 1\npush 2\ncall f\nf: push 3\nhalt"),
+        vec![1, 2, 3]
+    );
+    let fib = include_str!("../../examples/fib.casm");
+    assert_eq!(stack(fib), vec![6765]);
+}
+
+#[test]
+fn call_depth_limit() {
+    let ctx = ExecutionContext::default();
+    let limits = Limits {
+        call_depth: 10,
+        ..Limits::default()
+    };
+    let src =
+        "push 20\ncall f\nhalt\nf: dup\njumpif more\nreturn\nmore: push 1\nsub\ncall f\nreturn";
+    let out = run_full(src, 100_000, limits, &ctx, &mut NoHost);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
+    let ok = run_full(
+        &src.replace("push 20", "push 9"),
+        100_000,
+        limits,
+        &ctx,
+        &mut NoHost,
+    );
+    assert!(ok.is_ok(), "{:?}", ok.result);
+}
+
+#[test]
+fn stack_limit_at_calls() {
+    let ctx = ExecutionContext::default();
+    let limits = Limits {
+        stack: 16,
+        call_depth: 1000,
+        ..Limits::default()
+    };
+    // Each level keeps one value on the stack.
+    let src = "call f\nf: push 1\ncall f";
+    let out = run_full(src, 100_000, limits, &ctx, &mut NoHost);
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::StackOverflow);
+    assert_eq!(e.pc, Some(2));
+    // Infinite recursion without stack growth hits the call depth limit.
+    let out = run_full("call f\nf: call f", 100_000, limits, &ctx, &mut NoHost);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
+}
+
+#[test]
+fn gas_is_charged_per_block() {
+    // One block: push(1) + push(1) + add(1) = 3.
+    let ctx = ExecutionContext::default();
+    let src = "push 1\npush 2\nadd";
+    for (limit, ok) in [(3, true), (2, false), (0, false), (100, true)] {
+        let out = run_full(src, limit, Limits::default(), &ctx, &mut NoHost);
+        assert_eq!(out.is_ok(), ok, "limit {limit}");
+        if ok {
+            assert_eq!(out.gas_used, 3);
+        } else {
+            assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
+            assert_eq!(out.gas_used, limit);
+        }
+    }
+}
+
+#[test]
+fn out_of_gas_stops_infinite_loops() {
+    let ctx = ExecutionContext::default();
+    let out = run_full("l: jump l", 1000, Limits::default(), &ctx, &mut NoHost);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
+    assert_eq!(out.gas_used, 1000);
+}
+
+#[test]
+fn out_of_gas_at_block_entry_runs_nothing_of_the_block() {
+    // First block: push 1, jump b (2 gas). Block b: log, halt (2 + 1 = 3 gas).
+    let ctx = ExecutionContext::default();
+    let src = "push 1\njump b\nb: log\nhalt";
+    let out = run_full(src, 4, Limits::default(), &ctx, &mut NoHost);
+    assert_eq!(out.result.as_ref().unwrap_err().kind, ErrorKind::OutOfGas);
+    assert!(
+        out.logs.is_empty(),
+        "no instruction of the unpaid block ran"
+    );
+    let out = run_full(src, 5, Limits::default(), &ctx, &mut NoHost);
+    assert!(out.is_ok());
+    assert_eq!(out.logs, vec![1]);
+    assert_eq!(out.gas_used, 5);
+}
+
+#[test]
+fn system_ops() {
+    let ctx = ExecutionContext {
+        caller_did: "did:key:bob".into(),
+        timestamp: 1234,
+        block_number: 77,
+        ..Default::default()
+    };
+    let src = "gettimestamp\ngetblock\ngetcaller\npush \"Ping\"\npush 5\nemitevent\npush 6\nlog";
+    let out = run_full(src, 1000, Limits::default(), &ctx, &mut NoHost);
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.stack, vec![1234, 77, 1]);
+    assert_eq!(out.logs, vec![6]);
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(out.events[0].name, "Ping");
+    assert_eq!(out.events[0].caller, "did:key:bob");
+    assert_eq!(out.events[0].fields["value"], EventValue::Int(5));
+    assert_eq!(out.host_calls, 5);
+    assert_eq!(
+        error("push 99\npush 1\nemitevent"),
+        ErrorKind::InvalidStringHandle
+    );
+}
+
+#[test]
+fn domain_ops_without_a_host_fail_cleanly() {
+    let e = run_src(".state x 1\npush 2\nstore x\npush \"c\"\npush 10\ncreatecooperative");
+    assert_eq!(e.result.unwrap_err().kind, ErrorKind::HostUnavailable);
+    assert_eq!(e.state["x"], 1);
+}
+
+/// A host that records every call and returns fixed values.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<String>,
+    charge: u64,
+    fail_on: Option<&'static str>,
+}
+
+impl Recorder {
+    fn note(&mut self, cx: &mut HostCx, call: String) -> VmResult<()> {
+        let name = call.split('(').next().unwrap_or("").to_owned();
+        cx.charge(self.charge);
+        self.calls.push(call);
+        if self.fail_on == Some(name.as_str()) {
+            return Err(VmError::new(ErrorKind::NotMember, "refused"));
+        }
+        cx.emit(&name, [("n", EventValue::Int(self.calls.len() as i64))]);
+        Ok(())
+    }
+}
+
+impl Host for Recorder {
+    fn begin(&mut self) {
+        self.calls.push("begin".into());
+    }
+    fn commit(&mut self) {
+        self.calls.push("commit".into());
+    }
+    fn rollback(&mut self) {
+        self.calls.push("rollback".into());
+    }
+    fn create_cooperative(&mut self, cx: &mut HostCx, name: &str, pool: i64) -> VmResult<()> {
+        self.note(cx, format!("create_cooperative({name},{pool})"))
+    }
+    fn join_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()> {
+        self.note(cx, format!("join_cooperative({coop})"))
+    }
+    fn leave_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()> {
+        self.note(cx, format!("leave_cooperative({coop})"))
+    }
+    fn allocate_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        member: &str,
+        amount: i64,
+    ) -> VmResult<()> {
+        self.note(cx, format!("allocate_resource({coop},{member},{amount})"))
+    }
+    fn transfer_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        to: &str,
+        amount: i64,
+    ) -> VmResult<()> {
+        self.note(cx, format!("transfer_resource({coop},{to},{amount})"))
+    }
+    fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()> {
+        self.note(cx, format!("create_federation({name},{coop})"))
+    }
+    fn join_federation(&mut self, cx: &mut HostCx, federation: &str, coop: &str) -> VmResult<()> {
+        self.note(cx, format!("join_federation({federation},{coop})"))
+    }
+    fn create_proposal(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        title: &str,
+        quorum: i64,
+        deadline: i64,
+    ) -> VmResult<i64> {
+        self.note(
+            cx,
+            format!("create_proposal({coop},{title},{quorum},{deadline})"),
+        )?;
+        Ok(41)
+    }
+    fn cast_vote(&mut self, cx: &mut HostCx, id: i64, choice: i64) -> VmResult<()> {
+        self.note(cx, format!("cast_vote({id},{choice})"))
+    }
+    fn delegate_votes(&mut self, cx: &mut HostCx, coop: &str, delegate: &str) -> VmResult<()> {
+        self.note(cx, format!("delegate_votes({coop},{delegate})"))
+    }
+    fn execute_proposal(&mut self, cx: &mut HostCx, id: i64) -> VmResult<bool> {
+        self.note(cx, format!("execute_proposal({id})"))?;
+        Ok(true)
+    }
+    fn update_quorum(&mut self, cx: &mut HostCx, id: i64, quorum: i64) -> VmResult<()> {
+        self.note(cx, format!("update_quorum({id},{quorum})"))
+    }
+    fn update_reputation(&mut self, cx: &mut HostCx, did: &str, delta: i64) -> VmResult<()> {
+        self.note(cx, format!("update_reputation({did},{delta})"))
+    }
+    fn get_reputation(&mut self, cx: &mut HostCx, did: &str) -> VmResult<i64> {
+        self.note(cx, format!("get_reputation({did})"))?;
+        Ok(-8)
+    }
+    fn verify_did(
+        &mut self,
+        cx: &mut HostCx,
+        did: &str,
+        payload: &str,
+        signature: &str,
+    ) -> VmResult<bool> {
+        self.note(cx, format!("verify_did({did},{payload},{signature})"))?;
+        Ok(false)
+    }
+    fn update_did_document(&mut self, cx: &mut HostCx, did: &str, document: &str) -> VmResult<()> {
+        self.note(cx, format!("update_did_document({did},{document})"))
+    }
+    fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
+        self.note(cx, format!("call_contract({contract},{arg})"))?;
+        Ok(arg * 2)
+    }
+}
+
+const DOMAIN: &str = r#"
+    push "coop"
+    push 100
+    createcooperative
+    push "coop"
+    joincooperative
+    push "coop"
+    leavecooperative
+    push "coop"
+    push "did:key:m"
+    push 5
+    allocateresource
+    push "coop"
+    push "did:key:m"
+    push 6
+    transferresource
+    push "fed"
+    push "coop"
+    createfederation
+    push "fed"
+    push "coop"
+    joinfederation
+    push "coop"
+    push "title"
+    push 3
+    push 99
+    createproposal
+    dup
+    push 1
+    castvote
+    push "coop"
+    push "did:key:m"
+    delegatevotes
+    dup
+    push 4
+    updatequorum
+    executeproposal
+    push "did:key:m"
+    push -2
+    updatereputation
+    push "did:key:m"
+    getreputation
+    push "did:key:m"
+    push "payload"
+    push "sig"
+    verifydid
+    push "did:key:m"
+    push "doc"
+    updatediddocument
+    push "lib"
+    push 21
+    callcontract
+"#;
+
+#[test]
+fn domain_ops_dispatch_to_the_host() {
+    let mut host = Recorder::default();
+    let out = run_full(
+        DOMAIN,
+        100_000,
+        Limits::default(),
+        &ExecutionContext::default(),
+        &mut host,
+    );
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.stack, vec![1, -8, 0, 42]);
+    let want = [
+        "begin",
+        "create_cooperative(coop,100)",
+        "join_cooperative(coop)",
+        "leave_cooperative(coop)",
+        "allocate_resource(coop,did:key:m,5)",
+        "transfer_resource(coop,did:key:m,6)",
+        "create_federation(fed,coop)",
+        "join_federation(fed,coop)",
+        "create_proposal(coop,title,3,99)",
+        "cast_vote(41,1)",
+        "delegate_votes(coop,did:key:m)",
+        "update_quorum(41,4)",
+        "execute_proposal(41)",
+        "update_reputation(did:key:m,-2)",
+        "get_reputation(did:key:m)",
+        "verify_did(did:key:m,payload,sig)",
+        "update_did_document(did:key:m,doc)",
+        "call_contract(lib,21)",
+        "commit",
+    ];
+    assert_eq!(host.calls, want);
+    assert_eq!(out.events.len(), 17);
+    assert_eq!(out.host_calls, 17);
+    // Every domain opcode of the table is exercised above.
+    let text = DOMAIN.to_ascii_lowercase();
+    for op in Op::ALL.iter().filter(|op| op.is_host()) {
+        let m = op.info().mnemonic;
+        let system = matches!(
+            op,
+            Op::Log | Op::EmitEvent | Op::GetTimestamp | Op::GetCaller | Op::GetBlock
+        );
+        assert!(system || text.contains(m), "{m} is not exercised");
+    }
+}
+
+#[test]
+fn host_errors_roll_back_everything() {
+    let mut host = Recorder {
+        fail_on: Some("cast_vote"),
+        ..Default::default()
+    };
+    let src = format!(".state s 1\npush 2\nstore s\n{DOMAIN}");
+    let out = run_full(
+        &src,
+        100_000,
+        Limits::default(),
+        &ExecutionContext::default(),
+        &mut host,
+    );
+    let e = out.result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotMember);
+    assert_eq!(host.calls.last().map(String::as_str), Some("rollback"));
+    assert_eq!(out.state["s"], 1);
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(out.events[0].name, "Error");
+    assert_eq!(out.events[0].fields["kind"], EventValue::from("not_member"));
+}
+
+#[test]
+fn dynamic_host_gas_is_charged() {
+    let src = "push \"c\"\npush 1\ncreatecooperative";
+    let static_gas = 1 + 1 + Op::CreateCooperative.info().gas;
+    let ctx = ExecutionContext::default();
+    let mut host = Recorder {
+        charge: 50,
+        ..Default::default()
+    };
+    let out = run_full(src, 1000, Limits::default(), &ctx, &mut host);
+    assert!(out.is_ok());
+    assert_eq!(out.gas_used, static_gas + 50);
+    let mut host = Recorder {
+        charge: 50,
+        ..Default::default()
+    };
+    let out = run_full(src, static_gas + 49, Limits::default(), &ctx, &mut host);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
+    assert_eq!(out.gas_used, static_gas + 49);
+    assert_eq!(host.calls.last().map(String::as_str), Some("rollback"));
+}
+
+#[test]
+fn preflight_checks_use_no_gas() {
+    let src = ".permission vote\n.reputation 10\npush 1";
+    let mut ctx = ExecutionContext {
+        reputation_score: 10,
+        ..Default::default()
+    };
+    let mut host = Recorder::default();
+    let out = run_full(src, 100, Limits::default(), &ctx, &mut host);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
+    assert_eq!(out.gas_used, 0);
+    assert!(host.calls.is_empty(), "the host is not touched");
+    ctx.permissions.push("vote".into());
+    ctx.reputation_score = 9;
+    let out = run_full(src, 100, Limits::default(), &ctx, &mut NoHost);
+    assert_eq!(
+        out.result.unwrap_err().kind,
+        ErrorKind::InsufficientReputation
+    );
+    assert_eq!(out.gas_used, 0);
+    ctx.reputation_score = 10;
+    assert!(run_full(src, 100, Limits::default(), &ctx, &mut NoHost).is_ok());
+}
+
+#[test]
+fn errors_carry_the_instruction_index() {
+    let out = run_src("push 1\npush 2\njump x\nx: push 0\ndiv");
+    let e = out.result.unwrap_err();
+    assert_eq!((e.kind, e.pc), (ErrorKind::DivisionByZero, Some(4)));
+    let out = run_full(
+        "push 1\njump x\nx: push 2",
+        2,
+        Limits::default(),
+        &ExecutionContext::default(),
+        &mut NoHost,
+    );
+    let e = out.result.unwrap_err();
+    assert_eq!((e.kind, e.pc), (ErrorKind::OutOfGas, Some(2)));
+}
+
+#[test]
+fn step_api_matches_a_full_run() {
+    let v = verified(
+        include_str!("../../examples/subroutine.casm"),
+        Limits::default(),
+    );
+    let compiled = compile(&v);
+    let ctx = ExecutionContext::default();
+    let c = v.contract();
+    let mut env = Env::new(&ctx, &c.id, &c.program.strings);
+    let mut memory = Memory::new(&c.program, &c.state, 100);
+    let mut m = Machine::new(&compiled, 1000);
+    let mut steps = 0;
+    let result = loop {
+        steps += 1;
+        match m.step(&mut env, &mut NoHost, &mut memory) {
+            Flow::Continue => {}
+            Flow::Done => break Ok(()),
+            Flow::Error(e) => break Err(*e),
+        }
+    };
+    assert!(steps > 10);
+    let exec = m.finish(result);
+    let full = super::run(
+        &v,
+        RunParams {
+            ctx: &ctx,
+            state: &c.state,
+            gas_limit: 1000,
+        },
+        &mut NoHost,
+    );
+    assert_eq!(exec.stack, full.stack);
+    assert_eq!(exec.gas_used, full.gas_used);
+}
