@@ -1,9 +1,12 @@
 //! The `coopvm` command line: run, check, disassemble and assemble contracts.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coopvm::core::{codec, disasm, docs, ExecutionContext, Limits, NoHost, DEFAULT_GAS_LIMIT};
+use coopvm::core::{
+    codec, disasm, docs, ExecutionContext, Limits, NoHost, RunParams, DEFAULT_GAS_LIMIT,
+};
 use coopvm::load::{self, LoadError};
 use coopvm::{report, Engine};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,6 +24,10 @@ mod vmi_cmd;
 #[command(after_help = "Examples:\n  \
     coopvm run examples/counter.casm\n  \
     coopvm run examples/fib.casm --gas-limit 5000 --json\n  \
+    coopvm run examples/fib.casm --stats\n  \
+    coopvm trace examples/subroutine.casm\n  \
+    coopvm trace examples/fib.casm --limit 50 --json\n  \
+    coopvm run examples/rollback.casm --log-level debug\n  \
     coopvm check examples/loop.casm\n  \
     coopvm disasm examples/subroutine.casm\n  \
     coopvm assemble examples/counter.casm -o counter.cvm\n  \
@@ -30,6 +37,11 @@ mod vmi_cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print logs at this level and above on stderr: `error`, `warn`, `info`, `debug`,
+    /// `trace`, or a filter such as `coopvm=debug`. Without it the `RUST_LOG` environment
+    /// variable is used; without either, nothing is logged.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -40,6 +52,13 @@ enum Command {
     /// `.permission` and `.reputation` directives (no gas is used), then executes with gas
     /// charged per basic block. On any error every state change and event is rolled back.
     Run(RunArgs),
+    /// Run a contract one instruction at a time on the interpreter and print every
+    /// instruction executed: its step number, index, source line, the instruction, the gas
+    /// left and the stack after it; then how the run ended.
+    ///
+    /// The output stops after `--limit` instructions with a `... truncated` line (the run
+    /// goes on and its end is still reported). `--json` prints one JSON object per line.
+    Trace(TraceArgs),
     /// Assemble and verify a contract without running it.
     Check {
         /// The contract (`.casm` text or `.cvm` bytes).
@@ -80,11 +99,40 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The contract (`.casm` text or `.cvm` bytes).
-    file: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Which engine executes the contract.
     #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
     engine: EngineArg,
+    /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
+    /// stats with --stats).
+    #[arg(long)]
+    json: bool,
+    /// Also report the run's statistics: wall time, instructions executed, basic blocks
+    /// entered, gas used, peak stack and call depth, memory keys, host calls and how often
+    /// each opcode ran.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Args, Debug)]
+struct TraceArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Print at most this many instruction lines.
+    #[arg(long, default_value_t = coopvm::trace::DEFAULT_LIMIT)]
+    limit: u64,
+    /// Print JSON lines: one object per instruction, then one for the end of the run.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What every run needs, whatever executes it: the contract, gas, the caller's context and
+/// the limits.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// The contract (`.casm` text or `.cvm` bytes).
+    file: PathBuf,
     /// Gas available to the run; every instruction costs at least 1.
     #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
     gas_limit: u64,
@@ -106,11 +154,21 @@ struct RunArgs {
     /// The block number (what `getblock` pushes).
     #[arg(long, default_value_t = 0)]
     block: u64,
-    /// Print one JSON object (status, stack, gas_used, state, events, logs, error).
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+impl CommonArgs {
+    fn context(&self) -> ExecutionContext {
+        ExecutionContext {
+            caller_did: self.caller.clone(),
+            cooperative_id: self.cooperative.clone(),
+            timestamp: self.timestamp,
+            block_number: self.block,
+            reputation_score: self.reputation,
+            permissions: self.permissions.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +216,10 @@ pub(crate) const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = init_logs(cli.log_level.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -167,9 +229,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// Installs a `tracing` subscriber writing to stderr, filtered by `--log-level` or else
+/// `RUST_LOG`; installs none when neither is given.
+fn init_logs(level: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        match level {
+            Some(level) => EnvFilter::try_new(level)
+                .map_err(|e| format!("invalid --log-level `{level}`: {e}"))?,
+            None => match std::env::var("RUST_LOG") {
+                Ok(var) if !var.trim().is_empty() => EnvFilter::try_new(&var)
+                    .map_err(|e| format!("invalid RUST_LOG `{var}`: {e}"))?,
+                _ => return Ok(()),
+            },
+        };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))
+}
+
 fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Trace(args) => trace(args),
         Command::Check { file, limits } => {
             let v = load::from_path(&file)?.verify(&limits.limits())?;
             let a = v.analysis();
@@ -211,28 +297,25 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
-    let loaded = load::from_path(&args.file)?;
+    let common = &args.common;
+    let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
-    let verified = loaded.verify(&args.limits.limits())?;
-    let ctx = ExecutionContext {
-        caller_did: args.caller,
-        cooperative_id: args.cooperative,
-        timestamp: args.timestamp,
-        block_number: args.block,
-        reputation_score: args.reputation,
-        permissions: args.permissions,
-    };
+    let verified = loaded.verify(&common.limits.limits())?;
+    let ctx = common.context();
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
-    let out = engine.run(
-        &verified,
-        &ctx,
-        &contract.state,
-        args.gas_limit,
-        &mut NoHost,
-    );
+    let gas_limit = common.gas_limit;
+    let (out, stats) = if args.stats {
+        let (out, stats) =
+            engine.run_with_stats(&verified, &ctx, &contract.state, gas_limit, &mut NoHost);
+        (out, Some(stats))
+    } else {
+        let out = engine.run(&verified, &ctx, &contract.state, gas_limit, &mut NoHost);
+        (out, None)
+    };
     if args.json {
-        let view = report::json(&out, &contract.id, engine.name(), args.gas_limit, &map);
+        let mut view = report::json(&out, &contract.id, engine.name(), gas_limit, &map);
+        view.stats = stats.as_ref();
         match serde_json::to_string(&view) {
             Ok(text) => println!("{text}"),
             Err(e) => {
@@ -243,12 +326,52 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     } else {
         print!(
             "{}",
-            report::human(&out, &contract.id, engine.name(), args.gas_limit, &map)
+            report::human(&out, &contract.id, engine.name(), gas_limit, &map)
         );
+        if let Some(stats) = &stats {
+            print!("{}", report::human_stats(stats));
+        }
     }
-    Ok(if out.is_ok() {
+    Ok(exit_code(&out))
+}
+
+fn exit_code(out: &coopvm::core::Outcome) -> ExitCode {
+    if out.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    })
+    }
+}
+
+fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
+    let common = &args.common;
+    let loaded = load::from_path(&common.file)?;
+    let map = loaded.map.clone();
+    let verified = loaded.verify(&common.limits.limits())?;
+    let ctx = common.context();
+    let params = RunParams {
+        ctx: &ctx,
+        state: &verified.contract().state,
+        gas_limit: common.gas_limit,
+    };
+    let options = coopvm::trace::Options {
+        limit: args.limit,
+        json: args.json,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = coopvm::trace::trace(&verified, &map, params, &mut NoHost, &options, &mut out)
+        .and_then(|outcome| out.flush().map(|()| outcome));
+    match result {
+        Ok(outcome) => {
+            coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
+            Ok(exit_code(&outcome))
+        }
+        // A closed pipe (`coopvm trace f | head`) is not an error of the contract.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("error: cannot write the trace: {e}");
+            Ok(ExitCode::from(EXIT_USAGE))
+        }
+    }
 }
