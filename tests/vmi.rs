@@ -84,6 +84,16 @@ fn arb_data() -> impl Strategy<Value = DataValue> {
             vm: COOPVM_NUMBER,
             code: f.bytes().to_vec()
         }),
+        // Contract bytes with one byte changed: some still decode, as other contracts.
+        (arb_function(), any::<prop::sample::Index>(), any::<u8>()).prop_map(|(f, at, b)| {
+            let mut code = f.bytes().to_vec();
+            let i = at.index(code.len());
+            code[i] = b;
+            DataValue::FunctionV {
+                vm: COOPVM_NUMBER,
+                code,
+            }
+        }),
     ];
     leaf.prop_recursive(4, 24, 5, |inner| {
         proptest::collection::vec(inner, 0..5).prop_map(DataValue::List)
