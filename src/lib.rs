@@ -17,9 +17,11 @@
 pub use coopvm_core as core;
 pub use coopvm_interp as interp;
 
+pub mod domain;
 pub mod load;
 pub mod observe;
 pub mod report;
+pub mod store;
 pub mod trace;
 pub mod vmi;
 

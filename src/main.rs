@@ -2,9 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use coopvm::core::{
-    codec, disasm, docs, ExecutionContext, Limits, NoHost, RunParams, DEFAULT_GAS_LIMIT,
+    codec, disasm, docs, ExecutionContext, Limits, RunParams, State, DEFAULT_GAS_LIMIT,
 };
+use coopvm::domain::CoopHost;
 use coopvm::load::{self, LoadError};
+use coopvm::store::Store;
 use coopvm::{report, Engine};
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ mod vmi_cmd;
 /// `name:` labels) or loaded as canonical bytes (`.cvm`, made by `coopvm assemble`).
 ///
 /// Exit codes: 0 success; 1 the contract failed at run time (and was rolled back);
-/// 2 usage, assembly or verification error.
+/// 2 usage, assembly, verification or state database error.
 #[derive(Parser, Debug)]
 #[command(name = "coopvm", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
@@ -81,6 +83,29 @@ enum Command {
     },
     /// Print the opcode reference (docs/opcodes.md), generated from the instruction table.
     Docs,
+    /// Deploy contracts into a state database, so others can depend on and call them.
+    ///
+    /// Each contract is stored under its `.contract` id (replacing an earlier deployment of
+    /// that id) in canonical binary form.
+    Deploy {
+        /// The contracts (`.casm` text or `.cvm` bytes).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The state database (created if missing).
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Show what a state database holds: deployed contracts, contract states, the
+    /// cooperative domain and the event log.
+    State {
+        /// The state database.
+        path: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Encode a contract as a DataValue function (see docs/datavalue.md).
     Encode(vmi_cmd::EncodeArgs),
     /// Print a DataValue file (and disassemble a coopvm function).
@@ -113,6 +138,12 @@ struct RunArgs {
     /// each opcode ran.
     #[arg(long)]
     stats: bool,
+    /// A state database (redb file, created if missing) holding contract states, deployed
+    /// contracts, the cooperative domain and the event log. A successful run commits all its
+    /// changes in one transaction; a failed run writes nothing. Without it, the run starts
+    /// from an empty world and nothing is kept.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -288,12 +319,58 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deploy {
+            files,
+            state,
+            limits,
+        } => {
+            let mut verified = Vec::new();
+            for file in &files {
+                verified.push(load::from_path(file)?.verify(&limits.limits())?);
+            }
+            let mut store = match Store::open(&state, Engine::Interp) {
+                Ok(s) => s,
+                Err(e) => return Ok(store_failure(&e)),
+            };
+            for v in verified {
+                let id = v.contract().id.clone();
+                if let Err(e) = store.deploy(v) {
+                    return Ok(store_failure(&e));
+                }
+                println!("deployed `{id}` to {}", state.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State { path, json } => show_state(&path, json),
         Command::Encode(a) => Ok(vmi_cmd::encode(a)),
         Command::Decode(a) => Ok(vmi_cmd::decode(a)),
         Command::Eval(a) => Ok(vmi_cmd::eval(a)),
         Command::Prove(a) => Ok(vmi_cmd::prove(a)),
         Command::Verify(a) => Ok(vmi_cmd::verify(a)),
     }
+}
+
+/// Reports a state database error; exit code 2.
+fn store_failure(e: &coopvm::store::StoreError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn show_state(path: &std::path::Path, json: bool) -> Result<ExitCode, LoadError> {
+    if !path.exists() {
+        eprintln!("error: no state database at {}", path.display());
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let dump = match Store::open(path, Engine::Interp).and_then(|s| s.dump()) {
+        Ok(d) => d,
+        Err(e) => return Ok(store_failure(&e)),
+    };
+    if json {
+        println!("{dump}");
+    } else {
+        print!("{}", report::state_human(&dump));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
@@ -305,13 +382,33 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
     let gas_limit = common.gas_limit;
-    let (out, stats) = if args.stats {
-        let (out, stats) =
-            engine.run_with_stats(&verified, &ctx, &contract.state, gas_limit, &mut NoHost);
-        (out, Some(stats))
-    } else {
-        let out = engine.run(&verified, &ctx, &contract.state, gas_limit, &mut NoHost);
-        (out, None)
+    let stats_wanted = args.stats;
+    let runner = |host: &mut CoopHost, state: &State| {
+        if stats_wanted {
+            let (out, stats) = engine.run_with_stats(&verified, &ctx, state, gas_limit, host);
+            (out, Some(stats))
+        } else {
+            (engine.run(&verified, &ctx, state, gas_limit, host), None)
+        }
+    };
+    let (out, stats) = match &args.state {
+        Some(path) => {
+            let result = Store::open(path, engine).and_then(|mut store| {
+                // Testing aid: abort between writing and committing (crash-safety tests).
+                if std::env::var_os("COOPVM_CRASH_BEFORE_COMMIT").is_some() {
+                    store.crash_before_commit(true);
+                }
+                store.execute_with(&verified, &ctx, runner)
+            });
+            match result {
+                Ok((out, stats)) => (out, stats.flatten()),
+                Err(e) => return Ok(store_failure(&e)),
+            }
+        }
+        None => {
+            let (out, stats) = CoopHost::new(engine).execute_with(&verified, &ctx, runner);
+            (out, stats.flatten())
+        }
     };
     if args.json {
         let mut view = report::json(&out, &contract.id, engine.name(), gas_limit, &map);
@@ -360,7 +457,9 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = coopvm::trace::trace(&verified, &map, params, &mut NoHost, &options, &mut out)
+    // The in-memory cooperative host, as `run` without `--state`.
+    let mut host = CoopHost::new(Engine::Interp);
+    let result = coopvm::trace::trace(&verified, &map, params, &mut host, &options, &mut out)
         .and_then(|outcome| out.flush().map(|()| outcome));
     match result {
         Ok(outcome) => {

@@ -163,3 +163,44 @@ pub fn human(
     }
     s
 }
+
+/// A readable listing of a state database's contents, from [`crate::store::Store::dump`].
+pub fn state_human(dump: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "state database {}",
+        dump["path"].as_str().unwrap_or_default()
+    );
+    let Value::Object(root) = dump else {
+        return s;
+    };
+    for (section, value) in root {
+        if section == "path" {
+            continue;
+        }
+        let count = match value {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        let _ = writeln!(s, "{section} ({count}):");
+        match value {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let _ = writeln!(s, "  {k}: {v}");
+                }
+            }
+            Value::Array(a) => {
+                for v in a {
+                    let _ = writeln!(s, "  {v}");
+                }
+            }
+            other => {
+                let _ = writeln!(s, "  {other}");
+            }
+        }
+    }
+    s
+}

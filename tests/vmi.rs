@@ -4,8 +4,8 @@
 use coopvm::core::isa::Op;
 use coopvm::core::{Contract, ErrorKind, ExecutionContext, Insn, Limits, NoHost, Program};
 use coopvm::vmi::{
-    CoopValue, CoopVm, DataValue, DynVm, Function, Proof, ProvableVm, ProveError, Registry,
-    RegistryError, Vm, COOPVM_NUMBER,
+    CoopValue, CoopVm, DataValue, DynVm, Foreign, Function, Proof, ProvableVm, ProveError,
+    Registry, RegistryError, Vm, COOPVM_NUMBER,
 };
 use coopvm::{load, Engine};
 use proptest::prelude::*;
@@ -60,11 +60,9 @@ fn arb_coop_value() -> impl Strategy<Value = CoopValue> {
         any::<i64>().prop_map(CoopValue::Int),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(CoopValue::Bytes),
         arb_function().prop_map(CoopValue::Function),
-        (
-            any::<u64>().prop_filter("not coopvm", |n| *n != COOPVM_NUMBER),
-            proptest::collection::vec(any::<u8>(), 0..8)
-        )
-            .prop_map(|(vm, code)| CoopValue::Foreign { vm, code }),
+        (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..8))
+            .prop_filter_map("not coopvm", |(vm, code)| Foreign::new(vm, code)
+                .map(CoopValue::Foreign)),
     ];
     leaf.prop_recursive(4, 24, 5, |inner| {
         proptest::collection::vec(inner, 0..5).prop_map(CoopValue::List)
@@ -85,6 +83,16 @@ fn arb_data() -> impl Strategy<Value = DataValue> {
         arb_function().prop_map(|f| DataValue::FunctionV {
             vm: COOPVM_NUMBER,
             code: f.bytes().to_vec()
+        }),
+        // Contract bytes with one byte changed: some still decode, as other contracts.
+        (arb_function(), any::<prop::sample::Index>(), any::<u8>()).prop_map(|(f, at, b)| {
+            let mut code = f.bytes().to_vec();
+            let i = at.index(code.len());
+            code[i] = b;
+            DataValue::FunctionV {
+                vm: COOPVM_NUMBER,
+                code,
+            }
         }),
     ];
     leaf.prop_recursive(4, 24, 5, |inner| {

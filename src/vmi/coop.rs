@@ -124,12 +124,38 @@ pub enum CoopValue {
     /// A coopvm function.
     Function(Function),
     /// A function of another VM, held as data: it can be carried but not evaluated here.
-    Foreign {
-        /// The other VM's number (never [`COOPVM_NUMBER`]).
-        vm: u64,
-        /// Its serialisation.
-        code: Vec<u8>,
-    },
+    Foreign(Foreign),
+}
+
+/// A function of another VM (any number but [`COOPVM_NUMBER`]), held by coopvm as data.
+///
+/// ```
+/// use coopvm::vmi::{coop::Foreign, COOPVM_NUMBER};
+/// assert_eq!(Foreign::new(2, vec![7]).unwrap().vm(), 2);
+/// assert!(Foreign::new(COOPVM_NUMBER, vec![7]).is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Foreign {
+    vm: u64,
+    code: Vec<u8>,
+}
+
+impl Foreign {
+    /// A function of VM `vm`, or `None` if `vm` is coopvm's own number (whose functions are
+    /// [`CoopValue::Function`]s).
+    pub fn new(vm: u64, code: Vec<u8>) -> Option<Foreign> {
+        (vm != COOPVM_NUMBER).then_some(Foreign { vm, code })
+    }
+
+    /// The other VM's number.
+    pub fn vm(&self) -> u64 {
+        self.vm
+    }
+
+    /// The function as the other VM serialises it.
+    pub fn code(&self) -> &[u8] {
+        &self.code
+    }
 }
 
 impl CoopValue {
@@ -313,9 +339,9 @@ pub fn encode(value: &CoopValue) -> DataValue {
             vm: COOPVM_NUMBER,
             code: f.bytes().to_vec(),
         },
-        CoopValue::Foreign { vm, code } => DataValue::FunctionV {
-            vm: *vm,
-            code: code.clone(),
+        CoopValue::Foreign(f) => DataValue::FunctionV {
+            vm: f.vm,
+            code: f.code.clone(),
         },
     }
 }
@@ -330,10 +356,10 @@ fn decode(data: &DataValue) -> Option<CoopValue> {
         DataValue::FunctionV { vm, code } if *vm == COOPVM_NUMBER => {
             CoopValue::Function(Function::from_bytes(code).ok()?)
         }
-        DataValue::FunctionV { vm, code } => CoopValue::Foreign {
+        DataValue::FunctionV { vm, code } => CoopValue::Foreign(Foreign {
             vm: *vm,
             code: code.clone(),
-        },
+        }),
     })
 }
 
@@ -453,13 +479,7 @@ mod tests {
             code: vec![1],
         };
         let v = vm.decode(&d).unwrap();
-        assert_eq!(
-            v,
-            CoopValue::Foreign {
-                vm: 7,
-                code: vec![1]
-            }
-        );
+        assert_eq!(v, CoopValue::Foreign(Foreign::new(7, vec![1]).unwrap()));
         assert_eq!(vm.encode(&v), d);
         assert_eq!(vm.evaluate(&v, &[], 100), (None, 0));
         // A coopvm FunctionV whose bytes are not a contract does not decode.
