@@ -16,9 +16,11 @@
 
 pub use coopvm_core as core;
 pub use coopvm_interp as interp;
+pub use coopvm_jit as jit;
 
 pub mod load;
 pub mod report;
+pub mod tier;
 
 use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
 
@@ -27,6 +29,12 @@ use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
 pub enum Engine {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT: compiled on first use and cached ([`tier::CodeCache::global_eager`]);
+    /// a contract the JIT cannot compile runs on the interpreter (same outcome).
+    Jit,
+    /// Tiering: interpret until the contract is hot, then compile once and reuse the native
+    /// code ([`tier::CodeCache::global`]).
+    Auto,
 }
 
 impl Engine {
@@ -34,6 +42,8 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
+            Engine::Jit => "jit",
+            Engine::Auto => "auto",
         }
     }
 
@@ -53,6 +63,8 @@ impl Engine {
         };
         match self {
             Engine::Interp => coopvm_interp::run(verified, params, host),
+            Engine::Jit => tier::CodeCache::global_eager().run(verified, params, host).0,
+            Engine::Auto => tier::CodeCache::global().run(verified, params, host).0,
         }
     }
 }

@@ -163,7 +163,9 @@ fn build(verified: &Verified, isa: &dyn TargetIsa) -> Result<Function, JitError>
 /// ```
 pub fn clif(verified: &Verified) -> Result<String, JitError> {
     let isa = host_isa()?;
-    Ok(build(verified, &*isa)?.display().to_string())
+    let mut func = build(verified, &*isa)?;
+    func.dfg.resolve_all_aliases();
+    Ok(func.display().to_string())
 }
 
 /// Compiles `verified` for `isa` without running or loading it, returning the machine code's
