@@ -18,11 +18,16 @@ pub use coopvm_core as core;
 pub use coopvm_interp as interp;
 pub use coopvm_jit as jit;
 
+pub mod domain;
 pub mod load;
+pub mod observe;
 pub mod report;
+pub mod store;
 pub mod tier;
+pub mod trace;
+pub mod vmi;
 
-use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Verified};
+use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Stats, Verified};
 
 /// Which engine executes a contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +43,10 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Every engine this build has (add new variants here: the equivalence and VM-law tests
+    /// run over this list).
+    pub const ALL: &'static [Engine] = &[Engine::Interp];
+
     /// The engine's name as the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -61,10 +70,57 @@ impl Engine {
             state,
             gas_limit,
         };
-        match self {
+        let out = match self {
             Engine::Interp => coopvm_interp::run(verified, params, host),
-            Engine::Jit => tier::CodeCache::global_eager().run(verified, params, host).0,
+            Engine::Jit => {
+                tier::CodeCache::global_eager()
+                    .run(verified, params, host)
+                    .0
+            }
             Engine::Auto => tier::CodeCache::global().run(verified, params, host).0,
-        }
+        };
+        observe::log_outcome(&out, &verified.contract().id, self.name());
+        out
+    }
+
+    /// Runs `verified` like [`Engine::run`], also collecting the run's [`Stats`] (exact and
+    /// the same for every engine; gas and results are those of [`Engine::run`]), logging
+    /// them at debug level and recording them as metrics (see [`observe`]).
+    ///
+    /// ```
+    /// use coopvm::{core::{ExecutionContext, NoHost, Limits}, Engine, load};
+    /// let loaded = load::from_source("t.casm", "push 40\npush 2\nadd\n").unwrap();
+    /// let verified = loaded.verify(&Limits::default()).unwrap();
+    /// let ctx = ExecutionContext::default();
+    /// let state = verified.contract().state.clone();
+    /// let (out, stats) = Engine::Interp.run_with_stats(&verified, &ctx, &state, 1_000, &mut NoHost);
+    /// assert_eq!(out.stack, vec![42]);
+    /// assert_eq!((stats.instructions, stats.opcodes["push"]), (3, 2));
+    /// ```
+    pub fn run_with_stats<H: Host + ?Sized>(
+        self,
+        verified: &Verified,
+        ctx: &ExecutionContext,
+        state: &State,
+        gas_limit: u64,
+        host: &mut H,
+    ) -> (Outcome, Stats) {
+        let params = RunParams {
+            ctx,
+            state,
+            gas_limit,
+        };
+        let (out, stats) = match self {
+            // Statistics come from the instrumented interpreter whatever the engine (the JIT
+            // has no instrumentation; the outcome is the same on every engine).
+            Engine::Interp | Engine::Jit | Engine::Auto => {
+                coopvm_interp::stats::run_with_stats(verified, params, host)
+            }
+        };
+        let id = &verified.contract().id;
+        observe::log_outcome(&out, id, self.name());
+        observe::log_stats(&stats, id, self.name());
+        observe::record(&out, &stats, id, self.name());
+        (out, stats)
     }
 }

@@ -1,11 +1,18 @@
 //! The `coopvm` command line: run, check, disassemble and assemble contracts.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coopvm::core::{codec, disasm, docs, ExecutionContext, Limits, NoHost, DEFAULT_GAS_LIMIT};
+use coopvm::core::{
+    codec, disasm, docs, ExecutionContext, Limits, RunParams, State, DEFAULT_GAS_LIMIT,
+};
+use coopvm::domain::CoopHost;
 use coopvm::load::{self, LoadError};
+use coopvm::store::Store;
 use coopvm::{report, Engine};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod vmi_cmd;
 
 /// coopvm: a deterministic, gas-metered virtual machine for cooperative smart contracts.
 ///
@@ -13,20 +20,32 @@ use std::process::ExitCode;
 /// `name:` labels) or loaded as canonical bytes (`.cvm`, made by `coopvm assemble`).
 ///
 /// Exit codes: 0 success; 1 the contract failed at run time (and was rolled back);
-/// 2 usage, assembly or verification error.
+/// 2 usage, assembly, verification or state database error.
 #[derive(Parser, Debug)]
 #[command(name = "coopvm", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
     coopvm run examples/counter.casm\n  \
     coopvm run examples/fib.casm --gas-limit 5000 --json\n  \
+    coopvm run examples/fib.casm --stats\n  \
+    coopvm trace examples/subroutine.casm\n  \
+    coopvm trace examples/fib.casm --limit 50 --json\n  \
+    coopvm run examples/rollback.casm --log-level debug\n  \
     coopvm check examples/loop.casm\n  \
     coopvm disasm examples/subroutine.casm\n  \
     coopvm disasm --clif examples/fib.casm\n  \
     coopvm run --engine jit examples/loop.casm\n  \
-    coopvm assemble examples/counter.casm -o counter.cvm")]
+    coopvm assemble examples/counter.casm -o counter.cvm\n  \
+    coopvm eval examples/relation_square.casm --args 49,7\n  \
+    coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
+    coopvm verify examples/relation_square.casm --public 49 --proof proof.bin")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print logs at this level and above on stderr: `error`, `warn`, `info`, `debug`,
+    /// `trace`, or a filter such as `coopvm=debug`. Without it the `RUST_LOG` environment
+    /// variable is used; without either, nothing is logged.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,6 +56,13 @@ enum Command {
     /// `.permission` and `.reputation` directives (no gas is used), then executes with gas
     /// charged per basic block. On any error every state change and event is rolled back.
     Run(RunArgs),
+    /// Run a contract one instruction at a time on the interpreter and print every
+    /// instruction executed: its step number, index, source line, the instruction, the gas
+    /// left and the stack after it; then how the run ended.
+    ///
+    /// The output stops after `--limit` instructions with a `... truncated` line (the run
+    /// goes on and its end is still reported). `--json` prints one JSON object per line.
+    Trace(TraceArgs),
     /// Assemble and verify a contract without running it.
     Check {
         /// The contract (`.casm` text or `.cvm` bytes).
@@ -65,15 +91,87 @@ enum Command {
     },
     /// Print the opcode reference (docs/opcodes.md), generated from the instruction table.
     Docs,
+    /// Deploy contracts into a state database, so others can depend on and call them.
+    ///
+    /// Each contract is stored under its `.contract` id (replacing an earlier deployment of
+    /// that id) in canonical binary form.
+    Deploy {
+        /// The contracts (`.casm` text or `.cvm` bytes).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The state database (created if missing).
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Show what a state database holds: deployed contracts, contract states, the
+    /// cooperative domain and the event log.
+    State {
+        /// The state database.
+        path: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encode a contract as a DataValue function (see docs/datavalue.md).
+    Encode(vmi_cmd::EncodeArgs),
+    /// Print a DataValue file (and disassemble a coopvm function).
+    Decode(vmi_cmd::DecodeArgs),
+    /// Evaluate a function on arguments, as the VM interface does (docs/vmi.md).
+    ///
+    /// The arguments are pushed before the function's code runs (1 gas each); the result is
+    /// the top of the final stack. Exit 0 with a result, 1 without one.
+    Eval(vmi_cmd::EvalArgs),
+    /// Prove that a relation holds for a public and a private input (witness proof: NOT
+    /// zero-knowledge, the proof contains the private input).
+    Prove(vmi_cmd::ProveArgs),
+    /// Verify a proof for a relation and a public input; exit 0 if valid, 1 if not.
+    Verify(vmi_cmd::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The contract (`.casm` text or `.cvm` bytes).
-    file: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Which engine executes the contract.
     #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
+    /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
+    /// stats with --stats).
+    #[arg(long)]
+    json: bool,
+    /// Also report the run's statistics: wall time, instructions executed, basic blocks
+    /// entered, gas used, peak stack and call depth, memory keys, host calls and how often
+    /// each opcode ran.
+    #[arg(long)]
+    stats: bool,
+    /// A state database (redb file, created if missing) holding contract states, deployed
+    /// contracts, the cooperative domain and the event log. A successful run commits all its
+    /// changes in one transaction; a failed run writes nothing. Without it, the run starts
+    /// from an empty world and nothing is kept.
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct TraceArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Print at most this many instruction lines.
+    #[arg(long, default_value_t = coopvm::trace::DEFAULT_LIMIT)]
+    limit: u64,
+    /// Print JSON lines: one object per instruction, then one for the end of the run.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What every run needs, whatever executes it: the contract, gas, the caller's context and
+/// the limits.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// The contract (`.casm` text or `.cvm` bytes).
+    file: PathBuf,
     /// Gas available to the run; every instruction costs at least 1.
     #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
     gas_limit: u64,
@@ -95,11 +193,21 @@ struct RunArgs {
     /// The block number (what `getblock` pushes).
     #[arg(long, default_value_t = 0)]
     block: u64,
-    /// Print one JSON object (status, stack, gas_used, state, events, logs, error).
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+impl CommonArgs {
+    fn context(&self) -> ExecutionContext {
+        ExecutionContext {
+            caller_did: self.caller.clone(),
+            cooperative_id: self.cooperative.clone(),
+            timestamp: self.timestamp,
+            block_number: self.block,
+            reputation_score: self.reputation,
+            permissions: self.permissions.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -127,7 +235,7 @@ impl LimitArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum EngineArg {
+pub(crate) enum EngineArg {
     /// The reference interpreter.
     Interp,
     /// The Cranelift JIT (native code).
@@ -147,12 +255,16 @@ impl From<EngineArg> for Engine {
 }
 
 /// Exit code for usage, assembly and verification errors.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code for a contract that failed at run time.
-const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = init_logs(cli.log_level.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -162,9 +274,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// Installs a `tracing` subscriber writing to stderr, filtered by `--log-level` or else
+/// `RUST_LOG`; installs none when neither is given.
+fn init_logs(level: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        match level {
+            Some(level) => EnvFilter::try_new(level)
+                .map_err(|e| format!("invalid --log-level `{level}`: {e}"))?,
+            None => match std::env::var("RUST_LOG") {
+                Ok(var) if !var.trim().is_empty() => EnvFilter::try_new(&var)
+                    .map_err(|e| format!("invalid RUST_LOG `{var}`: {e}"))?,
+                _ => return Ok(()),
+            },
+        };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))
+}
+
 fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Trace(args) => trace(args),
         Command::Check { file, limits } => {
             let v = load::from_path(&file)?.verify(&limits.limits())?;
             let a = v.analysis();
@@ -210,32 +346,100 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deploy {
+            files,
+            state,
+            limits,
+        } => {
+            let mut verified = Vec::new();
+            for file in &files {
+                verified.push(load::from_path(file)?.verify(&limits.limits())?);
+            }
+            let mut store = match Store::open(&state, Engine::Interp) {
+                Ok(s) => s,
+                Err(e) => return Ok(store_failure(&e)),
+            };
+            for v in verified {
+                let id = v.contract().id.clone();
+                if let Err(e) = store.deploy(v) {
+                    return Ok(store_failure(&e));
+                }
+                println!("deployed `{id}` to {}", state.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State { path, json } => show_state(&path, json),
+        Command::Encode(a) => Ok(vmi_cmd::encode(a)),
+        Command::Decode(a) => Ok(vmi_cmd::decode(a)),
+        Command::Eval(a) => Ok(vmi_cmd::eval(a)),
+        Command::Prove(a) => Ok(vmi_cmd::prove(a)),
+        Command::Verify(a) => Ok(vmi_cmd::verify(a)),
     }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
-    let loaded = load::from_path(&args.file)?;
-    let map = loaded.map.clone();
-    let verified = loaded.verify(&args.limits.limits())?;
-    let ctx = ExecutionContext {
-        caller_did: args.caller,
-        cooperative_id: args.cooperative,
-        timestamp: args.timestamp,
-        block_number: args.block,
-        reputation_score: args.reputation,
-        permissions: args.permissions,
+/// Reports a state database error; exit code 2.
+fn store_failure(e: &coopvm::store::StoreError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn show_state(path: &std::path::Path, json: bool) -> Result<ExitCode, LoadError> {
+    if !path.exists() {
+        eprintln!("error: no state database at {}", path.display());
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let dump = match Store::open(path, Engine::Interp).and_then(|s| s.dump()) {
+        Ok(d) => d,
+        Err(e) => return Ok(store_failure(&e)),
     };
+    if json {
+        println!("{dump}");
+    } else {
+        print!("{}", report::state_human(&dump));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
+    let common = &args.common;
+    let loaded = load::from_path(&common.file)?;
+    let map = loaded.map.clone();
+    let verified = loaded.verify(&common.limits.limits())?;
+    let ctx = common.context();
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
-    let out = engine.run(
-        &verified,
-        &ctx,
-        &contract.state,
-        args.gas_limit,
-        &mut NoHost,
-    );
+    let gas_limit = common.gas_limit;
+    let stats_wanted = args.stats;
+    let runner = |host: &mut CoopHost, state: &State| {
+        if stats_wanted {
+            let (out, stats) = engine.run_with_stats(&verified, &ctx, state, gas_limit, host);
+            (out, Some(stats))
+        } else {
+            (engine.run(&verified, &ctx, state, gas_limit, host), None)
+        }
+    };
+    let (out, stats) = match &args.state {
+        Some(path) => {
+            let result = Store::open(path, engine).and_then(|mut store| {
+                // Testing aid: abort between writing and committing (crash-safety tests).
+                if std::env::var_os("COOPVM_CRASH_BEFORE_COMMIT").is_some() {
+                    store.crash_before_commit(true);
+                }
+                store.execute_with(&verified, &ctx, runner)
+            });
+            match result {
+                Ok((out, stats)) => (out, stats.flatten()),
+                Err(e) => return Ok(store_failure(&e)),
+            }
+        }
+        None => {
+            let (out, stats) = CoopHost::new(engine).execute_with(&verified, &ctx, runner);
+            (out, stats.flatten())
+        }
+    };
     if args.json {
-        let view = report::json(&out, &contract.id, engine.name(), args.gas_limit, &map);
+        let mut view = report::json(&out, &contract.id, engine.name(), gas_limit, &map);
+        view.stats = stats.as_ref();
         match serde_json::to_string(&view) {
             Ok(text) => println!("{text}"),
             Err(e) => {
@@ -246,12 +450,54 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     } else {
         print!(
             "{}",
-            report::human(&out, &contract.id, engine.name(), args.gas_limit, &map)
+            report::human(&out, &contract.id, engine.name(), gas_limit, &map)
         );
+        if let Some(stats) = &stats {
+            print!("{}", report::human_stats(stats));
+        }
     }
-    Ok(if out.is_ok() {
+    Ok(exit_code(&out))
+}
+
+fn exit_code(out: &coopvm::core::Outcome) -> ExitCode {
+    if out.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    })
+    }
+}
+
+fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
+    let common = &args.common;
+    let loaded = load::from_path(&common.file)?;
+    let map = loaded.map.clone();
+    let verified = loaded.verify(&common.limits.limits())?;
+    let ctx = common.context();
+    let params = RunParams {
+        ctx: &ctx,
+        state: &verified.contract().state,
+        gas_limit: common.gas_limit,
+    };
+    let options = coopvm::trace::Options {
+        limit: args.limit,
+        json: args.json,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // The in-memory cooperative host, as `run` without `--state`.
+    let mut host = CoopHost::new(Engine::Interp);
+    let result = coopvm::trace::trace(&verified, &map, params, &mut host, &options, &mut out)
+        .and_then(|outcome| out.flush().map(|()| outcome));
+    match result {
+        Ok(outcome) => {
+            coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
+            Ok(exit_code(&outcome))
+        }
+        // A closed pipe (`coopvm trace f | head`) is not an error of the contract.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("error: cannot write the trace: {e}");
+            Ok(ExitCode::from(EXIT_USAGE))
+        }
+    }
 }

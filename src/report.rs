@@ -1,7 +1,7 @@
 //! Rendering an [`Outcome`] for people and for tools (`run --json`).
 
 use coopvm_core::asm::SourceMap;
-use coopvm_core::{Event, Outcome};
+use coopvm_core::{Event, Outcome, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -29,6 +29,9 @@ pub struct JsonOutcome<'a> {
     pub logs: &'a [i64],
     /// The error, or null.
     pub error: Option<JsonError<'a>>,
+    /// The run's statistics, when asked for (`run --stats`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<&'a Stats>,
 }
 
 /// The `error` member of [`JsonOutcome`].
@@ -75,7 +78,37 @@ pub fn json<'a>(
         events: &out.events,
         logs: &out.logs,
         error,
+        stats: None,
     }
+}
+
+/// A readable summary of a run's statistics (`run --stats`).
+pub fn human_stats(stats: &Stats) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "stats:    {} instructions in {} blocks, {:.3} ms",
+        stats.instructions,
+        stats.blocks,
+        stats.wall_time().as_secs_f64() * 1e3
+    );
+    let _ = writeln!(
+        s,
+        "          peak stack {}, peak call depth {}, memory keys {}, host calls {}, gas used {}",
+        stats.peak_stack,
+        stats.peak_call_depth,
+        stats.memory_keys,
+        stats.host_calls,
+        stats.gas_used
+    );
+    // Most frequent first; ties in mnemonic order.
+    let mut ops: Vec<(&str, u64)> = stats.opcodes.iter().map(|(k, v)| (*k, *v)).collect();
+    ops.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if !ops.is_empty() {
+        let list: Vec<String> = ops.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        let _ = writeln!(s, "opcodes:  {}", list.join(", "));
+    }
+    s
 }
 
 /// A readable multi-line summary of `out`.
@@ -127,6 +160,47 @@ pub fn human(
     if !out.logs.is_empty() {
         let logs: Vec<String> = out.logs.iter().map(i64::to_string).collect();
         let _ = writeln!(s, "logs:     {}", logs.join(" "));
+    }
+    s
+}
+
+/// A readable listing of a state database's contents, from [`crate::store::Store::dump`].
+pub fn state_human(dump: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "state database {}",
+        dump["path"].as_str().unwrap_or_default()
+    );
+    let Value::Object(root) = dump else {
+        return s;
+    };
+    for (section, value) in root {
+        if section == "path" {
+            continue;
+        }
+        let count = match value {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        let _ = writeln!(s, "{section} ({count}):");
+        match value {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let _ = writeln!(s, "  {k}: {v}");
+                }
+            }
+            Value::Array(a) => {
+                for v in a {
+                    let _ = writeln!(s, "  {v}");
+                }
+            }
+            other => {
+                let _ = writeln!(s, "  {other}");
+            }
+        }
     }
     s
 }

@@ -90,6 +90,12 @@ impl HostCx<'_> {
         });
     }
 
+    /// Appends an event exactly as given (already stamped), e.g. one emitted by a nested
+    /// contract call, which carries the callee's contract id.
+    pub fn forward(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
     /// Charges `gas` on top of the opcode's static cost (for work that grows with its input).
     /// If the total exceeds what is left the run ends with `out_of_gas` after the operation
     /// returns (and is rolled back).

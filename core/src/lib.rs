@@ -24,6 +24,7 @@ pub mod limits;
 pub mod memory;
 pub mod program;
 pub mod run;
+pub mod stats;
 pub mod verify;
 
 pub use context::ExecutionContext;
@@ -33,4 +34,5 @@ pub use isa::Op;
 pub use limits::{Limits, DEFAULT_GAS_LIMIT};
 pub use program::{Contract, Insn, Program, State};
 pub use run::{Exec, Outcome, RunParams};
+pub use stats::Stats;
 pub use verify::{verify, Verified, VerifyError};

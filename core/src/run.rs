@@ -77,51 +77,119 @@ where
     H: Host + ?Sized,
     F: FnOnce(&mut Env<'_>, &mut H, &mut Memory, u64) -> Exec,
 {
-    let contract = verified.contract();
-    let ctx = params.ctx;
-    if let Err(e) = preflight(contract, ctx) {
-        return Outcome {
-            events: vec![error_event(contract.id.as_str(), ctx, &e)],
-            result: Err(e),
-            stack: Vec::new(),
-            gas_used: 0,
-            state: params.state.clone(),
-            logs: Vec::new(),
-            host_calls: 0,
-        };
-    }
-    let mut env = Env::new(ctx, &contract.id, &contract.program.strings);
-    let mut memory = Memory::new(
-        &contract.program,
-        params.state,
-        verified.limits().memory_keys,
-    );
-    host.begin();
-    let exec = engine(&mut env, host, &mut memory, params.gas_limit);
-    let gas_used = exec.gas_used.min(params.gas_limit);
-    match exec.result {
-        Ok(()) => {
-            host.commit();
-            Outcome {
-                result: Ok(()),
-                stack: exec.stack,
-                gas_used,
-                state: memory.into_state(&contract.program),
-                events: env.events,
-                logs: env.logs,
-                host_calls: env.host_calls,
-            }
+    match Session::begin(verified, params, host) {
+        Err(refused) => *refused,
+        Ok(mut session) => {
+            let exec = engine(
+                &mut session.env,
+                host,
+                &mut session.memory,
+                params.gas_limit,
+            );
+            session.finish(exec, host)
         }
-        Err(e) => {
-            host.rollback();
-            Outcome {
-                events: vec![error_event(&contract.id, ctx, &e)],
+    }
+}
+
+/// A run in progress: [`run`] split in two for engines that execute piecemeal (the
+/// interpreter's step API). [`Session::begin`] does everything before execution,
+/// [`Session::finish`] everything after; [`run`] is exactly `begin`, the engine, `finish`.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify::verify, host::NoHost, run::{Exec, RunParams, Session}, Limits, ExecutionContext};
+/// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
+/// let ctx = ExecutionContext::default();
+/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 10 };
+/// let session = Session::begin(&v, params, &mut NoHost).unwrap();
+/// assert_eq!(session.memory.len(), 0);
+/// let out = session.finish(Exec { result: Ok(()), stack: vec![1], gas_used: 2 }, &mut NoHost);
+/// assert_eq!((out.stack, out.gas_used), (vec![1], 2));
+/// ```
+pub struct Session<'a> {
+    verified: &'a Verified,
+    params: RunParams<'a>,
+    /// The run's environment (context, events, logs, strings), for the engine.
+    pub env: Env<'a>,
+    /// The contract's memory, starting as the run's initial state, for the engine.
+    pub memory: Memory,
+}
+
+impl<'a> Session<'a> {
+    /// Checks permissions and reputation (no gas), then starts the host's transaction.
+    /// A refused run comes back as its final outcome (`host.begin` was not called).
+    pub fn begin<H: Host + ?Sized>(
+        verified: &'a Verified,
+        params: RunParams<'a>,
+        host: &mut H,
+    ) -> Result<Session<'a>, Box<Outcome>> {
+        let contract = verified.contract();
+        let ctx = params.ctx;
+        if let Err(e) = preflight(contract, ctx) {
+            return Err(Box::new(Outcome {
+                events: vec![error_event(contract.id.as_str(), ctx, &e)],
                 result: Err(e),
                 stack: Vec::new(),
-                gas_used,
+                gas_used: 0,
                 state: params.state.clone(),
-                logs: env.logs,
-                host_calls: env.host_calls,
+                logs: Vec::new(),
+                host_calls: 0,
+            }));
+        }
+        let env = Env::new(ctx, &contract.id, &contract.program.strings);
+        let memory = Memory::new(
+            &contract.program,
+            params.state,
+            verified.limits().memory_keys,
+        );
+        host.begin();
+        Ok(Session {
+            verified,
+            params,
+            env,
+            memory,
+        })
+    }
+
+    /// The gas limit of the run.
+    pub fn gas_limit(&self) -> u64 {
+        self.params.gas_limit
+    }
+
+    /// Ends the run with the engine's report: commits state, events and host effects on
+    /// success, or rolls all of them back and reports a single error event on failure.
+    pub fn finish<H: Host + ?Sized>(self, exec: Exec, host: &mut H) -> Outcome {
+        let contract = self.verified.contract();
+        let Session {
+            params,
+            env,
+            memory,
+            ..
+        } = self;
+        let gas_used = exec.gas_used.min(params.gas_limit);
+        match exec.result {
+            Ok(()) => {
+                host.commit();
+                Outcome {
+                    result: Ok(()),
+                    stack: exec.stack,
+                    gas_used,
+                    state: memory.into_state(&contract.program),
+                    events: env.events,
+                    logs: env.logs,
+                    host_calls: env.host_calls,
+                }
+            }
+            Err(e) => {
+                host.rollback();
+                Outcome {
+                    events: vec![error_event(&contract.id, params.ctx, &e)],
+                    result: Err(e),
+                    stack: Vec::new(),
+                    gas_used,
+                    state: params.state.clone(),
+                    logs: env.logs,
+                    host_calls: env.host_calls,
+                }
             }
         }
     }

@@ -15,6 +15,9 @@
 //! assert_eq!(out.gas_used, 4);
 //! ```
 
+pub mod stats;
+pub mod step;
+
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
 use coopvm_core::memory::Memory;

@@ -48,7 +48,7 @@ pub enum JitError {
     Codegen(String),
     /// The JIT module failed (memory, symbols).
     #[error("JIT module error: {0}")]
-    Module(#[from] cranelift_module::ModuleError),
+    Module(String),
     /// An inconsistency between the verifier's analysis and the lowering.
     #[error("internal JIT error: {0}")]
     Internal(String),
@@ -186,6 +186,10 @@ pub fn compile_for_isa(verified: &Verified, isa: &dyn TargetIsa) -> Result<usize
     Ok(code.code_info().total_size as usize)
 }
 
+fn module_error(e: cranelift_module::ModuleError) -> JitError {
+    JitError::Module(e.to_string())
+}
+
 /// Compiles `verified` to native code for this machine.
 pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
     let isa = host_isa()?;
@@ -195,18 +199,18 @@ pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
         default_libcall_names(),
     ))));
     let module = &mut *memory.0;
-    let id = module.declare_function("contract", Linkage::Local, &func.signature)?;
+    let id = module
+        .declare_function("contract", Linkage::Local, &func.signature)
+        .map_err(module_error)?;
     let mut ctx = cranelift_codegen::Context::for_function(func);
-    module
-        .define_function(id, &mut ctx)
-        .map_err(|e| match e {
-            cranelift_module::ModuleError::Compilation(e) => JitError::Codegen(format!("{e:?}")),
-            e => JitError::Module(e),
-        })?;
+    module.define_function(id, &mut ctx).map_err(|e| match e {
+        cranelift_module::ModuleError::Compilation(e) => JitError::Codegen(format!("{e:?}")),
+        e => module_error(e),
+    })?;
     let code_size = ctx
         .compiled_code()
         .map_or(0, |c| c.code_info().total_size as usize);
-    module.finalize_definitions()?;
+    module.finalize_definitions().map_err(module_error)?;
     let ptr = module.get_finalized_function(id);
     // SAFETY: `ptr` is the finalized code of a function with `lower::signature`, which is
     // `extern "C" fn(*mut Ctx) -> u32` under the host's default calling convention.

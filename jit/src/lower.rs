@@ -24,8 +24,8 @@
 use crate::rt::{off, Exit, MAX_HOST_ARGS, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use coopvm_core::isa::Op;
-use coopvm_core::Limits;
 use coopvm_core::verify::{Analysis, Verified, NONE};
+use coopvm_core::Limits;
 use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -210,7 +210,9 @@ pub(crate) fn lower(
         let g = l.b.use_var(gas);
         let cost = i64::try_from(block.gas)
             .map_err(|_| JitError::Unsupported("a block costs more than i64::MAX gas".into()))?;
-        let enough = l.b.ins().icmp_imm(IntCC::UnsignedGreaterThanOrEqual, g, cost);
+        let enough =
+            l.b.ins()
+                .icmp_imm(IntCC::UnsignedGreaterThanOrEqual, g, cost);
         let body = l.b.create_block();
         let oog = l.exit_block(Exit::OutOfGas, block.start, None, None);
         l.b.ins().brif(enough, body, &[], oog, &[]);

@@ -226,7 +226,10 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         let (a, b) = (ctx.err_a, ctx.err_b);
         let e = match Exit::from_code(ctx.err_code) {
             Some(Exit::Trampoline) => self.error.take().unwrap_or_else(|| {
-                VmError::new(ErrorKind::HostFailure, "a host call failed without an error")
+                VmError::new(
+                    ErrorKind::HostFailure,
+                    "a host call failed without an error",
+                )
             }),
             Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
             Some(Exit::DivisionByZero) => {
@@ -260,7 +263,10 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
 }
 
 fn internal(what: &str) -> VmError {
-    VmError::new(ErrorKind::HostFailure, format!("internal JIT error: {what}"))
+    VmError::new(
+        ErrorKind::HostFailure,
+        format!("internal JIT error: {what}"),
+    )
 }
 
 /// Runs `f` on the frame behind `ctx`, turning an error or a panic into [`STATUS_ERROR`].

@@ -151,7 +151,8 @@ fn call_limits() {
         }
     }
     // Stack room: a callee with a big frame, called with little room left.
-    let room = "push 1\npush 2\npush 3\ncall f\nhalt\nf: push 1\npush 2\npush 3\npop\npop\npop\nreturn\n";
+    let room =
+        "push 1\npush 2\npush 3\ncall f\nhalt\nf: push 1\npush 2\npush 3\npop\npop\npop\nreturn\n";
     for stack in [4, 5, 6, 7] {
         let limits = Limits {
             stack,
@@ -185,11 +186,7 @@ fn memory() {
         same_with(src, limits, &v.contract().state, 1_000);
     }
     // Initial state: static, dynamic and unrelated keys.
-    let state = State::from([
-        ("a".into(), 40),
-        ("3".into(), 2),
-        ("other".into(), 1),
-    ]);
+    let state = State::from([("a".into(), 40), ("3".into(), 2), ("other".into(), 1)]);
     let src = "load a\npush 3\nload\nadd\ndup\nstore a\n";
     let out = same_with(src, Limits::default(), &state, 100);
     assert_eq!(out.state["a"], 42);

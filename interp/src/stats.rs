@@ -1,0 +1,80 @@
+//! Running with statistics: the same machine, driven by a separate loop that reports every
+//! block entry to a [`Tally`].
+//!
+//! The plain [`crate::run`] path does not know this loop exists, so statistics off cost
+//! nothing; on, they cost one check per executed instruction (is it a block charge?) and a
+//! few operations per block entry, and they never change gas or results: the machine's steps
+//! are the same.
+//!
+//! ```
+//! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
+//! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
+//! let ctx = ExecutionContext::default();
+//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let (out, stats) = coopvm_interp::stats::run_with_stats(&v, params, &mut NoHost);
+//! assert_eq!(out.stack, vec![42]);
+//! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));
+//! ```
+
+use crate::{compile, Compiled, Flow, IOp, Machine};
+use coopvm_core::host::{Env, Host};
+use coopvm_core::memory::Memory;
+use coopvm_core::run::{Exec, Outcome, RunParams};
+use coopvm_core::stats::{Stats, Stop, Tally};
+use coopvm_core::verify::{Analysis, Verified};
+
+/// Compiles and runs `verified` under the full run protocol, like [`crate::run`], and also
+/// returns the run's [`Stats`].
+pub fn run_with_stats<H: Host + ?Sized>(
+    verified: &Verified,
+    params: RunParams<'_>,
+    host: &mut H,
+) -> (Outcome, Stats) {
+    let compiled = compile(verified);
+    coopvm_core::stats::run_with_stats(verified, params, host, |env, host, memory, gas, tally| {
+        execute_counted(
+            &compiled,
+            verified.analysis(),
+            env,
+            host,
+            memory,
+            gas,
+            tally,
+        )
+    })
+}
+
+/// Executes `code` (compiled from code with `analysis`) like [`Compiled::execute`],
+/// reporting each block entry to `tally`.
+pub fn execute_counted<H: Host + ?Sized>(
+    code: &Compiled,
+    analysis: &Analysis,
+    env: &mut Env<'_>,
+    host: &mut H,
+    memory: &mut Memory,
+    gas_limit: u64,
+    tally: &mut Tally,
+) -> (Exec, Stop) {
+    let ops = code.ops();
+    let mut m = Machine::new(code, gas_limit);
+    let (result, at_charge) = loop {
+        let ip = m.ip();
+        let charge = matches!(ops[ip], IOp::Charge(_));
+        match m.step(env, host, memory) {
+            Flow::Continue => {
+                if charge {
+                    let block = analysis
+                        .block_at
+                        .get(code.pc_of(ip) as usize)
+                        .copied()
+                        .unwrap_or(u32::MAX);
+                    tally.enter(block, m.stack().len() as u32, m.call_stack().len() as u32);
+                }
+            }
+            Flow::Done => break (Ok(()), false),
+            Flow::Error(e) => break (Err(*e), charge),
+        }
+    };
+    let stop = Stop::from_result(&result, at_charge);
+    (m.finish(result), stop)
+}

@@ -1,0 +1,586 @@
+//! The cooperative domain: a deterministic, transactional [`Host`] for coopvm.
+//!
+//! [`CoopHost`] keeps the cooperative world in memory: cooperatives and their members and
+//! resource pools, federations, proposals with votes and delegations, reputations, the DID
+//! registry, the deployed contracts and every contract's key-value state. It is the host
+//! both engines call for domain opcodes, and the in-memory half of the persistent
+//! [`crate::store::Store`]. The semantics of each operation (stack effect, gas, refusals,
+//! events) are specified in `docs/domain.md`; the code is split by domain:
+//! [`cooperative`], [`federation`], [`governance`], [`reputation`], [`identity`] and
+//! [`contracts`] (deployment, runs and `callcontract`).
+//!
+//! # Transactions
+//! Every table is a journaled [`table::Table`]: a change records the previous value, so
+//! [`Host::rollback`] undoes a run in time proportional to what the run changed. Runs nest
+//! (a `callcontract` runs the callee under its own `begin`/`commit`), each `begin` pushes a
+//! savepoint, and only the outermost commit makes changes permanent (and *dirty*, i.e. due to
+//! be written by the store).
+//!
+//! ```
+//! use coopvm::{domain::CoopHost, load, Engine, core::{ExecutionContext, Limits}};
+//! let src = "push \"makers\"\npush 100\ncreatecooperative\n\
+//!            push \"makers\"\npush \"did:key:bob\"\npush 30\nallocateresource\n";
+//! let v = load::from_source("demo.casm", src).unwrap().verify(&Limits::default()).unwrap();
+//! let mut host = CoopHost::new(Engine::Interp);
+//! let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
+//! // bob is not a member yet: the allocation is refused and the whole run rolls back.
+//! let out = host.execute(&v, &ctx, 10_000);
+//! assert_eq!(out.result.unwrap_err().kind.name(), "not_member");
+//! assert!(host.cooperative("makers").is_none());
+//! ```
+
+pub mod contracts;
+pub mod cooperative;
+pub mod federation;
+pub mod governance;
+pub mod identity;
+pub mod reputation;
+pub mod table;
+
+use crate::Engine;
+use coopvm_core::error::{ErrorKind, VmError, VmResult};
+use coopvm_core::{Event, Host, HostCx, Limits, State, Verified};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use table::{Journal, Table};
+
+/// The caller permission that allows `updatequorum`.
+pub const PERM_GOVERNANCE: &str = "governance";
+/// The caller permission that allows `updatereputation`.
+pub const PERM_REPUTATION: &str = "reputation";
+/// The caller permission that allows `allocateresource` in a cooperative the caller did not
+/// create.
+pub const PERM_TREASURY: &str = "treasury";
+/// Longest name (cooperative, federation, proposal title) in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Largest initial resource pool of a cooperative.
+pub const MAX_POOL: i64 = 1_000_000_000_000_000;
+
+/// A cooperative: its fixed resource supply, the part of it still in the pool, its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cooperative {
+    /// DID of the member who created it.
+    pub creator: String,
+    /// The supply minted at creation; pool + every member's balance always equals it.
+    pub supply: i64,
+    /// Units not yet allocated to members.
+    pub pool: i64,
+    /// Number of current members.
+    pub members: u64,
+    /// Block of creation.
+    pub created_block: u64,
+}
+
+/// A member's record in a cooperative.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Units of the cooperative's resource the member holds.
+    pub balance: i64,
+    /// Block the member joined in.
+    pub joined_block: u64,
+}
+
+/// A federation of cooperatives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Federation {
+    /// DID of its creator.
+    pub creator: String,
+    /// The founding cooperative.
+    pub founder: String,
+    /// Number of member cooperatives.
+    pub members: u64,
+}
+
+/// A cooperative's membership in a federation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationMember {
+    /// DID of the member of the cooperative who joined it to the federation.
+    pub added_by: String,
+    /// Block of joining.
+    pub block: u64,
+}
+
+/// A governance proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The cooperative that votes on it.
+    pub cooperative: String,
+    /// Its title.
+    pub title: String,
+    /// DID of its creator.
+    pub creator: String,
+    /// Minimum total vote weight (yes + no) for execution.
+    pub quorum: i64,
+    /// Timestamp from which voting is closed and execution allowed.
+    pub deadline: i64,
+    /// Weight of yes votes.
+    pub yes: i64,
+    /// Weight of no votes.
+    pub no: i64,
+    /// Whether it has been executed.
+    pub executed: bool,
+    /// Whether it passed (meaningful once executed).
+    pub passed: bool,
+}
+
+/// Who cast the vote that counted a member on a proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ballot {
+    /// The voter whose `castvote` counted this member (the member, or a delegate).
+    pub by: String,
+    /// The choice (true = yes).
+    pub yes: bool,
+}
+
+/// A DID's entry in the registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DidRecord {
+    /// The DID allowed to change the document.
+    pub controller: String,
+    /// The document (opaque text; JSON with `publicKeyMultibase` is understood by `verifydid`).
+    pub document: String,
+    /// Number of updates so far (1 after registration).
+    pub version: u64,
+}
+
+/// Every table of the cooperative world.
+#[derive(Clone, Debug)]
+pub struct Domain {
+    /// Cooperatives by name.
+    pub cooperatives: Table<String, Cooperative>,
+    /// Members by (cooperative, DID).
+    pub members: Table<(String, String), Member>,
+    /// Federations by name.
+    pub federations: Table<String, Federation>,
+    /// Federation memberships by (federation, cooperative).
+    pub federation_members: Table<(String, String), FederationMember>,
+    /// Proposals by id.
+    pub proposals: Table<i64, Proposal>,
+    /// Counted members by (proposal, DID).
+    pub ballots: Table<(i64, String), Ballot>,
+    /// Vote delegations by (cooperative, delegator) -> delegate.
+    pub delegations: Table<(String, String), String>,
+    /// Reputation scores by DID.
+    pub reputations: Table<String, i64>,
+    /// The DID registry.
+    pub dids: Table<String, DidRecord>,
+    /// Every contract's key-value state, by contract id.
+    pub contract_states: Table<String, State>,
+    /// Counters: `next_proposal`, `runs`.
+    pub meta: Table<String, i64>,
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Domain {
+            cooperatives: Table::new("cooperatives"),
+            members: Table::new("members"),
+            federations: Table::new("federations"),
+            federation_members: Table::new("federation_members"),
+            proposals: Table::new("proposals"),
+            ballots: Table::new("ballots"),
+            delegations: Table::new("delegations"),
+            reputations: Table::new("reputations"),
+            dids: Table::new("dids"),
+            contract_states: Table::new("contract_states"),
+            meta: Table::new("meta"),
+        }
+    }
+}
+
+impl Domain {
+    /// Every table, type-erased, in a fixed order.
+    pub fn journals(&self) -> [&dyn Journal; 11] {
+        [
+            &self.cooperatives,
+            &self.members,
+            &self.federations,
+            &self.federation_members,
+            &self.proposals,
+            &self.ballots,
+            &self.delegations,
+            &self.reputations,
+            &self.dids,
+            &self.contract_states,
+            &self.meta,
+        ]
+    }
+
+    /// Every table, type-erased and mutable, in the order of [`Domain::journals`].
+    pub fn journals_mut(&mut self) -> [&mut dyn Journal; 11] {
+        [
+            &mut self.cooperatives,
+            &mut self.members,
+            &mut self.federations,
+            &mut self.federation_members,
+            &mut self.proposals,
+            &mut self.ballots,
+            &mut self.delegations,
+            &mut self.reputations,
+            &mut self.dids,
+            &mut self.contract_states,
+            &mut self.meta,
+        ]
+    }
+
+    fn counter(&self, name: &str) -> i64 {
+        self.meta.get(&name.to_owned()).copied().unwrap_or(0)
+    }
+}
+
+/// The cooperative host: the domain state, the deployed contracts, and the transaction
+/// machinery. `Send + Sync`, so independent hosts can run on separate threads.
+#[derive(Clone, Debug)]
+pub struct CoopHost {
+    /// The domain state.
+    pub domain: Domain,
+    contracts: BTreeMap<String, Arc<Verified>>,
+    savepoints: Vec<[usize; 11]>,
+    /// Contracts currently running: the outermost first (for `callcontract`).
+    active: Vec<contracts::Active>,
+    engine: Engine,
+    limits: Limits,
+    /// Committed events not yet taken by the store (all events, for an in-memory host).
+    events: Vec<Event>,
+    /// Number of events committed before `events[0]`.
+    events_base: u64,
+}
+
+impl CoopHost {
+    /// An empty world whose nested contract calls run on `engine`.
+    pub fn new(engine: Engine) -> Self {
+        CoopHost {
+            domain: Domain::default(),
+            contracts: BTreeMap::new(),
+            savepoints: Vec::new(),
+            active: Vec::new(),
+            engine,
+            limits: Limits::default(),
+            events: Vec::new(),
+            events_base: 0,
+        }
+    }
+
+    /// The engine that runs nested contract calls.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Sets the engine that runs contracts called with `callcontract`.
+    pub fn set_engine(&mut self, engine: Engine) {
+        self.engine = engine;
+    }
+
+    /// The limits deployed contracts are verified with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The cooperative `name`.
+    pub fn cooperative(&self, name: &str) -> Option<&Cooperative> {
+        self.domain.cooperatives.get(&name.to_owned())
+    }
+
+    /// The membership record of `did` in `coop`.
+    pub fn member(&self, coop: &str, did: &str) -> Option<&Member> {
+        self.domain.members.get(&(coop.to_owned(), did.to_owned()))
+    }
+
+    /// The federation `name`.
+    pub fn federation(&self, name: &str) -> Option<&Federation> {
+        self.domain.federations.get(&name.to_owned())
+    }
+
+    /// The proposal `id`.
+    pub fn proposal(&self, id: i64) -> Option<&Proposal> {
+        self.domain.proposals.get(&id)
+    }
+
+    /// The reputation score of `did` (0 if never rated).
+    pub fn reputation(&self, did: &str) -> i64 {
+        self.domain
+            .reputations
+            .get(&did.to_owned())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The registry entry of `did`.
+    pub fn did(&self, did: &str) -> Option<&DidRecord> {
+        self.domain.dids.get(&did.to_owned())
+    }
+
+    /// The stored key-value state of contract `id`.
+    pub fn contract_state(&self, id: &str) -> Option<&State> {
+        self.domain.contract_states.get(&id.to_owned())
+    }
+
+    /// Committed events held in memory (for an in-memory host: every event since it was
+    /// created; the store drains them when it writes).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Total number of events ever committed (including those already written by the store).
+    pub fn event_count(&self) -> u64 {
+        self.events_base + self.events.len() as u64
+    }
+
+    /// Number of successful runs so far.
+    pub fn runs(&self) -> i64 {
+        self.domain.counter("runs")
+    }
+
+    /// Takes the events not yet written, with the sequence number of the first.
+    pub(crate) fn take_events(&mut self) -> (u64, Vec<Event>) {
+        let base = self.events_base;
+        let events = std::mem::take(&mut self.events);
+        self.events_base += events.len() as u64;
+        (base, events)
+    }
+
+    pub(crate) fn set_event_base(&mut self, base: u64) {
+        self.events_base = base;
+    }
+
+    /// Whether a run is in progress (between `begin` and its `commit`/`rollback`).
+    pub fn in_transaction(&self) -> bool {
+        !self.savepoints.is_empty()
+    }
+
+    fn marks(&self) -> [usize; 11] {
+        self.domain.journals().map(|j| j.mark())
+    }
+}
+
+impl Default for CoopHost {
+    fn default() -> Self {
+        CoopHost::new(Engine::Interp)
+    }
+}
+
+pub(crate) fn fail<T>(kind: ErrorKind, message: impl Into<String>) -> VmResult<T> {
+    Err(VmError::new(kind, message))
+}
+
+/// Checks a cooperative, federation or proposal name: 1 to [`MAX_NAME_LEN`] bytes.
+pub(crate) fn check_name(what: &str, name: &str) -> VmResult<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return fail(
+            ErrorKind::InvalidArgument,
+            format!(
+                "a {what} must have 1 to {MAX_NAME_LEN} bytes, not {}",
+                name.len()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The caller's DID, checked for W3C DID syntax.
+pub(crate) fn caller<'c>(cx: &'c HostCx) -> VmResult<&'c str> {
+    let did = cx.ctx.caller_did.as_str();
+    identity::check_did(did)?;
+    Ok(did)
+}
+
+fn key(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+impl Host for CoopHost {
+    fn begin(&mut self) {
+        let marks = self.marks();
+        self.savepoints.push(marks);
+    }
+
+    fn commit(&mut self) {
+        self.savepoints.pop();
+        if self.savepoints.is_empty() {
+            for j in self.domain.journals_mut() {
+                j.settle();
+            }
+        }
+    }
+
+    fn rollback(&mut self) {
+        if let Some(marks) = self.savepoints.pop() {
+            for (j, mark) in self.domain.journals_mut().into_iter().zip(marks) {
+                j.undo_to(mark);
+            }
+        }
+    }
+
+    fn create_cooperative(&mut self, cx: &mut HostCx, name: &str, pool: i64) -> VmResult<()> {
+        self.domain.create_cooperative(cx, name, pool)
+    }
+    fn join_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()> {
+        self.domain.join_cooperative(cx, coop)
+    }
+    fn leave_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()> {
+        self.domain.leave_cooperative(cx, coop)
+    }
+    fn allocate_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        member: &str,
+        amount: i64,
+    ) -> VmResult<()> {
+        self.domain.allocate_resource(cx, coop, member, amount)
+    }
+    fn transfer_resource(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        to: &str,
+        amount: i64,
+    ) -> VmResult<()> {
+        self.domain.transfer_resource(cx, coop, to, amount)
+    }
+    fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()> {
+        self.domain.create_federation(cx, name, coop)
+    }
+    fn join_federation(&mut self, cx: &mut HostCx, federation: &str, coop: &str) -> VmResult<()> {
+        self.domain.join_federation(cx, federation, coop)
+    }
+    fn create_proposal(
+        &mut self,
+        cx: &mut HostCx,
+        coop: &str,
+        title: &str,
+        quorum: i64,
+        deadline: i64,
+    ) -> VmResult<i64> {
+        self.domain
+            .create_proposal(cx, coop, title, quorum, deadline)
+    }
+    fn cast_vote(&mut self, cx: &mut HostCx, id: i64, choice: i64) -> VmResult<()> {
+        self.domain.cast_vote(cx, id, choice)
+    }
+    fn delegate_votes(&mut self, cx: &mut HostCx, coop: &str, delegate: &str) -> VmResult<()> {
+        self.domain.delegate_votes(cx, coop, delegate)
+    }
+    fn execute_proposal(&mut self, cx: &mut HostCx, id: i64) -> VmResult<bool> {
+        self.domain.execute_proposal(cx, id)
+    }
+    fn update_quorum(&mut self, cx: &mut HostCx, id: i64, quorum: i64) -> VmResult<()> {
+        self.domain.update_quorum(cx, id, quorum)
+    }
+    fn update_reputation(&mut self, cx: &mut HostCx, did: &str, delta: i64) -> VmResult<()> {
+        self.domain.update_reputation(cx, did, delta)
+    }
+    fn get_reputation(&mut self, cx: &mut HostCx, did: &str) -> VmResult<i64> {
+        self.domain.get_reputation(cx, did)
+    }
+    fn verify_did(
+        &mut self,
+        cx: &mut HostCx,
+        did: &str,
+        payload: &str,
+        signature: &str,
+    ) -> VmResult<bool> {
+        self.domain.verify_did(cx, did, payload, signature)
+    }
+    fn update_did_document(&mut self, cx: &mut HostCx, did: &str, document: &str) -> VmResult<()> {
+        self.domain.update_did_document(cx, did, document)
+    }
+    fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
+        self.call(cx, contract, arg)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! Helpers for the domain's unit tests: run one host op with a given caller.
+    use super::*;
+    use coopvm_core::host::{dispatch, Env};
+    use coopvm_core::{ExecutionContext, Op};
+
+    /// A test harness: a host plus the context of the next operation.
+    pub struct Harness {
+        pub host: CoopHost,
+        pub ctx: ExecutionContext,
+        pub events: Vec<Event>,
+        pub gas: u64,
+    }
+
+    /// An argument of a host op: an integer, or a string (passed as a handle).
+    pub enum A<'a> {
+        I(i64),
+        S(&'a str),
+    }
+
+    impl Harness {
+        pub fn new() -> Self {
+            Harness {
+                host: CoopHost::default(),
+                ctx: ExecutionContext {
+                    caller_did: "did:key:alice".into(),
+                    timestamp: 100,
+                    block_number: 7,
+                    ..Default::default()
+                },
+                events: Vec::new(),
+                gas: 0,
+            }
+        }
+
+        pub fn caller(&mut self, did: &str) -> &mut Self {
+            self.ctx.caller_did = did.to_owned();
+            self
+        }
+
+        /// Runs `op` as one transaction (committed on success, rolled back on error).
+        pub fn op(&mut self, op: Op, args: &[A]) -> VmResult<i64> {
+            let strings: Vec<String> = args
+                .iter()
+                .filter_map(|a| match a {
+                    A::S(s) => Some((*s).to_owned()),
+                    A::I(_) => None,
+                })
+                .collect();
+            let mut next = 0;
+            let values: Vec<i64> = args
+                .iter()
+                .map(|a| match a {
+                    A::I(v) => *v,
+                    A::S(_) => {
+                        next += 1;
+                        next - 1
+                    }
+                })
+                .collect();
+            let mut env = Env::new(&self.ctx, "test", &strings);
+            self.host.begin();
+            let r = dispatch(&mut self.host, &mut env, op, &values, 1_000_000);
+            match r {
+                Ok(r) => {
+                    self.host.commit();
+                    self.events = env.events;
+                    self.gas = r.gas;
+                    Ok(r.value)
+                }
+                Err(e) => {
+                    self.host.rollback();
+                    self.events.clear();
+                    Err(e)
+                }
+            }
+        }
+
+        /// Runs `op` and returns the error kind it fails with.
+        pub fn refuse(&mut self, op: Op, args: &[A]) -> ErrorKind {
+            match self.op(op, args) {
+                Ok(v) => panic!("{op:?} succeeded with {v}, expected a refusal"),
+                Err(e) => e.kind,
+            }
+        }
+
+        /// The names of the events of the last successful op.
+        pub fn event_names(&self) -> Vec<&str> {
+            self.events.iter().map(|e| e.name.as_str()).collect()
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! A journaled ordered map: the building block of the domain state.
+//!
+//! Every change records the key's previous value in an undo log, so a run (or a nested
+//! contract call) can be rolled back to a savepoint in time proportional to what it changed,
+//! never to the size of the state. When the outermost run commits, the log's keys move to a
+//! *dirty* set: exactly what a persistent store has to write.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A map whose changes can be undone back to a mark and whose committed changes are tracked.
+#[derive(Clone, Debug)]
+pub struct Table<K, V> {
+    name: &'static str,
+    map: BTreeMap<K, V>,
+    log: Vec<(K, Option<V>)>,
+    dirty: BTreeSet<K>,
+}
+
+impl<K: Ord + Clone, V: Clone> Table<K, V> {
+    /// An empty table called `name` (its name in the store).
+    pub fn new(name: &'static str) -> Self {
+        Table {
+            name,
+            map: BTreeMap::new(),
+            log: Vec::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// Whether `key` holds a value.
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    /// The entries with keys from `from` on, in key order.
+    pub fn iter_from<'a>(&'a self, from: &K) -> impl Iterator<Item = (&'a K, &'a V)> + 'a {
+        self.map.range(from.clone()..)
+    }
+
+    /// Sets `key` to `value` (journaled).
+    pub fn insert(&mut self, key: K, value: V) {
+        let old = self.map.insert(key.clone(), value);
+        self.log.push((key, old));
+    }
+
+    /// Removes `key` (journaled); returns the old value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let old = self.map.remove(key)?;
+        self.log.push((key.clone(), Some(old.clone())));
+        Some(old)
+    }
+
+    /// Changes the value under `key` in place (journaled); `false` if there is none.
+    pub fn update(&mut self, key: &K, f: impl FnOnce(&mut V)) -> bool {
+        match self.map.get_mut(key) {
+            Some(v) => {
+                self.log.push((key.clone(), Some(v.clone())));
+                f(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets `key` outside any transaction (the change is committed and dirty at once).
+    pub fn put_committed(&mut self, key: K, value: V) {
+        self.dirty.insert(key.clone());
+        self.map.insert(key, value);
+    }
+
+    /// Loads an entry read from the store (neither journaled nor dirty).
+    pub fn load(&mut self, key: K, value: V) {
+        self.map.insert(key, value);
+    }
+}
+
+/// The type-erased view of a [`Table`] that transactions and the store work with.
+pub trait Journal: Send + Sync {
+    /// The table's name in the store.
+    fn name(&self) -> &'static str;
+    /// The current length of the undo log (a savepoint).
+    fn mark(&self) -> usize;
+    /// Undoes every change made after `mark`.
+    fn undo_to(&mut self, mark: usize);
+    /// Makes the logged changes permanent: their keys become dirty and the log empties.
+    fn settle(&mut self);
+    /// Takes the dirty entries, encoded: (key, new value or `None` for a deletion).
+    fn take_dirty(&mut self) -> Vec<(String, Option<String>)>;
+    /// Forgets the dirty set (after a failed write, before reloading).
+    fn clear(&mut self);
+    /// Loads one encoded entry from the store.
+    fn load_encoded(&mut self, key: &str, value: &str) -> Result<(), serde_json::Error>;
+    /// Every entry as JSON values, in key order.
+    fn entries_json(&self) -> Vec<(serde_json::Value, serde_json::Value)>;
+}
+
+impl<K, V> Journal for Table<K, V>
+where
+    K: Ord + Clone + Serialize + DeserializeOwned + Send + Sync,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn mark(&self) -> usize {
+        self.log.len()
+    }
+
+    fn undo_to(&mut self, mark: usize) {
+        while self.log.len() > mark {
+            let Some((key, old)) = self.log.pop() else {
+                break;
+            };
+            match old {
+                Some(v) => self.map.insert(key, v),
+                None => self.map.remove(&key),
+            };
+        }
+    }
+
+    fn settle(&mut self) {
+        for (key, _) in self.log.drain(..) {
+            self.dirty.insert(key);
+        }
+    }
+
+    fn take_dirty(&mut self) -> Vec<(String, Option<String>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .map(|k| {
+                let value = self.map.get(&k).map(encode);
+                (encode(&k), value)
+            })
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.log.clear();
+        self.dirty.clear();
+    }
+
+    fn load_encoded(&mut self, key: &str, value: &str) -> Result<(), serde_json::Error> {
+        let k: K = serde_json::from_str(key)?;
+        let v: V = serde_json::from_str(value)?;
+        self.load(k, v);
+        Ok(())
+    }
+
+    fn entries_json(&self) -> Vec<(serde_json::Value, serde_json::Value)> {
+        self.map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    serde_json::to_value(k).unwrap_or(serde_json::Value::Null),
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The canonical JSON text of a key or value (serialization of these plain types cannot
+/// fail; an impossible failure yields `null`).
+fn encode<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_restores_every_change_in_reverse() {
+        let mut t: Table<String, i64> = Table::new("t");
+        t.insert("a".into(), 1);
+        t.settle();
+        let m = t.mark();
+        t.insert("a".into(), 2);
+        t.insert("b".into(), 3);
+        t.update(&"a".into(), |v| *v += 10);
+        t.remove(&"b".into());
+        assert_eq!(t.get(&"a".into()), Some(&12));
+        t.undo_to(m);
+        assert_eq!(t.get(&"a".into()), Some(&1));
+        assert!(!t.contains(&"b".into()));
+        assert_eq!(
+            t.take_dirty(),
+            vec![("\"a\"".to_string(), Some("1".into()))]
+        );
+        assert!(t.take_dirty().is_empty());
+    }
+
+    #[test]
+    fn settle_marks_dirty_including_deletions() {
+        let mut t: Table<(String, String), i64> = Table::new("t");
+        t.insert(("c".into(), "x".into()), 1);
+        t.insert(("c".into(), "y".into()), 2);
+        t.settle();
+        t.take_dirty();
+        t.remove(&("c".into(), "x".into()));
+        assert!(!t.update(&("c".into(), "z".into()), |v| *v = 0));
+        t.settle();
+        assert_eq!(
+            t.take_dirty(),
+            vec![("[\"c\",\"x\"]".to_string(), None::<String>)]
+        );
+        let mut u: Table<(String, String), i64> = Table::new("u");
+        u.load_encoded("[\"c\",\"y\"]", "2").unwrap();
+        assert_eq!(u.get(&("c".into(), "y".into())), Some(&2));
+        assert!(u.load_encoded("nope", "2").is_err());
+    }
+}

@@ -1,0 +1,430 @@
+//! The provable VM: proofs that a relation `f(public, private)` holds, checkable without
+//! being given `private` separately.
+//!
+//! [`ProvableVm`] is the interface; a [`Proof`] is an opaque, versioned envelope naming the
+//! [`Backend`] that made it, so a succinct backend (a STARK, say) can be added as a new
+//! backend without changing any caller: callers only move `Proof`s (or their bytes) between
+//! `prove` and `verify`.
+//!
+//! ## The witness backend: neither zero-knowledge nor succinct
+//!
+//! The only backend today, [`Backend::Witness`], is a *witness* proof: the proof **contains
+//! the private input in the clear** (so it is not zero-knowledge: anyone holding the proof
+//! learns `private`), and verifying it **re-runs the relation** (so it is not succinct:
+//! verification costs as much as evaluation). It is sound and complete:
+//!
+//! - **complete**: for every `private` with `evaluate(f, [public, private], g) = (true, _)`
+//!   within the VM's [`CoopVm::proof_gas_limit`] `g`, `prove` returns a proof that verifies;
+//! - **sound**: `verify(f, public, proof)` is true only if re-evaluating `f` on `public` and
+//!   the proof's private input gives a true result (a non-zero integer) using exactly the gas
+//!   the proof states, within the limit; and the proof carries a SHA-256 commitment to
+//!   `(f, public, private, gas)`, so a proof made for one relation or public input does not
+//!   verify for another, even where the same private input would satisfy both.
+//!
+//! ```
+//! use coopvm::vmi::{CoopVm, CoopValue, Function, ProvableVm, Proof};
+//! let vm = CoopVm::default();
+//! // f(public, private) = private * private == public
+//! let f = CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap());
+//! let proof = vm.prove(&f, &CoopValue::Int(49), &CoopValue::Int(7)).unwrap();
+//! let bytes = proof.to_bytes();
+//! let proof = Proof::from_bytes(&bytes).unwrap();
+//! assert!(vm.verify(&f, &CoopValue::Int(49), &proof));
+//! assert!(!vm.verify(&f, &CoopValue::Int(50), &proof));
+//! assert!(vm.prove(&f, &CoopValue::Int(50), &CoopValue::Int(7)).is_err());
+//! ```
+
+use super::coop::{CallError, CoopValue, CoopVm, COOPVM_NUMBER};
+use super::data::{DataDecodeError, DataValue};
+use super::vm::Vm;
+use coopvm_core::{ErrorKind, VmError};
+use sha2::{Digest, Sha256};
+
+/// The version of the [`Proof`] envelope this build writes and reads.
+pub const PROOF_VERSION: i64 = 1;
+/// The label that starts every encoded proof envelope.
+pub const PROOF_LABEL: &[u8] = b"coopvm-proof";
+/// The domain-separation label of the witness backend's commitment.
+const WITNESS_DOMAIN: &[u8] = b"coopvm witness proof v1";
+
+/// A proof system that can make and check [`Proof`]s.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The private input in the clear with a commitment; verify re-evaluates. Neither
+    /// zero-knowledge nor succinct.
+    Witness,
+}
+
+impl Backend {
+    /// The backend's number in a proof envelope.
+    pub const fn id(self) -> u64 {
+        match self {
+            Backend::Witness => 1,
+        }
+    }
+
+    /// The backend numbered `id`, if this build knows it.
+    pub const fn from_id(id: u64) -> Option<Backend> {
+        match id {
+            1 => Some(Backend::Witness),
+            _ => None,
+        }
+    }
+}
+
+/// A proof: an opaque payload and the number of the backend that made it.
+///
+/// Its byte form ([`Proof::to_bytes`]) is the canonical [`DataValue`] encoding of the list
+/// `[b"coopvm-proof", PROOF_VERSION, backend, payload]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Proof {
+    /// The backend's id ([`Backend::id`]); unknown ids never verify.
+    pub backend: u64,
+    /// Backend-specific bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Why bytes are not a proof envelope.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProofDecodeError {
+    /// The bytes are not a DataValue.
+    #[error("{0}")]
+    Data(#[from] DataDecodeError),
+    /// The DataValue is not a proof envelope.
+    #[error("not a coopvm proof envelope")]
+    NotAProof,
+    /// The envelope's version is not this build's.
+    #[error("proof version {0} is not supported (this build reads version {PROOF_VERSION})")]
+    Version(i64),
+}
+
+impl Proof {
+    /// The canonical bytes of the envelope.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        DataValue::List(vec![
+            DataValue::Bytes(PROOF_LABEL.to_vec()),
+            DataValue::Int(PROOF_VERSION),
+            DataValue::Bytes(self.backend.to_be_bytes().to_vec()),
+            DataValue::Bytes(self.payload.clone()),
+        ])
+        .to_bytes()
+    }
+
+    /// Parses an envelope (any backend id; verification rejects unknown ones).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Proof, ProofDecodeError> {
+        let DataValue::List(items) = DataValue::from_bytes(bytes)? else {
+            return Err(ProofDecodeError::NotAProof);
+        };
+        match items.as_slice() {
+            [DataValue::Bytes(label), DataValue::Int(version), DataValue::Bytes(backend), DataValue::Bytes(payload)]
+                if label == PROOF_LABEL =>
+            {
+                if *version != PROOF_VERSION {
+                    return Err(ProofDecodeError::Version(*version));
+                }
+                let backend: [u8; 8] = backend
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ProofDecodeError::NotAProof)?;
+                Ok(Proof {
+                    backend: u64::from_be_bytes(backend),
+                    payload: payload.clone(),
+                })
+            }
+            _ => Err(ProofDecodeError::NotAProof),
+        }
+    }
+}
+
+/// Why no proof could be made: the relation does not hold for these inputs (or cannot run).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProveError {
+    /// The relation could not be called on the inputs.
+    #[error("cannot run the relation: {0}")]
+    Call(#[from] CallError),
+    /// The relation failed with a run-time error other than running out of gas.
+    #[error("the relation failed: {0}")]
+    Failed(VmError),
+    /// The relation ran out of gas within the proof gas limit.
+    #[error("the relation ran out of gas (limit {0})")]
+    OutOfGas(u64),
+    /// The relation ended with an empty stack.
+    #[error("the relation left no result")]
+    NoResult,
+    /// The relation's result is false (zero).
+    #[error("the relation does not hold (result {0})")]
+    False(i64),
+}
+
+/// A VM that can prove that relations written in it hold.
+///
+/// Laws: for a relation `f`, `verify(f, public, prove(f, public, private)?)` is true
+/// (completeness), and `verify(f, public, p)` is true only if `p` was made by `prove(f,
+/// public, private)` for a `private` that satisfies `f` (soundness).
+pub trait ProvableVm: Vm {
+    /// Proves that `f(public, private)` holds, or says why it cannot.
+    fn prove(
+        &self,
+        f: &Self::Value,
+        public: &Self::Value,
+        private: &Self::Value,
+    ) -> Result<Proof, ProveError>;
+
+    /// Whether `proof` shows that `f(public, private)` holds for some `private`.
+    fn verify(&self, f: &Self::Value, public: &Self::Value, proof: &Proof) -> bool;
+}
+
+impl CoopVm {
+    /// The witness commitment: SHA-256 of the canonical bytes of
+    /// `[domain, vm, f, public, private, gas]`.
+    fn commitment(
+        &self,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &DataValue,
+        gas: i64,
+    ) -> Vec<u8> {
+        let committed = DataValue::List(vec![
+            DataValue::Bytes(WITNESS_DOMAIN.to_vec()),
+            DataValue::Bytes(COOPVM_NUMBER.to_be_bytes().to_vec()),
+            self.encode(f),
+            self.encode(public),
+            private.clone(),
+            DataValue::Int(gas),
+        ]);
+        Sha256::digest(committed.to_bytes()).to_vec()
+    }
+
+    fn verify_witness(&self, f: &CoopValue, public: &CoopValue, payload: &[u8]) -> Option<()> {
+        let DataValue::List(items) = DataValue::from_bytes(payload).ok()? else {
+            return None;
+        };
+        let [private_data, DataValue::Int(gas), DataValue::Bytes(commitment)] = items.as_slice()
+        else {
+            return None;
+        };
+        let gas_u = u64::try_from(*gas).ok()?;
+        if gas_u > self.proof_gas_limit {
+            return None;
+        }
+        if self.commitment(f, public, private_data, *gas) != *commitment {
+            return None;
+        }
+        let private = self.decode(private_data)?;
+        let (result, used) = self.evaluate(f, &[public.clone(), private], gas_u);
+        (result.is_some_and(|r| r.is_true()) && used == gas_u).then_some(())
+    }
+}
+
+impl ProvableVm for CoopVm {
+    fn prove(
+        &self,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &CoopValue,
+    ) -> Result<Proof, ProveError> {
+        let limit = self.proof_gas_limit.min(i64::MAX as u64);
+        let out = self.call(f, &[public.clone(), private.clone()], limit)?;
+        if let Err(e) = out.result {
+            return Err(if e.kind == ErrorKind::OutOfGas {
+                ProveError::OutOfGas(limit)
+            } else {
+                ProveError::Failed(e)
+            });
+        }
+        match out.stack.last() {
+            None => return Err(ProveError::NoResult),
+            Some(0) => return Err(ProveError::False(0)),
+            Some(_) => {}
+        }
+        let gas = i64::try_from(out.gas_used).map_err(|_| ProveError::OutOfGas(limit))?;
+        let private_data = self.encode(private);
+        let commitment = self.commitment(f, public, &private_data, gas);
+        let payload = DataValue::List(vec![
+            private_data,
+            DataValue::Int(gas),
+            DataValue::Bytes(commitment),
+        ])
+        .to_bytes();
+        Ok(Proof {
+            backend: Backend::Witness.id(),
+            payload,
+        })
+    }
+
+    fn verify(&self, f: &CoopValue, public: &CoopValue, proof: &Proof) -> bool {
+        match Backend::from_id(proof.backend) {
+            Some(Backend::Witness) => self.verify_witness(f, public, &proof.payload).is_some(),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vmi::Function;
+
+    fn square() -> CoopValue {
+        CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap())
+    }
+
+    #[test]
+    fn envelope_round_trip_and_errors() {
+        let p = Proof {
+            backend: 9,
+            payload: vec![1, 2],
+        };
+        assert_eq!(Proof::from_bytes(&p.to_bytes()), Ok(p));
+        assert!(matches!(
+            Proof::from_bytes(b"junk"),
+            Err(ProofDecodeError::Data(_))
+        ));
+        assert_eq!(
+            Proof::from_bytes(&DataValue::Int(1).to_bytes()),
+            Err(ProofDecodeError::NotAProof)
+        );
+        let v2 = DataValue::List(vec![
+            DataValue::Bytes(PROOF_LABEL.to_vec()),
+            DataValue::Int(2),
+            DataValue::Bytes(vec![0; 8]),
+            DataValue::Bytes(vec![]),
+        ]);
+        assert_eq!(
+            Proof::from_bytes(&v2.to_bytes()),
+            Err(ProofDecodeError::Version(2))
+        );
+        let short_backend = DataValue::List(vec![
+            DataValue::Bytes(PROOF_LABEL.to_vec()),
+            DataValue::Int(1),
+            DataValue::Bytes(vec![0; 7]),
+            DataValue::Bytes(vec![]),
+        ]);
+        assert_eq!(
+            Proof::from_bytes(&short_backend.to_bytes()),
+            Err(ProofDecodeError::NotAProof)
+        );
+    }
+
+    #[test]
+    fn unknown_backend_never_verifies() {
+        let vm = CoopVm::default();
+        let mut p = vm
+            .prove(&square(), &CoopValue::Int(9), &CoopValue::Int(3))
+            .unwrap();
+        assert!(vm.verify(&square(), &CoopValue::Int(9), &p));
+        p.backend = 2;
+        assert!(!vm.verify(&square(), &CoopValue::Int(9), &p));
+        assert_eq!(Backend::from_id(1), Some(Backend::Witness));
+    }
+
+    #[test]
+    fn prove_errors() {
+        let vm = CoopVm::default();
+        let pub9 = CoopValue::Int(9);
+        assert_eq!(
+            vm.prove(&square(), &pub9, &CoopValue::Int(2)),
+            Err(ProveError::False(0))
+        );
+        assert!(matches!(
+            vm.prove(&CoopValue::Int(1), &pub9, &CoopValue::Int(3)),
+            Err(ProveError::Call(CallError::NotAFunction))
+        ));
+        let pop = CoopValue::Function(Function::assemble("p", "pop\npop\n").unwrap());
+        assert_eq!(
+            vm.prove(&pop, &pub9, &CoopValue::Int(3)),
+            Err(ProveError::NoResult)
+        );
+        let div = CoopValue::Function(Function::assemble("d", "div\n").unwrap());
+        assert!(matches!(
+            vm.prove(&div, &pub9, &CoopValue::Int(0)),
+            Err(ProveError::Failed(e)) if e.kind == ErrorKind::DivisionByZero
+        ));
+        let tight = CoopVm {
+            proof_gas_limit: 4,
+            ..CoopVm::default()
+        };
+        assert_eq!(
+            tight.prove(&square(), &pub9, &CoopValue::Int(3)),
+            Err(ProveError::OutOfGas(4))
+        );
+    }
+
+    /// A proof forged with a correct commitment (anyone can compute SHA-256) but a private
+    /// input that does not satisfy the relation, or a false gas claim, does not verify.
+    #[test]
+    fn forged_proofs_with_valid_commitments_fail() {
+        let vm = CoopVm::default();
+        let public = CoopValue::Int(49);
+        let forge = |private: i64, gas: i64| {
+            let private = DataValue::Int(private);
+            let commitment = vm.commitment(&square(), &public, &private, gas);
+            Proof {
+                backend: Backend::Witness.id(),
+                payload: DataValue::List(vec![
+                    private,
+                    DataValue::Int(gas),
+                    DataValue::Bytes(commitment),
+                ])
+                .to_bytes(),
+            }
+        };
+        // The honest proof is exactly what the forger computes for the true witness.
+        let honest = vm.prove(&square(), &public, &CoopValue::Int(7)).unwrap();
+        assert_eq!(forge(7, 6), honest);
+        assert!(vm.verify(&square(), &public, &forge(7, 6)));
+        assert!(!vm.verify(&square(), &public, &forge(6, 6)));
+        assert!(!vm.verify(&square(), &public, &forge(7, 7)));
+        assert!(!vm.verify(&square(), &public, &forge(7, 5)));
+        assert!(!vm.verify(&square(), &public, &forge(7, -1)));
+        // A private input that is not a coopvm value (a coopvm FunctionV that is no contract).
+        let bad_private = DataValue::FunctionV {
+            vm: COOPVM_NUMBER,
+            code: vec![0],
+        };
+        let commitment = vm.commitment(&square(), &public, &bad_private, 6);
+        let p = Proof {
+            backend: Backend::Witness.id(),
+            payload: DataValue::List(vec![
+                bad_private,
+                DataValue::Int(6),
+                DataValue::Bytes(commitment),
+            ])
+            .to_bytes(),
+        };
+        assert!(!vm.verify(&square(), &public, &p));
+        // Payloads of the wrong shape.
+        for payload in [
+            b"junk".to_vec(),
+            DataValue::Int(1).to_bytes(),
+            DataValue::List(vec![DataValue::Int(7)]).to_bytes(),
+        ] {
+            let p = Proof {
+                backend: Backend::Witness.id(),
+                payload,
+            };
+            assert!(!vm.verify(&square(), &public, &p));
+        }
+    }
+
+    #[test]
+    fn verifier_gas_limit_caps_claimed_gas() {
+        let vm = CoopVm::default();
+        let p = vm
+            .prove(&square(), &CoopValue::Int(9), &CoopValue::Int(3))
+            .unwrap();
+        // The relation uses 6 gas (2 pushes, dup, mul (2), eq); a verifier allowing less
+        // rejects.
+        let tight = CoopVm {
+            proof_gas_limit: 5,
+            ..CoopVm::default()
+        };
+        assert!(!tight.verify(&square(), &CoopValue::Int(9), &p));
+        let enough = CoopVm {
+            proof_gas_limit: 6,
+            ..CoopVm::default()
+        };
+        assert!(enough.verify(&square(), &CoopValue::Int(9), &p));
+    }
+}

@@ -1,0 +1,211 @@
+//! The step API and run statistics against full runs: for every example and a range of gas
+//! limits (so that runs also end in `out_of_gas` at every kind of point), and for contracts
+//! that fail in each way, stepping to the end gives exactly the outcome of
+//! `coopvm_interp::run`, a run with statistics gives the same outcome too, and the statistics
+//! (derived from block entries) agree with what stepping observed instruction by instruction.
+
+mod common;
+
+use coopvm::core::stats::Stats;
+use coopvm::core::{ExecutionContext, Limits, NoHost, Outcome, RunParams, Verified};
+use coopvm::interp::step::{Step, Stepper};
+use coopvm::load;
+use std::collections::BTreeMap;
+
+/// What stepping observed, in the shape of the stats it must agree with.
+#[derive(Debug)]
+struct Observed {
+    outcome: Outcome,
+    instructions: u64,
+    opcodes: BTreeMap<&'static str, u64>,
+    peak_stack: u32,
+    peak_call_depth: u32,
+}
+
+fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
+    let code = coopvm::interp::compile(v);
+    let mut host = NoHost;
+    let mut s = Stepper::new(v, &code, params, &mut host);
+    let mut opcodes = BTreeMap::new();
+    let mut peak_stack = 0;
+    let mut peak_call_depth = 0;
+    loop {
+        let insn = s.next_insn();
+        let before = s.stack().len();
+        let step = s.step();
+        match step {
+            Step::Ran(pc) | Step::RanAndEnded(pc) => {
+                let insn = insn.expect("a step that ran had a next instruction");
+                assert_eq!(s.verified().contract().program.code[pc as usize], insn);
+                *opcodes.entry(insn.op.info().mnemonic).or_default() += 1;
+            }
+            Step::Ended => {}
+            Step::Finished => break,
+        }
+        // After an error the stack is the outcome's (empty); the failing instruction
+        // changed nothing, so the height before it stands.
+        let height = if matches!(step, Step::Ran(_)) || s.outcome().is_some_and(Outcome::is_ok) {
+            s.stack().len()
+        } else {
+            before
+        };
+        peak_stack = peak_stack.max(height as u32);
+        peak_call_depth = peak_call_depth.max(s.call_depth() as u32);
+    }
+    Observed {
+        instructions: s.executed(),
+        outcome: s.into_outcome().expect("finished"),
+        opcodes,
+        peak_stack,
+        peak_call_depth,
+    }
+}
+
+fn check(name: &str, v: &Verified, gas_limit: u64) -> Outcome {
+    let ctx = ExecutionContext::default();
+    let params = RunParams {
+        ctx: &ctx,
+        state: &v.contract().state,
+        gas_limit,
+    };
+    let full = coopvm::interp::run(v, params, &mut NoHost);
+    let seen = step_through(v, params);
+    assert_eq!(seen.outcome, full, "{name} at gas {gas_limit}: stepping");
+    let (with_stats, stats): (Outcome, Stats) =
+        coopvm::interp::stats::run_with_stats(v, params, &mut NoHost);
+    assert_eq!(with_stats, full, "{name} at gas {gas_limit}: stats on");
+    assert_eq!(stats.gas_used, full.gas_used, "{name} at gas {gas_limit}");
+    assert_eq!(
+        stats.host_calls, full.host_calls,
+        "{name} at gas {gas_limit}"
+    );
+    assert_eq!(
+        stats.instructions, seen.instructions,
+        "{name} at gas {gas_limit}: instructions"
+    );
+    assert_eq!(stats.opcodes, seen.opcodes, "{name} at gas {gas_limit}");
+    assert_eq!(
+        stats.peak_stack, seen.peak_stack,
+        "{name} at gas {gas_limit}: peak stack"
+    );
+    assert_eq!(
+        stats.peak_call_depth, seen.peak_call_depth,
+        "{name} at gas {gas_limit}: peak call depth"
+    );
+    full
+}
+
+/// Gas limits from 0 to past what the run needs, ending at every kind of point.
+fn gas_limits(needed: u64) -> Vec<u64> {
+    let mut limits: Vec<u64> = (0..=needed.min(40)).collect();
+    let step = (needed / 25).max(1);
+    limits.extend((0..=needed).step_by(step as usize));
+    limits.extend([
+        needed.saturating_sub(1),
+        needed,
+        needed + 1,
+        needed * 2 + 10,
+    ]);
+    limits.sort_unstable();
+    limits.dedup();
+    limits
+}
+
+fn examples() -> Vec<(String, Verified)> {
+    common::runnable_examples()
+}
+
+#[test]
+fn stepping_and_stats_agree_with_full_runs_on_every_example() {
+    for (name, v) in examples() {
+        let ample = check(&name, &v, 1 << 40);
+        for gas in gas_limits(ample.gas_used) {
+            check(&name, &v, gas);
+        }
+    }
+}
+
+fn source(src: &str, limits: Limits) -> Verified {
+    load::from_source("t.casm", src)
+        .expect("assembles")
+        .verify(&limits)
+        .expect("verifies")
+}
+
+#[test]
+fn stepping_and_stats_agree_on_every_kind_of_failure() {
+    let small = Limits {
+        stack: 8,
+        call_depth: 4,
+        memory_keys: 3,
+        ..Limits::default()
+    };
+    let cases: &[(&str, &str, Limits)] = &[
+        ("division", "push 1\npush 0\ndiv\n", Limits::default()),
+        (
+            "overflow",
+            "push 0x7fffffffffffffff\npush 1\nadd\n",
+            Limits::default(),
+        ),
+        ("neg", "push -0x8000000000000000\nneg\n", Limits::default()),
+        ("unset load", "load nothing\n", Limits::default()),
+        ("dyn load", "push 5\nload\n", Limits::default()),
+        ("recursion", "call f\nhalt\nf: push 1\ncall f\nreturn\n", small),
+        (
+            "stack",
+            "push 1\ncall f\nhalt\nf: push 1\npush 2\npush 3\npush 4\nadd\nadd\nadd\ncall f\nreturn\n",
+            Limits {
+                stack: 40,
+                ..Limits::default()
+            },
+        ),
+        (
+            "memory",
+            "push 0\nl: dup\ndup\nstore\npush 1\nadd\njump l\n",
+            small,
+        ),
+        (
+            "host",
+            "push \"coop\"\njoincooperative\nhalt\n",
+            Limits::default(),
+        ),
+        ("bad handle", "push 77\npush 1\nemitevent\n", Limits::default()),
+        (
+            "no return",
+            "call f\npush 5\nhalt\nf: push 3\nhalt\n",
+            Limits::default(),
+        ),
+        ("return from main", "push 1\nreturn\npush 2\n", Limits::default()),
+        ("jump to end", "push 1\njump end\npush 2\nend:\n", Limits::default()),
+        ("empty", "", Limits::default()),
+    ];
+    for (name, src, limits) in cases {
+        let v = source(src, *limits);
+        let ample = check(name, &v, 1 << 40);
+        for gas in gas_limits(ample.gas_used) {
+            check(name, &v, gas);
+        }
+    }
+}
+
+#[test]
+fn stats_figures_for_a_known_contract() {
+    // fib(20) makes 21891 calls; its deepest chain is 20 calls.
+    let (_, v) = examples()
+        .into_iter()
+        .find(|(n, _)| n == "fib.casm")
+        .expect("fib example");
+    let ctx = ExecutionContext::default();
+    let params = RunParams {
+        ctx: &ctx,
+        state: &v.contract().state,
+        gas_limit: 1 << 40,
+    };
+    let (out, stats) = coopvm::interp::stats::run_with_stats(&v, params, &mut NoHost);
+    assert_eq!(out.stack, vec![6765]);
+    assert_eq!(stats.opcodes["call"], 21891);
+    assert_eq!(stats.peak_call_depth, 20);
+    assert_eq!(stats.opcodes["halt"], 1);
+    assert_eq!(stats.memory_keys, 0);
+    assert_eq!(stats.opcodes.values().sum::<u64>(), stats.instructions);
+}
