@@ -18,6 +18,7 @@ pub use coopvm_core as core;
 pub use coopvm_interp as interp;
 
 pub mod domain;
+pub mod kernels;
 pub mod load;
 pub mod observe;
 pub mod report;
