@@ -32,6 +32,8 @@ mod vmi_cmd;
     coopvm run examples/rollback.casm --log-level debug\n  \
     coopvm check examples/loop.casm\n  \
     coopvm disasm examples/subroutine.casm\n  \
+    coopvm disasm --clif examples/fib.casm\n  \
+    coopvm run --engine jit examples/loop.casm\n  \
     coopvm assemble examples/counter.casm -o counter.cvm\n  \
     coopvm eval examples/relation_square.casm --args 49,7\n  \
     coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
@@ -72,6 +74,12 @@ enum Command {
     Disasm {
         /// The contract (`.casm` text or `.cvm` bytes).
         file: PathBuf,
+        /// Print the Cranelift IR the JIT generates for it instead (verified with the given
+        /// limits; `@xxxx` source locations are instruction indices in hex).
+        #[arg(long)]
+        clif: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Assemble a contract to its canonical binary form (`.cvm`).
     Assemble {
@@ -127,7 +135,7 @@ struct RunArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Which engine executes the contract.
-    #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
     /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
     /// stats with --stats).
@@ -230,12 +238,18 @@ impl LimitArgs {
 pub(crate) enum EngineArg {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT (native code).
+    Jit,
+    /// Interpret until the contract is hot, then JIT-compile it (one run is never hot).
+    Auto,
 }
 
 impl From<EngineArg> for Engine {
     fn from(e: EngineArg) -> Engine {
         match e {
             EngineArg::Interp => Engine::Interp,
+            EngineArg::Jit => Engine::Jit,
+            EngineArg::Auto => Engine::Auto,
         }
     }
 }
@@ -300,10 +314,23 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Disasm { file } => {
+        Command::Disasm { file, clif, limits } => {
             let loaded = load::from_path(&file)?;
-            print!("{}", disasm::disassemble(&loaded.contract));
-            Ok(ExitCode::SUCCESS)
+            if !clif {
+                print!("{}", disasm::disassemble(&loaded.contract));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verified = loaded.verify(&limits.limits())?;
+            match coopvm::jit::clif(&verified) {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(EXIT_USAGE))
+                }
+            }
         }
         Command::Assemble { file, output } => {
             let loaded = load::from_path(&file)?;
@@ -446,28 +473,35 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
     let ctx = common.context();
-    let params = RunParams {
-        ctx: &ctx,
-        state: &verified.contract().state,
-        gas_limit: common.gas_limit,
-    };
+    let gas_limit = common.gas_limit;
     let options = coopvm::trace::Options {
         limit: args.limit,
         json: args.json,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    // The in-memory cooperative host, as `run` without `--state`.
+    // The in-memory cooperative host, exactly as `run` without `--state`.
     let mut host = CoopHost::new(Engine::Interp);
-    let result = coopvm::trace::trace(&verified, &map, params, &mut host, &options, &mut out)
-        .and_then(|outcome| out.flush().map(|()| outcome));
-    match result {
-        Ok(outcome) => {
-            coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
-            Ok(exit_code(&outcome))
-        }
+    let (outcome, written) = host.execute_with(&verified, &ctx, |host, state| {
+        let params = RunParams {
+            ctx: &ctx,
+            state,
+            gas_limit,
+        };
+        coopvm::trace::trace(&verified, &map, params, host, &options, &mut out)
+    });
+    // A run refused before it started (a missing dependency) still gets its end line.
+    let written = match written {
+        Some(written) => written,
+        None => coopvm::trace::write_header(&mut out, &options).and_then(|()| {
+            coopvm::trace::write_end(&mut out, &outcome, 0, gas_limit, &map, options.json)
+        }),
+    };
+    coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit_code(&outcome)),
         // A closed pipe (`coopvm trace f | head`) is not an error of the contract.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit_code(&outcome)),
         Err(e) => {
             eprintln!("error: cannot write the trace: {e}");
             Ok(ExitCode::from(EXIT_USAGE))
