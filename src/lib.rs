@@ -19,6 +19,7 @@ pub use coopvm_interp as interp;
 pub use coopvm_jit as jit;
 
 pub mod domain;
+pub mod kernels;
 pub mod load;
 pub mod observe;
 pub mod report;
