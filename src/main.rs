@@ -442,28 +442,35 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
     let ctx = common.context();
-    let params = RunParams {
-        ctx: &ctx,
-        state: &verified.contract().state,
-        gas_limit: common.gas_limit,
-    };
+    let gas_limit = common.gas_limit;
     let options = coopvm::trace::Options {
         limit: args.limit,
         json: args.json,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    // The in-memory cooperative host, as `run` without `--state`.
+    // The in-memory cooperative host, exactly as `run` without `--state`.
     let mut host = CoopHost::new(Engine::Interp);
-    let result = coopvm::trace::trace(&verified, &map, params, &mut host, &options, &mut out)
-        .and_then(|outcome| out.flush().map(|()| outcome));
-    match result {
-        Ok(outcome) => {
-            coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
-            Ok(exit_code(&outcome))
-        }
+    let (outcome, written) = host.execute_with(&verified, &ctx, |host, state| {
+        let params = RunParams {
+            ctx: &ctx,
+            state,
+            gas_limit,
+        };
+        coopvm::trace::trace(&verified, &map, params, host, &options, &mut out)
+    });
+    // A run refused before it started (a missing dependency) still gets its end line.
+    let written = match written {
+        Some(written) => written,
+        None => coopvm::trace::write_header(&mut out, &options).and_then(|()| {
+            coopvm::trace::write_end(&mut out, &outcome, 0, gas_limit, &map, options.json)
+        }),
+    };
+    coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit_code(&outcome)),
         // A closed pipe (`coopvm trace f | head`) is not an error of the contract.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit_code(&outcome)),
         Err(e) => {
             eprintln!("error: cannot write the trace: {e}");
             Ok(ExitCode::from(EXIT_USAGE))

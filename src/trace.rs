@@ -14,7 +14,8 @@
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
 //! let mut text = Vec::new();
-//! let out = trace(&v, &map, params, &mut NoHost, &Options::default(), &mut text).unwrap();
+//! let (out, written) = trace(&v, &map, params, &mut NoHost, &Options::default(), &mut text);
+//! written.unwrap();
 //! assert_eq!(out.stack, vec![42]);
 //! let text = String::from_utf8(text).unwrap();
 //! assert!(text.contains("add"));
@@ -124,7 +125,8 @@ fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<()> {
 }
 
 /// Runs `verified` one instruction at a time and writes its trace to `out`; returns the
-/// run's outcome (the same as a full run's).
+/// run's outcome (the same as a full run's) and whether writing succeeded. A write error
+/// stops the output, not the run: the run still ends (and commits or rolls back) as usual.
 ///
 /// Text lines are `step pc line instruction gas-left stack` in columns under a header, the
 /// stack showing its top [`STACK_SHOWN`] values; the last line starts with `end: ok` or
@@ -141,27 +143,43 @@ pub fn trace<H: Host + ?Sized, W: Write>(
     host: &mut H,
     options: &Options,
     out: &mut W,
-) -> io::Result<Outcome> {
-    let contract = verified.contract();
+) -> (Outcome, io::Result<()>) {
     let code = coopvm_interp::compile(verified);
     let mut stepper = Stepper::new(verified, &code, params, host);
-    if !options.json {
-        writeln!(
-            out,
-            "{:>7} {:>6} {:>5}  {:<24} {:>12}  stack",
-            "step", "pc", "line", "instruction", "gas left"
-        )?;
+    let mut written =
+        write_header(out, options).and_then(|()| write_steps(&mut stepper, map, options, out));
+    let outcome = stepper.run_to_end().clone();
+    let steps = stepper.executed();
+    let gas_limit = stepper.gas_limit();
+    if written.is_ok() {
+        written = write_end(out, &outcome, steps, gas_limit, map, options.json);
     }
+    (outcome, written)
+}
+
+/// The column header of a text trace (nothing for JSON).
+pub fn write_header<W: Write>(out: &mut W, options: &Options) -> io::Result<()> {
+    if options.json {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>7} {:>6} {:>5}  {:<24} {:>12}  stack",
+        "step", "pc", "line", "instruction", "gas left"
+    )
+}
+
+fn write_steps<H: Host + ?Sized, W: Write>(
+    stepper: &mut Stepper<'_, H>,
+    map: &SourceMap,
+    options: &Options,
+    out: &mut W,
+) -> io::Result<()> {
+    let contract = stepper.verified().contract();
     let mut printed = 0u64;
     loop {
-        let insn = stepper.next_insn();
-        let step = stepper.step();
-        let pc = match step {
-            Step::Ran(pc) | Step::RanAndEnded(pc) => pc,
-            Step::Ended => continue,
-            Step::Finished => break,
-        };
-        if printed == options.limit {
+        if printed == options.limit && !stepper.is_finished() {
+            // Something is left to run: say the output stops here, then run silently.
             if options.json {
                 json_line(
                     out,
@@ -176,11 +194,15 @@ pub fn trace<H: Host + ?Sized, W: Write>(
                     "... truncated after {printed} instructions (raise --limit to see more)"
                 )?;
             }
+            return Ok(());
         }
-        if printed >= options.limit {
-            printed += 1;
-            continue;
-        }
+        let insn = stepper.next_insn();
+        let step = stepper.step();
+        let pc = match step {
+            Step::Ran(pc) | Step::RanAndEnded(pc) => pc,
+            Step::Ended => continue,
+            Step::Finished => return Ok(()),
+        };
         printed += 1;
         let Some(insn) = insn else { continue };
         let text = insn_text(contract, insn);
@@ -220,11 +242,18 @@ pub fn trace<H: Host + ?Sized, W: Write>(
             )?;
         }
     }
-    let steps = stepper.executed();
-    let gas_limit = stepper.gas_limit();
-    let outcome = stepper
-        .into_outcome()
-        .ok_or_else(|| io::Error::other("the run did not finish"))?;
+}
+
+/// The last line of a trace: how the run ended after `steps` instructions (also for a run
+/// refused before it started, with 0 steps).
+pub fn write_end<W: Write>(
+    out: &mut W,
+    outcome: &Outcome,
+    steps: u64,
+    gas_limit: u64,
+    map: &SourceMap,
+    json: bool,
+) -> io::Result<()> {
     let error = outcome.result.as_ref().err().map(|e| {
         let span = e.pc.and_then(|pc| map.span(pc));
         crate::report::JsonError {
@@ -235,8 +264,8 @@ pub fn trace<H: Host + ?Sized, W: Write>(
             column: span.map(|s| s.column),
         }
     });
-    if options.json {
-        json_line(
+    if json {
+        return json_line(
             out,
             &JsonEnd {
                 end: if outcome.is_ok() { "ok" } else { "error" },
@@ -246,30 +275,28 @@ pub fn trace<H: Host + ?Sized, W: Write>(
                 gas_limit,
                 error,
             },
-        )?;
-    } else {
-        match error {
-            None => writeln!(
+        );
+    }
+    match error {
+        None => writeln!(
+            out,
+            "end: ok after {steps} instructions, stack {}, gas used {} of {gas_limit}",
+            stack_text(&outcome.stack),
+            outcome.gas_used
+        ),
+        Some(e) => {
+            let place = match (e.pc, e.line) {
+                (Some(pc), Some(line)) => format!(" at pc {pc} (line {line})"),
+                (Some(pc), None) => format!(" at pc {pc}"),
+                _ => String::new(),
+            };
+            writeln!(
                 out,
-                "end: ok after {steps} instructions, stack {}, gas used {} of {gas_limit}",
-                stack_text(&outcome.stack),
-                outcome.gas_used
-            )?,
-            Some(e) => {
-                let place = match (e.pc, e.line) {
-                    (Some(pc), Some(line)) => format!(" at pc {pc} (line {line})"),
-                    (Some(pc), None) => format!(" at pc {pc}"),
-                    _ => String::new(),
-                };
-                writeln!(
-                    out,
-                    "end: error {}{place} after {steps} instructions: {}; rolled back, gas used {} of {gas_limit}",
-                    e.kind, e.message, outcome.gas_used
-                )?;
-            }
+                "end: error {}{place} after {steps} instructions: {}; rolled back, gas used {} of {gas_limit}",
+                e.kind, e.message, outcome.gas_used
+            )
         }
     }
-    Ok(outcome)
 }
 
 #[cfg(test)]

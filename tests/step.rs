@@ -11,6 +11,7 @@ use coopvm::core::{ExecutionContext, Limits, NoHost, Outcome, RunParams, Verifie
 use coopvm::interp::step::{Step, Stepper};
 use coopvm::load;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// What stepping observed, in the shape of the stats it must agree with.
 #[derive(Debug)]
@@ -208,4 +209,80 @@ fn stats_figures_for_a_known_contract() {
     assert_eq!(stats.opcodes["halt"], 1);
     assert_eq!(stats.memory_keys, 0);
     assert_eq!(stats.opcodes.values().sum::<u64>(), stats.instructions);
+}
+
+/// The governance scenario of `examples/governance/` on one in-memory cooperative host: at
+/// every step and a range of gas limits (out of gas before, inside and after host operations
+/// with dynamic gas), stepping, a plain run and a run with statistics leave the same outcome
+/// and the same cooperative world (committed or rolled back).
+#[test]
+fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
+    use coopvm::domain::CoopHost;
+    use coopvm::Engine;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/governance");
+    let scenario: &[(&str, &str, u64)] = &[
+        ("found", "did:key:alice", 0),
+        ("join", "did:key:bob", 1),
+        ("join", "did:key:carol", 1),
+        ("join", "did:key:bob", 2), // refused: already a member
+        ("delegate", "did:key:carol", 3),
+        ("execute", "did:key:alice", 500), // refused: too early
+        ("vote_yes", "did:key:bob", 10),
+        ("vote_no", "did:key:alice", 20),
+        ("execute", "did:key:alice", 1000),
+    ];
+    let mut world = CoopHost::new(Engine::Interp);
+    for &(file, caller, timestamp) in scenario {
+        let v = load::from_path(&dir.join(format!("{file}.casm")))
+            .expect("loads")
+            .verify(&Limits::default())
+            .expect("verifies");
+        let ctx = ExecutionContext {
+            caller_did: caller.to_owned(),
+            timestamp,
+            ..ExecutionContext::default()
+        };
+        let state = v.contract().state.clone();
+        let name = format!("{file} as {caller} at {timestamp}");
+        let need = Engine::Interp
+            .run(&v, &ctx, &state, 1 << 40, &mut world.clone())
+            .gas_used;
+        for gas in gas_limits(need) {
+            let params = RunParams {
+                ctx: &ctx,
+                state: &state,
+                gas_limit: gas,
+            };
+            let mut plain_host = world.clone();
+            let plain = coopvm::interp::run(&v, params, &mut plain_host);
+
+            let mut step_host = world.clone();
+            let code = coopvm::interp::compile(&v);
+            let mut stepper = Stepper::new(&v, &code, params, &mut step_host);
+            let mut executed = 0;
+            loop {
+                match stepper.step() {
+                    Step::Ran(_) | Step::RanAndEnded(_) => executed += 1,
+                    Step::Ended => {}
+                    Step::Finished => break,
+                }
+            }
+            let stepped = stepper.into_outcome().expect("finished");
+
+            let mut stats_host = world.clone();
+            let (counted, stats) =
+                coopvm::interp::stats::run_with_stats(&v, params, &mut stats_host);
+
+            assert_eq!(stepped, plain, "{name} at gas {gas}: stepping");
+            assert_eq!(counted, plain, "{name} at gas {gas}: stats on");
+            assert_eq!(stats.instructions, executed, "{name} at gas {gas}");
+            assert_eq!(stats.host_calls, plain.host_calls, "{name} at gas {gas}");
+            let world_after = format!("{:?}", plain_host.domain);
+            assert_eq!(format!("{:?}", step_host.domain), world_after, "{name}");
+            assert_eq!(format!("{:?}", stats_host.domain), world_after, "{name}");
+        }
+        world.execute(&v, &ctx, 1 << 40);
+    }
+    // The scenario ran to its end: the proposal passed.
+    assert!(world.proposal(1).is_some());
 }

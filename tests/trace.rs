@@ -2,6 +2,8 @@
 //! `tests/golden/`. After an intended change of the trace format or of the examples,
 //! regenerate them with `COOPVM_BLESS=1 cargo test --test trace` and review the diff.
 
+mod common;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -103,9 +105,9 @@ fn traces_of_the_examples_match_the_golden_files() {
 }
 
 #[test]
-fn json_traces_are_one_object_per_line_and_end_like_run() {
-    for example in ["counter", "subroutine", "rollback", "loop"] {
-        let file = format!("examples/{example}.casm");
+fn json_traces_are_one_object_per_line_and_end_like_run_on_every_example() {
+    for (example, _) in common::runnable_examples() {
+        let file = format!("examples/{example}");
         let out = coopvm(&["trace", &file, "--json"]);
         let lines: Vec<Value> = text(&out.stdout)
             .lines()
@@ -118,10 +120,24 @@ fn json_traces_are_one_object_per_line_and_end_like_run() {
         assert_eq!(end["stack"], run["stack"], "{example}");
         assert_eq!(end["gas_used"], run["gas_used"], "{example}");
         assert_eq!(end["error"], run["error"], "{example}");
-        // One line per instruction, numbered from 1, as many as the stats count.
-        let steps = &lines[..lines.len() - 1];
-        assert_eq!(end["steps"], run["stats"]["instructions"], "{example}");
-        assert_eq!(steps.len() as u64, end["steps"].as_u64().unwrap());
+        // One line per instruction, numbered from 1, as many as the stats count (or the
+        // limit, followed by the truncation line).
+        let mut steps = &lines[..lines.len() - 1];
+        let shown = match steps.last() {
+            Some(t) if t["truncated"] == true => {
+                steps = &steps[..steps.len() - 1];
+                assert_eq!(t["after"], 10_000, "{example}");
+                10_000
+            }
+            _ => end["steps"].as_u64().unwrap(),
+        };
+        // (A run refused before it started has no stats: it executed nothing.)
+        let executed = match &run["stats"] {
+            Value::Null => Value::from(0),
+            stats => stats["instructions"].clone(),
+        };
+        assert_eq!(end["steps"], executed, "{example}");
+        assert_eq!(steps.len() as u64, shown, "{example}");
         for (i, s) in steps.iter().enumerate() {
             assert_eq!(s["step"], i as u64 + 1);
             assert!(s["gas_left"].as_u64().is_some());

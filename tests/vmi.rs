@@ -2,10 +2,11 @@
 //! property tests, and the soundness and completeness of the provable VM.
 
 use coopvm::core::isa::Op;
-use coopvm::core::{Contract, ErrorKind, ExecutionContext, Insn, Limits, NoHost, Program};
+use coopvm::core::{Contract, ErrorKind, ExecutionContext, Insn, Limits, Program};
+use coopvm::domain::CoopHost;
 use coopvm::vmi::{
-    CoopValue, CoopVm, DataValue, DynVm, Foreign, Function, Proof, ProvableVm, ProveError,
-    Registry, RegistryError, Vm, COOPVM_NUMBER,
+    CoopValue, CoopVm, DataValue, DynVm, EvalHost, Foreign, Function, Proof, ProvableVm,
+    ProveError, Registry, RegistryError, Vm, COOPVM_NUMBER,
 };
 use coopvm::{load, Engine};
 use proptest::prelude::*;
@@ -205,15 +206,33 @@ fn example(name: &str) -> CoopValue {
     CoopValue::Function(Function::new(loaded.contract).unwrap())
 }
 
+/// Every `.casm` file under examples/ (one level of subdirectories too).
+fn example_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs = vec![root.clone()];
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            dirs.push(p);
+        }
+    }
+    for d in dirs {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "casm") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 #[test]
 fn gas_matches_a_plain_run_of_every_example() {
-    let dir = format!("{}/examples", env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "casm") {
-            continue;
-        }
+    for path in example_files() {
         let loaded = load::from_path(&path).unwrap();
         let f = CoopValue::Function(Function::new(loaded.contract.clone()).unwrap());
         let Ok(verified) = loaded.verify(&Limits::default()) else {
@@ -224,13 +243,8 @@ fn gas_matches_a_plain_run_of_every_example() {
             ..Default::default()
         };
         for gas in [5, 1000, coopvm::core::DEFAULT_GAS_LIMIT] {
-            let out = Engine::Interp.run(
-                &verified,
-                &ctx,
-                &verified.contract().state,
-                gas,
-                &mut NoHost,
-            );
+            // What `coopvm run FILE` does: a fresh in-memory cooperative host.
+            let out = CoopHost::new(Engine::Interp).execute(&verified, &ctx, gas);
             let expect = match (&out.result, out.stack.last()) {
                 (Ok(()), Some(&v)) => Some(CoopValue::Int(v)),
                 _ => None,
@@ -244,7 +258,34 @@ fn gas_matches_a_plain_run_of_every_example() {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "only {checked} examples checked");
+    assert!(checked >= 10, "only {checked} examples checked");
+}
+
+#[test]
+fn host_operations_run_against_a_fresh_host() {
+    let f = CoopValue::Function(
+        Function::assemble(
+            "c.casm",
+            "push \"coop\"\npush 100\ncreatecooperative\npush 1\n",
+        )
+        .unwrap(),
+    );
+    let vm = CoopVm::default();
+    let first = vm.evaluate(&f, &[], 1000);
+    assert_eq!(first.0, Some(CoopValue::Int(1)));
+    // The host is fresh for every call: creating the same cooperative again succeeds.
+    assert_eq!(vm.evaluate(&f, &[], 1000), first);
+    // Without a host the operation fails.
+    let bare = CoopVm {
+        host: EvalHost::None,
+        ..CoopVm::default()
+    };
+    assert_eq!(bare.evaluate(&f, &[], 1000).0, None);
+    // Dependencies are never deployed in a fresh host.
+    let dep =
+        CoopValue::Function(Function::assemble("d.casm", ".depends other\npush 1\n").unwrap());
+    assert_eq!(vm.evaluate(&dep, &[], 1000), (None, 0));
+    assert_eq!(bare.evaluate(&dep, &[], 1000), (Some(CoopValue::Int(1)), 1));
 }
 
 #[test]

@@ -141,6 +141,46 @@ fn false_relations_give_no_proof_file() {
     assert!(!proof.exists());
 }
 
+/// `coopvm eval FILE` (no arguments) gives the top of the stack and the gas of `coopvm run
+/// FILE` for every example, including those using the cooperative host.
+#[test]
+fn eval_agrees_with_run_on_every_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("governance"), root.join("calls")] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "casm") {
+                files.push(p.display().to_string());
+            }
+        }
+    }
+    let mut ok = 0;
+    for f in &files {
+        let run = coopvm(&["run", f, "--json"]);
+        if run.status.code() == Some(2) {
+            continue; // not runnable (a relation)
+        }
+        let eval = coopvm(&["eval", f, "--json"]);
+        let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+        assert_eq!(eval["gas_used"], run["gas_used"], "{f}");
+        let top = if run["status"] == "ok" {
+            run["stack"]
+                .as_array()
+                .unwrap()
+                .last()
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(eval["result"], top, "{f}");
+        ok += usize::from(!top.is_null());
+    }
+    assert!(ok >= 5, "only {ok} examples produced a result");
+}
+
 #[test]
 fn eval_uses_the_same_gas_as_run() {
     let fib = example("fib.casm");

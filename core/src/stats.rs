@@ -145,8 +145,9 @@ impl Tally {
         *count += 1;
         // Entering a block means the previous one ran to its end.
         if let Some((b, h)) = self.last.replace((block, height)) {
-            let m = &mut self.max_entry_height[b as usize];
-            *m = Some(m.map_or(h, |m| m.max(h)));
+            if let Some(m) = self.max_entry_height.get_mut(b as usize) {
+                *m = Some(m.map_or(h, |m| m.max(h)));
+            }
         }
         self.last_depth = depth;
         self.peak_call_depth = self.peak_call_depth.max(depth);

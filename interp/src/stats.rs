@@ -2,9 +2,9 @@
 //! block entry to a [`Tally`].
 //!
 //! The plain [`crate::run`] path does not know this loop exists, so statistics off cost
-//! nothing; on, they cost one check per executed instruction (is it a block charge?) and a
-//! few operations per block entry, and they never change gas or results: the machine's steps
-//! are the same.
+//! nothing; on, they cost one table look-up per executed instruction (is it a block
+//! charge?) and a few operations per block entry, and they never change gas or results: the
+//! machine's steps are the same.
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
@@ -22,6 +22,9 @@ use coopvm_core::memory::Memory;
 use coopvm_core::run::{Exec, Outcome, RunParams};
 use coopvm_core::stats::{Stats, Stop, Tally};
 use coopvm_core::verify::{Analysis, Verified};
+
+/// Marks a stream position that is not a block's charge.
+const NOT_A_BLOCK: u32 = u32::MAX;
 
 /// Compiles and runs `verified` under the full run protocol, like [`crate::run`], and also
 /// returns the run's [`Stats`].
@@ -55,24 +58,31 @@ pub fn execute_counted<H: Host + ?Sized>(
     gas_limit: u64,
     tally: &mut Tally,
 ) -> (Exec, Stop) {
-    let ops = code.ops();
+    // Per stream position: the block a charge there enters, or NOT_A_BLOCK.
+    let block_of: Vec<u32> = code
+        .ops()
+        .iter()
+        .enumerate()
+        .map(|(ip, op)| match op {
+            IOp::Charge(_) => analysis
+                .block_at
+                .get(code.pc_of(ip) as usize)
+                .copied()
+                .unwrap_or(NOT_A_BLOCK),
+            _ => NOT_A_BLOCK,
+        })
+        .collect();
     let mut m = Machine::new(code, gas_limit);
     let (result, at_charge) = loop {
-        let ip = m.ip();
-        let charge = matches!(ops[ip], IOp::Charge(_));
+        let block = block_of.get(m.ip()).copied().unwrap_or(NOT_A_BLOCK);
         match m.step(env, host, memory) {
             Flow::Continue => {
-                if charge {
-                    let block = analysis
-                        .block_at
-                        .get(code.pc_of(ip) as usize)
-                        .copied()
-                        .unwrap_or(u32::MAX);
+                if block != NOT_A_BLOCK {
                     tally.enter(block, m.stack().len() as u32, m.call_stack().len() as u32);
                 }
             }
             Flow::Done => break (Ok(()), false),
-            Flow::Error(e) => break (Err(*e), charge),
+            Flow::Error(e) => break (Err(*e), block != NOT_A_BLOCK),
         }
     };
     let stop = Stop::from_result(&result, at_charge);

@@ -6,11 +6,13 @@
 //! `evaluate(f, [a_1, ..., a_n], gas_limit)` builds a *wrapper contract*: `f`'s contract with
 //! `push a_1 ... push a_n` put in front of its code and every jump and call target shifted by
 //! `n`, so `f`'s code starts with the arguments on its stack (`a_n` on top). The wrapper is
-//! verified and run under the full run protocol on the configured [`Engine`], with
-//! [`NoHost`], the configured [`ExecutionContext`] and `f`'s declared `.state`. Each argument
-//! push costs 1 gas like any `push`, so a call uses `n` gas more than running `f`'s code alone;
-//! with no arguments the wrapper *is* `f`'s contract and gas is exactly that of
-//! `coopvm run FILE --gas-limit N` with the CLI's defaults.
+//! verified and run under the full run protocol on the configured [`Engine`], with the
+//! configured [`EvalHost`] (by default a fresh, empty in-memory cooperative host for every
+//! call, as `coopvm run` without `--state` uses), the configured [`ExecutionContext`] and
+//! `f`'s declared `.state`. Each argument push costs 1 gas like any `push`, so a call uses `n`
+//! gas more than running `f`'s code alone; with no arguments the wrapper *is* `f`'s contract
+//! and result and gas are exactly those of `coopvm run FILE --gas-limit N` with the CLI's
+//! defaults. Nothing persists between calls, so evaluation is a pure function.
 //!
 //! - An integer argument is pushed with `push n`.
 //! - A byte-string argument must be UTF-8: it becomes a string constant of the wrapper (an
@@ -27,6 +29,7 @@
 
 use super::data::{DataValue, MAX_DEPTH};
 use super::vm::Vm;
+use crate::domain::CoopHost;
 use crate::Engine;
 use coopvm_core::codec;
 use coopvm_core::isa::{Op, OperandKind};
@@ -186,7 +189,20 @@ pub enum CallError {
     Verify(#[from] VerifyError),
 }
 
-/// coopvm as a [`Vm`], with the engine, limits and context that evaluation uses.
+/// The host that host operations (cooperatives, governance, ...) of an evaluation run
+/// against. Either way it is fresh for every call, so evaluation stays pure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EvalHost {
+    /// A fresh, empty in-memory cooperative host ([`CoopHost`]), as `coopvm run` without
+    /// `--state`: host operations work, and a function with `.depends` fails (nothing is
+    /// deployed).
+    #[default]
+    Cooperative,
+    /// No host ([`NoHost`]): every domain operation fails with `host_unavailable`.
+    None,
+}
+
+/// coopvm as a [`Vm`], with the engine, limits, host and context that evaluation uses.
 ///
 /// ```
 /// use coopvm::vmi::{CoopVm, CoopValue, Function, Vm};
@@ -204,20 +220,22 @@ pub struct CoopVm {
     pub limits: Limits,
     /// Who, where and when functions run.
     pub ctx: ExecutionContext,
+    /// What host operations run against.
+    pub host: EvalHost,
     /// The gas limit for running relations in [`super::ProvableVm::prove`] and `verify`.
     pub proof_gas_limit: u64,
 }
 
 impl Default for CoopVm {
-    /// The interpreter, default limits, and the CLI's default context (caller
-    /// [`DEFAULT_CALLER`], everything else zero or empty).
+    /// The interpreter, default limits, a fresh cooperative host per call, and the CLI's
+    /// default context (caller [`DEFAULT_CALLER`], everything else zero or empty).
     fn default() -> Self {
         CoopVm::with_engine(Engine::Interp)
     }
 }
 
 impl CoopVm {
-    /// The default configuration with another engine.
+    /// The default configuration (see [`CoopVm::default`]) with another engine.
     pub fn with_engine(engine: Engine) -> Self {
         CoopVm {
             engine,
@@ -226,6 +244,7 @@ impl CoopVm {
                 caller_did: DEFAULT_CALLER.to_owned(),
                 ..ExecutionContext::default()
             },
+            host: EvalHost::default(),
             proof_gas_limit: coopvm_core::DEFAULT_GAS_LIMIT,
         }
     }
@@ -281,10 +300,16 @@ impl CoopVm {
     ) -> Result<Outcome, CallError> {
         let wrapper = CoopVm::wrapper(f, args)?;
         let verified = verify(wrapper, &self.limits)?;
-        let state = verified.contract().state.clone();
-        Ok(self
-            .engine
-            .run(&verified, &self.ctx, &state, gas_limit, &mut NoHost))
+        Ok(match self.host {
+            EvalHost::Cooperative => {
+                CoopHost::new(self.engine).execute(&verified, &self.ctx, gas_limit)
+            }
+            EvalHost::None => {
+                let state = verified.contract().state.clone();
+                self.engine
+                    .run(&verified, &self.ctx, &state, gas_limit, &mut NoHost)
+            }
+        })
     }
 }
 

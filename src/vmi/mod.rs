@@ -16,7 +16,8 @@ pub mod prove;
 pub mod vm;
 
 pub use coop::{
-    CallError, CoopValue, CoopVm, Foreign, Function, FunctionError, COOPVM_NUMBER, DEFAULT_CALLER,
+    CallError, CoopValue, CoopVm, EvalHost, Foreign, Function, FunctionError, COOPVM_NUMBER,
+    DEFAULT_CALLER,
 };
 pub use data::{DataDecodeError, DataValue};
 pub use prove::{Backend, Proof, ProofDecodeError, ProvableVm, ProveError};

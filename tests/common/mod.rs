@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+#![allow(dead_code)] // each test file uses a part
+
 use coopvm::core::{Limits, Verified};
 use coopvm::load;
 use std::path::PathBuf;
@@ -8,15 +10,23 @@ use std::path::PathBuf;
 /// starts with its inputs on the stack).
 const NOT_RUNNABLE: &str = "Not runnable with";
 
-/// Every example that `coopvm run` can run, verified with the default limits, by file name.
+/// Every example that `coopvm run` can run (in `examples/` and its subdirectories), verified
+/// with the default limits, named by their path under `examples/`.
 /// An example that fails to load or verify without saying it is not runnable fails the test.
 pub fn runnable_examples() -> Vec<(String, Verified)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "casm"))
-        .collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("examples/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "casm") {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     let runnable: Vec<(String, Verified)> = files
         .into_iter()
@@ -26,7 +36,7 @@ pub fn runnable_examples() -> Vec<(String, Verified)> {
                 .contains(NOT_RUNNABLE)
         })
         .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let name = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
             let v = load::from_path(&p)
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
                 .verify(&Limits::default())

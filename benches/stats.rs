@@ -1,0 +1,157 @@
+//! The cost of run statistics: the interpreter's execution loop with statistics off (the
+//! plain `Compiled::execute`) and on (`interp::stats::execute_counted` plus deriving the
+//! figures), on a hot counted loop and on recursive calls; and whole runs through the facade
+//! (`Engine::run` against `Engine::run_with_stats`, which also emits logs and metrics, here
+//! with no subscriber or recorder installed).
+//!
+//! Run: `cargo bench --bench stats`. On a loaded machine criterion's means wander with the
+//! load; `COOPVM_BENCH_PAIRS=1 cargo bench --bench stats` instead runs the two kernels
+//! alternately, 1000 times each, and prints for each the fastest time and the median of the
+//! per-pair ratio on/off, which the load disturbs far less.
+
+use coopvm::core::host::Env;
+use coopvm::core::memory::Memory;
+use coopvm::core::stats::Tally;
+use coopvm::core::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::{load, Engine};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Sums 1..=n with a counted loop (9 instructions per iteration, 2 blocks).
+fn sum_loop(n: u32) -> String {
+    format!(
+        "push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
+         body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n"
+    )
+}
+
+/// fib(n) by naive recursion: calls and returns.
+fn fib(n: u32) -> String {
+    format!(
+        "push {n}\ncall fib\nhalt\n\
+         fib: dup\npush 2\nlt\njumpif done\ndup\npush 1\nsub\ncall fib\nswap\npush 2\nsub\ncall fib\nadd\n\
+         done: return\n"
+    )
+}
+
+fn verified(src: &str) -> Verified {
+    load::from_source("bench.casm", src)
+        .expect("assembles")
+        .verify(&Limits::default())
+        .expect("verifies")
+}
+
+const GAS: u64 = u64::MAX / 2;
+
+fn kernel(c: &mut Criterion, name: &str, v: &Verified) {
+    let code = coopvm::interp::compile(v);
+    let ctx = ExecutionContext::default();
+    let contract = v.contract();
+    let limit = v.limits().memory_keys;
+    let mut group = c.benchmark_group(format!("kernel/{name}"));
+    group.bench_function("stats_off", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut memory = Memory::new(&contract.program, &contract.state, limit);
+            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS))
+        })
+    });
+    group.bench_function("stats_on", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut memory = Memory::new(&contract.program, &contract.state, limit);
+            let mut tally = Tally::new(v.analysis());
+            let (exec, stop) = coopvm::interp::stats::execute_counted(
+                &code,
+                v.analysis(),
+                &mut env,
+                &mut NoHost,
+                &mut memory,
+                GAS,
+                &mut tally,
+            );
+            black_box((exec, tally.finish(v, stop)))
+        })
+    });
+    group.finish();
+}
+
+fn whole_run(c: &mut Criterion, name: &str, v: &Verified) {
+    let ctx = ExecutionContext::default();
+    let state = v.contract().state.clone();
+    let mut group = c.benchmark_group(format!("run/{name}"));
+    group.bench_function("plain", |b| {
+        b.iter(|| black_box(Engine::Interp.run(v, &ctx, &state, GAS, &mut NoHost)))
+    });
+    group.bench_function("with_stats", |b| {
+        b.iter(|| black_box(Engine::Interp.run_with_stats(v, &ctx, &state, GAS, &mut NoHost)))
+    });
+    group.finish();
+}
+
+/// The stats-off and stats-on kernels, alternately: fastest of each and the median ratio.
+fn pairs(name: &str, v: &Verified) {
+    let code = coopvm::interp::compile(v);
+    let ctx = ExecutionContext::default();
+    let contract = v.contract();
+    let limit = v.limits().memory_keys;
+    let time = |on: bool| {
+        let started = Instant::now();
+        let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+        let mut memory = Memory::new(&contract.program, &contract.state, limit);
+        if on {
+            let mut tally = Tally::new(v.analysis());
+            let (exec, stop) = coopvm::interp::stats::execute_counted(
+                &code,
+                v.analysis(),
+                &mut env,
+                &mut NoHost,
+                &mut memory,
+                GAS,
+                &mut tally,
+            );
+            black_box((exec, tally.finish(v, stop)));
+        } else {
+            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS));
+        }
+        started.elapsed().as_secs_f64()
+    };
+    let (mut off, mut on, mut ratios) = (f64::MAX, f64::MAX, Vec::new());
+    for _ in 0..1000 {
+        let a = time(false);
+        let b = time(true);
+        off = off.min(a);
+        on = on.min(b);
+        ratios.push(b / a);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{name}: stats off {:.1} us, stats on {:.1} us (fastest of 1000); median on/off {:.3}",
+        off * 1e6,
+        on * 1e6,
+        ratios[ratios.len() / 2]
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    if std::env::var_os("COOPVM_BENCH_PAIRS").is_some() {
+        pairs("kernel/sum_loop_10000", &verified(&sum_loop(10_000)));
+        pairs("kernel/fib_20", &verified(&fib(20)));
+        return;
+    }
+    let sum = verified(&sum_loop(10_000));
+    let fib = verified(&fib(20));
+    kernel(c, "sum_loop_10000", &sum);
+    kernel(c, "fib_20", &fib);
+    whole_run(c, "fib_20", &fib);
+}
+
+criterion_group! {
+    name = stats;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(stats);
