@@ -16,12 +16,14 @@
 
 pub use coopvm_core as core;
 pub use coopvm_interp as interp;
+pub use coopvm_jit as jit;
 
 pub mod domain;
 pub mod load;
 pub mod observe;
 pub mod report;
 pub mod store;
+pub mod tier;
 pub mod trace;
 pub mod vmi;
 
@@ -32,6 +34,12 @@ use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Stats, Veri
 pub enum Engine {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT: compiled on first use and cached ([`tier::CodeCache::global_eager`]);
+    /// a contract the JIT cannot compile runs on the interpreter (same outcome).
+    Jit,
+    /// Tiering: interpret until the contract is hot, then compile once and reuse the native
+    /// code ([`tier::CodeCache::global`]).
+    Auto,
 }
 
 impl Engine {
@@ -43,6 +51,8 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
+            Engine::Jit => "jit",
+            Engine::Auto => "auto",
         }
     }
 
@@ -62,6 +72,12 @@ impl Engine {
         };
         let out = match self {
             Engine::Interp => coopvm_interp::run(verified, params, host),
+            Engine::Jit => {
+                tier::CodeCache::global_eager()
+                    .run(verified, params, host)
+                    .0
+            }
+            Engine::Auto => tier::CodeCache::global().run(verified, params, host).0,
         };
         observe::log_outcome(&out, &verified.contract().id, self.name());
         out
@@ -95,7 +111,11 @@ impl Engine {
             gas_limit,
         };
         let (out, stats) = match self {
-            Engine::Interp => coopvm_interp::stats::run_with_stats(verified, params, host),
+            // Statistics come from the instrumented interpreter whatever the engine (the JIT
+            // has no instrumentation; the outcome is the same on every engine).
+            Engine::Interp | Engine::Jit | Engine::Auto => {
+                coopvm_interp::stats::run_with_stats(verified, params, host)
+            }
         };
         let id = &verified.contract().id;
         observe::log_outcome(&out, id, self.name());

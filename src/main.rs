@@ -32,6 +32,8 @@ mod vmi_cmd;
     coopvm run examples/rollback.casm --log-level debug\n  \
     coopvm check examples/loop.casm\n  \
     coopvm disasm examples/subroutine.casm\n  \
+    coopvm disasm --clif examples/fib.casm\n  \
+    coopvm run --engine jit examples/loop.casm\n  \
     coopvm assemble examples/counter.casm -o counter.cvm\n  \
     coopvm eval examples/relation_square.casm --args 49,7\n  \
     coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
@@ -72,6 +74,12 @@ enum Command {
     Disasm {
         /// The contract (`.casm` text or `.cvm` bytes).
         file: PathBuf,
+        /// Print the Cranelift IR the JIT generates for it instead (verified with the given
+        /// limits; `@xxxx` source locations are instruction indices in hex).
+        #[arg(long)]
+        clif: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Assemble a contract to its canonical binary form (`.cvm`).
     Assemble {
@@ -125,7 +133,7 @@ struct RunArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Which engine executes the contract.
-    #[arg(long, value_enum, default_value_t = EngineArg::Interp)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
     /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
     /// stats with --stats).
@@ -228,12 +236,18 @@ impl LimitArgs {
 pub(crate) enum EngineArg {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT (native code).
+    Jit,
+    /// Interpret until the contract is hot, then JIT-compile it (one run is never hot).
+    Auto,
 }
 
 impl From<EngineArg> for Engine {
     fn from(e: EngineArg) -> Engine {
         match e {
             EngineArg::Interp => Engine::Interp,
+            EngineArg::Jit => Engine::Jit,
+            EngineArg::Auto => Engine::Auto,
         }
     }
 }
@@ -298,10 +312,23 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Disasm { file } => {
+        Command::Disasm { file, clif, limits } => {
             let loaded = load::from_path(&file)?;
-            print!("{}", disasm::disassemble(&loaded.contract));
-            Ok(ExitCode::SUCCESS)
+            if !clif {
+                print!("{}", disasm::disassemble(&loaded.contract));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verified = loaded.verify(&limits.limits())?;
+            match coopvm::jit::clif(&verified) {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(EXIT_USAGE))
+                }
+            }
         }
         Command::Assemble { file, output } => {
             let loaded = load::from_path(&file)?;

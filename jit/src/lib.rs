@@ -1,0 +1,317 @@
+//! coopvm-jit: a Cranelift JIT for coopvm that agrees with the interpreter to the last unit
+//! of gas.
+//!
+//! [`compile`] lowers a [`Verified`] contract to one native function (see the `lower` module
+//! docs for the scheme: gas per basic block on entry, the value stack in SSA variables, an
+//! explicit call stack, host calls through `extern "C"` trampolines). [`Compiled::execute`]
+//! runs it with the interpreter's signature, and [`run`] wraps it in the shared run protocol
+//! ([`coopvm_core::run::run`]), so both engines produce their [`Outcome`] the same way.
+//!
+//! ```
+//! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
+//! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
+//! let code = coopvm_jit::compile(&v).unwrap();
+//! let ctx = ExecutionContext::default();
+//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let out = coopvm_jit::run_compiled(&code, &v, params, &mut NoHost);
+//! assert_eq!(out.stack, vec![42]);
+//! assert_eq!(out.gas_used, 4);
+//! ```
+
+mod lower;
+mod rt;
+
+use coopvm_core::host::{Env, Host};
+use coopvm_core::memory::Memory;
+use coopvm_core::run::{Exec, Outcome, RunParams};
+use coopvm_core::{Limits, Verified};
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{Function, UserFuncName};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use std::mem::ManuallyDrop;
+
+/// Why a contract could not be compiled. The facade falls back to the interpreter.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// The target ISA is unknown or unsupported.
+    #[error("unsupported target: {0}")]
+    Isa(String),
+    /// The contract needs something the lowering does not support on this target.
+    #[error("cannot compile this contract: {0}")]
+    Unsupported(String),
+    /// Cranelift rejected the generated code.
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+    /// The JIT module failed (memory, symbols).
+    #[error("JIT module error: {0}")]
+    Module(String),
+    /// An inconsistency between the verifier's analysis and the lowering.
+    #[error("internal JIT error: {0}")]
+    Internal(String),
+}
+
+type Entry = unsafe extern "C" fn(*mut rt::Ctx) -> u32;
+
+/// A JIT module whose code memory is freed when it is dropped.
+struct CodeMemory(ManuallyDrop<JITModule>);
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        // SAFETY: the module is dropped only with the `Compiled` that owns it (or on a failed
+        // compile), so no function pointer into it can be called afterwards.
+        unsafe { ManuallyDrop::take(&mut self.0).free_memory() }
+    }
+}
+
+/// A contract compiled to native code. Dropping it frees the code.
+///
+/// It is `Send` and `Sync`: the code is immutable once finalized, and each run keeps all of
+/// its state in its own context block, so one `Compiled` may run on many threads at once.
+pub struct Compiled {
+    entry: Entry,
+    limits: Limits,
+    keys: usize,
+    code_size: usize,
+    _memory: CodeMemory,
+}
+
+// SAFETY: after `finalize_definitions` the module is never used again except to free it in
+// `Drop` (which has exclusive access); the native code itself is reentrant and keeps its state
+// in the per-run context block.
+unsafe impl Send for Compiled {}
+// SAFETY: as above; `&Compiled` only gives access to the entry pointer and plain data.
+unsafe impl Sync for Compiled {}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("code_size", &self.code_size)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Cranelift settings for coopvm code.
+fn flags() -> Result<settings::Flags, JitError> {
+    let mut b = settings::builder();
+    let set = |b: &mut settings::Builder, k: &str, v: &str| {
+        b.set(k, v)
+            .map_err(|e| JitError::Isa(format!("setting {k}={v}: {e}")))
+    };
+    set(&mut b, "opt_level", "speed")?;
+    set(&mut b, "is_pic", "false")?;
+    set(&mut b, "use_colocated_libcalls", "false")?;
+    // The verifier checks our lowering; keep it in debug builds (tests), skip it in release.
+    set(
+        &mut b,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    Ok(settings::Flags::new(b))
+}
+
+/// The ISA of the machine this runs on.
+pub fn host_isa() -> Result<OwnedTargetIsa, JitError> {
+    let builder = cranelift_native::builder().map_err(|e| JitError::Isa(e.to_string()))?;
+    builder
+        .finish(flags()?)
+        .map_err(|e| JitError::Isa(e.to_string()))
+}
+
+/// The ISA for a target triple such as `"aarch64-unknown-linux-gnu"` (for cross-compiling;
+/// this crate enables the x86-64 and aarch64 backends).
+///
+/// ```
+/// let isa = coopvm_jit::isa_for("aarch64-unknown-linux-gnu").unwrap();
+/// assert_eq!(isa.triple().architecture.to_string(), "aarch64");
+/// assert!(coopvm_jit::isa_for("not-a-triple").is_err());
+/// ```
+pub fn isa_for(triple: &str) -> Result<OwnedTargetIsa, JitError> {
+    let triple: target_lexicon::Triple = triple
+        .parse()
+        .map_err(|e| JitError::Isa(format!("{triple}: {e}")))?;
+    cranelift_codegen::isa::lookup(triple)
+        .map_err(|e| JitError::Isa(e.to_string()))?
+        .finish(flags()?)
+        .map_err(|e| JitError::Isa(e.to_string()))
+}
+
+/// Builds the Cranelift IR of `verified` for `isa`.
+fn build(verified: &Verified, isa: &dyn TargetIsa) -> Result<Function, JitError> {
+    let sig = lower::signature(isa.default_call_conv(), isa.pointer_type());
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
+    lower::lower(verified, &mut func, &mut FunctionBuilderContext::new())?;
+    Ok(func)
+}
+
+/// The Cranelift IR of `verified` for this machine, as text (`coopvm disasm --clif`). Source
+/// locations (`@xxxx`) are instruction indices in hexadecimal.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, Limits};
+/// let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
+/// let text = coopvm_jit::clif(&v).unwrap();
+/// assert!(text.contains("sadd_overflow"));
+/// ```
+pub fn clif(verified: &Verified) -> Result<String, JitError> {
+    let isa = host_isa()?;
+    let mut func = build(verified, &*isa)?;
+    func.dfg.resolve_all_aliases();
+    Ok(func.display().to_string())
+}
+
+/// Compiles `verified` for `isa` without running or loading it, returning the machine code's
+/// size in bytes. This is how the aarch64 lowering is tested on an x86-64 machine.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, Limits};
+/// let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
+/// let isa = coopvm_jit::isa_for("aarch64-unknown-linux-gnu").unwrap();
+/// assert!(coopvm_jit::compile_for_isa(&v, &*isa).unwrap() > 0);
+/// ```
+pub fn compile_for_isa(verified: &Verified, isa: &dyn TargetIsa) -> Result<usize, JitError> {
+    let func = build(verified, isa)?;
+    let mut ctx = cranelift_codegen::Context::for_function(func);
+    let code = ctx
+        .compile(isa, &mut ControlPlane::default())
+        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+    Ok(code.code_info().total_size as usize)
+}
+
+fn module_error(e: cranelift_module::ModuleError) -> JitError {
+    JitError::Module(e.to_string())
+}
+
+/// Compiles `verified` to native code for this machine.
+pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
+    let isa = host_isa()?;
+    let func = build(verified, &*isa)?;
+    let mut memory = CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(
+        isa,
+        default_libcall_names(),
+    ))));
+    let module = &mut *memory.0;
+    let id = module
+        .declare_function("contract", Linkage::Local, &func.signature)
+        .map_err(module_error)?;
+    let mut ctx = cranelift_codegen::Context::for_function(func);
+    module.define_function(id, &mut ctx).map_err(|e| match e {
+        cranelift_module::ModuleError::Compilation(e) => JitError::Codegen(format!("{e:?}")),
+        e => module_error(e),
+    })?;
+    let code_size = ctx
+        .compiled_code()
+        .map_or(0, |c| c.code_info().total_size as usize);
+    module.finalize_definitions().map_err(module_error)?;
+    let ptr = module.get_finalized_function(id);
+    // SAFETY: `ptr` is the finalized code of a function with `lower::signature`, which is
+    // `extern "C" fn(*mut Ctx) -> u32` under the host's default calling convention.
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+    Ok(Compiled {
+        entry,
+        limits: *verified.limits(),
+        keys: verified.contract().program.keys.len(),
+        code_size,
+        _memory: memory,
+    })
+}
+
+impl Compiled {
+    /// Size of the machine code in bytes.
+    pub fn code_size(&self) -> usize {
+        self.code_size
+    }
+
+    /// The limits the code was compiled for (those of its [`Verified`] contract).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Executes the code. `memory` starts as the contract's state and holds the new state
+    /// afterwards (the caller discards it on error). Same contract as the interpreter's
+    /// `Compiled::execute`: the result, the final stack (empty on error) and the gas used.
+    ///
+    /// A panic in `host` is caught at the trampoline, the native code returns cleanly, and
+    /// the panic is resumed here.
+    pub fn execute<H: Host + ?Sized>(
+        &self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+    ) -> Exec {
+        let mut stack = vec![0i64; self.limits.stack as usize];
+        let mut frame = rt::Frame::new(
+            env,
+            host,
+            memory,
+            self.keys,
+            gas_limit,
+            self.limits.call_depth,
+        );
+        let mut ctx = frame.ctx(&mut stack, gas_limit);
+        // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
+        // it points to (stack, frame vectors, frame) outlive the call and are not touched by
+        // Rust until it returns.
+        let status = unsafe { (self.entry)(&mut ctx) };
+        if let Some(payload) = frame.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        if status == rt::STATUS_OK {
+            frame.write_back();
+            let sp = (ctx.sp as usize).min(stack.len());
+            stack.truncate(sp);
+            Exec {
+                result: Ok(()),
+                stack,
+                gas_used: gas_limit - ctx.gas_left.min(gas_limit),
+            }
+        } else {
+            let e = frame.error(&ctx, self.limits.stack);
+            let gas_left = if e.kind == coopvm_core::ErrorKind::OutOfGas {
+                0
+            } else {
+                ctx.gas_left.min(gas_limit)
+            };
+            Exec {
+                result: Err(e),
+                stack: Vec::new(),
+                gas_used: gas_limit - gas_left,
+            }
+        }
+    }
+}
+
+/// Runs precompiled `code` (of `verified`) under the full run protocol (checks,
+/// transaction, outcome).
+pub fn run_compiled<H: Host + ?Sized>(
+    code: &Compiled,
+    verified: &Verified,
+    params: RunParams<'_>,
+    host: &mut H,
+) -> Outcome {
+    coopvm_core::run::run(verified, params, host, |env, host, memory, gas| {
+        code.execute(env, host, memory, gas)
+    })
+}
+
+/// Compiles and runs `verified` under the full run protocol.
+pub fn run<H: Host + ?Sized>(
+    verified: &Verified,
+    params: RunParams<'_>,
+    host: &mut H,
+) -> Result<Outcome, JitError> {
+    let code = compile(verified)?;
+    Ok(run_compiled(&code, verified, params, host))
+}
+
+#[cfg(test)]
+mod tests;

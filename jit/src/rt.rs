@@ -1,0 +1,382 @@
+//! The run-time side of compiled code: the context block the native code reads and writes,
+//! the `extern "C"` trampolines it calls back into Rust through, and the translation of its
+//! exit codes into [`VmError`]s identical to the interpreter's.
+//!
+//! Native code never unwinds: every trampoline catches a panic from the host, records it and
+//! reports an error status; the native code then returns cleanly and [`Frame::finish`]'s
+//! caller resumes the panic on the Rust side, as the interpreter would have propagated it.
+
+use coopvm_core::error::{ErrorKind, VmError};
+use coopvm_core::host::{dispatch, Env, Host};
+use coopvm_core::isa::Op;
+use coopvm_core::memory::Memory;
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Values a host opcode may pop (the largest `pops` in the instruction table).
+pub(crate) const MAX_HOST_ARGS: usize = 4;
+
+/// Why native code stopped with status [`STATUS_ERROR`]; stored in [`Ctx::err_code`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// A trampoline failed; the error is in [`Frame::error`] (or a panic in [`Frame::panic`]).
+    Trampoline = 1,
+    /// A block's gas exceeds what is left.
+    OutOfGas = 2,
+    /// `div`/`mod` by zero; `err_a` is the dividend.
+    DivisionByZero = 3,
+    /// A binary operation overflowed; `err_a`, `err_b` are its operands.
+    Overflow = 4,
+    /// `neg` of `i64::MIN`; `err_a` is the operand.
+    NegOverflow = 5,
+    /// `call` beyond the call-depth limit.
+    CallDepth = 6,
+    /// `call` without stack room; `err_a` is the callee's frame base, `err_b` its max height.
+    StackRoom = 7,
+    /// `load K` of an empty static slot; `err_a` is the slot.
+    LoadMissing = 8,
+    /// A return found no return site (cannot happen for verified code).
+    Internal = 9,
+}
+
+impl Exit {
+    fn from_code(code: u32) -> Option<Exit> {
+        Some(match code {
+            1 => Exit::Trampoline,
+            2 => Exit::OutOfGas,
+            3 => Exit::DivisionByZero,
+            4 => Exit::Overflow,
+            5 => Exit::NegOverflow,
+            6 => Exit::CallDepth,
+            7 => Exit::StackRoom,
+            8 => Exit::LoadMissing,
+            9 => Exit::Internal,
+            _ => return None,
+        })
+    }
+}
+
+/// Status the native function returns when the contract ended successfully.
+pub(crate) const STATUS_OK: u32 = 0;
+/// Status the native function returns when the contract failed (details in the [`Ctx`]).
+pub(crate) const STATUS_ERROR: u32 = 1;
+
+/// `host(ctx, op, pc) -> status`: runs a host opcode; arguments and result in [`Ctx::args`].
+pub(crate) type HostFn = unsafe extern "C" fn(*mut Ctx, u32, u32) -> u32;
+/// `store_new(ctx, slot, value, pc) -> status`: stores into a static slot that holds no value.
+pub(crate) type StoreNewFn = unsafe extern "C" fn(*mut Ctx, u32, i64, u32) -> u32;
+/// `store_dyn(ctx, key, value, pc) -> status`.
+pub(crate) type StoreDynFn = unsafe extern "C" fn(*mut Ctx, i64, i64, u32) -> u32;
+/// `load_dyn(ctx, key, pc) -> status`; the value in `args[0]`.
+pub(crate) type LoadDynFn = unsafe extern "C" fn(*mut Ctx, i64, u32) -> u32;
+/// `grow_rets(ctx) -> status`: makes room for one more return address.
+pub(crate) type GrowFn = unsafe extern "C" fn(*mut Ctx) -> u32;
+
+/// The context block shared by native code and Rust. Native code addresses its fields by
+/// offset (`offset_of!`), so the layout is `repr(C)`.
+#[repr(C)]
+pub(crate) struct Ctx {
+    /// Gas left: read on entry, written before every host call and on every exit.
+    pub gas_left: u64,
+    /// The value stack (`limits.stack` values); native code keeps values in registers and
+    /// writes here only what crosses a call, and the final stack.
+    pub stack: *mut i64,
+    /// Return-site indices of the calls in progress.
+    pub rets: *mut u32,
+    /// Capacity of `rets`.
+    pub ret_cap: u64,
+    /// Static memory slots' values.
+    pub slots: *mut i64,
+    /// Per static slot: 1 if it holds a value.
+    pub present: *mut u8,
+    /// Host-call arguments (deepest first); `args[0]` carries a result back.
+    pub args: [i64; MAX_HOST_ARGS],
+    /// Final stack height (on success).
+    pub sp: u64,
+    /// Why the run failed ([`Exit`]).
+    pub err_code: u32,
+    /// Where it failed.
+    pub err_pc: u32,
+    /// First detail of the failure.
+    pub err_a: i64,
+    /// Second detail of the failure.
+    pub err_b: i64,
+    /// Trampolines.
+    pub host: HostFn,
+    pub store_new: StoreNewFn,
+    pub store_dyn: StoreDynFn,
+    pub load_dyn: LoadDynFn,
+    pub grow_rets: GrowFn,
+    /// The [`Frame`] (type-erased; the trampolines know its type).
+    pub frame: *mut c_void,
+}
+
+/// Byte offsets of the [`Ctx`] fields native code touches.
+pub(crate) mod off {
+    use super::Ctx;
+    use std::mem::offset_of;
+    pub const GAS_LEFT: i32 = offset_of!(Ctx, gas_left) as i32;
+    pub const STACK: i32 = offset_of!(Ctx, stack) as i32;
+    pub const RETS: i32 = offset_of!(Ctx, rets) as i32;
+    pub const RET_CAP: i32 = offset_of!(Ctx, ret_cap) as i32;
+    pub const SLOTS: i32 = offset_of!(Ctx, slots) as i32;
+    pub const PRESENT: i32 = offset_of!(Ctx, present) as i32;
+    pub const ARGS: i32 = offset_of!(Ctx, args) as i32;
+    pub const SP: i32 = offset_of!(Ctx, sp) as i32;
+    pub const ERR_CODE: i32 = offset_of!(Ctx, err_code) as i32;
+    pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
+    pub const ERR_A: i32 = offset_of!(Ctx, err_a) as i32;
+    pub const ERR_B: i32 = offset_of!(Ctx, err_b) as i32;
+    pub const HOST: i32 = offset_of!(Ctx, host) as i32;
+    pub const STORE_NEW: i32 = offset_of!(Ctx, store_new) as i32;
+    pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
+    pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
+    pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
+}
+
+/// What the trampolines reach: the run's environment, host and memory, plus what they
+/// report back.
+pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
+    pub env: &'a mut Env<'e>,
+    pub host: &'a mut H,
+    pub memory: &'a mut Memory,
+    pub gas_limit: u64,
+    pub call_depth: u32,
+    pub rets: Vec<u32>,
+    pub slots: Vec<i64>,
+    pub present: Vec<u8>,
+    pub error: Option<VmError>,
+    pub panic: Option<Box<dyn Any + Send + 'static>>,
+}
+
+impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
+    /// A frame for one run, with the static slots copied out of `memory`.
+    pub fn new(
+        env: &'a mut Env<'e>,
+        host: &'a mut H,
+        memory: &'a mut Memory,
+        keys: usize,
+        gas_limit: u64,
+        call_depth: u32,
+    ) -> Self {
+        let mut slots = vec![0; keys];
+        let mut present = vec![0; keys];
+        for (slot, (value, flag)) in slots.iter_mut().zip(present.iter_mut()).enumerate() {
+            if let Ok(v) = memory.load(slot as u32) {
+                *value = v;
+                *flag = 1;
+            }
+        }
+        let rets = vec![0; (call_depth as usize).min(64)];
+        Frame {
+            env,
+            host,
+            memory,
+            gas_limit,
+            call_depth,
+            rets,
+            slots,
+            present,
+            error: None,
+            panic: None,
+        }
+    }
+
+    /// The context block for native code over this frame and `stack`.
+    pub fn ctx(&mut self, stack: &mut [i64], gas_left: u64) -> Ctx {
+        Ctx {
+            gas_left,
+            stack: stack.as_mut_ptr(),
+            rets: self.rets.as_mut_ptr(),
+            ret_cap: self.rets.len() as u64,
+            slots: self.slots.as_mut_ptr(),
+            present: self.present.as_mut_ptr(),
+            args: [0; MAX_HOST_ARGS],
+            sp: 0,
+            err_code: 0,
+            err_pc: 0,
+            err_a: 0,
+            err_b: 0,
+            host: host_call::<H>,
+            store_new: store_new::<H>,
+            store_dyn: store_dyn::<H>,
+            load_dyn: load_dyn::<H>,
+            grow_rets: grow_rets::<H>,
+            frame: self as *mut Self as *mut c_void,
+        }
+    }
+
+    /// Writes the static slots back into memory (after a successful run). The slots that hold
+    /// a value all existed in memory already, so no store can fail or add a key.
+    pub fn write_back(&mut self) {
+        for (slot, (&value, &flag)) in self.slots.iter().zip(&self.present).enumerate() {
+            if flag != 0 {
+                // Cannot fail: the key exists (it was loaded or created through `store_new`).
+                let _ = self.memory.store(slot as u32, value);
+            }
+        }
+    }
+
+    /// The error a failed run reports, built from the exit code in `ctx` exactly as the
+    /// interpreter builds it.
+    pub fn error(&mut self, ctx: &Ctx, stack_limit: u32) -> VmError {
+        let pc = ctx.err_pc;
+        let (a, b) = (ctx.err_a, ctx.err_b);
+        let e = match Exit::from_code(ctx.err_code) {
+            Some(Exit::Trampoline) => self.error.take().unwrap_or_else(|| {
+                VmError::new(
+                    ErrorKind::HostFailure,
+                    "a host call failed without an error",
+                )
+            }),
+            Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
+            Some(Exit::DivisionByZero) => {
+                VmError::new(ErrorKind::DivisionByZero, format!("{a} divided by zero"))
+            }
+            Some(Exit::Overflow) => VmError::new(
+                ErrorKind::ArithmeticOverflow,
+                format!("{a} and {b} overflow a 64-bit integer"),
+            ),
+            Some(Exit::NegOverflow) => {
+                VmError::new(ErrorKind::ArithmeticOverflow, format!("-({a}) overflows"))
+            }
+            Some(Exit::CallDepth) => VmError::new(
+                ErrorKind::CallDepthExceeded,
+                format!("call depth limit of {} reached", self.call_depth),
+            ),
+            Some(Exit::StackRoom) => VmError::new(
+                ErrorKind::StackOverflow,
+                format!(
+                    "the call needs room for {b} values above {a}; the stack limit is {stack_limit}"
+                ),
+            ),
+            Some(Exit::LoadMissing) => match self.memory.load(a as u32) {
+                Err(e) => e,
+                Ok(_) => internal("a static slot is out of sync with memory"),
+            },
+            Some(Exit::Internal) | None => internal("native code returned an unknown exit"),
+        };
+        e.at(pc)
+    }
+}
+
+fn internal(what: &str) -> VmError {
+    VmError::new(
+        ErrorKind::HostFailure,
+        format!("internal JIT error: {what}"),
+    )
+}
+
+/// Runs `f` on the frame behind `ctx`, turning an error or a panic into [`STATUS_ERROR`].
+///
+/// # Safety
+/// `ctx` must be the live context of a run whose frame has type `Frame<H>`.
+unsafe fn guarded<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    pc: u32,
+    f: impl FnOnce(&mut Ctx, &mut Frame<'_, '_, H>) -> Result<(), VmError>,
+) -> u32 {
+    // SAFETY: native code passes the context it was given, which `Compiled::execute` made
+    // from a live frame of this type and does not touch while native code runs.
+    let ctx = unsafe { &mut *ctx };
+    let frame = unsafe { &mut *(ctx.frame as *mut Frame<'_, '_, H>) };
+    match catch_unwind(AssertUnwindSafe(|| f(ctx, frame))) {
+        Ok(Ok(())) => STATUS_OK,
+        Ok(Err(e)) => {
+            frame.error = Some(e.at(pc));
+            STATUS_ERROR
+        }
+        Err(payload) => {
+            frame.panic = Some(payload);
+            STATUS_ERROR
+        }
+    }
+}
+
+unsafe extern "C" fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, pc: u32) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, pc, |ctx, frame| {
+            let op = u8::try_from(op)
+                .ok()
+                .and_then(Op::from_byte)
+                .ok_or_else(|| internal("bad host opcode"))?;
+            let pops = usize::from(op.info().pops).min(MAX_HOST_ARGS);
+            let r = dispatch(
+                &mut *frame.host,
+                &mut *frame.env,
+                op,
+                &ctx.args[..pops],
+                ctx.gas_left,
+            )?;
+            if r.gas > ctx.gas_left {
+                return Err(VmError::out_of_gas(frame.gas_limit));
+            }
+            ctx.gas_left -= r.gas;
+            ctx.args[0] = r.value;
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn store_new<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    slot: u32,
+    value: i64,
+    pc: u32,
+) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, pc, |ctx, frame| {
+            frame.memory.store(slot, value)?;
+            let i = slot as usize;
+            if i < frame.slots.len() {
+                // SAFETY (covered by the enclosing `unsafe`): `ctx.slots`/`ctx.present` point
+                // at the frame's vectors, of this length; they are written through the same
+                // pointers native code uses.
+                *ctx.slots.add(i) = value;
+                *ctx.present.add(i) = 1;
+            }
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn store_dyn<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    key: i64,
+    value: i64,
+    pc: u32,
+) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe { guarded::<H>(ctx, pc, |_, frame| frame.memory.store_dyn(key, value)) }
+}
+
+unsafe extern "C" fn load_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64, pc: u32) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, pc, |ctx, frame| {
+            ctx.args[0] = frame.memory.load_dyn(key)?;
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, 0, |ctx, frame| {
+            let len = frame.rets.len();
+            let want = (len.saturating_mul(2))
+                .max(16)
+                .min(frame.call_depth as usize)
+                .max(len + 1);
+            frame.rets.resize(want, 0);
+            ctx.rets = frame.rets.as_mut_ptr();
+            ctx.ret_cap = frame.rets.len() as u64;
+            Ok(())
+        })
+    }
+}

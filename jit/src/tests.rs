@@ -1,0 +1,233 @@
+//! Unit tests: every behaviour checked against the reference interpreter.
+
+use crate::{clif, compile, compile_for_isa, isa_for, run_compiled};
+use coopvm_core::{
+    asm::assemble, verify, ErrorKind, ExecutionContext, Limits, NoHost, Outcome, RunParams, State,
+};
+
+fn verified(src: &str, limits: Limits) -> coopvm_core::Verified {
+    verify(assemble("t.casm", src).expect("assembles"), &limits).expect("verifies")
+}
+
+fn ctx() -> ExecutionContext {
+    ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        timestamp: 1_700_000_000,
+        block_number: 7,
+        ..Default::default()
+    }
+}
+
+/// Runs `src` on both engines with `gas` and asserts identical outcomes; returns the JIT's.
+fn same_with(src: &str, limits: Limits, state: &State, gas: u64) -> Outcome {
+    same_gas(src, limits, state, &[gas])
+}
+
+/// Runs `src` on both engines with each gas limit in `gases`; returns the last JIT outcome.
+fn same_gas(src: &str, limits: Limits, state: &State, gases: &[u64]) -> Outcome {
+    let v = verified(src, limits);
+    let ctx = ctx();
+    let code = compile(&v).expect("compiles");
+    let mut last = None;
+    for &gas in gases {
+        let params = RunParams {
+            ctx: &ctx,
+            state,
+            gas_limit: gas,
+        };
+        let want = coopvm_interp::run(&v, params, &mut NoHost);
+        let got = run_compiled(&code, &v, params, &mut NoHost);
+        assert_eq!(got, want, "engines disagree on\n{src}\nwith gas {gas}");
+        last = Some(got);
+    }
+    last.expect("at least one gas limit")
+}
+
+fn same(src: &str) -> Outcome {
+    let v = verified(src, Limits::default());
+    let state = v.contract().state.clone();
+    same_with(src, Limits::default(), &state, 1_000_000)
+}
+
+/// Every gas limit from 0 to what the run needs, plus one.
+fn sweep(src: &str) {
+    let full = same(src);
+    let v = verified(src, Limits::default());
+    let state = v.contract().state.clone();
+    let gases: Vec<u64> = (0..=full.gas_used + 1).collect();
+    same_gas(src, Limits::default(), &state, &gases);
+}
+
+#[test]
+fn arithmetic_and_comparisons() {
+    let out = same("push 6\npush 7\nmul\npush 2\nsub\npush 5\ndiv\npush 3\nmod\nneg\n");
+    assert_eq!(out.stack, vec![-2]);
+    for op in ["eq", "ne", "lt", "le", "gt", "ge", "and", "or"] {
+        for (a, b) in [(0, 0), (1, 0), (0, 1), (-3, 5), (5, -3), (7, 7)] {
+            same(&format!("push {a}\npush {b}\n{op}\npush {a}\nnot\n"));
+        }
+    }
+    let out = same("push 2\npush 3\nswap\ndup\npop\n");
+    assert_eq!(out.stack, vec![3, 2]);
+}
+
+#[test]
+fn arithmetic_errors() {
+    let cases = [
+        ("push 1\npush 0\ndiv\n", ErrorKind::DivisionByZero),
+        ("push 1\npush 0\nmod\n", ErrorKind::DivisionByZero),
+        (
+            "push -9223372036854775808\npush -1\ndiv\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push -9223372036854775808\npush -1\nmod\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push 9223372036854775807\npush 1\nadd\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push -9223372036854775808\npush 1\nsub\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push 4611686018427387904\npush 2\nmul\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push -9223372036854775808\nneg\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+    ];
+    for (src, kind) in cases {
+        let out = same(&format!("push 5\nlog\n{src}"));
+        assert_eq!(out.result.unwrap_err().kind, kind, "{src}");
+        assert_eq!(out.logs, vec![5]);
+    }
+}
+
+#[test]
+fn loops_and_gas_sweep() {
+    let src = include_str!("../../examples/loop.casm");
+    assert_eq!(same(src).stack, vec![5050]);
+    let small = "push 0\npush 5\nl: dup\njumpif b\npop\nhalt\nb: dup\nstore i\nadd\nload i\npush 1\nsub\njump l\n";
+    sweep(small);
+}
+
+#[test]
+fn recursion_and_calls() {
+    let src = include_str!("../../examples/fib.casm");
+    assert_eq!(same(src).stack, vec![6765]);
+    sweep(&src.replace("push 20", "push 6"));
+    sweep(include_str!("../../examples/subroutine.casm"));
+}
+
+#[test]
+fn halt_inside_a_subroutine_reports_the_whole_stack() {
+    let src = "push 1\npush 2\ncall f\nhalt\nf: push 3\ncall g\nreturn\ng: push 4\nhalt\n";
+    assert_eq!(same(src).stack, vec![1, 2, 3, 4]);
+    // Falling off the end inside a subroutine ends the run too.
+    let src = "push 1\ncall f\nhalt\nf: push 9\nadd\n";
+    assert_eq!(same(src).stack, vec![10]);
+    // A jump to the end of the code.
+    same("push 1\njump end\npush 2\nend:\n");
+    same("push 1\ndup\njumpif end\npush 2\nend:\n");
+}
+
+#[test]
+fn call_limits() {
+    let deep = "push 0\ncall f\nhalt\nf: push 1\nadd\ndup\npush 1000\nlt\njumpif r\nreturn\nr: call f\nreturn\n";
+    for depth in [0, 1, 5, 300] {
+        let limits = Limits {
+            call_depth: depth,
+            ..Limits::default()
+        };
+        let v = verified(deep, limits);
+        let out = same_with(deep, limits, &v.contract().state, 1_000_000);
+        if depth < 300 {
+            assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
+        }
+    }
+    // Stack room: a callee with a big frame, called with little room left.
+    let room =
+        "push 1\npush 2\npush 3\ncall f\nhalt\nf: push 1\npush 2\npush 3\npop\npop\npop\nreturn\n";
+    for stack in [4, 5, 6, 7] {
+        let limits = Limits {
+            stack,
+            ..Limits::default()
+        };
+        let v = verified(room, limits);
+        same_with(room, limits, &v.contract().state, 1_000);
+    }
+    // Main called recursively: its `return` goes back to the caller while it has one.
+    let src = ".state n 3\ntop: load n\ndup\njumpif more\nreturn\nmore: push 1\nsub\nstore n\ncall top\nreturn\n";
+    let out = same(src);
+    assert_eq!(out.stack, vec![0]);
+    sweep(src);
+}
+
+#[test]
+fn memory() {
+    let out = same(include_str!("../../examples/counter.casm"));
+    assert_eq!(out.state["count"], 1);
+    same("load nothing\n");
+    same("push 5\nload\n");
+    same("push 7\npush 5\nstore\npush 5\nload\npush 5\nload\nadd\n");
+    // Key limit: the second new key fails, at the same store on both engines.
+    let src = "push 1\nstore a\npush 2\nstore a\npush 3\npush 10\nstore\npush 4\nstore b\n";
+    for keys in [0, 1, 2, 3] {
+        let limits = Limits {
+            memory_keys: keys,
+            ..Limits::default()
+        };
+        let v = verified(src, limits);
+        same_with(src, limits, &v.contract().state, 1_000);
+    }
+    // Initial state: static, dynamic and unrelated keys.
+    let state = State::from([("a".into(), 40), ("3".into(), 2), ("other".into(), 1)]);
+    let src = "load a\npush 3\nload\nadd\ndup\nstore a\n";
+    let out = same_with(src, Limits::default(), &state, 100);
+    assert_eq!(out.state["a"], 42);
+    assert_eq!(out.state["other"], 1);
+}
+
+#[test]
+fn host_system_ops() {
+    let src = "push \"topic\"\ngetcaller\nemitevent\ngettimestamp\nlog\ngetblock\ngetcaller\npush 1\nlog\n";
+    let out = same(src);
+    assert_eq!(out.logs, vec![1_700_000_000, 1]);
+    assert_eq!(out.events.len(), 1);
+    sweep(src);
+    sweep(include_str!("../../examples/rollback.casm"));
+    // Domain operations fail without a host, with the host's error.
+    let out = same("push \"c\"\njoincooperative\n");
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::HostUnavailable);
+    let out = same("push 99\npush 1\nemitevent\n");
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidStringHandle);
+}
+
+#[test]
+fn empty_and_unreachable_code() {
+    same("");
+    same("halt\npush 1\nadd\n");
+    same("jump e\npush 1\ne: push 2\n");
+}
+
+#[test]
+fn clif_and_cross_isa() {
+    let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
+    let text = clif(&v).unwrap();
+    assert!(text.contains("br_table"), "{text}");
+    for triple in ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"] {
+        let isa = isa_for(triple).unwrap();
+        assert!(compile_for_isa(&v, &*isa).unwrap() > 0);
+    }
+}
+
+#[test]
+fn compiled_code_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<crate::Compiled>();
+}

@@ -1,0 +1,725 @@
+//! Differential tests: the JIT against the reference interpreter.
+//!
+//! Every example, and thousands of generated verified programs (straight-line arithmetic with
+//! overflow and division by zero, counted loops, conditionals, subroutine calls and recursion,
+//! static and dynamic memory with missing keys and the key limit, system host operations, a
+//! test host with dynamic gas and failures, `halt` anywhere), run on both engines under many
+//! gas limits (every limit up to the full cost for small programs, so `out_of_gas` is hit at
+//! every block boundary and host charge). Status, stack, gas used, state, events, logs, error
+//! (kind, location and message) and the host's final state must be identical. A failing case
+//! prints the program as assembly.
+
+use coopvm::core::error::{ErrorKind, VmError, VmResult};
+use coopvm::core::host::HostCx;
+use coopvm::core::{
+    asm::assemble, disasm::disassemble, verify, ExecutionContext, Host, Limits, NoHost, Outcome,
+    RunParams, State, Verified,
+};
+use coopvm::jit::Compiled;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn ctx() -> ExecutionContext {
+    ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        cooperative_id: "coop".into(),
+        timestamp: 1_700_000_000,
+        block_number: 42,
+        reputation_score: 10,
+        permissions: vec!["member".into()],
+    }
+}
+
+/// A small deterministic host: reputation scores and a call counter, with dynamic gas
+/// (`getreputation` charges the DID's length) and failures (`joincooperative` of an unknown
+/// cooperative). Transactional like a real host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct TestHost {
+    scores: BTreeMap<String, i64>,
+    pending: Option<BTreeMap<String, i64>>,
+    log: Vec<String>,
+}
+
+impl TestHost {
+    fn live(&mut self) -> &mut BTreeMap<String, i64> {
+        let scores = &self.scores;
+        self.pending.get_or_insert_with(|| scores.clone())
+    }
+}
+
+fn refuse<T>(what: &str) -> VmResult<T> {
+    Err(VmError::new(
+        ErrorKind::NotFound,
+        format!("{what}: not found"),
+    ))
+}
+
+impl Host for TestHost {
+    fn begin(&mut self) {
+        self.log.push("begin".into());
+        self.pending = None;
+    }
+    fn commit(&mut self) {
+        self.log.push("commit".into());
+        if let Some(p) = self.pending.take() {
+            self.scores = p;
+        }
+    }
+    fn rollback(&mut self) {
+        self.log.push("rollback".into());
+        self.pending = None;
+    }
+    fn create_cooperative(&mut self, cx: &mut HostCx, name: &str, pool: i64) -> VmResult<()> {
+        cx.emit(
+            "CooperativeCreated",
+            [("name", name.into()), ("pool", pool.into())],
+        );
+        self.live().insert(format!("coop:{name}"), pool);
+        Ok(())
+    }
+    fn join_cooperative(&mut self, _: &mut HostCx, coop: &str) -> VmResult<()> {
+        if self.live().contains_key(&format!("coop:{coop}")) {
+            Ok(())
+        } else {
+            refuse(coop)
+        }
+    }
+    fn leave_cooperative(&mut self, _: &mut HostCx, coop: &str) -> VmResult<()> {
+        refuse(coop)
+    }
+    fn allocate_resource(&mut self, _: &mut HostCx, c: &str, _: &str, _: i64) -> VmResult<()> {
+        refuse(c)
+    }
+    fn transfer_resource(&mut self, _: &mut HostCx, c: &str, _: &str, _: i64) -> VmResult<()> {
+        refuse(c)
+    }
+    fn create_federation(&mut self, _: &mut HostCx, n: &str, _: &str) -> VmResult<()> {
+        refuse(n)
+    }
+    fn join_federation(&mut self, _: &mut HostCx, n: &str, _: &str) -> VmResult<()> {
+        refuse(n)
+    }
+    fn create_proposal(
+        &mut self,
+        _: &mut HostCx,
+        c: &str,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> VmResult<i64> {
+        refuse(c)
+    }
+    fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
+        refuse("proposal")
+    }
+    fn delegate_votes(&mut self, _: &mut HostCx, c: &str, _: &str) -> VmResult<()> {
+        refuse(c)
+    }
+    fn execute_proposal(&mut self, _: &mut HostCx, _: i64) -> VmResult<bool> {
+        refuse("proposal")
+    }
+    fn update_quorum(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
+        refuse("proposal")
+    }
+    fn update_reputation(&mut self, cx: &mut HostCx, did: &str, delta: i64) -> VmResult<()> {
+        let e = self.live().entry(did.to_owned()).or_insert(0);
+        *e = e
+            .checked_add(delta)
+            .ok_or_else(|| VmError::new(ErrorKind::ArithmeticOverflow, "reputation overflows"))?;
+        cx.emit(
+            "ReputationUpdated",
+            [("did", did.into()), ("delta", delta.into())],
+        );
+        Ok(())
+    }
+    fn get_reputation(&mut self, cx: &mut HostCx, did: &str) -> VmResult<i64> {
+        cx.charge(did.len() as u64);
+        Ok(self.live().get(did).copied().unwrap_or(0))
+    }
+    fn verify_did(&mut self, _: &mut HostCx, d: &str, _: &str, _: &str) -> VmResult<bool> {
+        Ok(d.starts_with("did:"))
+    }
+    fn update_did_document(&mut self, _: &mut HostCx, d: &str, _: &str) -> VmResult<()> {
+        refuse(d)
+    }
+}
+
+/// Both engines on `v` with each gas limit; panics with the program's assembly on the first
+/// disagreement. Returns the outcomes (JIT's).
+fn compare(
+    v: &Verified,
+    code: &Compiled,
+    state: &State,
+    host: &TestHost,
+    gases: &[u64],
+) -> Vec<Outcome> {
+    let ctx = ctx();
+    let t1 = std::time::Instant::now();
+    let r = gases
+        .iter()
+        .map(|&gas| {
+            let params = RunParams {
+                ctx: &ctx,
+                state,
+                gas_limit: gas,
+            };
+            let mut h1 = host.clone();
+            let want = coopvm::interp::run(v, params, &mut h1);
+            let mut h2 = host.clone();
+            let got = coopvm::jit::run_compiled(code, v, params, &mut h2);
+            if got != want || h1 != h2 {
+                panic!(
+                    "engines disagree with gas limit {gas}, limits {:?}, state {state:?}\n\
+                     --- program ---\n{}\n--- interp ---\n{want:#?}\n{h1:?}\n--- jit ---\n{got:#?}\n{h2:?}",
+                    v.limits(),
+                    disassemble(v.contract())
+                );
+            }
+            got
+        })
+        .collect();
+    if std::env::var("DIFF_TIME").is_ok() {
+        eprintln!("TIME runs {} {:?}", gases.len(), t1.elapsed());
+    }
+    r
+}
+
+/// Gas limits to try for a program whose full run uses `full`: all of them for small
+/// programs, otherwise a spread plus the edges.
+fn gas_limits(full: u64, salt: u64) -> Vec<u64> {
+    if full <= 400 {
+        return (0..=full + 1).collect();
+    }
+    let mut g: Vec<u64> = (0..40).map(|i| full * i / 40).collect();
+    g.extend([full - 1, full, full + 1, salt % full]);
+    g
+}
+
+/// Every `.casm` file under `examples/`, verified. A relation (a contract that expects its
+/// inputs on the stack, like `relation_square.casm`) gets inputs pushed in front of its code.
+fn examples() -> Vec<(String, Verified)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "casm") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")),
+        &mut paths,
+    );
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.display().to_string();
+            let src = std::fs::read_to_string(&path).expect("readable");
+            let contract = assemble(&name, &src).expect("examples assemble");
+            let v = (0..4)
+                .find_map(|inputs| verify(with_inputs(&contract, inputs), &Limits::default()).ok())
+                .unwrap_or_else(|| panic!("{name} does not verify"));
+            (name, v)
+        })
+        .collect()
+}
+
+/// `contract` with `n` input values (49, 7, 3, ...) pushed in front of its code.
+fn with_inputs(contract: &coopvm::core::Contract, n: usize) -> coopvm::core::Contract {
+    use coopvm::core::{isa::OperandKind, Insn, Op};
+    let mut c = contract.clone();
+    let mut code: Vec<Insn> = [49, 7, 3, 1][..n]
+        .iter()
+        .map(|&v| Insn::with(Op::Push, v))
+        .collect();
+    for insn in &c.program.code {
+        let mut insn = *insn;
+        if insn.op.info().operand == OperandKind::Target {
+            insn.arg += n as i64;
+        }
+        code.push(insn);
+    }
+    c.program.code = code;
+    c
+}
+
+#[test]
+fn every_example_agrees_at_every_gas_limit() {
+    let all = examples();
+    assert!(all.len() >= 10, "only {} examples found", all.len());
+    for (_, v) in &all {
+        let state = v.contract().state.clone();
+        let host = TestHost::default();
+        let code = coopvm::jit::compile(v).expect("compiles");
+        let full = compare(v, &code, &state, &host, &[coopvm::core::DEFAULT_GAS_LIMIT])[0].gas_used;
+        compare(v, &code, &state, &host, &gas_limits(full, 7));
+    }
+}
+
+/// The governance and contract-call examples against the real cooperative host, one host
+/// per engine, step by step: every outcome and the final domain state must agree.
+#[test]
+fn cooperative_host_scenarios_agree() {
+    use coopvm::domain::CoopHost;
+    use coopvm::Engine;
+    let all = examples();
+    let get = |suffix: &str| {
+        all.iter()
+            .find(|(n, _)| n.ends_with(suffix))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no example {suffix}"))
+    };
+    let steps: &[(&str, &str, u64)] = &[
+        ("governance/found.casm", "did:key:alice", 0),
+        ("governance/join.casm", "did:key:bob", 1),
+        ("governance/join.casm", "did:key:carol", 1),
+        ("governance/join.casm", "did:key:dave", 1),
+        ("governance/join.casm", "did:key:bob", 2),
+        ("governance/delegate.casm", "did:key:carol", 3),
+        ("governance/delegate.casm", "did:key:dave", 3),
+        ("governance/execute.casm", "did:key:alice", 500),
+        ("governance/vote_yes.casm", "did:key:bob", 10),
+        ("governance/vote_no.casm", "did:key:alice", 20),
+        ("governance/vote_no.casm", "did:key:carol", 30),
+        ("governance/vote_yes.casm", "did:key:erin", 1000),
+        ("governance/execute.casm", "did:key:alice", 1000),
+        ("governance/execute.casm", "did:key:alice", 1001),
+        ("calls/caller.casm", "did:key:alice", 1002),
+    ];
+    for gas in [coopvm::core::DEFAULT_GAS_LIMIT, 120, 260] {
+        let mut hosts = [CoopHost::new(Engine::Interp), CoopHost::new(Engine::Jit)];
+        for host in &mut hosts {
+            host.deploy(get("calls/doubler.casm"));
+        }
+        let mut succeeded = 0;
+        for (file, caller, timestamp) in steps {
+            let v = get(file);
+            let ctx = ExecutionContext {
+                caller_did: (*caller).into(),
+                timestamp: *timestamp,
+                ..ctx()
+            };
+            let [a, b] = &mut hosts;
+            let want = a.execute(&v, &ctx, gas);
+            let got = b.execute(&v, &ctx, gas);
+            assert_eq!(got, want, "{file} as {caller} with gas {gas}");
+            succeeded += usize::from(got.is_ok());
+        }
+        if gas == coopvm::core::DEFAULT_GAS_LIMIT {
+            // The scenario really runs (the refusals are the ones tests/governance.rs expects).
+            assert_eq!(succeeded, 10, "successful steps");
+        }
+        assert_eq!(
+            format!("{:?}", hosts[1].domain),
+            format!("{:?}", hosts[0].domain),
+            "domain state after the scenario with gas {gas}"
+        );
+    }
+}
+
+/// A program generator driven by a tape of choices (proptest shrinks the tape, and an
+/// exhausted tape always picks the simplest choice, so shrunk programs are small).
+struct Gen<'t> {
+    tape: &'t [u32],
+    at: usize,
+    out: String,
+    labels: u32,
+    /// Subroutines: (name, params, results).
+    subs: Vec<(String, u32, u32)>,
+    budget: u32,
+}
+
+const KEYS: [&str; 3] = ["a", "b", "c"];
+const IMMS: [i64; 10] = [0, 1, -1, 2, 3, 7, 100, i64::MAX, i64::MIN, -50];
+
+impl Gen<'_> {
+    fn pick(&mut self, n: u32) -> u32 {
+        let v = self.tape.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        v % n.max(1)
+    }
+
+    fn emit(&mut self, line: &str) {
+        self.out.push_str(line);
+        self.out.push('\n');
+    }
+
+    fn label(&mut self) -> String {
+        self.labels += 1;
+        format!("L{}", self.labels)
+    }
+
+    fn imm(&mut self) -> i64 {
+        if self.pick(3) == 0 {
+            IMMS[self.pick(IMMS.len() as u32) as usize]
+        } else {
+            i64::from(self.pick(9)) - 2
+        }
+    }
+
+    /// Emits statements starting at height `h` that never consume below `floor`; returns
+    /// the height after them.
+    fn block(&mut self, mut h: u32, floor: u32, depth: u32) -> u32 {
+        let n = self.pick(6) + 1;
+        for _ in 0..n {
+            if self.budget == 0 {
+                break;
+            }
+            self.budget -= 1;
+            h = self.stmt(h, floor, depth);
+        }
+        h
+    }
+
+    /// Brings the height from `h` to `want` (pops or zero pushes).
+    fn fix(&mut self, mut h: u32, want: u32) {
+        while h > want {
+            self.emit("pop");
+            h -= 1;
+        }
+        while h < want {
+            self.emit("push 0");
+            h += 1;
+        }
+    }
+
+    fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
+        let avail = h - floor;
+        match self.pick(22) {
+            0 | 1 => {
+                let v = self.imm();
+                self.emit(&format!("push {v}"));
+                h + 1
+            }
+            2..=4 if avail >= 2 => {
+                const OPS: [&str; 13] = [
+                    "add", "sub", "mul", "div", "mod", "eq", "ne", "lt", "le", "gt", "ge", "and",
+                    "or",
+                ];
+                let op = OPS[self.pick(OPS.len() as u32) as usize];
+                self.emit(op);
+                h - 1
+            }
+            5 if avail >= 1 => {
+                let op = ["neg", "not", "dup", "pop"][self.pick(4) as usize];
+                self.emit(op);
+                match op {
+                    "dup" => h + 1,
+                    "pop" => h - 1,
+                    _ => h,
+                }
+            }
+            6 if avail >= 2 => {
+                self.emit("swap");
+                h
+            }
+            7 if avail >= 1 => {
+                let k = KEYS[self.pick(3) as usize];
+                self.emit(&format!("store {k}"));
+                h - 1
+            }
+            8 => {
+                let k = KEYS[self.pick(3) as usize];
+                self.emit(&format!("load {k}"));
+                h + 1
+            }
+            9 if avail >= 1 => {
+                let k = self.pick(5) as i64 - 1;
+                self.emit(&format!("push {k}\nstore"));
+                h - 1
+            }
+            10 => {
+                let k = self.pick(5) as i64 - 1;
+                self.emit(&format!("push {k}\nload"));
+                h + 1
+            }
+            11 => {
+                let op = ["gettimestamp", "getcaller", "getblock"][self.pick(3) as usize];
+                self.emit(op);
+                h + 1
+            }
+            12 if avail >= 1 => {
+                if self.pick(2) == 0 {
+                    self.emit("log");
+                } else if self.pick(4) == 0 {
+                    // A value as the topic: usually not a string handle.
+                    self.emit("dup\nemitevent");
+                } else {
+                    self.emit("push \"topic\"\nswap\nemitevent");
+                }
+                h - 1
+            }
+            13 => {
+                // Host operations of the test host: dynamic gas, effects, failures.
+                match self.pick(4) {
+                    0 => self.emit("getcaller\ngetreputation"),
+                    1 => self.emit("push \"did:key:bob\"\npush 5\nupdatereputation\npush 0"),
+                    2 => self.emit("push \"newcoop\"\npush 10\ncreatecooperative\npush 1"),
+                    _ => self.emit("push \"nocoop\"\njoincooperative\npush 2"),
+                }
+                h + 1
+            }
+            14 if depth < 3 => {
+                // Counted loop; the body keeps the counter.
+                let n = self.pick(6);
+                let (top, body, end) = (self.label(), self.label(), self.label());
+                self.emit(&format!(
+                    "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}"
+                ));
+                self.emit(&format!("{body}:"));
+                let after = self.block(h + 1, h + 1, depth + 1);
+                self.fix(after, h + 1);
+                self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
+                h
+            }
+            15 if avail >= 1 && depth < 3 => {
+                // if / else on the top value.
+                let (then, end) = (self.label(), self.label());
+                self.emit(&format!("jumpif {then}"));
+                let a = self.block(h - 1, floor.min(h - 1), depth + 1);
+                self.fix(a, h - 1);
+                self.emit(&format!("jump {end}\n{then}:"));
+                let b = self.block(h - 1, floor.min(h - 1), depth + 1);
+                self.fix(b, h - 1);
+                self.emit(&format!("{end}:"));
+                h - 1
+            }
+            16 | 17 if !self.subs.is_empty() => {
+                let i = self.pick(self.subs.len() as u32) as usize;
+                let (name, params, results) = self.subs[i].clone();
+                if avail < params {
+                    return h;
+                }
+                self.emit(&format!("call {name}"));
+                h - params + results
+            }
+            18 if self.pick(8) == 0 => {
+                self.emit("halt");
+                h
+            }
+            19 if self.pick(10) == 0 => {
+                self.emit("jump end");
+                h
+            }
+            _ => {
+                let v = self.imm();
+                self.emit(&format!("push {v}"));
+                h + 1
+            }
+        }
+    }
+}
+
+/// Generates a program from `tape`: subroutines (some recursive), then main.
+fn program(tape: &[u32]) -> String {
+    let mut g = Gen {
+        tape,
+        at: 0,
+        out: String::new(),
+        labels: 0,
+        subs: Vec::new(),
+        budget: 60,
+    };
+    let mut subs_text = String::new();
+    // A recursive countdown: [n] -> [sum], recursing n times (n from the caller).
+    if g.pick(2) == 1 {
+        let mut s = std::mem::take(&mut g.out);
+        s.push_str("rec:\ndup\njumpif rec_more\nreturn\nrec_more:\ndup\npush 1\nsub\n");
+        g.out = s;
+        let after = g.block(2, 2, 2);
+        g.fix(after, 2);
+        g.emit("call rec\nadd\nreturn");
+        subs_text.push_str(&std::mem::take(&mut g.out));
+        g.subs.push(("rec".into(), 1, 1));
+    }
+    for i in 0..g.pick(3) {
+        let name = format!("f{i}");
+        let params = g.pick(3);
+        let results = g.pick(3);
+        g.emit(&format!("{name}:"));
+        let after = g.block(params, 0, 1);
+        g.fix(after, results);
+        g.emit("return");
+        subs_text.push_str(&std::mem::take(&mut g.out));
+        g.subs.push((name, params, results));
+    }
+    // Main: sometimes a deep recursion.
+    let mut main = String::new();
+    if g.subs.iter().any(|s| s.0 == "rec") && g.pick(3) == 0 {
+        let n = [3, 20, 300, 2000][g.pick(4) as usize];
+        main.push_str(&format!("push {n}\ncall rec\npop\n"));
+    }
+    g.out = main;
+    let h = g.block(0, 0, 0);
+    let _ = h;
+    g.emit("halt");
+    format!(
+        ".contract gen\n.permission member\n{}{subs_text}end:\n",
+        g.out
+    )
+}
+
+fn limits(choice: u32) -> Limits {
+    let d = Limits::default();
+    match choice % 6 {
+        0 => Limits { call_depth: 5, ..d },
+        1 => Limits { stack: 12, ..d },
+        2 => Limits {
+            memory_keys: 2,
+            ..d
+        },
+        3 => Limits {
+            memory_keys: 0,
+            call_depth: 40,
+            stack: 64,
+            ..d
+        },
+        _ => d,
+    }
+}
+
+fn state(choice: u32) -> State {
+    match choice % 4 {
+        0 => State::new(),
+        1 => State::from([("a".into(), 5), ("1".into(), 7)]),
+        2 => State::from([
+            ("b".into(), i64::MAX),
+            ("0".into(), -1),
+            ("other".into(), 3),
+        ]),
+        _ => State::from([("c".into(), 0), ("3".into(), 3), ("-1".into(), 9)]),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("DIFF_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn generated_programs_agree(tape in prop::collection::vec(any::<u32>(), 0..200), env in any::<u32>()) {
+        let src = program(&tape);
+        let contract = assemble("gen.casm", &src).expect("generated programs assemble");
+        let Ok(v) = verify(contract, &limits(env)) else {
+            // Too deep for a small stack limit: the verifier's business, not ours.
+            return Ok(());
+        };
+        let state = state(env / 6);
+        let mut host = TestHost::default();
+        if env % 5 == 0 {
+            host.scores.insert("did:key:alice".into(), 3);
+            host.scores.insert("coop:nocoop".into(), 1);
+        }
+        let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let full = compare(&v, &code, &state, &host, &[1_000_000])[0].gas_used;
+        compare(&v, &code, &state, &host, &gas_limits(full, u64::from(env)));
+    }
+}
+
+#[test]
+fn a_panicking_host_panics_through_the_jit_like_the_interpreter() {
+    struct Panicky;
+    impl Host for Panicky {
+        fn create_cooperative(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
+            panic!("host bug")
+        }
+        fn join_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+        fn leave_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+        fn allocate_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
+            Ok(())
+        }
+        fn transfer_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
+            Ok(())
+        }
+        fn create_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+        fn join_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+        fn create_proposal(
+            &mut self,
+            _: &mut HostCx,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> VmResult<i64> {
+            Ok(0)
+        }
+        fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
+            Ok(())
+        }
+        fn delegate_votes(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+        fn execute_proposal(&mut self, _: &mut HostCx, _: i64) -> VmResult<bool> {
+            Ok(true)
+        }
+        fn update_quorum(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
+            Ok(())
+        }
+        fn update_reputation(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
+            Ok(())
+        }
+        fn get_reputation(&mut self, _: &mut HostCx, _: &str) -> VmResult<i64> {
+            Ok(0)
+        }
+        fn verify_did(&mut self, _: &mut HostCx, _: &str, _: &str, _: &str) -> VmResult<bool> {
+            Ok(true)
+        }
+        fn update_did_document(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
+            Ok(())
+        }
+    }
+    let v = verify(
+        assemble("p", "push \"x\"\npush 1\ncreatecooperative\n").unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let code = coopvm::jit::compile(&v).unwrap();
+    let ctx = ExecutionContext::default();
+    let params = RunParams {
+        ctx: &ctx,
+        state: &v.contract().state,
+        gas_limit: 1_000,
+    };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        coopvm::jit::run_compiled(&code, &v, params, &mut Panicky)
+    }));
+    let payload = caught.expect_err("the host's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"host bug"));
+    // The code is still usable afterwards.
+    let ok = verify(assemble("q", "push 2\n").unwrap(), &Limits::default()).unwrap();
+    let out = coopvm::jit::run(&ok, params, &mut NoHost).unwrap();
+    assert_eq!(out.stack, vec![2]);
+}
+
+#[test]
+fn cross_isa_aarch64_compiles_every_example() {
+    let isa = coopvm::jit::isa_for("aarch64-unknown-linux-gnu").expect("aarch64 backend");
+    for (name, v) in examples() {
+        let size =
+            coopvm::jit::compile_for_isa(&v, &*isa).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(size > 0, "{name}");
+    }
+    // And a generated program using every kind of statement.
+    let tape: Vec<u32> = (0..200u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+    let v = verify(assemble("g", &program(&tape)).unwrap(), &Limits::default()).unwrap();
+    assert!(coopvm::jit::compile_for_isa(&v, &*isa).unwrap() > 0);
+}
+
+#[test]
+fn unknown_triples_are_errors() {
+    assert!(coopvm::jit::isa_for("nonsense").is_err());
+}
