@@ -407,7 +407,7 @@ impl<'c> Machine<'c> {
                         }
                         None => fail!(VmError::new(
                             ErrorKind::ArithmeticOverflow,
-                            format!("-({a}) overflows a 64-bit integer")
+                            format!("-({a}) overflows")
                         )),
                     }
                 }
