@@ -19,6 +19,7 @@ pub use coopvm_interp as interp;
 pub use coopvm_jit as jit;
 
 pub mod domain;
+pub mod kernels;
 pub mod load;
 pub mod observe;
 pub mod report;
@@ -45,7 +46,7 @@ pub enum Engine {
 impl Engine {
     /// Every engine this build has (add new variants here: the equivalence and VM-law tests
     /// run over this list).
-    pub const ALL: &'static [Engine] = &[Engine::Interp];
+    pub const ALL: &'static [Engine] = &[Engine::Interp, Engine::Jit, Engine::Auto];
 
     /// The engine's name as the CLI spells it.
     pub fn name(self) -> &'static str {

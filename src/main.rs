@@ -93,8 +93,8 @@ enum Command {
     Docs,
     /// Deploy contracts into a state database, so others can depend on and call them.
     ///
-    /// Each contract is stored under its `.contract` id (replacing an earlier deployment of
-    /// that id) in canonical binary form.
+    /// Each contract is verified with the default limits and stored under its `.contract` id
+    /// (replacing an earlier deployment of that id) in canonical binary form.
     Deploy {
         /// The contracts (`.casm` text or `.cvm` bytes).
         #[arg(required = true)]
@@ -102,8 +102,6 @@ enum Command {
         /// The state database (created if missing).
         #[arg(long, value_name = "PATH")]
         state: PathBuf,
-        #[command(flatten)]
-        limits: LimitArgs,
     },
     /// Show what a state database holds: deployed contracts, contract states, the
     /// cooperative domain and the event log.
@@ -346,14 +344,12 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deploy {
-            files,
-            state,
-            limits,
-        } => {
+        Command::Deploy { files, state } => {
+            // Deployed contracts are verified with the default limits, the limits the store
+            // verifies them with again when it loads them.
             let mut verified = Vec::new();
             for file in &files {
-                verified.push(load::from_path(file)?.verify(&limits.limits())?);
+                verified.push(load::from_path(file)?.verify(&Limits::default())?);
             }
             let mut store = match Store::open(&state, Engine::Interp) {
                 Ok(s) => s,

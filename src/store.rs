@@ -66,6 +66,15 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("state database error: {0}")]
     Db(#[from] redb::Error),
+    /// A contract to deploy does not verify with the default limits (which the store uses
+    /// when it loads deployments).
+    #[error("contract `{id}` cannot be deployed: {reason}")]
+    Unverifiable {
+        /// The contract id.
+        id: String,
+        /// The verifier's error.
+        reason: String,
+    },
     /// The database holds something this version cannot read.
     #[error("the state database is not readable by this coopvm: {0}")]
     Corrupt(String),
@@ -177,7 +186,17 @@ impl Store {
     }
 
     /// Deploys `verified` (replacing a deployment with the same id) in its own transaction.
+    /// It must verify with the default limits, which the store uses when it loads it again.
     pub fn deploy(&mut self, verified: Verified) -> Result<(), StoreError> {
+        let contract = verified.contract();
+        if verified.limits() != &Limits::default() {
+            coopvm_core::verify(contract.clone(), &Limits::default()).map_err(|e| {
+                StoreError::Unverifiable {
+                    id: contract.id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
         let bytes = codec::encode(verified.contract());
         let txn = self.db.begin_write().map_err(db_err)?;
         {
@@ -457,6 +476,36 @@ mod tests {
         let main = verified(".contract main\n.depends lib\npush \"lib\"\npush 41\ncallcontract\n");
         let out = s.execute(&main, &ctx("did:key:a"), 10_000).unwrap();
         assert_eq!(out.stack, vec![42]);
+    }
+
+    #[test]
+    fn deployments_must_verify_with_default_limits() {
+        let path = temp("limits");
+        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        let small = Limits {
+            stack: 2,
+            ..Limits::default()
+        };
+        let ok = coopvm_core::verify(
+            load::from_source("t", ".contract a\npush 1\n")
+                .unwrap()
+                .contract,
+            &small,
+        )
+        .unwrap();
+        s.deploy(ok).unwrap();
+        let big = Limits {
+            stack: 1 << 20,
+            ..Limits::default()
+        };
+        let deep: String = ".contract deep\n".to_owned() + &"push 1\n".repeat(1100);
+        let v = coopvm_core::verify(load::from_source("t", &deep).unwrap().contract, &big).unwrap();
+        let e = s.deploy(v).unwrap_err();
+        assert!(matches!(e, StoreError::Unverifiable { .. }), "{e}");
+        drop(s);
+        let s = Store::open(&path, Engine::Interp).unwrap();
+        assert!(s.host().deployed("a").is_some());
+        assert!(s.host().deployed("deep").is_none());
     }
 
     #[test]

@@ -289,6 +289,30 @@ fn host_operations_run_against_a_fresh_host() {
 }
 
 #[test]
+fn the_jit_evaluates_natively_and_agrees() {
+    let f = CoopValue::Function(
+        Function::assemble(
+            "sum.casm",
+            "push 0\nswap\ntop: dup\njumpif body\npop\nhalt\nbody: dup\nstore i\nadd\nload i\npush 1\nsub\njump top\n",
+        )
+        .unwrap(),
+    );
+    let args = [CoopValue::Int(77_777)];
+    let interp = CoopVm::default().evaluate(&f, &args, 10_000_000);
+    assert_eq!(interp.0, Some(CoopValue::Int(77_777 * 77_778 / 2)));
+    let jit = CoopVm::with_engine(Engine::Jit).evaluate(&f, &args, 10_000_000);
+    assert_eq!(jit, interp);
+    // The wrapper was compiled to native code, not interpreted as a fallback.
+    assert!(coopvm::tier::CodeCache::global_eager().compiled() >= 1);
+    // Out of gas in the middle of the loop: same on both.
+    let limit = interp.1 / 2;
+    assert_eq!(
+        CoopVm::with_engine(Engine::Jit).evaluate(&f, &args, limit),
+        (None, limit)
+    );
+}
+
+#[test]
 fn arguments_cost_one_gas_each() {
     let vm = CoopVm::default();
     let fib_body = example("fib.casm");

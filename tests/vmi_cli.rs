@@ -192,6 +192,22 @@ fn eval_uses_the_same_gas_as_run() {
     assert_eq!(eval["gas_used"], run["gas_used"]);
     assert_eq!(eval["result"], run["stack"][0]);
     assert_eq!(eval["engine"], "interp");
+    for engine in ["jit", "auto"] {
+        let other = coopvm(&[
+            "eval",
+            &fib,
+            "--json",
+            "--gas-limit",
+            "300000",
+            "--engine",
+            engine,
+        ]);
+        assert!(other.status.success(), "{engine}: {}", stderr(&other));
+        let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+        assert_eq!(other["engine"], engine);
+        assert_eq!(other["gas_used"], eval["gas_used"], "{engine}");
+        assert_eq!(other["result"], eval["result"], "{engine}");
+    }
 
     // Out of gas: no result, exit 1, gas used = limit.
     let o = coopvm(&["eval", &fib, "--json", "--gas-limit", "100"]);

@@ -106,9 +106,11 @@ impl Stop {
 /// height and call depth at each.
 ///
 /// Engines call [`Tally::enter`] after every successful block charge; nothing else in the
-/// execution loop changes. A JIT can keep the same figures inline (an entry counter per
-/// block, and for the previous block entered its index and entry height) and hand them over
-/// with [`Tally::from_parts`].
+/// execution loop changes. Native code can keep the same figures inline instead and hand
+/// them over with [`Tally::from_parts`]: at each block entry, add one to the block's counter,
+/// fold the previous entry's candidate peak into a running peak, and remember this entry's
+/// block, stack height and call depth and its candidate peak (the entry height plus
+/// [`block_rise`], a constant per block); also keep the peak call depth.
 #[derive(Clone, Debug)]
 pub struct Tally {
     /// Per block (index into [`Analysis::blocks`]): times entered.
@@ -120,6 +122,9 @@ pub struct Tally {
     /// The call depth at the last block entry.
     last_depth: u32,
     peak_call_depth: u32,
+    /// Highest stack height reached in block entries that ran to their end, as reported by
+    /// an engine that folds peaks inline ([`Tally::from_parts`]).
+    completed_peak: u32,
 }
 
 impl Tally {
@@ -132,6 +137,7 @@ impl Tally {
             last: None,
             last_depth: 0,
             peak_call_depth: 0,
+            completed_peak: 0,
         }
     }
 
@@ -166,6 +172,7 @@ impl Tally {
         let code = &verified.contract().program.code;
         let mut stats = Stats {
             peak_call_depth: self.peak_call_depth,
+            peak_stack: self.completed_peak,
             ..Stats::default()
         };
         // The last block entered: complete, or cut short at `pc`.
@@ -226,30 +233,53 @@ impl Tally {
         stats
     }
 
-    /// A tally from figures an engine kept itself: entries per block, for each block the
-    /// highest entry height among entries that ran to the block's end (`None` if none did),
-    /// the last block entered with its entry height and call depth, and the peak call depth
-    /// at block entries.
+    /// A tally from figures an engine kept itself (see the type's docs): entries per
+    /// block; the highest stack height reached in block entries that ran to their end
+    /// (the largest `entry height + block_rise(block)` over every entry but the last); the
+    /// last block entered with its entry height and call depth; and the peak call depth at
+    /// block entries.
     ///
-    /// Returns `None` if the vectors do not match the analysis or `last` names no block.
+    /// Returns `None` if `entries` does not match the analysis or `last` names no entered
+    /// block.
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, verify, Limits};
+    /// use coopvm_core::stats::{block_rise, Stop, Tally};
+    /// let v = verify(assemble("t", "l: push 1\npop\njump l\n").unwrap(), &Limits::default()).unwrap();
+    /// assert_eq!(block_rise(&v, 0), 1);
+    /// // Block 0 entered twice on an empty stack; the first entry ran to its end (peak
+    /// // 0 + 1), then the gas ran out at the third entry.
+    /// let t = Tally::from_parts(v.analysis(), vec![2], 1, Some((0, 0, 0)), 0).unwrap();
+    /// let stats = t.finish(&v, Stop::ChargeFailed);
+    /// assert_eq!((stats.instructions, stats.peak_stack), (6, 1));
+    /// ```
     pub fn from_parts(
         analysis: &Analysis,
         entries: Vec<u64>,
-        max_entry_height: Vec<Option<u32>>,
+        completed_peak: u32,
         last: Option<(u32, u32, u32)>,
         peak_call_depth: u32,
     ) -> Option<Tally> {
         let n = analysis.blocks.len();
         let ok = entries.len() == n
-            && max_entry_height.len() == n
             && last.is_none_or(|(b, _, _)| (b as usize) < n && entries[b as usize] > 0);
         ok.then_some(Tally {
             entries,
-            max_entry_height,
+            max_entry_height: vec![None; n],
             last: last.map(|(b, h, _)| (b, h)),
             last_depth: last.map_or(0, |(_, _, d)| d),
             peak_call_depth,
+            completed_peak,
         })
+    }
+}
+
+/// How far above its entry height block `block` (an index into [`Analysis::blocks`]) takes
+/// the stack when it runs to its end; 0 for an index that names no block.
+pub fn block_rise(verified: &Verified, block: usize) -> u32 {
+    match verified.analysis().blocks.get(block) {
+        Some(b) => rise(verified, block, b.end),
+        None => 0,
     }
 }
 
@@ -417,11 +447,49 @@ mod tests {
     fn from_parts_checks_shapes() {
         let v = v("push 1\n");
         let a = v.analysis();
-        assert!(Tally::from_parts(a, vec![1], vec![None], Some((0, 0, 0)), 0).is_some());
-        assert!(Tally::from_parts(a, vec![], vec![None], None, 0).is_none());
-        assert!(Tally::from_parts(a, vec![1], vec![], None, 0).is_none());
-        assert!(Tally::from_parts(a, vec![1], vec![None], Some((1, 0, 0)), 0).is_none());
-        assert!(Tally::from_parts(a, vec![0], vec![None], Some((0, 0, 0)), 0).is_none());
+        assert!(Tally::from_parts(a, vec![1], 0, Some((0, 0, 0)), 0).is_some());
+        assert!(Tally::from_parts(a, vec![], 0, None, 0).is_none());
+        assert!(Tally::from_parts(a, vec![1], 0, Some((1, 0, 0)), 0).is_none());
+        assert!(Tally::from_parts(a, vec![0], 0, Some((0, 0, 0)), 0).is_none());
+        assert_eq!(block_rise(&v, 0), 1);
+        assert_eq!(block_rise(&v, 5), 0);
+    }
+
+    proptest::proptest! {
+        /// The inline protocol of `from_parts` (what native code keeps) gives exactly the
+        /// figures of `enter`, for any sequence of entries and any way of stopping.
+        #[test]
+        fn inline_folding_agrees_with_enter(
+            seq in proptest::collection::vec((0u32..4, 0u32..50, 0u32..9), 1..40),
+            how in 0u8..3,
+            at in 0u32..20,
+        ) {
+            let v = v("push 1\ncall f\nl: dup\njumpif m\nhalt\nm: pop\npush 0\njump l\nf: push 2\nadd\nreturn\n");
+            let n = v.analysis().blocks.len() as u32;
+            let mut t = Tally::new(v.analysis());
+            let mut entries = vec![0; n as usize];
+            let mut completed = 0;
+            let mut pending = None;
+            let mut depth = 0;
+            let mut last = None;
+            for &(b, h, d) in &seq {
+                let b = b % n;
+                t.enter(b, h, d);
+                entries[b as usize] += 1;
+                if let Some(p) = pending.replace(h + block_rise(&v, b as usize)) {
+                    completed = completed.max(p);
+                }
+                depth = depth.max(d);
+                last = Some((b, h, d));
+            }
+            let stop = match how {
+                0 => Stop::Done,
+                1 => Stop::ChargeFailed,
+                _ => Stop::Failed(at),
+            };
+            let inline = Tally::from_parts(v.analysis(), entries, completed, last, depth).unwrap();
+            proptest::prop_assert_eq!(inline.finish(&v, stop), t.finish(&v, stop));
+        }
     }
 
     #[test]

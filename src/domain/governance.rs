@@ -16,6 +16,7 @@
 use super::{caller, check_name, fail, key, Ballot, Domain, Proposal, PERM_GOVERNANCE};
 use coopvm_core::error::{ErrorKind, VmResult};
 use coopvm_core::{EventValue, HostCx};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Domain {
     fn proposal_mut_check(&self, id: i64) -> VmResult<&Proposal> {
@@ -119,31 +120,32 @@ impl Domain {
             );
         }
         // Count the voter and every uncounted member whose delegation chain passes through
-        // the voter. Chains are acyclic, so each walk ends within the member count.
-        let mut counted = Vec::new();
+        // the voter: the voter's tree in the reversed delegation graph.
+        let mut delegators: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut steps = 0u64;
-        for ((c, m), _) in self.members.iter_from(&key(&coop, "")) {
+        for ((c, from), to) in self.delegations.iter_from(&key(&coop, "")) {
             if *c != coop {
                 break;
             }
-            let mut at = m;
-            let mut hops = 0usize;
-            loop {
-                steps += 1;
-                hops += 1;
-                if hops > self.delegations.len() + 1 {
-                    break; // unreachable for acyclic delegations; never loop forever
-                }
-                if *at == voter {
-                    if !self.ballots.contains(&(id, m.clone())) {
-                        counted.push(m.clone());
-                    }
-                    break;
-                }
-                match self.delegate_of(&coop, at) {
-                    Some(next) => at = next,
-                    None => break,
-                }
+            steps += 1;
+            delegators
+                .entry(to.as_str())
+                .or_default()
+                .push(from.as_str());
+        }
+        let mut counted = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![voter.as_str()];
+        while let Some(m) = todo.pop() {
+            if !seen.insert(m) {
+                continue; // unreachable for acyclic delegations; never loop forever
+            }
+            steps += 1;
+            if !self.ballots.contains(&(id, m.to_owned())) {
+                counted.push(m.to_owned());
+            }
+            if let Some(ds) = delegators.get(m) {
+                todo.extend(ds.iter().copied());
             }
         }
         cx.charge(steps);
@@ -337,7 +339,10 @@ mod tests {
             .op(Op::DelegateVotes, &[S("makers"), S(C_)])
             .unwrap();
         assert_eq!(vote(&mut h, B_, 1), Ok(3));
+        // Dynamic gas: two delegations read, three members in bob's tree.
+        assert_eq!(h.gas, 2 + 3);
         assert_eq!(vote(&mut h, A_, 0), Ok(1));
+        assert_eq!(h.gas, 2 + 1);
         // Carol and dave were counted in bob's vote.
         assert_eq!(vote(&mut h, C_, 0), Err(ErrorKind::DoubleVote));
         assert_eq!(vote(&mut h, B_, 0), Err(ErrorKind::DoubleVote));

@@ -1,0 +1,44 @@
+//! Criterion benches of the reference interpreter against native Rust, on the shared kernels
+//! (`coopvm::kernels`). Execution only: each contract is verified and lowered once.
+//!
+//! Run: `cargo bench --bench interp` (add `-- loop` to pick a kernel).
+
+use coopvm::core::host::Env;
+use coopvm::core::memory::Memory;
+use coopvm::core::{ExecutionContext, Limits, NoHost};
+use coopvm::{interp, kernels, load};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let ctx = ExecutionContext {
+        timestamp: 1,
+        ..Default::default()
+    };
+    for k in kernels::kernels() {
+        let n = k.default_n;
+        let v = load::from_source(k.name, &(k.source)(n))
+            .unwrap()
+            .verify(&Limits::default())
+            .unwrap();
+        let compiled = interp::compile(&v);
+        let contract = v.contract();
+        let mut group = c.benchmark_group(k.name);
+        group.bench_function(BenchmarkId::new("native", n), |b| {
+            b.iter(|| (k.native)(black_box(n)))
+        });
+        group.bench_function(BenchmarkId::new("interp", n), |b| {
+            b.iter(|| {
+                let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+                let mut memory = Memory::new(&contract.program, &contract.state, 16);
+                let exec = compiled.execute(&mut env, &mut NoHost, &mut memory, u64::MAX);
+                assert!(exec.result.is_ok());
+                exec.stack
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
