@@ -128,7 +128,12 @@ fn kernel(c: &mut Criterion, name: &str, src: &str, native: Option<&dyn Fn() -> 
 }
 
 fn execution(c: &mut Criterion) {
-    kernel(c, "loop_10k", &sum_loop(10_000), Some(&|| native_sum(10_000)));
+    kernel(
+        c,
+        "loop_10k",
+        &sum_loop(10_000),
+        Some(&|| native_sum(10_000)),
+    );
     kernel(c, "fib_20", &fib(20), Some(&|| native_fib(20)));
     kernel(c, "host_loop_1k", &host_loop(1_000), None);
 }
