@@ -90,6 +90,7 @@ pub struct Store {
     host: CoopHost,
     path: PathBuf,
     crash_before_commit: bool,
+    fail_next_commit: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -102,6 +103,16 @@ impl Store {
     /// Opens the database at `path`, creating it if needed, and loads it; nested contract
     /// calls run on `engine`. Waits up to [`OPEN_TIMEOUT`] while another process has it open.
     pub fn open(path: &Path, engine: Engine) -> Result<Store, StoreError> {
+        Store::open_with_timeout(path, engine, OPEN_TIMEOUT)
+    }
+
+    /// [`Store::open`], waiting at most `timeout` for another process to release the
+    /// database.
+    pub fn open_with_timeout(
+        path: &Path,
+        engine: Engine,
+        timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         if !path.exists() {
             create_fresh(path).map_err(|source| StoreError::Open {
@@ -114,7 +125,7 @@ impl Store {
             match Database::create(path) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                    if start.elapsed() > OPEN_TIMEOUT {
+                    if start.elapsed() > timeout {
                         return Err(StoreError::Busy { path: shown });
                     }
                     std::thread::sleep(Duration::from_millis(5));
@@ -132,6 +143,7 @@ impl Store {
             host: CoopHost::new(engine),
             path: path.to_owned(),
             crash_before_commit: false,
+            fail_next_commit: false,
         };
         store.init()?;
         store.load()?;
@@ -250,6 +262,13 @@ impl Store {
         self.crash_before_commit = crash;
     }
 
+    /// Makes the next commit fail with an I/O error after writing (the transaction is
+    /// dropped, so nothing is written): for tests of the failure path.
+    #[doc(hidden)]
+    pub fn fail_next_commit(&mut self) {
+        self.fail_next_commit = true;
+    }
+
     /// Writes every committed change not yet written, in one transaction.
     fn flush(&mut self) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(db_err)?;
@@ -277,6 +296,11 @@ impl Store {
         }
         if self.crash_before_commit {
             std::process::abort();
+        }
+        if std::mem::take(&mut self.fail_next_commit) {
+            return Err(StoreError::Db(redb::Error::Io(std::io::Error::other(
+                "injected commit failure",
+            ))));
         }
         txn.commit().map_err(db_err)
     }
@@ -517,6 +541,85 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         drop(s);
         t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_memory_and_disk_as_they_were() {
+        let path = temp("failwrite");
+        let v = verified(
+            ".contract c\n.state n 0\nload n\npush 1\nadd\nstore n\n\
+             push \"k\"\npush 5\ncreatecooperative\n",
+        );
+        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        s.fail_next_commit();
+        let e = s.execute(&v, &ctx("did:key:a"), 10_000).unwrap_err();
+        assert!(e.to_string().contains("injected"), "{e}");
+        // Reloaded: the run's changes are neither in memory nor on disk.
+        assert!(s.host().cooperative("k").is_none());
+        assert!(s.host().contract_state("c").is_none());
+        assert_eq!(s.host().runs(), 0);
+        assert_eq!(s.host().event_count(), 0);
+        // And the store keeps working.
+        assert!(s.execute(&v, &ctx("did:key:a"), 10_000).unwrap().is_ok());
+        drop(s);
+        let s = Store::open(&path, Engine::Interp).unwrap();
+        assert_eq!(s.host().contract_state("c").unwrap()["n"], 1);
+        assert_eq!(s.events().unwrap().len(), 1);
+        assert_eq!(s.host().event_count(), 1);
+    }
+
+    #[test]
+    fn a_held_database_is_busy_after_the_timeout() {
+        let path = temp("held");
+        let _held = Store::open(&path, Engine::Interp).unwrap();
+        let e =
+            Store::open_with_timeout(&path, Engine::Interp, Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(e, StoreError::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("in use by another process"));
+    }
+
+    #[test]
+    fn unreadable_contents_are_reported() {
+        // A newer layout version.
+        let path = temp("format");
+        drop(Store::open(&path, Engine::Interp).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(INFO).unwrap().insert("format", 99).unwrap();
+            txn.commit().unwrap();
+        }
+        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        assert!(e.to_string().contains("layout version 99"), "{e}");
+        // A domain entry that is not the JSON of its type.
+        let path = temp("entry");
+        drop(Store::open(&path, Engine::Interp).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(domain_table("cooperatives"))
+                .unwrap()
+                .insert("\"c\"", "{\"pool\": \"lots\"}")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        assert!(e.to_string().contains("cooperatives"), "{e}");
+        // Contract bytes that do not decode.
+        let path = temp("contract");
+        drop(Store::open(&path, Engine::Interp).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(CONTRACTS)
+                .unwrap()
+                .insert("x", b"junk".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        assert!(e.to_string().contains("deployed contract `x`"), "{e}");
     }
 
     #[test]

@@ -133,3 +133,34 @@ fn bad_databases_are_clear_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn concurrent_processes_serialize_on_the_database() {
+    let counter = example("counter.casm");
+    let db = temp_db("concurrent");
+    let mut running: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["run", &counter, "--json", "--state"])
+                .arg(&db)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen: Vec<i64> = running
+        .iter_mut()
+        .map(|c| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(c.stdout.as_mut().unwrap(), &mut text).unwrap();
+            assert!(c.wait().unwrap().success());
+            let v: Value = serde_json::from_str(&text).unwrap();
+            v["stack"][0].as_i64().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    // Each process waited for the previous one: every count from 1 to 6 exactly once.
+    assert_eq!(seen, (1..=6).collect::<Vec<_>>());
+    let s = json(&state(&db, true));
+    assert_eq!(s["contract_states"]["counter"]["count"], 6);
+}

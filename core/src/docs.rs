@@ -15,7 +15,9 @@ pub fn opcodes_markdown() -> String {
          integers. Binary operations pop `b` (the top) and then `a`, and push `a op b`.\n\
          Gas is charged per basic block on entry (the sum of the block's instructions below);\n\
          host operations may charge more at run time. Strings travel as handles (see\n\
-         `docs/strings.md`). Opcodes marked *extension* are coopvm additions to the seed.\n\n",
+         `docs/strings.md`). Opcodes marked *extension* are coopvm additions to the seed.\n\
+         Who may perform each domain operation, its refusals, dynamic gas and events are\n\
+         specified in `docs/domain.md`.\n\n",
     );
     for &class in Class::ALL {
         let _ = writeln!(out, "## {}\n", class.title());

@@ -283,7 +283,7 @@ instructions! {
         "Pushes the execution context's block number.";
     // --- contract calls (extension) ---
     CallContract = 0x90, "callcontract", None, 2 -> 1, gas 50, Contract, true, "[contract, arg] -> [result]",
-        "Runs the dependency `contract` (named in `.depends`) with `arg` on its stack and pushes the top of its final stack; its gas is charged to this run and its effects commit or roll back with it.";
+        "Runs the dependency `contract` (named in `.depends`) with `arg` under its reserved key `arg` (`load arg`) and pushes the top of its final stack; its gas is charged to this run and its effects commit or roll back with it (docs/domain.md).";
 }
 
 impl Op {
