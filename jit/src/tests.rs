@@ -234,3 +234,48 @@ fn compiled_code_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<crate::Compiled>();
 }
+
+#[test]
+fn one_compiled_contract_runs_on_many_threads() {
+    let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
+    let code = compile(&v).unwrap();
+    let want = coopvm_interp::run(
+        &v,
+        RunParams {
+            ctx: &ctx(),
+            state: &State::new(),
+            gas_limit: 1_000_000,
+        },
+        &mut NoHost,
+    );
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let ctx = ctx();
+                for _ in 0..20 {
+                    let params = RunParams {
+                        ctx: &ctx,
+                        state: &State::new(),
+                        gas_limit: 1_000_000,
+                    };
+                    assert_eq!(run_compiled(&code, &v, params, &mut NoHost), want);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn unsupported_targets_are_errors() {
+    // Parses, but this build has no backend for it (or it is not 64-bit).
+    for triple in [
+        "riscv64gc-unknown-linux-gnu",
+        "i686-unknown-linux-gnu",
+        "nonsense",
+    ] {
+        let e = isa_for(triple)
+            .err()
+            .unwrap_or_else(|| panic!("{triple} accepted"));
+        assert!(matches!(e, crate::JitError::Isa(_)), "{triple}: {e}");
+    }
+}
