@@ -32,8 +32,44 @@ pub enum IOp {
     Charge(u64),
     /// Push an immediate (also used for string handles).
     Push(i64),
-    /// Any operand-less arithmetic, comparison, stack or host opcode.
-    Simple(Op),
+    /// `add`.
+    Add,
+    /// `sub`.
+    Sub,
+    /// `mul`.
+    Mul,
+    /// `div`.
+    Div,
+    /// `mod`.
+    Mod,
+    /// `neg`.
+    Neg,
+    /// `eq`.
+    Eq,
+    /// `ne`.
+    Ne,
+    /// `lt`.
+    Lt,
+    /// `le`.
+    Le,
+    /// `gt`.
+    Gt,
+    /// `ge`.
+    Ge,
+    /// `not`.
+    Not,
+    /// `and`.
+    And,
+    /// `or`.
+    Or,
+    /// `pop`.
+    Pop,
+    /// `dup`.
+    Dup,
+    /// `swap`.
+    Swap,
+    /// A host opcode, executed through [`coopvm_core::host::dispatch`].
+    Host(Op),
     /// `store K` into slot.
     Store(u32),
     /// `load K` from slot.
@@ -91,12 +127,9 @@ impl Compiled {
         gas_limit: u64,
     ) -> Exec {
         let mut m = Machine::new(self, gas_limit);
-        let result = loop {
-            match m.step(env, host, memory) {
-                Flow::Continue => {}
-                Flow::Done => break Ok(()),
-                Flow::Error(e) => break Err(*e),
-            }
+        let result = match m.drive::<H, false>(env, host, memory) {
+            Flow::Continue | Flow::Done => Ok(()),
+            Flow::Error(e) => Err(*e),
         };
         m.finish(result)
     }
@@ -130,7 +163,25 @@ pub fn compile(verified: &Verified) -> Compiled {
                 }
                 Op::Return => IOp::Return,
                 Op::Halt => IOp::Halt,
-                op => IOp::Simple(op),
+                Op::Add => IOp::Add,
+                Op::Sub => IOp::Sub,
+                Op::Mul => IOp::Mul,
+                Op::Div => IOp::Div,
+                Op::Mod => IOp::Mod,
+                Op::Neg => IOp::Neg,
+                Op::Eq => IOp::Eq,
+                Op::Ne => IOp::Ne,
+                Op::Lt => IOp::Lt,
+                Op::Le => IOp::Le,
+                Op::Gt => IOp::Gt,
+                Op::Ge => IOp::Ge,
+                Op::Not => IOp::Not,
+                Op::And => IOp::And,
+                Op::Or => IOp::Or,
+                Op::Pop => IOp::Pop,
+                Op::Dup => IOp::Dup,
+                Op::Swap => IOp::Swap,
+                op => IOp::Host(op),
             };
             ops.push(op);
             pcs.push(pc);
@@ -253,231 +304,243 @@ impl<'c> Machine<'c> {
         }
     }
 
-    fn fail(&mut self, kind: ErrorKind, message: impl Into<String>) -> Flow {
-        self.fail_with(VmError::new(kind, message))
-    }
-
-    #[cold]
-    fn fail_with(&mut self, e: VmError) -> Flow {
-        if e.kind == ErrorKind::OutOfGas {
-            self.gas_left = 0;
-        }
-        Flow::Error(Box::new(e.at(self.code.pc_of(self.ip))))
-    }
-
-    #[inline(always)]
-    fn binary(&mut self, f: impl FnOnce(i64, i64) -> Result<i64, ErrorKind>) -> Flow {
-        let b = self.stack[self.sp - 1];
-        let a = self.stack[self.sp - 2];
-        match f(a, b) {
-            Ok(v) => {
-                self.sp -= 1;
-                self.stack[self.sp - 1] = v;
-                self.ip += 1;
-                Flow::Continue
-            }
-            Err(kind) => {
-                let what = if kind == ErrorKind::DivisionByZero {
-                    format!("{a} divided by zero")
-                } else {
-                    format!("{a} and {b} overflow a 64-bit integer")
-                };
-                self.fail(kind, what)
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn compare(&mut self, f: impl FnOnce(i64, i64) -> bool) -> Flow {
-        self.binary(|a, b| Ok(i64::from(f(a, b))))
-    }
-
-    /// Executes one stream instruction.
-    #[inline(always)]
+    /// Executes one stream instruction (a block's gas charge counts as one).
     pub fn step<H: Host + ?Sized>(
         &mut self,
         env: &mut Env<'_>,
         host: &mut H,
         memory: &mut Memory,
     ) -> Flow {
-        let op = self.code.ops[self.ip];
-        match op {
-            IOp::Charge(cost) => {
-                if cost > self.gas_left {
-                    let limit = self.gas_limit;
-                    return self.fail_with(VmError::out_of_gas(limit));
-                }
-                self.gas_left -= cost;
-                self.ip += 1;
-            }
-            IOp::Push(v) => {
-                self.stack[self.sp] = v;
-                self.sp += 1;
-                self.ip += 1;
-            }
-            IOp::Store(slot) => {
-                let v = self.stack[self.sp - 1];
-                if let Err(e) = memory.store(slot, v) {
-                    return self.fail_with(e);
-                }
-                self.sp -= 1;
-                self.ip += 1;
-            }
-            IOp::Load(slot) => match memory.load(slot) {
-                Ok(v) => {
-                    self.stack[self.sp] = v;
-                    self.sp += 1;
-                    self.ip += 1;
-                }
-                Err(e) => return self.fail_with(e),
-            },
-            IOp::StoreDyn => {
-                let key = self.stack[self.sp - 1];
-                let v = self.stack[self.sp - 2];
-                if let Err(e) = memory.store_dyn(key, v) {
-                    return self.fail_with(e);
-                }
-                self.sp -= 2;
-                self.ip += 1;
-            }
-            IOp::LoadDyn => match memory.load_dyn(self.stack[self.sp - 1]) {
-                Ok(v) => {
-                    self.stack[self.sp - 1] = v;
-                    self.ip += 1;
-                }
-                Err(e) => return self.fail_with(e),
-            },
-            IOp::Jump(t) => self.ip = t as usize,
-            IOp::JumpIf(t) => {
-                self.sp -= 1;
-                if self.stack[self.sp] != 0 {
-                    self.ip = t as usize;
-                } else {
-                    self.ip += 1;
-                }
-            }
-            IOp::Call {
-                target,
-                params,
-                max_height,
-            } => {
-                if self.frames.len() >= self.code.limits.call_depth as usize {
-                    let limit = self.code.limits.call_depth;
-                    return self.fail(
-                        ErrorKind::CallDepthExceeded,
-                        format!("call depth limit of {limit} reached"),
-                    );
-                }
-                let base = self.sp - params as usize;
-                if base + max_height as usize > self.stack.len() {
-                    let limit = self.stack.len();
-                    return self.fail(
-                        ErrorKind::StackOverflow,
-                        format!(
-                            "the call needs room for {} values above {base}; the stack limit is {limit}",
-                            max_height
-                        ),
-                    );
-                }
-                self.frames.push(self.ip as u32 + 1);
-                self.ip = target as usize;
-            }
-            IOp::Return => match self.frames.pop() {
-                Some(ret) => self.ip = ret as usize,
-                None => return Flow::Done,
-            },
-            IOp::Halt => return Flow::Done,
-            IOp::Simple(op) => return self.simple(op, env, host),
-        }
-        Flow::Continue
+        self.drive::<H, true>(env, host, memory)
     }
 
+    /// The interpreter loop: with `ONE` it executes one stream instruction, without it it
+    /// runs to the end. One body serves both, so stepping and running cannot disagree; the
+    /// registers (ip, sp, gas) live in locals while it runs.
     #[inline(always)]
-    fn simple<H: Host + ?Sized>(&mut self, op: Op, env: &mut Env<'_>, host: &mut H) -> Flow {
-        match op {
-            Op::Add => self.binary(|a, b| a.checked_add(b).ok_or(ErrorKind::ArithmeticOverflow)),
-            Op::Sub => self.binary(|a, b| a.checked_sub(b).ok_or(ErrorKind::ArithmeticOverflow)),
-            Op::Mul => self.binary(|a, b| a.checked_mul(b).ok_or(ErrorKind::ArithmeticOverflow)),
-            Op::Div => self.binary(|a, b| {
-                if b == 0 {
+    fn drive<H: Host + ?Sized, const ONE: bool>(
+        &mut self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+    ) -> Flow {
+        let code = self.code;
+        let ops = &code.ops[..];
+        let limits = code.limits;
+        let gas_limit = self.gas_limit;
+        let stack = &mut self.stack[..];
+        let frames = &mut self.frames;
+        let mut ip = self.ip;
+        let mut sp = self.sp;
+        let mut gas = self.gas_left;
+        macro_rules! fail {
+            ($e:expr) => {{
+                let e: VmError = $e;
+                if e.kind == ErrorKind::OutOfGas {
+                    gas = 0;
+                }
+                break Flow::Error(Box::new(e.at(code.pc_of(ip))));
+            }};
+        }
+        macro_rules! binary {
+            ($f:expr) => {{
+                let b = stack[sp - 1];
+                let a = stack[sp - 2];
+                match $f(a, b) {
+                    Ok(v) => {
+                        sp -= 1;
+                        stack[sp - 1] = v;
+                        ip += 1;
+                    }
+                    Err(kind) => fail!(arith_error(kind, a, b)),
+                }
+            }};
+        }
+        macro_rules! compare {
+            ($f:expr) => {{
+                let b = stack[sp - 1];
+                let a = stack[sp - 2];
+                sp -= 1;
+                stack[sp - 1] = i64::from($f(a, b));
+                ip += 1;
+            }};
+        }
+        let flow = loop {
+            match ops[ip] {
+                IOp::Charge(cost) => {
+                    if cost > gas {
+                        fail!(VmError::out_of_gas(gas_limit));
+                    }
+                    gas -= cost;
+                    ip += 1;
+                }
+                IOp::Push(v) => {
+                    stack[sp] = v;
+                    sp += 1;
+                    ip += 1;
+                }
+                IOp::Add => {
+                    binary!(|a: i64, b| a.checked_add(b).ok_or(ErrorKind::ArithmeticOverflow))
+                }
+                IOp::Sub => {
+                    binary!(|a: i64, b| a.checked_sub(b).ok_or(ErrorKind::ArithmeticOverflow))
+                }
+                IOp::Mul => {
+                    binary!(|a: i64, b| a.checked_mul(b).ok_or(ErrorKind::ArithmeticOverflow))
+                }
+                IOp::Div => binary!(|a: i64, b: i64| if b == 0 {
                     Err(ErrorKind::DivisionByZero)
                 } else {
                     a.checked_div(b).ok_or(ErrorKind::ArithmeticOverflow)
-                }
-            }),
-            Op::Mod => self.binary(|a, b| {
-                if b == 0 {
+                }),
+                IOp::Mod => binary!(|a: i64, b: i64| if b == 0 {
                     Err(ErrorKind::DivisionByZero)
                 } else {
                     a.checked_rem(b).ok_or(ErrorKind::ArithmeticOverflow)
-                }
-            }),
-            Op::Eq => self.compare(|a, b| a == b),
-            Op::Ne => self.compare(|a, b| a != b),
-            Op::Lt => self.compare(|a, b| a < b),
-            Op::Le => self.compare(|a, b| a <= b),
-            Op::Gt => self.compare(|a, b| a > b),
-            Op::Ge => self.compare(|a, b| a >= b),
-            Op::And => self.compare(|a, b| a != 0 && b != 0),
-            Op::Or => self.compare(|a, b| a != 0 || b != 0),
-            Op::Neg => {
-                let a = self.stack[self.sp - 1];
-                match a.checked_neg() {
-                    Some(v) => {
-                        self.stack[self.sp - 1] = v;
-                        self.ip += 1;
-                        Flow::Continue
+                }),
+                IOp::Neg => {
+                    let a = stack[sp - 1];
+                    match a.checked_neg() {
+                        Some(v) => {
+                            stack[sp - 1] = v;
+                            ip += 1;
+                        }
+                        None => fail!(VmError::new(
+                            ErrorKind::ArithmeticOverflow,
+                            format!("-({a}) overflows")
+                        )),
                     }
-                    None => self.fail(ErrorKind::ArithmeticOverflow, format!("-({a}) overflows")),
+                }
+                IOp::Eq => compare!(|a, b| a == b),
+                IOp::Ne => compare!(|a, b| a != b),
+                IOp::Lt => compare!(|a, b| a < b),
+                IOp::Le => compare!(|a, b| a <= b),
+                IOp::Gt => compare!(|a, b| a > b),
+                IOp::Ge => compare!(|a, b| a >= b),
+                IOp::And => compare!(|a, b| a != 0 && b != 0),
+                IOp::Or => compare!(|a, b| a != 0 || b != 0),
+                IOp::Not => {
+                    stack[sp - 1] = i64::from(stack[sp - 1] == 0);
+                    ip += 1;
+                }
+                IOp::Pop => {
+                    sp -= 1;
+                    ip += 1;
+                }
+                IOp::Dup => {
+                    stack[sp] = stack[sp - 1];
+                    sp += 1;
+                    ip += 1;
+                }
+                IOp::Swap => {
+                    stack.swap(sp - 1, sp - 2);
+                    ip += 1;
+                }
+                IOp::Store(slot) => {
+                    if let Err(e) = memory.store(slot, stack[sp - 1]) {
+                        fail!(e);
+                    }
+                    sp -= 1;
+                    ip += 1;
+                }
+                IOp::Load(slot) => match memory.load(slot) {
+                    Ok(v) => {
+                        stack[sp] = v;
+                        sp += 1;
+                        ip += 1;
+                    }
+                    Err(e) => fail!(e),
+                },
+                IOp::StoreDyn => {
+                    if let Err(e) = memory.store_dyn(stack[sp - 1], stack[sp - 2]) {
+                        fail!(e);
+                    }
+                    sp -= 2;
+                    ip += 1;
+                }
+                IOp::LoadDyn => match memory.load_dyn(stack[sp - 1]) {
+                    Ok(v) => {
+                        stack[sp - 1] = v;
+                        ip += 1;
+                    }
+                    Err(e) => fail!(e),
+                },
+                IOp::Jump(t) => ip = t as usize,
+                IOp::JumpIf(t) => {
+                    sp -= 1;
+                    if stack[sp] != 0 {
+                        ip = t as usize;
+                    } else {
+                        ip += 1;
+                    }
+                }
+                IOp::Call {
+                    target,
+                    params,
+                    max_height,
+                } => {
+                    if frames.len() >= limits.call_depth as usize {
+                        fail!(VmError::new(
+                            ErrorKind::CallDepthExceeded,
+                            format!("call depth limit of {} reached", limits.call_depth)
+                        ));
+                    }
+                    let base = sp - params as usize;
+                    if base + max_height as usize > stack.len() {
+                        fail!(VmError::new(
+                            ErrorKind::StackOverflow,
+                            format!(
+                                "the call needs room for {max_height} values above {base}; the stack limit is {}",
+                                stack.len()
+                            )
+                        ));
+                    }
+                    frames.push(ip as u32 + 1);
+                    ip = target as usize;
+                }
+                IOp::Return => match frames.pop() {
+                    Some(ret) => ip = ret as usize,
+                    None => break Flow::Done,
+                },
+                IOp::Halt => break Flow::Done,
+                IOp::Host(op) => {
+                    let info = op.info();
+                    let low = sp - info.pops as usize;
+                    let r = match dispatch(host, env, op, &stack[low..sp], gas) {
+                        Ok(r) => r,
+                        Err(e) => fail!(e),
+                    };
+                    if r.gas > gas {
+                        fail!(VmError::out_of_gas(gas_limit));
+                    }
+                    gas -= r.gas;
+                    sp = low;
+                    if info.pushes == 1 {
+                        stack[sp] = r.value;
+                        sp += 1;
+                    }
+                    ip += 1;
                 }
             }
-            Op::Not => {
-                let top = &mut self.stack[self.sp - 1];
-                *top = i64::from(*top == 0);
-                self.ip += 1;
-                Flow::Continue
+            if ONE {
+                break Flow::Continue;
             }
-            Op::Pop => {
-                self.sp -= 1;
-                self.ip += 1;
-                Flow::Continue
-            }
-            Op::Dup => {
-                self.stack[self.sp] = self.stack[self.sp - 1];
-                self.sp += 1;
-                self.ip += 1;
-                Flow::Continue
-            }
-            Op::Swap => {
-                self.stack.swap(self.sp - 1, self.sp - 2);
-                self.ip += 1;
-                Flow::Continue
-            }
-            op => self.host_op(op, env, host),
-        }
-    }
-
-    #[inline(never)]
-    fn host_op<H: Host + ?Sized>(&mut self, op: Op, env: &mut Env<'_>, host: &mut H) -> Flow {
-        let info = op.info();
-        let low = self.sp - info.pops as usize;
-        let r = match dispatch(host, env, op, &self.stack[low..self.sp], self.gas_left) {
-            Ok(r) => r,
-            Err(e) => return self.fail_with(e),
         };
-        if r.gas > self.gas_left {
-            let limit = self.gas_limit;
-            return self.fail_with(VmError::out_of_gas(limit));
-        }
-        self.gas_left -= r.gas;
-        self.sp = low;
-        if info.pushes == 1 {
-            self.stack[self.sp] = r.value;
-            self.sp += 1;
-        }
-        self.ip += 1;
-        Flow::Continue
+        self.ip = ip;
+        self.sp = sp;
+        self.gas_left = gas;
+        flow
     }
+}
+
+#[cold]
+fn arith_error(kind: ErrorKind, a: i64, b: i64) -> VmError {
+    let what = if kind == ErrorKind::DivisionByZero {
+        format!("{a} divided by zero")
+    } else {
+        format!("{a} and {b} overflow a 64-bit integer")
+    };
+    VmError::new(kind, what)
 }
 
 #[cfg(test)]
