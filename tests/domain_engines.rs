@@ -145,7 +145,7 @@ mod random_programs {
             let op = OPS[*op % OPS.len()];
             for (i, a) in args.iter().take(op.info().pops as usize).enumerate() {
                 // Alternate strings and integers so both kinds of operand occur.
-                if (i + a.unsigned_abs() as usize) % 2 == 0 {
+                if (i + a.unsigned_abs() as usize).is_multiple_of(2) {
                     src += &format!("push \"{}\"\n", STRINGS[a.unsigned_abs() as usize % 6]);
                 } else {
                     src += &format!("push {a}\n");
