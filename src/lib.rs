@@ -112,9 +112,21 @@ impl Engine {
             gas_limit,
         };
         let (out, stats) = match self {
-            // Statistics come from the instrumented interpreter whatever the engine (the JIT
-            // has no instrumentation; the outcome is the same on every engine).
-            Engine::Interp | Engine::Jit | Engine::Auto => {
+            // Native code compiled with block counters (not cached: statistics are for
+            // inspection); a contract the JIT refuses runs on the interpreter, as `run` does.
+            Engine::Jit => match coopvm_jit::compile_counted(verified) {
+                Ok(code) => coopvm_core::stats::run_with_stats(
+                    verified,
+                    params,
+                    host,
+                    |env, host, memory, gas, tally| {
+                        code.execute_counted(verified.analysis(), env, host, memory, gas, tally)
+                    },
+                ),
+                Err(_) => coopvm_interp::stats::run_with_stats(verified, params, host),
+            },
+            // Tiering decides per run; the instrumented interpreter gives the same figures.
+            Engine::Interp | Engine::Auto => {
                 coopvm_interp::stats::run_with_stats(verified, params, host)
             }
         };

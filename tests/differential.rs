@@ -184,6 +184,35 @@ fn compare(
     r
 }
 
+/// Run statistics on both engines (the interpreter's stats loop and the JIT's counted code)
+/// for `v` with each gas limit: the same outcome as a plain run and the same figures.
+fn compare_stats(v: &Verified, state: &State, host: &TestHost, gases: &[u64]) {
+    let ctx = ctx();
+    let counted = coopvm::jit::compile_counted(v).expect("the JIT compiles what it compiled");
+    for &gas in gases {
+        let params = RunParams {
+            ctx: &ctx,
+            state,
+            gas_limit: gas,
+        };
+        let plain = coopvm::interp::run(v, params, &mut host.clone());
+        let (interp, want) = coopvm::interp::stats::run_with_stats(v, params, &mut host.clone());
+        let (jit, got) = coopvm::core::stats::run_with_stats(
+            v,
+            params,
+            &mut host.clone(),
+            |env, host, memory, gas, tally| {
+                counted.execute_counted(v.analysis(), env, host, memory, gas, tally)
+            },
+        );
+        assert!(
+            interp == plain && jit == plain && got.deterministic() == want.deterministic(),
+            "stats disagree with gas limit {gas}\n--- program ---\n{}\n--- interp ---\n{want:#?}\n--- jit ---\n{got:#?}",
+            disassemble(v.contract())
+        );
+    }
+}
+
 /// Gas limits to try for a program whose full run uses `full`: all of them for small
 /// programs, otherwise a spread plus the edges.
 fn gas_limits(full: u64, salt: u64) -> Vec<u64> {
@@ -619,6 +648,7 @@ proptest! {
         let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let full = compare(&v, &code, &state, &host, &[1_000_000])[0].gas_used;
         compare(&v, &code, &state, &host, &gas_limits(full, u64::from(env)));
+        compare_stats(&v, &state, &host, &[full, u64::from(env) % (full + 1)]);
     }
 }
 

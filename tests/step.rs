@@ -1,8 +1,9 @@
 //! The step API and run statistics against full runs: for every example and a range of gas
 //! limits (so that runs also end in `out_of_gas` at every kind of point), and for contracts
 //! that fail in each way, stepping to the end gives exactly the outcome of
-//! `coopvm_interp::run`, a run with statistics gives the same outcome too, and the statistics
-//! (derived from block entries) agree with what stepping observed instruction by instruction.
+//! `coopvm_interp::run`, a run with statistics gives the same outcome too, the statistics
+//! (derived from block entries) agree with what stepping observed instruction by instruction,
+//! and the JIT's counted code reports the same outcome and the same statistics.
 
 mod common;
 
@@ -62,7 +63,9 @@ fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
     }
 }
 
-fn check(name: &str, v: &Verified, gas_limit: u64) -> Outcome {
+/// Checks `v` at `gas_limit` on every path (see the file's docs); `jit` is the JIT's counted
+/// code for `v`.
+fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::CountedCode, gas_limit: u64) -> Outcome {
     let ctx = ExecutionContext::default();
     let params = RunParams {
         ctx: &ctx,
@@ -93,6 +96,21 @@ fn check(name: &str, v: &Verified, gas_limit: u64) -> Outcome {
         stats.peak_call_depth, seen.peak_call_depth,
         "{name} at gas {gas_limit}: peak call depth"
     );
+    // The JIT's counters give the same outcome and the same figures.
+    let (jit_out, jit_stats) = coopvm::core::stats::run_with_stats(
+        v,
+        params,
+        &mut NoHost,
+        |env, host, memory, gas, tally| {
+            jit.execute_counted(v.analysis(), env, host, memory, gas, tally)
+        },
+    );
+    assert_eq!(jit_out, full, "{name} at gas {gas_limit}: JIT with stats");
+    assert_eq!(
+        jit_stats.deterministic(),
+        stats.deterministic(),
+        "{name} at gas {gas_limit}: JIT stats"
+    );
     full
 }
 
@@ -119,9 +137,10 @@ fn examples() -> Vec<(String, Verified)> {
 #[test]
 fn stepping_and_stats_agree_with_full_runs_on_every_example() {
     for (name, v) in examples() {
-        let ample = check(&name, &v, 1 << 40);
+        let jit = coopvm::jit::compile_counted(&v).expect("compiles");
+        let ample = check_with(&name, &v, &jit, 1 << 40);
         for gas in gas_limits(ample.gas_used) {
-            check(&name, &v, gas);
+            check_with(&name, &v, &jit, gas);
         }
     }
 }
@@ -182,9 +201,10 @@ fn stepping_and_stats_agree_on_every_kind_of_failure() {
     ];
     for (name, src, limits) in cases {
         let v = source(src, *limits);
-        let ample = check(name, &v, 1 << 40);
+        let jit = coopvm::jit::compile_counted(&v).expect("compiles");
+        let ample = check_with(name, &v, &jit, 1 << 40);
         for gas in gas_limits(ample.gas_used) {
-            check(name, &v, gas);
+            check_with(name, &v, &jit, gas);
         }
     }
 }
@@ -213,8 +233,8 @@ fn stats_figures_for_a_known_contract() {
 
 /// The governance scenario of `examples/governance/` on one in-memory cooperative host: at
 /// every step and a range of gas limits (out of gas before, inside and after host operations
-/// with dynamic gas), stepping, a plain run and a run with statistics leave the same outcome
-/// and the same cooperative world (committed or rolled back).
+/// with dynamic gas), stepping, a plain run and a run with statistics (interpreter and JIT)
+/// leave the same outcome and the same cooperative world (committed or rolled back).
 #[test]
 fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
     use coopvm::domain::CoopHost;
@@ -247,6 +267,7 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
         let need = Engine::Interp
             .run(&v, &ctx, &state, 1 << 40, &mut world.clone())
             .gas_used;
+        let jit = coopvm::jit::compile_counted(&v).expect("compiles");
         for gas in gas_limits(need) {
             let params = RunParams {
                 ctx: &ctx,
@@ -272,6 +293,22 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
             let mut stats_host = world.clone();
             let (counted, stats) =
                 coopvm::interp::stats::run_with_stats(&v, params, &mut stats_host);
+
+            let mut jit_host = world.clone();
+            let (jit_out, jit_stats) = coopvm::core::stats::run_with_stats(
+                &v,
+                params,
+                &mut jit_host,
+                |env, host, memory, gas, tally| {
+                    jit.execute_counted(v.analysis(), env, host, memory, gas, tally)
+                },
+            );
+            assert_eq!(jit_out, plain, "{name} at gas {gas}: JIT with stats");
+            assert_eq!(jit_stats.deterministic(), stats.deterministic(), "{name}");
+            assert_eq!(
+                format!("{:?}", jit_host.domain),
+                format!("{:?}", plain_host.domain)
+            );
 
             assert_eq!(stepped, plain, "{name} at gas {gas}: stepping");
             assert_eq!(counted, plain, "{name} at gas {gas}: stats on");

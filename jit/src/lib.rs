@@ -24,6 +24,8 @@ mod rt;
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
 use coopvm_core::run::{Exec, Outcome, RunParams};
+use coopvm_core::stats::{Stats, Stop, Tally};
+use coopvm_core::verify::Analysis;
 use coopvm_core::{Limits, Verified};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{Function, UserFuncName};
@@ -75,6 +77,8 @@ pub struct Compiled {
     entry: Entry,
     limits: Limits,
     keys: usize,
+    /// Basic blocks counted (0 unless compiled with statistics).
+    blocks: usize,
     code_size: usize,
     _memory: CodeMemory,
 }
@@ -146,9 +150,20 @@ pub fn isa_for(triple: &str) -> Result<OwnedTargetIsa, JitError> {
 
 /// Builds the Cranelift IR of `verified` for `isa`.
 fn build(verified: &Verified, isa: &dyn TargetIsa) -> Result<Function, JitError> {
+    build_with(verified, isa, false)
+}
+
+/// Builds the Cranelift IR of `verified` for `isa`, with statistics instrumentation if
+/// `stats`.
+fn build_with(verified: &Verified, isa: &dyn TargetIsa, stats: bool) -> Result<Function, JitError> {
     let sig = lower::signature(isa.default_call_conv(), isa.pointer_type());
     let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-    lower::lower(verified, &mut func, &mut FunctionBuilderContext::new())?;
+    lower::lower(
+        verified,
+        &mut func,
+        &mut FunctionBuilderContext::new(),
+        stats,
+    )?;
     Ok(func)
 }
 
@@ -192,8 +207,19 @@ fn module_error(e: cranelift_module::ModuleError) -> JitError {
 
 /// Compiles `verified` to native code for this machine.
 pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
+    compile_with(verified, false)
+}
+
+/// Compiles `verified` to native code that also keeps run statistics: per basic block an
+/// entry counter, plus the figures [`coopvm_core::stats::Tally::from_parts`] takes, so its
+/// [`Stats`] are exactly the interpreter's. Plain [`compile`]d code has none of this.
+pub fn compile_counted(verified: &Verified) -> Result<CountedCode, JitError> {
+    compile_with(verified, true).map(CountedCode)
+}
+
+fn compile_with(verified: &Verified, stats: bool) -> Result<Compiled, JitError> {
     let isa = host_isa()?;
-    let func = build(verified, &*isa)?;
+    let func = build_with(verified, &*isa, stats)?;
     let mut memory = CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(
         isa,
         default_libcall_names(),
@@ -219,6 +245,11 @@ pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
         entry,
         limits: *verified.limits(),
         keys: verified.contract().program.keys.len(),
+        blocks: if stats {
+            verified.analysis().blocks.len()
+        } else {
+            0
+        },
         code_size,
         _memory: memory,
     })
@@ -248,6 +279,18 @@ impl Compiled {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> Exec {
+        self.execute_inner(env, host, memory, gas_limit).0
+    }
+
+    /// [`Compiled::execute`], also returning the statistics the code kept (meaningful only
+    /// for code compiled with them).
+    fn execute_inner<H: Host + ?Sized>(
+        &self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+    ) -> (Exec, Counts) {
         let mut stack = vec![0i64; self.limits.stack as usize];
         let mut frame = rt::Frame::new(
             env,
@@ -257,6 +300,7 @@ impl Compiled {
             gas_limit,
             self.limits.call_depth,
         );
+        frame.counts = vec![0; self.blocks];
         let mut ctx = frame.ctx(&mut stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
@@ -265,7 +309,21 @@ impl Compiled {
         if let Some(payload) = frame.panic.take() {
             std::panic::resume_unwind(payload);
         }
-        if status == rt::STATUS_OK {
+        let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let counts = Counts {
+            entries: std::mem::take(&mut frame.counts),
+            completed_peak: clamp(ctx.st_peak),
+            last: (ctx.st_last_block != u64::MAX).then(|| {
+                (
+                    clamp(ctx.st_last_block),
+                    clamp(ctx.st_last_height),
+                    clamp(ctx.st_last_depth),
+                )
+            }),
+            peak_depth: clamp(ctx.st_peak_depth),
+            at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
+        };
+        let exec = if status == rt::STATUS_OK {
             frame.write_back();
             let sp = (ctx.sp as usize).min(stack.len());
             stack.truncate(sp);
@@ -286,8 +344,88 @@ impl Compiled {
                 stack: Vec::new(),
                 gas_used: gas_limit - gas_left,
             }
-        }
+        };
+        (exec, counts)
     }
+}
+
+/// The statistics native code kept during one run.
+struct Counts {
+    entries: Vec<u64>,
+    completed_peak: u32,
+    last: Option<(u32, u32, u32)>,
+    peak_depth: u32,
+    /// The run failed at a block's gas charge.
+    at_charge: bool,
+}
+
+/// A contract compiled with statistics instrumentation ([`compile_counted`]).
+#[derive(Debug)]
+pub struct CountedCode(Compiled);
+
+impl CountedCode {
+    /// The compiled code (it also runs without collecting statistics, a little slower than
+    /// plain [`compile`]d code).
+    pub fn code(&self) -> &Compiled {
+        &self.0
+    }
+
+    /// Executes the code like [`Compiled::execute`] and fills `tally` with its block
+    /// entries, for [`coopvm_core::stats::run_with_stats`]. `analysis` must be that of the
+    /// contract the code was compiled from.
+    pub fn execute_counted<H: Host + ?Sized>(
+        &self,
+        analysis: &Analysis,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+        tally: &mut Tally,
+    ) -> (Exec, Stop) {
+        let (exec, counts) = self.0.execute_inner(env, host, memory, gas_limit);
+        // The shapes match by construction (one counter per block of `analysis`); should
+        // they not, the tally stays empty rather than wrong in part.
+        if let Some(t) = Tally::from_parts(
+            analysis,
+            counts.entries,
+            counts.completed_peak,
+            counts.last,
+            counts.peak_depth,
+        ) {
+            *tally = t;
+        }
+        let stop = Stop::from_result(&exec.result, counts.at_charge);
+        (exec, stop)
+    }
+}
+
+/// Compiles `verified` with statistics and runs it under the full run protocol, returning
+/// the outcome and the run's [`Stats`] (the same as the interpreter's
+/// `coopvm_interp::stats::run_with_stats`).
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
+/// let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
+/// let ctx = ExecutionContext::default();
+/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+/// let (out, stats) = coopvm_jit::run_with_stats(&v, params, &mut NoHost).unwrap();
+/// assert_eq!(out.stack, vec![42]);
+/// assert_eq!((stats.instructions, stats.peak_stack), (3, 2));
+/// ```
+pub fn run_with_stats<H: Host + ?Sized>(
+    verified: &Verified,
+    params: RunParams<'_>,
+    host: &mut H,
+) -> Result<(Outcome, Stats), JitError> {
+    let code = compile_counted(verified)?;
+    Ok(coopvm_core::stats::run_with_stats(
+        verified,
+        params,
+        host,
+        |env, host, memory, gas, tally| {
+            code.execute_counted(verified.analysis(), env, host, memory, gas, tally)
+        },
+    ))
 }
 
 /// Runs precompiled `code` (of `verified`) under the full run protocol (checks,

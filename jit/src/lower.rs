@@ -21,7 +21,7 @@
 //! - Every failure jumps to a cold exit block that records an exit code, the instruction
 //!   index and the operands in the context block and returns [`STATUS_ERROR`].
 
-use crate::rt::{off, Exit, MAX_HOST_ARGS, STATUS_ERROR, STATUS_OK};
+use crate::rt::{off, Exit, MAX_HOST_ARGS, PREALLOC_RETS, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use coopvm_core::isa::Op;
 use coopvm_core::verify::{Analysis, Verified, NONE};
@@ -64,11 +64,14 @@ struct Sigs {
     grow: SigRef,
 }
 
-/// Lowers `verified` into `func`, whose signature must be [`signature`]'s.
+/// Lowers `verified` into `func`, whose signature must be [`signature`]'s. With `stats`,
+/// every block entry also updates the statistics fields of the context block (see
+/// [`Lower::count_entry`]).
 pub(crate) fn lower(
     verified: &Verified,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
+    stats: bool,
 ) -> Result<(), JitError> {
     let a = verified.analysis();
     let code = &verified.contract().program.code;
@@ -121,6 +124,7 @@ pub(crate) fn lower(
     let stack = b.ins().load(ptr, flags, ctx, off::STACK);
     let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
     let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
+    let counts = stats.then(|| b.ins().load(ptr, flags, ctx, off::COUNTS));
 
     let gas = Variable::new(0);
     let base = Variable::new(1);
@@ -193,6 +197,7 @@ pub(crate) fn lower(
         ptr,
         limits: *verified.limits(),
         pending: Vec::new(),
+        counts,
     };
 
     // Enter main.
@@ -219,6 +224,10 @@ pub(crate) fn lower(
         l.b.switch_to_block(body);
         let left = l.b.ins().iadd_imm(g, -cost);
         l.b.def_var(gas, left);
+        if let Some(counts) = l.counts {
+            let rise = coopvm_core::stats::block_rise(verified, bi);
+            l.count_entry(counts, bi, a.height[block.start as usize], rise);
+        }
 
         let mut ended = false;
         let mut h = a.height[block.start as usize];
@@ -350,6 +359,8 @@ struct Lower<'a, 'f> {
     ptr: Type,
     limits: Limits,
     pending: Vec<Pending>,
+    /// The per-block entry counters, when the code keeps statistics.
+    counts: Option<Value>,
 }
 
 /// A block to fill once the current one is finished.
@@ -409,6 +420,41 @@ impl Lower<'_, '_> {
                 self.halt(h);
             }
         }
+    }
+
+    /// Statistics at the entry of block `bi` (its gas charged), whose frame-relative entry
+    /// height is `h` and which raises the stack by `rise` when it runs to its end: count the
+    /// entry, fold the previous entry's candidate peak into the peak of completed entries,
+    /// remember this entry (block, absolute height, call depth, candidate peak) and raise
+    /// the peak call depth; exactly what `coopvm_core::stats::Tally::from_parts` expects.
+    fn count_entry(&mut self, counts: Value, bi: usize, h: u32, rise: u32) {
+        let flags = MemFlags::trusted();
+        let ctx = self.ctx;
+        let at = self.b.ins().iadd_imm(counts, (bi as i64) * 8);
+        let n = self.b.ins().load(types::I64, flags, at, 0);
+        let n = self.b.ins().iadd_imm(n, 1);
+        self.b.ins().store(flags, n, at, 0);
+        let pending = self.b.ins().load(types::I64, flags, ctx, off::ST_PENDING);
+        let peak = self.b.ins().load(types::I64, flags, ctx, off::ST_PEAK);
+        let peak = self.b.ins().umax(peak, pending);
+        self.b.ins().store(flags, peak, ctx, off::ST_PEAK);
+        let bs = self.b.use_var(self.base);
+        let height = self.b.ins().iadd_imm(bs, i64::from(h));
+        let candidate = self.b.ins().iadd_imm(height, i64::from(rise));
+        self.b.ins().store(flags, candidate, ctx, off::ST_PENDING);
+        let block = self.b.ins().iconst(types::I64, bi as i64);
+        self.b.ins().store(flags, block, ctx, off::ST_LAST_BLOCK);
+        self.b.ins().store(flags, height, ctx, off::ST_LAST_HEIGHT);
+        let depth = self.b.use_var(self.depth);
+        self.b.ins().store(flags, depth, ctx, off::ST_LAST_DEPTH);
+        let peak_depth = self
+            .b
+            .ins()
+            .load(types::I64, flags, ctx, off::ST_PEAK_DEPTH);
+        let peak_depth = self.b.ins().umax(peak_depth, depth);
+        self.b
+            .ins()
+            .store(flags, peak_depth, ctx, off::ST_PEAK_DEPTH);
     }
 
     /// `stack + base * 8`: the address of the current frame's first value.
@@ -545,25 +591,27 @@ impl Lower<'_, '_> {
             let v = self.get(i);
             self.b.ins().store(flags, v, fp, (i * 8) as i32);
         }
-        // 4. Push the return site.
-        let cap = self.b.use_var(self.ret_cap);
-        let full = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, dep, cap);
-        let grow = self.b.create_block();
-        self.b.set_cold_block(grow);
-        let push = self.b.create_block();
-        self.b.ins().brif(full, grow, &[], push, &[]);
-        self.b.switch_to_block(grow);
-        let ctx = self.ctx;
-        self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
-        let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
-        self.b.def_var(self.rets, r);
-        let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        self.b.def_var(self.ret_cap, c);
-        self.b.ins().jump(push, &[]);
-        self.b.switch_to_block(push);
+        // 4. Push the return site (growing the return stack first if it can be full).
+        if self.limits.call_depth > PREALLOC_RETS {
+            let cap = self.b.use_var(self.ret_cap);
+            let full = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, dep, cap);
+            let grow = self.b.create_block();
+            self.b.set_cold_block(grow);
+            let push = self.b.create_block();
+            self.b.ins().brif(full, grow, &[], push, &[]);
+            self.b.switch_to_block(grow);
+            let ctx = self.ctx;
+            self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
+            let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
+            self.b.def_var(self.rets, r);
+            let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
+            self.b.def_var(self.ret_cap, c);
+            self.b.ins().jump(push, &[]);
+            self.b.switch_to_block(push);
+        }
         let r = self.b.use_var(self.rets);
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);

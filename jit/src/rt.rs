@@ -14,6 +14,10 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Call-depth limits up to this get their whole return stack allocated up front (4 bytes a
+/// level), and the native code needs no capacity check; larger limits grow it on demand.
+pub(crate) const PREALLOC_RETS: u32 = 1 << 16;
+
 /// Values a host opcode may pop (the largest `pops` in the instruction table).
 pub(crate) const MAX_HOST_ARGS: usize = 4;
 
@@ -111,6 +115,21 @@ pub(crate) struct Ctx {
     pub grow_rets: GrowFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
+    /// Statistics, kept only by code compiled with them (see `coopvm_core::stats::Tally`):
+    /// entries per basic block.
+    pub counts: *mut u64,
+    /// The candidate peak stack height of the last block entered (if it runs to its end).
+    pub st_pending: u64,
+    /// Peak stack height over block entries that ran to their end.
+    pub st_peak: u64,
+    /// The last block entered (`u64::MAX`: none).
+    pub st_last_block: u64,
+    /// The stack height at the last block entry.
+    pub st_last_height: u64,
+    /// The call depth at the last block entry.
+    pub st_last_depth: u64,
+    /// Peak call depth at block entries.
+    pub st_peak_depth: u64,
 }
 
 /// Byte offsets of the [`Ctx`] fields native code touches.
@@ -134,6 +153,13 @@ pub(crate) mod off {
     pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
     pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
     pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
+    pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
+    pub const ST_PENDING: i32 = offset_of!(Ctx, st_pending) as i32;
+    pub const ST_PEAK: i32 = offset_of!(Ctx, st_peak) as i32;
+    pub const ST_LAST_BLOCK: i32 = offset_of!(Ctx, st_last_block) as i32;
+    pub const ST_LAST_HEIGHT: i32 = offset_of!(Ctx, st_last_height) as i32;
+    pub const ST_LAST_DEPTH: i32 = offset_of!(Ctx, st_last_depth) as i32;
+    pub const ST_PEAK_DEPTH: i32 = offset_of!(Ctx, st_peak_depth) as i32;
 }
 
 /// What the trampolines reach: the run's environment, host and memory, plus what they
@@ -149,6 +175,8 @@ pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
     pub present: Vec<u8>,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
+    /// Entries per basic block (empty unless the code keeps statistics).
+    pub counts: Vec<u64>,
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
@@ -169,7 +197,11 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 *flag = 1;
             }
         }
-        let rets = vec![0; (call_depth as usize).min(64)];
+        let rets = if call_depth <= PREALLOC_RETS {
+            vec![0; call_depth as usize]
+        } else {
+            vec![0; 64]
+        };
         Frame {
             env,
             host,
@@ -181,6 +213,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             present,
             error: None,
             panic: None,
+            counts: Vec::new(),
         }
     }
 
@@ -205,6 +238,13 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             load_dyn: load_dyn::<H>,
             grow_rets: grow_rets::<H>,
             frame: self as *mut Self as *mut c_void,
+            counts: self.counts.as_mut_ptr(),
+            st_pending: 0,
+            st_peak: 0,
+            st_last_block: u64::MAX,
+            st_last_height: 0,
+            st_last_depth: 0,
+            st_peak_depth: 0,
         }
     }
 
