@@ -106,3 +106,98 @@ fn engines_agree_on_nested_calls_at_every_gas_limit() {
         }
     }
 }
+
+mod random_programs {
+    //! Random straight-line programs of domain operations, on a small prepared world, give
+    //! the same outcome and the same world on every engine, at any gas limit.
+    use super::*;
+    use coopvm::core::Op;
+    use proptest::prelude::*;
+
+    const STRINGS: [&str; 6] = [
+        "makers",
+        "other",
+        "did:key:alice",
+        "did:key:bob",
+        "not a did",
+        "fed",
+    ];
+    const OPS: [Op; 14] = [
+        Op::CreateCooperative,
+        Op::JoinCooperative,
+        Op::LeaveCooperative,
+        Op::AllocateResource,
+        Op::TransferResource,
+        Op::CreateFederation,
+        Op::JoinFederation,
+        Op::CreateProposal,
+        Op::CastVote,
+        Op::DelegateVotes,
+        Op::ExecuteProposal,
+        Op::GetReputation,
+        Op::UpdateDidDocument,
+        Op::VerifyDid,
+    ];
+
+    fn program(steps: &[(usize, Vec<i64>)]) -> String {
+        let mut src = String::from(".contract random\n");
+        for (op, args) in steps {
+            let op = OPS[*op % OPS.len()];
+            for (i, a) in args.iter().take(op.info().pops as usize).enumerate() {
+                // Alternate strings and integers so both kinds of operand occur.
+                if (i + a.unsigned_abs() as usize).is_multiple_of(2) {
+                    src += &format!("push \"{}\"\n", STRINGS[a.unsigned_abs() as usize % 6]);
+                } else {
+                    src += &format!("push {a}\n");
+                }
+            }
+            src += &format!("{}\n", op.info().mnemonic);
+            if op.info().pushes == 1 {
+                src += "pop\n";
+            }
+        }
+        src
+    }
+
+    fn prepared(engine: Engine) -> CoopHost {
+        let mut host = CoopHost::new(engine);
+        let setup = load::from_source(
+            "setup.casm",
+            "push \"makers\"\npush 100\ncreatecooperative\n\
+             push \"makers\"\npush \"p\"\npush 2\npush 50\ncreateproposal\npop\n",
+        )
+        .unwrap()
+        .verify(&Limits::default())
+        .unwrap();
+        assert!(host
+            .execute(&setup, &ctx("did:key:alice", 0), 10_000)
+            .is_ok());
+        host
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn engines_agree(
+            steps in proptest::collection::vec((0usize..14, proptest::collection::vec(-3i64..9, 4)), 1..12),
+            gas in 0u64..2_000,
+            bob in any::<bool>(),
+            t in 0u64..100,
+        ) {
+            let v = load::from_source("random.casm", &program(&steps))
+                .unwrap()
+                .verify(&Limits::default())
+                .unwrap();
+            let caller = if bob { "did:key:bob" } else { "did:key:alice" };
+            let mut results = Vec::new();
+            for engine in ENGINES {
+                let mut host = prepared(engine);
+                let out = host.execute(&v, &ctx(caller, t), gas);
+                results.push((out, world(&host)));
+            }
+            for r in &results[1..] {
+                prop_assert_eq!(r, &results[0]);
+            }
+        }
+    }
+}

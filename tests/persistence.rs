@@ -164,3 +164,27 @@ fn concurrent_processes_serialize_on_the_database() {
     let s = json(&state(&db, true));
     assert_eq!(s["contract_states"]["counter"]["count"], 6);
 }
+
+#[test]
+fn stats_and_engines_work_with_state() {
+    let db = temp_db("stats");
+    let counter = example("counter.casm");
+    for (i, engine) in ["interp", "jit", "auto"].iter().enumerate() {
+        let out = coopvm(
+            &["run", &counter, "--json", "--stats", "--engine", engine],
+            &db,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(v["stack"], serde_json::json!([i + 1]), "{engine}");
+        assert_eq!(v["stats"]["instructions"], 6, "{engine}");
+    }
+    assert_eq!(
+        json(&state(&db, true))["contract_states"]["counter"]["count"],
+        3
+    );
+}

@@ -16,6 +16,7 @@
 
 use crate::isa::{Op, OperandKind};
 use crate::program::{Contract, Insn, Program};
+use crate::wire::{put_bytes, put_int, put_uint, Reader, WireError};
 use std::collections::BTreeMap;
 
 /// The first four bytes of every encoded contract.
@@ -31,6 +32,15 @@ pub struct DecodeError {
     pub offset: usize,
     /// What is wrong.
     pub message: String,
+}
+
+impl From<WireError> for DecodeError {
+    fn from(e: WireError) -> Self {
+        DecodeError {
+            offset: e.offset,
+            message: e.message,
+        }
+    }
 }
 
 /// Encodes `contract` canonically.
@@ -72,60 +82,51 @@ pub fn encode(contract: &Contract) -> Vec<u8> {
 /// Decodes a canonical encoding. Operand-less instructions decode with `arg` 0; range checks
 /// of operands are the verifier's job.
 pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
-    if bytes.len() < 5 || &bytes[..4] != MAGIC {
-        return Err(r.fail("not a coopvm contract (bad magic)"));
-    }
-    r.pos = 4;
-    let version = r.byte()?;
-    if version != FORMAT_VERSION {
-        r.pos = 4;
-        return Err(r.fail(&format!(
-            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
-        )));
-    }
+    let mut r = Reader::new(bytes);
+    r.header(MAGIC, FORMAT_VERSION, "coopvm contract")?;
     let id = r.string()?;
     let version = r.string()?;
     let required_reputation = r.int()?;
-    let permissions = r.list()?;
-    let dependencies = r.list()?;
+    let permissions = list(&mut r)?;
+    let dependencies = list(&mut r)?;
     let mut metadata = BTreeMap::new();
     let n = r.count()?;
     for _ in 0..n {
-        let at = r.pos;
+        let at = r.pos();
         let k = r.string()?;
         let v = r.string()?;
         if metadata
             .last_key_value()
             .is_some_and(|(last, _)| *last >= k)
         {
-            r.pos = at;
-            return Err(r.fail("metadata keys must be strictly ascending"));
+            return Err(r
+                .fail_at(at, "metadata keys must be strictly ascending")
+                .into());
         }
         metadata.insert(k, v);
     }
     let mut state = BTreeMap::new();
     let n = r.count()?;
     for _ in 0..n {
-        let at = r.pos;
+        let at = r.pos();
         let k = r.string()?;
         let v = r.int()?;
         if state.last_key_value().is_some_and(|(last, _)| *last >= k) {
-            r.pos = at;
-            return Err(r.fail("state keys must be strictly ascending"));
+            return Err(r
+                .fail_at(at, "state keys must be strictly ascending")
+                .into());
         }
         state.insert(k, v);
     }
-    let keys = r.list()?;
-    let strings = r.list()?;
+    let keys = list(&mut r)?;
+    let strings = list(&mut r)?;
     let n = r.count()?;
     let mut code = Vec::with_capacity(n);
     for _ in 0..n {
-        let at = r.pos;
+        let at = r.pos();
         let b = r.byte()?;
         let Some(op) = Op::from_byte(b) else {
-            r.pos = at;
-            return Err(r.fail(&format!("0x{b:02x} is not an opcode")));
+            return Err(r.fail_at(at, &format!("0x{b:02x} is not an opcode")).into());
         };
         let arg = match op.info().operand {
             OperandKind::None => 0,
@@ -134,8 +135,8 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
         };
         code.push(Insn { op, arg });
     }
-    if r.pos != bytes.len() {
-        return Err(r.fail("trailing bytes after the code"));
+    if !r.at_end() {
+        return Err(r.fail("trailing bytes after the code").into());
     }
     Ok(Contract {
         id,
@@ -153,104 +154,19 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
     })
 }
 
-fn put_uint(w: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        w.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    w.push(v as u8);
-}
-
-fn put_int(w: &mut Vec<u8>, v: i64) {
-    put_uint(w, ((v << 1) ^ (v >> 63)) as u64);
+fn list(r: &mut Reader<'_>) -> Result<Vec<String>, WireError> {
+    let n = r.count()?;
+    (0..n).map(|_| r.string()).collect()
 }
 
 fn put_str(w: &mut Vec<u8>, s: &str) {
-    put_uint(w, s.len() as u64);
-    w.extend_from_slice(s.as_bytes());
+    put_bytes(w, s.as_bytes());
 }
 
 fn put_list(w: &mut Vec<u8>, items: &[String]) {
     put_uint(w, items.len() as u64);
     for s in items {
         put_str(w, s);
-    }
-}
-
-struct Reader<'b> {
-    bytes: &'b [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn fail(&self, message: &str) -> DecodeError {
-        DecodeError {
-            offset: self.pos,
-            message: message.to_owned(),
-        }
-    }
-
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.fail("unexpected end of input"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    /// LEB128, minimal length only, at most 64 bits.
-    fn uint(&mut self) -> Result<u64, DecodeError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.byte()?;
-            let bits = u64::from(b & 0x7f);
-            if i == 9 && b > 1 {
-                self.pos = start;
-                return Err(self.fail("integer does not fit in 64 bits"));
-            }
-            v |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    self.pos = start;
-                    return Err(self.fail("integer is not minimally encoded"));
-                }
-                return Ok(v);
-            }
-        }
-        self.pos = start;
-        Err(self.fail("integer is longer than 10 bytes"))
-    }
-
-    fn int(&mut self) -> Result<i64, DecodeError> {
-        let u = self.uint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
-    }
-
-    /// A length, which cannot exceed the bytes left (every element takes at least one byte).
-    fn count(&mut self) -> Result<usize, DecodeError> {
-        let at = self.pos;
-        let n = self.uint()?;
-        let left = (self.bytes.len() - self.pos) as u64;
-        if n > left {
-            self.pos = at;
-            return Err(self.fail(&format!("length {n} exceeds the {left} bytes left")));
-        }
-        Ok(n as usize)
-    }
-
-    fn string(&mut self) -> Result<String, DecodeError> {
-        let n = self.count()?;
-        let raw = &self.bytes[self.pos..self.pos + n];
-        let s = std::str::from_utf8(raw).map_err(|_| self.fail("string is not valid UTF-8"))?;
-        self.pos += n;
-        Ok(s.to_owned())
-    }
-
-    fn list(&mut self) -> Result<Vec<String>, DecodeError> {
-        let n = self.count()?;
-        (0..n).map(|_| self.string()).collect()
     }
 }
 
@@ -294,26 +210,9 @@ mod tests {
             .message
             .contains("version 2"));
         // An overlong varint for the id length (0 written as 0x80 0x00).
-        let mut r = Reader {
-            bytes: &[0x80, 0x00],
-            pos: 0,
-        };
-        assert!(r.uint().unwrap_err().message.contains("minimally"));
-        let mut r = Reader {
-            bytes: &[0xff; 11],
-            pos: 0,
-        };
-        assert!(r.uint().is_err());
-        let mut r = Reader {
-            bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            pos: 0,
-        };
-        assert_eq!(r.uint().unwrap(), u64::MAX);
-        let mut r = Reader {
-            bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
-            pos: 0,
-        };
-        assert!(r.uint().unwrap_err().message.contains("64 bits"));
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&[1, 0x80, 0x00]);
+        assert!(decode(&b).unwrap_err().message.contains("minimally"));
         // Unsorted metadata.
         let mut c = Contract::default();
         c.metadata.insert("a".into(), String::new());

@@ -26,6 +26,7 @@ pub mod program;
 pub mod run;
 pub mod stats;
 pub mod verify;
+pub mod wire;
 
 pub use context::ExecutionContext;
 pub use error::{ErrorKind, VmError, VmResult};

@@ -21,7 +21,7 @@
 //! - Every failure jumps to a cold exit block that records an exit code, the instruction
 //!   index and the operands in the context block and returns [`STATUS_ERROR`].
 
-use crate::rt::{off, Exit, MAX_HOST_ARGS, STATUS_ERROR, STATUS_OK};
+use crate::rt::{off, Exit, MAX_HOST_ARGS, PREALLOC_RETS, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use coopvm_core::isa::Op;
 use coopvm_core::verify::{Analysis, Verified, NONE};
@@ -661,25 +661,27 @@ impl Lower<'_, '_> {
             let v = self.get(i);
             self.b.ins().store(flags, v, fp, (i * 8) as i32);
         }
-        // 4. Push the return site.
-        let cap = self.b.use_var(self.ret_cap);
-        let full = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, dep, cap);
-        let grow = self.b.create_block();
-        self.b.set_cold_block(grow);
-        let push = self.b.create_block();
-        self.b.ins().brif(full, grow, &[], push, &[]);
-        self.b.switch_to_block(grow);
-        let ctx = self.ctx;
-        self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
-        let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
-        self.b.def_var(self.rets, r);
-        let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        self.b.def_var(self.ret_cap, c);
-        self.b.ins().jump(push, &[]);
-        self.b.switch_to_block(push);
+        // 4. Push the return site (growing the return stack first if it can be full).
+        if self.limits.call_depth > PREALLOC_RETS {
+            let cap = self.b.use_var(self.ret_cap);
+            let full = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, dep, cap);
+            let grow = self.b.create_block();
+            self.b.set_cold_block(grow);
+            let push = self.b.create_block();
+            self.b.ins().brif(full, grow, &[], push, &[]);
+            self.b.switch_to_block(grow);
+            let ctx = self.ctx;
+            self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
+            let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
+            self.b.def_var(self.rets, r);
+            let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
+            self.b.def_var(self.ret_cap, c);
+            self.b.ins().jump(push, &[]);
+            self.b.switch_to_block(push);
+        }
         let r = self.b.use_var(self.rets);
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);

@@ -14,6 +14,10 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Call-depth limits up to this get their whole return stack allocated up front (4 bytes a
+/// level), and the native code needs no capacity check; larger limits grow it on demand.
+pub(crate) const PREALLOC_RETS: u32 = 1 << 16;
+
 /// Values a host opcode may pop (the largest `pops` in the instruction table).
 pub(crate) const MAX_HOST_ARGS: usize = 4;
 
@@ -193,7 +197,11 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 *flag = 1;
             }
         }
-        let rets = vec![0; (call_depth as usize).min(64)];
+        let rets = if call_depth <= PREALLOC_RETS {
+            vec![0; call_depth as usize]
+        } else {
+            vec![0; 64]
+        };
         Frame {
             env,
             host,

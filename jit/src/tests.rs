@@ -139,15 +139,18 @@ fn halt_inside_a_subroutine_reports_the_whole_stack() {
 #[test]
 fn call_limits() {
     let deep = "push 0\ncall f\nhalt\nf: push 1\nadd\ndup\npush 1000\nlt\njumpif r\nreturn\nr: call f\nreturn\n";
-    for depth in [0, 1, 5, 300] {
+    // (100,000 is above the preallocated return stack: it grows during the run.)
+    for depth in [0, 1, 5, 300, 100_000] {
         let limits = Limits {
             call_depth: depth,
             ..Limits::default()
         };
         let v = verified(deep, limits);
         let out = same_with(deep, limits, &v.contract().state, 1_000_000);
-        if depth < 300 {
+        if depth < 1000 {
             assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
+        } else {
+            assert_eq!(out.stack, vec![1000], "{:?}", out.result);
         }
     }
     // Stack room: a callee with a big frame, called with little room left.
@@ -230,4 +233,49 @@ fn clif_and_cross_isa() {
 fn compiled_code_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<crate::Compiled>();
+}
+
+#[test]
+fn one_compiled_contract_runs_on_many_threads() {
+    let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
+    let code = compile(&v).unwrap();
+    let want = coopvm_interp::run(
+        &v,
+        RunParams {
+            ctx: &ctx(),
+            state: &State::new(),
+            gas_limit: 1_000_000,
+        },
+        &mut NoHost,
+    );
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let ctx = ctx();
+                for _ in 0..20 {
+                    let params = RunParams {
+                        ctx: &ctx,
+                        state: &State::new(),
+                        gas_limit: 1_000_000,
+                    };
+                    assert_eq!(run_compiled(&code, &v, params, &mut NoHost), want);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn unsupported_targets_are_errors() {
+    // Parses, but this build has no backend for it (or it is not 64-bit).
+    for triple in [
+        "riscv64gc-unknown-linux-gnu",
+        "i686-unknown-linux-gnu",
+        "nonsense",
+    ] {
+        let e = isa_for(triple)
+            .err()
+            .unwrap_or_else(|| panic!("{triple} accepted"));
+        assert!(matches!(e, crate::JitError::Isa(_)), "{triple}: {e}");
+    }
 }

@@ -15,6 +15,7 @@
 //! assert_eq!(v.to_string(), "[-3, \"hi\"]");
 //! ```
 
+use coopvm_core::wire::{put_bytes, put_int, put_uint, Reader, WireError};
 use std::fmt;
 
 /// The first four bytes of every encoded [`DataValue`].
@@ -76,21 +77,11 @@ impl DataValue {
     /// non-minimal integers, unknown tags, nesting deeper than [`MAX_DEPTH`], truncation,
     /// trailing bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<DataValue, DataDecodeError> {
-        let mut r = Reader { bytes, pos: 0 };
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(r.fail("not a DataValue (bad magic)"));
-        }
-        r.pos = MAGIC.len();
-        let version = r.byte()?;
-        if version != FORMAT_VERSION {
-            r.pos = MAGIC.len();
-            return Err(r.fail(&format!(
-                "DataValue format version {version} is not supported (this build reads version {FORMAT_VERSION})"
-            )));
-        }
-        let v = r.value(0)?;
-        if r.pos != bytes.len() {
-            return Err(r.fail("trailing bytes after the value"));
+        let mut r = Reader::new(bytes);
+        r.header(MAGIC, FORMAT_VERSION, "DataValue")?;
+        let v = value(&mut r, 0)?;
+        if !r.at_end() {
+            return Err(r.fail("trailing bytes after the value").into());
         }
         Ok(v)
     }
@@ -117,8 +108,7 @@ impl DataValue {
             }
             DataValue::Bytes(b) => {
                 w.push(TAG_BYTES);
-                put_uint(w, b.len() as u64);
-                w.extend_from_slice(b);
+                put_bytes(w, b);
             }
             DataValue::List(items) => {
                 w.push(TAG_LIST);
@@ -130,8 +120,7 @@ impl DataValue {
             DataValue::FunctionV { vm, code } => {
                 w.push(TAG_FUNCTION);
                 put_uint(w, *vm);
-                put_uint(w, code.len() as u64);
-                w.extend_from_slice(code);
+                put_bytes(w, code);
             }
         }
     }
@@ -159,113 +148,37 @@ impl fmt::Display for DataValue {
     }
 }
 
-fn put_uint(w: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        w.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    w.push(v as u8);
-}
-
-fn put_int(w: &mut Vec<u8>, v: i64) {
-    put_uint(w, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-struct Reader<'b> {
-    bytes: &'b [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn fail(&self, message: &str) -> DataDecodeError {
+impl From<WireError> for DataDecodeError {
+    fn from(e: WireError) -> Self {
         DataDecodeError {
-            offset: self.pos,
-            message: message.to_owned(),
+            offset: e.offset,
+            message: e.message,
         }
     }
+}
 
-    fn byte(&mut self) -> Result<u8, DataDecodeError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.fail("unexpected end of input"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    /// Unsigned LEB128, minimal length only, at most 64 bits.
-    fn uint(&mut self) -> Result<u64, DataDecodeError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.byte()?;
-            if i == 9 && b > 1 {
-                self.pos = start;
-                return Err(self.fail("integer does not fit in 64 bits"));
+fn value(r: &mut Reader<'_>, depth: usize) -> Result<DataValue, WireError> {
+    let at = r.pos();
+    match r.byte()? {
+        TAG_INT => Ok(DataValue::Int(r.int()?)),
+        TAG_BYTES => Ok(DataValue::Bytes(r.bytes()?.to_vec())),
+        TAG_LIST => {
+            if depth >= MAX_DEPTH {
+                return Err(r.fail_at(at, &format!("lists nest deeper than {MAX_DEPTH}")));
             }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    self.pos = start;
-                    return Err(self.fail("integer is not minimally encoded"));
-                }
-                return Ok(v);
+            let n = r.count()?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(value(r, depth + 1)?);
             }
+            Ok(DataValue::List(items))
         }
-        // Not reached: at i == 9 a byte above 1 fails above and any other byte ends the loop.
-        self.pos = start;
-        Err(self.fail("integer is longer than 10 bytes"))
-    }
-
-    /// A length that cannot exceed the bytes left (each element takes at least one byte).
-    fn count(&mut self) -> Result<usize, DataDecodeError> {
-        let at = self.pos;
-        let n = self.uint()?;
-        let left = (self.bytes.len() - self.pos) as u64;
-        if n > left {
-            self.pos = at;
-            return Err(self.fail(&format!("length {n} exceeds the {left} bytes left")));
+        TAG_FUNCTION => {
+            let vm = r.uint()?;
+            let code = r.bytes()?.to_vec();
+            Ok(DataValue::FunctionV { vm, code })
         }
-        Ok(n as usize)
-    }
-
-    fn raw(&mut self) -> Result<Vec<u8>, DataDecodeError> {
-        let n = self.count()?;
-        let out = self.bytes[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn value(&mut self, depth: usize) -> Result<DataValue, DataDecodeError> {
-        let at = self.pos;
-        match self.byte()? {
-            TAG_INT => {
-                let u = self.uint()?;
-                Ok(DataValue::Int(((u >> 1) as i64) ^ -((u & 1) as i64)))
-            }
-            TAG_BYTES => Ok(DataValue::Bytes(self.raw()?)),
-            TAG_LIST => {
-                if depth >= MAX_DEPTH {
-                    self.pos = at;
-                    return Err(self.fail(&format!("lists nest deeper than {MAX_DEPTH}")));
-                }
-                let n = self.count()?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
-                }
-                Ok(DataValue::List(items))
-            }
-            TAG_FUNCTION => {
-                let vm = self.uint()?;
-                let code = self.raw()?;
-                Ok(DataValue::FunctionV { vm, code })
-            }
-            tag => {
-                self.pos = at;
-                Err(self.fail(&format!("0x{tag:02x} is not a DataValue tag")))
-            }
-        }
+        tag => Err(r.fail_at(at, &format!("0x{tag:02x} is not a DataValue tag"))),
     }
 }
 

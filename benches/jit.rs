@@ -1,0 +1,170 @@
+//! Interpreter against JIT: execution only (both precompiled), on a counted loop, recursive
+//! fib and a host-call loop, with native Rust baselines for the loop and fib; and the JIT's
+//! compile time for every example and for a ~100-instruction contract.
+//!
+//! Run: `cargo bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench --bench jit -- compile` runs only the compile-time group. The figures the
+//! tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
+
+use coopvm::core::host::Env;
+use coopvm::core::memory::Memory;
+use coopvm::core::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::load;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+/// Sums 1..=n with a counted loop (9 instructions per iteration, 2 blocks; a static memory
+/// slot written and read each iteration).
+fn sum_loop(n: u32) -> String {
+    format!(
+        "push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
+         body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n"
+    )
+}
+
+/// fib(n) by naive recursion: calls and returns.
+fn fib(n: u32) -> String {
+    format!(
+        "push {n}\ncall fib\nhalt\n\
+         fib: dup\npush 2\nlt\njumpif done\ndup\npush 1\nsub\ncall fib\nswap\npush 2\nsub\ncall fib\nadd\n\
+         done: return\n"
+    )
+}
+
+/// A loop making two host calls per iteration (`gettimestamp`, `getblock`).
+fn host_loop(n: u32) -> String {
+    format!(
+        "push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
+         body: swap\ngettimestamp\nadd\ngetblock\nadd\nswap\npush 1\nsub\njump loop\n"
+    )
+}
+
+/// A straight-line-and-branches contract of about 100 instructions.
+fn hundred() -> String {
+    let mut s = String::from("push 1\n");
+    for i in 0..12 {
+        s.push_str(&format!(
+            "push {i}\nadd\ndup\nstore k{i}\ndup\npush 3\nmod\njumpif s{i}\npush 2\nmul\ns{i}:\n"
+        ));
+    }
+    s.push_str("halt\n");
+    s
+}
+
+fn verified(src: &str) -> Verified {
+    load::from_source("bench.casm", src)
+        .expect("assembles")
+        .verify(&Limits::default())
+        .expect("verifies")
+}
+
+const GAS: u64 = u64::MAX / 2;
+
+/// Native Rust: the loop kernel's work with the same checked arithmetic.
+fn native_sum(n: i64) -> Option<i64> {
+    let mut sum: i64 = 0;
+    let mut i = n;
+    while black_box(i) != 0 {
+        sum = sum.checked_add(i)?;
+        i = i.checked_sub(1)?;
+    }
+    Some(sum)
+}
+
+/// Native Rust: naive recursive fib with checked arithmetic.
+fn native_fib(n: i64) -> Option<i64> {
+    if black_box(n) < 2 {
+        return Some(n);
+    }
+    native_fib(n.checked_sub(1)?)?.checked_add(native_fib(n.checked_sub(2)?)?)
+}
+
+fn kernel(c: &mut Criterion, name: &str, src: &str, native: Option<&dyn Fn() -> Option<i64>>) {
+    let v = verified(src);
+    let interp = coopvm::interp::compile(&v);
+    let jit = coopvm::jit::compile(&v).expect("compiles");
+    let ctx = ExecutionContext {
+        timestamp: 3,
+        block_number: 4,
+        ..Default::default()
+    };
+    let contract = v.contract();
+    let memory = Memory::new(&contract.program, &contract.state, v.limits().memory_keys);
+    // Both engines agree before anything is timed.
+    let once = |jit_engine: bool| {
+        let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+        let mut mem = memory.clone();
+        if jit_engine {
+            jit.execute(&mut env, &mut NoHost, &mut mem, GAS)
+        } else {
+            interp.execute(&mut env, &mut NoHost, &mut mem, GAS)
+        }
+    };
+    let (a, b) = (once(false), once(true));
+    assert_eq!(a, b, "{name}: engines disagree");
+    assert!(a.result.is_ok(), "{name}: {a:?}");
+    if let Some(native) = native {
+        assert_eq!(native(), a.stack.last().copied(), "{name}: native baseline");
+    }
+    let mut g = c.benchmark_group(name);
+    g.bench_function("interp", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut mem = memory.clone();
+            black_box(interp.execute(&mut env, &mut NoHost, &mut mem, GAS))
+        })
+    });
+    g.bench_function("jit", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut mem = memory.clone();
+            black_box(jit.execute(&mut env, &mut NoHost, &mut mem, GAS))
+        })
+    });
+    if let Some(native) = native {
+        g.bench_function("native", |b| b.iter(|| black_box(native())));
+    }
+    g.finish();
+}
+
+fn execution(c: &mut Criterion) {
+    kernel(
+        c,
+        "loop_10k",
+        &sum_loop(10_000),
+        Some(&|| native_sum(10_000)),
+    );
+    kernel(c, "fib_20", &fib(20), Some(&|| native_fib(20)));
+    kernel(c, "host_loop_1k", &host_loop(1_000), None);
+}
+
+fn compile(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compile");
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for name in [
+        "counter",
+        "fib",
+        "loop",
+        "rollback",
+        "subroutine",
+        "governance/found",
+    ] {
+        let path = format!("{}/examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
+        let src = std::fs::read_to_string(&path).expect("example exists");
+        sources.push((name.replace('/', "_"), src));
+    }
+    sources.push(("hundred".into(), hundred()));
+    for (name, src) in &sources {
+        let v = verified(src);
+        g.bench_function(format!("jit/{name}"), |b| {
+            b.iter(|| black_box(coopvm::jit::compile(&v).expect("compiles")))
+        });
+        g.bench_function(format!("interp/{name}"), |b| {
+            b.iter(|| black_box(coopvm::interp::compile(&v)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, execution, compile);
+criterion_main!(benches);
