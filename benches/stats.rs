@@ -1,13 +1,14 @@
 //! The cost of run statistics: the interpreter's execution loop with statistics off (the
 //! plain `Compiled::execute`) and on (`interp::stats::execute_counted` plus deriving the
-//! figures), on a hot counted loop and on recursive calls; and whole runs through the facade
+//! figures), on a hot counted loop and on recursive calls; the same for the JIT's plain and
+//! counted native code (`jit_kernel/`); and whole runs through the facade
 //! (`Engine::run` against `Engine::run_with_stats`, which also emits logs and metrics, here
 //! with no subscriber or recorder installed).
 //!
 //! Run: `cargo bench --bench stats`. On a loaded machine criterion's means wander with the
 //! load; `COOPVM_BENCH_PAIRS=1 cargo bench --bench stats` instead runs the two kernels
-//! alternately, 1000 times each, and prints for each the fastest time and the median of the
-//! per-pair ratio on/off, which the load disturbs far less.
+//! (interpreter and JIT) alternately, 1000 times each, and prints for each the fastest time
+//! and the median of the per-pair ratio on/off, which the load disturbs far less.
 
 use coopvm::core::host::Env;
 use coopvm::core::memory::Memory;
@@ -77,6 +78,40 @@ fn kernel(c: &mut Criterion, name: &str, v: &Verified) {
     group.finish();
 }
 
+/// The JIT's plain native code against its counted code (`compile_counted`).
+fn jit_kernel(c: &mut Criterion, name: &str, v: &Verified) {
+    let plain = coopvm::jit::compile(v).expect("compiles");
+    let counted = coopvm::jit::compile_counted(v).expect("compiles");
+    let ctx = ExecutionContext::default();
+    let contract = v.contract();
+    let limit = v.limits().memory_keys;
+    let mut group = c.benchmark_group(format!("jit_kernel/{name}"));
+    group.bench_function("stats_off", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut memory = Memory::new(&contract.program, &contract.state, limit);
+            black_box(plain.execute(&mut env, &mut NoHost, &mut memory, GAS))
+        })
+    });
+    group.bench_function("stats_on", |b| {
+        b.iter(|| {
+            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
+            let mut memory = Memory::new(&contract.program, &contract.state, limit);
+            let mut tally = Tally::new(v.analysis());
+            let (exec, stop) = counted.execute_counted(
+                v.analysis(),
+                &mut env,
+                &mut NoHost,
+                &mut memory,
+                GAS,
+                &mut tally,
+            );
+            black_box((exec, tally.finish(v, stop)))
+        })
+    });
+    group.finish();
+}
+
 fn whole_run(c: &mut Criterion, name: &str, v: &Verified) {
     let ctx = ExecutionContext::default();
     let state = v.contract().state.clone();
@@ -90,17 +125,51 @@ fn whole_run(c: &mut Criterion, name: &str, v: &Verified) {
     group.finish();
 }
 
-/// The stats-off and stats-on kernels, alternately: fastest of each and the median ratio.
-fn pairs(name: &str, v: &Verified) {
+/// `off` and `on` alternately, 1000 times each: the fastest of each and the median ratio.
+fn pairs(name: &str, mut off: impl FnMut(), mut on: impl FnMut()) {
+    let (mut best_off, mut best_on, mut ratios) = (f64::MAX, f64::MAX, Vec::new());
+    for _ in 0..1000 {
+        let started = Instant::now();
+        off();
+        let a = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        on();
+        let b = started.elapsed().as_secs_f64();
+        best_off = best_off.min(a);
+        best_on = best_on.min(b);
+        ratios.push(b / a);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{name}: stats off {:.1} us, stats on {:.1} us (fastest of 1000); median on/off {:.3}",
+        best_off * 1e6,
+        best_on * 1e6,
+        ratios[ratios.len() / 2]
+    );
+}
+
+/// The interpreter's and the JIT's kernels with statistics off and on, pair by pair.
+fn all_pairs(name: &str, v: &Verified) {
     let code = coopvm::interp::compile(v);
+    let plain = coopvm::jit::compile(v).expect("compiles");
+    let counted = coopvm::jit::compile_counted(v).expect("compiles");
     let ctx = ExecutionContext::default();
     let contract = v.contract();
     let limit = v.limits().memory_keys;
-    let time = |on: bool| {
-        let started = Instant::now();
-        let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-        let mut memory = Memory::new(&contract.program, &contract.state, limit);
-        if on {
+    let fresh = || {
+        (
+            Env::new(&ctx, &contract.id, &contract.program.strings),
+            Memory::new(&contract.program, &contract.state, limit),
+        )
+    };
+    pairs(
+        &format!("kernel/{name}"),
+        || {
+            let (mut env, mut memory) = fresh();
+            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS));
+        },
+        || {
+            let (mut env, mut memory) = fresh();
             let mut tally = Tally::new(v.analysis());
             let (exec, stop) = coopvm::interp::stats::execute_counted(
                 &code,
@@ -112,38 +181,42 @@ fn pairs(name: &str, v: &Verified) {
                 &mut tally,
             );
             black_box((exec, tally.finish(v, stop)));
-        } else {
-            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS));
-        }
-        started.elapsed().as_secs_f64()
-    };
-    let (mut off, mut on, mut ratios) = (f64::MAX, f64::MAX, Vec::new());
-    for _ in 0..1000 {
-        let a = time(false);
-        let b = time(true);
-        off = off.min(a);
-        on = on.min(b);
-        ratios.push(b / a);
-    }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "{name}: stats off {:.1} us, stats on {:.1} us (fastest of 1000); median on/off {:.3}",
-        off * 1e6,
-        on * 1e6,
-        ratios[ratios.len() / 2]
+        },
+    );
+    pairs(
+        &format!("jit_kernel/{name}"),
+        || {
+            let (mut env, mut memory) = fresh();
+            black_box(plain.execute(&mut env, &mut NoHost, &mut memory, GAS));
+        },
+        || {
+            let (mut env, mut memory) = fresh();
+            let mut tally = Tally::new(v.analysis());
+            let (exec, stop) = counted.execute_counted(
+                v.analysis(),
+                &mut env,
+                &mut NoHost,
+                &mut memory,
+                GAS,
+                &mut tally,
+            );
+            black_box((exec, tally.finish(v, stop)));
+        },
     );
 }
 
 fn benches(c: &mut Criterion) {
     if std::env::var_os("COOPVM_BENCH_PAIRS").is_some() {
-        pairs("kernel/sum_loop_10000", &verified(&sum_loop(10_000)));
-        pairs("kernel/fib_20", &verified(&fib(20)));
+        all_pairs("sum_loop_10000", &verified(&sum_loop(10_000)));
+        all_pairs("fib_20", &verified(&fib(20)));
         return;
     }
     let sum = verified(&sum_loop(10_000));
     let fib = verified(&fib(20));
     kernel(c, "sum_loop_10000", &sum);
     kernel(c, "fib_20", &fib);
+    jit_kernel(c, "sum_loop_10000", &sum);
+    jit_kernel(c, "fib_20", &fib);
     whole_run(c, "fib_20", &fib);
 }
 

@@ -127,7 +127,7 @@ impl Compiled {
         gas_limit: u64,
     ) -> Exec {
         let mut m = Machine::new(self, gas_limit);
-        let result = match m.drive::<H, false>(env, host, memory) {
+        let result = match m.drive::<H, false, NoProbe>(env, host, memory, &mut NoProbe) {
             Flow::Continue | Flow::Done => Ok(()),
             Flow::Error(e) => Err(*e),
         };
@@ -222,6 +222,25 @@ pub fn run<H: Host + ?Sized>(verified: &Verified, params: RunParams<'_>, host: &
     })
 }
 
+/// Something told of every block entry (after its gas charge) with the stream position of
+/// the charge, the stack height and the call depth. With `ON == false` the calls compile to
+/// nothing: the plain loop is the same code as without a probe.
+pub(crate) trait Probe {
+    /// Whether the loop calls [`Probe::enter`] at all.
+    const ON: bool;
+    /// A block entry.
+    fn enter(&mut self, ip: usize, height: usize, depth: usize);
+}
+
+/// No probe: the plain loop.
+pub(crate) struct NoProbe;
+
+impl Probe for NoProbe {
+    const ON: bool = false;
+    #[inline(always)]
+    fn enter(&mut self, _: usize, _: usize, _: usize) {}
+}
+
 /// What one step did.
 #[derive(Debug)]
 pub enum Flow {
@@ -311,18 +330,31 @@ impl<'c> Machine<'c> {
         host: &mut H,
         memory: &mut Memory,
     ) -> Flow {
-        self.drive::<H, true>(env, host, memory)
+        self.drive::<H, true, NoProbe>(env, host, memory, &mut NoProbe)
+    }
+
+    /// Runs to the end like [`Compiled::execute`]'s loop, telling `probe` of every block
+    /// entry (the statistics loop, [`stats::execute_counted`]).
+    pub(crate) fn run_probed<H: Host + ?Sized, P: Probe>(
+        &mut self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        probe: &mut P,
+    ) -> Flow {
+        self.drive::<H, false, P>(env, host, memory, probe)
     }
 
     /// The interpreter loop: with `ONE` it executes one stream instruction, without it it
     /// runs to the end. One body serves both, so stepping and running cannot disagree; the
     /// registers (ip, sp, gas) live in locals while it runs.
     #[inline(always)]
-    fn drive<H: Host + ?Sized, const ONE: bool>(
+    fn drive<H: Host + ?Sized, const ONE: bool, P: Probe>(
         &mut self,
         env: &mut Env<'_>,
         host: &mut H,
         memory: &mut Memory,
+        probe: &mut P,
     ) -> Flow {
         let code = self.code;
         let ops = &code.ops[..];
@@ -372,6 +404,9 @@ impl<'c> Machine<'c> {
                         fail!(VmError::out_of_gas(gas_limit));
                     }
                     gas -= cost;
+                    if P::ON {
+                        probe.enter(ip, sp, frames.len());
+                    }
                     ip += 1;
                 }
                 IOp::Push(v) => {

@@ -1,10 +1,10 @@
-//! Running with statistics: the same machine, driven by a separate loop that reports every
-//! block entry to a [`Tally`].
+//! Running with statistics: the interpreter's loop reporting every block entry to a
+//! [`Tally`].
 //!
-//! The plain [`crate::run`] path does not know this loop exists, so statistics off cost
-//! nothing; on, they cost one table look-up per executed instruction (is it a block
-//! charge?) and a few operations per block entry, and they never change gas or results: the
-//! machine's steps are the same.
+//! It is the interpreter's own loop, monomorphized with a probe that the block charge calls;
+//! the plain [`crate::run`] loop is monomorphized without one, so statistics off cost
+//! nothing. On, they cost a few operations per block entry, nothing per instruction, and
+//! they never change gas or results: the loop body is the same.
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
@@ -16,12 +16,27 @@
 //! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));
 //! ```
 
-use crate::{compile, Compiled, Flow, IOp, Machine};
+use crate::{compile, Compiled, Flow, IOp, Machine, Probe};
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
 use coopvm_core::run::{Exec, Outcome, RunParams};
 use coopvm_core::stats::{Stats, Stop, Tally};
 use coopvm_core::verify::{Analysis, Verified};
+
+/// Reports the interpreter loop's block entries to a [`Tally`].
+struct Counter<'a> {
+    block_of: &'a [u32],
+    tally: &'a mut Tally,
+}
+
+impl Probe for Counter<'_> {
+    const ON: bool = true;
+    #[inline(always)]
+    fn enter(&mut self, ip: usize, height: usize, depth: usize) {
+        let block = self.block_of.get(ip).copied().unwrap_or(NOT_A_BLOCK);
+        self.tally.enter(block, height as u32, depth as u32);
+    }
+}
 
 /// Marks a stream position that is not a block's charge.
 const NOT_A_BLOCK: u32 = u32::MAX;
@@ -73,18 +88,16 @@ pub fn execute_counted<H: Host + ?Sized>(
         })
         .collect();
     let mut m = Machine::new(code, gas_limit);
-    let (result, at_charge) = loop {
-        let block = block_of.get(m.ip()).copied().unwrap_or(NOT_A_BLOCK);
-        match m.step(env, host, memory) {
-            Flow::Continue => {
-                if block != NOT_A_BLOCK {
-                    tally.enter(block, m.stack().len() as u32, m.call_stack().len() as u32);
-                }
-            }
-            Flow::Done => break (Ok(()), false),
-            Flow::Error(e) => break (Err(*e), block != NOT_A_BLOCK),
-        }
+    let mut probe = Counter {
+        block_of: &block_of,
+        tally,
     };
+    let result = match m.run_probed(env, host, memory, &mut probe) {
+        Flow::Continue | Flow::Done => Ok(()),
+        Flow::Error(e) => Err(*e),
+    };
+    // A run that failed at a block's charge stopped with the charge next.
+    let at_charge = result.is_err() && matches!(code.ops().get(m.ip()), Some(IOp::Charge(_)));
     let stop = Stop::from_result(&result, at_charge);
     (m.finish(result), stop)
 }

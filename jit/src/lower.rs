@@ -142,11 +142,34 @@ pub(crate) fn lower(
     for h in 0..max_height {
         b.declare_var(Variable::new(5 + h as usize), types::I64);
     }
+    // Statistics live in variables (registers) while the code runs and go to the context
+    // block on every exit.
+    let stat_vars = stats.then(|| {
+        let first = 5 + max_height as usize;
+        let vars = StatVars {
+            pending: Variable::new(first),
+            peak: Variable::new(first + 1),
+            last_block: Variable::new(first + 2),
+            last_height: Variable::new(first + 3),
+            last_depth: Variable::new(first + 4),
+            peak_depth: Variable::new(first + 5),
+        };
+        for (v, _) in vars.with_offsets() {
+            b.declare_var(v, types::I64);
+        }
+        vars
+    });
     let g = b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
     b.def_var(gas, g);
     let zero = b.ins().iconst(types::I64, 0);
     b.def_var(base, zero);
     b.def_var(depth, zero);
+    if let Some(vars) = &stat_vars {
+        for ((v, _), init) in vars.with_offsets().into_iter().zip(StatVars::INITIAL) {
+            let value = b.ins().iconst(types::I64, init);
+            b.def_var(v, value);
+        }
+    }
     let r = b.ins().load(ptr, flags, ctx, off::RETS);
     b.def_var(rets, r);
     let rc = b.ins().load(types::I64, flags, ctx, off::RET_CAP);
@@ -203,6 +226,7 @@ pub(crate) fn lower(
         limits: *verified.limits(),
         pending: Vec::new(),
         counts,
+        stat_vars,
     };
 
     // Enter main.
@@ -366,6 +390,35 @@ struct Lower<'a, 'f> {
     pending: Vec<Pending>,
     /// The per-block entry counters, when the code keeps statistics.
     counts: Option<Value>,
+    /// The other statistics, when the code keeps them.
+    stat_vars: Option<StatVars>,
+}
+
+/// The statistics native code keeps in variables (see [`Lower::count_entry`]).
+struct StatVars {
+    pending: Variable,
+    peak: Variable,
+    last_block: Variable,
+    last_height: Variable,
+    last_depth: Variable,
+    peak_depth: Variable,
+}
+
+impl StatVars {
+    /// Initial values, in the order of [`StatVars::with_offsets`] (`-1`: no block yet).
+    const INITIAL: [i64; 6] = [0, 0, -1, 0, 0, 0];
+
+    /// Every variable with the context-block field it is written to on exit.
+    fn with_offsets(&self) -> [(Variable, i32); 6] {
+        [
+            (self.pending, off::ST_PENDING),
+            (self.peak, off::ST_PEAK),
+            (self.last_block, off::ST_LAST_BLOCK),
+            (self.last_height, off::ST_LAST_HEIGHT),
+            (self.last_depth, off::ST_LAST_DEPTH),
+            (self.peak_depth, off::ST_PEAK_DEPTH),
+        ]
+    }
 }
 
 /// A block to fill once the current one is finished.
@@ -440,34 +493,49 @@ impl Lower<'_, '_> {
     /// entry, fold the previous entry's candidate peak into the peak of completed entries,
     /// remember this entry (block, absolute height, call depth, candidate peak) and raise
     /// the peak call depth; exactly what `coopvm_core::stats::Tally::from_parts` expects.
+    /// Only the counter is in memory; the rest lives in variables until an exit writes it
+    /// out ([`Lower::write_stats`]).
     fn count_entry(&mut self, counts: Value, bi: usize, h: u32, rise: u32) {
         let flags = MemFlags::trusted();
-        let ctx = self.ctx;
         let at = self.b.ins().iadd_imm(counts, (bi as i64) * 8);
         let n = self.b.ins().load(types::I64, flags, at, 0);
         let n = self.b.ins().iadd_imm(n, 1);
         self.b.ins().store(flags, n, at, 0);
-        let pending = self.b.ins().load(types::I64, flags, ctx, off::ST_PENDING);
-        let peak = self.b.ins().load(types::I64, flags, ctx, off::ST_PEAK);
-        let peak = self.b.ins().umax(peak, pending);
-        self.b.ins().store(flags, peak, ctx, off::ST_PEAK);
+        let Some(v) = &self.stat_vars else { return };
+        let (pending, peak, last_block, last_height, last_depth, peak_depth) = (
+            v.pending,
+            v.peak,
+            v.last_block,
+            v.last_height,
+            v.last_depth,
+            v.peak_depth,
+        );
+        let p = self.b.use_var(pending);
+        let k = self.b.use_var(peak);
+        let k = self.b.ins().umax(k, p);
+        self.b.def_var(peak, k);
         let bs = self.b.use_var(self.base);
         let height = self.b.ins().iadd_imm(bs, i64::from(h));
         let candidate = self.b.ins().iadd_imm(height, i64::from(rise));
-        self.b.ins().store(flags, candidate, ctx, off::ST_PENDING);
+        self.b.def_var(pending, candidate);
         let block = self.b.ins().iconst(types::I64, bi as i64);
-        self.b.ins().store(flags, block, ctx, off::ST_LAST_BLOCK);
-        self.b.ins().store(flags, height, ctx, off::ST_LAST_HEIGHT);
+        self.b.def_var(last_block, block);
+        self.b.def_var(last_height, height);
         let depth = self.b.use_var(self.depth);
-        self.b.ins().store(flags, depth, ctx, off::ST_LAST_DEPTH);
-        let peak_depth = self
-            .b
-            .ins()
-            .load(types::I64, flags, ctx, off::ST_PEAK_DEPTH);
-        let peak_depth = self.b.ins().umax(peak_depth, depth);
-        self.b
-            .ins()
-            .store(flags, peak_depth, ctx, off::ST_PEAK_DEPTH);
+        self.b.def_var(last_depth, depth);
+        let d = self.b.use_var(peak_depth);
+        let d = self.b.ins().umax(d, depth);
+        self.b.def_var(peak_depth, d);
+    }
+
+    /// Writes the statistics variables to the context block (before every return).
+    fn write_stats(&mut self) {
+        let Some(v) = &self.stat_vars else { return };
+        let flags = MemFlags::trusted();
+        for (var, offset) in v.with_offsets() {
+            let value = self.b.use_var(var);
+            self.b.ins().store(flags, value, self.ctx, offset);
+        }
     }
 
     /// `stack + base * 8`: the address of the current frame's first value.
@@ -491,6 +559,7 @@ impl Lower<'_, '_> {
         self.b.ins().store(flags, sp, self.ctx, off::SP);
         let g = self.b.use_var(self.gas);
         self.b.ins().store(flags, g, self.ctx, off::GAS_LEFT);
+        self.write_stats();
         let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
         self.b.ins().return_(&[ok]);
     }
@@ -540,6 +609,7 @@ impl Lower<'_, '_> {
                     if let Some(b) = b {
                         self.b.ins().store(flags, b, self.ctx, off::ERR_B);
                     }
+                    self.write_stats();
                     let status = self.b.ins().iconst(types::I32, i64::from(STATUS_ERROR));
                     self.b.ins().return_(&[status]);
                 }
