@@ -92,6 +92,11 @@ pub(crate) fn lower(
             "a frame of {max_height} values is too large for native code"
         )));
     }
+    if verified.contract().program.keys.len() as u64 * 8 > i32::MAX as u64 {
+        return Err(JitError::Unsupported(
+            "too many static keys for native code".into(),
+        ));
+    }
     for insn in code {
         if insn.op.is_host() && usize::from(insn.op.info().pops) > MAX_HOST_ARGS {
             return Err(JitError::Unsupported(format!(
@@ -262,13 +267,13 @@ pub(crate) fn lower(
             let info = insn.op.info();
             match insn.op {
                 Op::Jump => {
-                    l.goto(insn.arg as u32, h);
+                    l.goto(insn.arg as u32, h)?;
                     ended = true;
                 }
                 Op::JumpIf => {
                     let c = l.get(h - 1);
-                    let then = l.target(insn.arg as u32, h - 1);
-                    let other = l.target(pc + 1, h - 1);
+                    let then = l.target(insn.arg as u32, h - 1)?;
+                    let other = l.target(pc + 1, h - 1)?;
                     l.b.ins().brif(c, then, &[], other, &[]);
                     ended = true;
                 }
@@ -308,7 +313,7 @@ pub(crate) fn lower(
         }
         if !ended {
             // Falls through into the next block (or off the end of the code).
-            l.goto(block.end, h);
+            l.goto(block.end, h)?;
         }
     }
 
@@ -348,7 +353,7 @@ pub(crate) fn lower(
             for (j, v) in results.into_iter().enumerate() {
                 l.set(below + j as u32, v);
             }
-            l.goto(s.pc + 1, below + s.results);
+            l.goto(s.pc + 1, below + s.results)?;
         }
     }
 
@@ -451,28 +456,36 @@ impl Lower<'_, '_> {
 
     /// A block to branch to for continuing at `pc` with frame height `h`: its basic block,
     /// or (at the end of the code) a fresh block that ends the run.
-    fn target(&mut self, pc: u32, h: u32) -> Block {
+    fn target(&mut self, pc: u32, h: u32) -> Result<Block, JitError> {
         if let Some(block) = self.block_for(pc) {
-            return block;
+            return Ok(block);
+        }
+        if pc != self.len {
+            return Err(JitError::Internal(format!(
+                "a branch targets instruction {pc}, which starts no block"
+            )));
         }
         let end = self.b.create_block();
         self.pending.push(Pending::Halt(end, h));
-        end
+        Ok(end)
     }
 
     /// Continues at `pc` with frame height `h` (ends the current block).
-    fn goto(&mut self, pc: u32, h: u32) {
+    fn goto(&mut self, pc: u32, h: u32) -> Result<(), JitError> {
         match self.block_for(pc) {
             Some(block) => {
                 self.b.ins().jump(block, &[]);
             }
+            // The end of the code has no block: the run ends there.
+            None if pc == self.len => self.halt(h),
+            // Verified code reaches no other instruction without a block.
             None => {
-                // Only the end of the code has no block: the run ends there. (Verified code
-                // reaches no other instruction without a block.)
-                debug_assert_eq!(pc, self.len);
-                self.halt(h);
+                return Err(JitError::Internal(format!(
+                    "control reaches instruction {pc}, which starts no block"
+                )))
             }
         }
+        Ok(())
     }
 
     /// Statistics at the entry of block `bi` (its gas charged), whose frame-relative entry
