@@ -6,13 +6,13 @@
 //! the gas its interpreted runs used, and, once hot, its compiled code. A contract is *hot*
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
 //! comes first. The defaults implement the classic rule "compile once interpretation has cost
-//! about as much as compiling", from `cargo bench --bench jit` (figures in the README; a
-//! loaded 2-core machine): interpreting costs 2 to 3 ns per unit of gas and JIT code 0.1 to
-//! 0.3 ns, while compiling an example costs 0.13 to 0.6 ms (2.3 ms for 100 instructions), so
-//! 200,000 gas of interpretation (about 0.5 ms) pays for a typical compile. Tiny contracts
-//! (tens of gas) run in about 1 µs on either engine, dominated by the run protocol, so the
-//! JIT saves them little; 1,000 runs (about 1 ms of interpretation) bound what they can spend
-//! before being compiled anyway, at the cost of one compile.
+//! about as much as compiling", from `cargo bench --bench jit` (figures in the README):
+//! interpreting costs 1.1 to 1.7 ns per unit of gas and JIT code 0.09 to 0.17 ns, while
+//! compiling an example costs 0.09 to 0.43 ms (1.3 ms for 100 instructions), so 200,000 gas
+//! of interpretation (about 0.3 ms) pays for a typical compile. Tiny contracts (tens of gas)
+//! run in about 1 µs on either engine, dominated by the run protocol, so the JIT saves them
+//! little; 1,000 runs (about 1 ms of interpretation) bound what they can spend before being
+//! compiled anyway, at the cost of one compile.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run using it ends.
