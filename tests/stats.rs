@@ -129,6 +129,29 @@ fn run_stats_on_the_command_line() {
     assert!(!String::from_utf8(out.stdout).unwrap().contains("stats:"));
 }
 
+#[test]
+fn run_stats_are_the_same_on_every_engine_on_the_command_line() {
+    for (example, _) in examples() {
+        let file = format!("examples/{example}");
+        let mut reference = None;
+        for engine in ["interp", "jit", "auto"] {
+            let out = coopvm(&["run", &file, "--stats", "--json", "--engine", engine]);
+            let mut v: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+            if let Some(stats) = v.get_mut("stats").and_then(Value::as_object_mut) {
+                assert!(
+                    stats.remove("wall_time_ns").is_some(),
+                    "{example} on {engine}"
+                );
+            }
+            let key = (out.status.code(), v["stats"].clone(), v["gas_used"].clone());
+            match &reference {
+                None => reference = Some(key),
+                Some(r) => assert_eq!(*r, key, "{example} on {engine}"),
+            }
+        }
+    }
+}
+
 fn labels(key: &metrics::Key) -> BTreeMap<String, String> {
     key.labels()
         .map(|l| (l.key().to_owned(), l.value().to_owned()))

@@ -1,6 +1,6 @@
 //! coopvm-core: everything both engines share.
 //!
-//! Data flows one way: text -> [`asm`] -> [`program`] (the IR) -> [`verify`] -> an engine.
+//! Data flows one way: text -> [`asm`] -> [`program`] (the IR) -> [`verify`](mod@verify) -> an engine.
 //! The instruction table in [`isa`] is the single definition of every opcode; the [`host`]
 //! module is the boundary to the cooperative world; [`run`] wraps an engine's execution in
 //! the seed's checks and transaction; [`codec`] is the canonical binary form.

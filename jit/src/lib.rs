@@ -6,6 +6,8 @@
 //! explicit call stack, host calls through `extern "C"` trampolines). [`Compiled::execute`]
 //! runs it with the interpreter's signature, and [`run`] wraps it in the shared run protocol
 //! ([`coopvm_core::run::run`]), so both engines produce their [`Outcome`] the same way.
+//! [`compile_counted`] makes a second flavour of the code that also keeps run statistics
+//! (block entry counters; see [`coopvm_core::stats`]), equal to the interpreter's.
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
