@@ -6,13 +6,13 @@
 //! the gas its interpreted runs used, and, once hot, its compiled code. A contract is *hot*
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
 //! comes first. The defaults implement the classic rule "compile once interpretation has cost
-//! about as much as compiling", from `cargo bench --bench jit` (figures in the README; a
-//! loaded 2-core machine): interpreting costs 2 to 3 ns per unit of gas and JIT code 0.1 to
-//! 0.3 ns, while compiling an example costs 0.13 to 0.6 ms (2.3 ms for 100 instructions), so
-//! 200,000 gas of interpretation (about 0.5 ms) pays for a typical compile. Tiny contracts
-//! (tens of gas) run in about 1 µs on either engine, dominated by the run protocol, so the
-//! JIT saves them little; 1,000 runs (about 1 ms of interpretation) bound what they can spend
-//! before being compiled anyway, at the cost of one compile.
+//! about as much as compiling", from `cargo bench --bench jit` (figures in the README):
+//! interpreting costs 1.1 to 1.7 ns per unit of gas and JIT code 0.09 to 0.17 ns, while
+//! compiling an example costs 0.09 to 0.43 ms (1.3 ms for 100 instructions), so 200,000 gas
+//! of interpretation (about 0.3 ms) pays for a typical compile. Tiny contracts (tens of gas)
+//! run in about 1 µs on either engine, dominated by the run protocol, so the JIT saves them
+//! little; 1,000 runs (about 1 ms of interpretation) bound what they can spend before being
+//! compiled anyway, at the cost of one compile.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run using it ends.
@@ -48,25 +48,31 @@ pub struct Policy {
     pub gas: u64,
     /// Contracts remembered at most (compiled or not).
     pub capacity: usize,
+    /// Contracts with more instructions stay on the interpreter (compile time grows faster
+    /// than linearly: about 75 ms for 5,000 instructions, 1.4 s for 50,000).
+    pub max_code_len: usize,
 }
 
 impl Default for Policy {
-    /// Hot after 1,000 runs or 200,000 gas of interpretation (see the module docs).
+    /// Hot after 1,000 runs or 200,000 gas of interpretation (see the module docs); at
+    /// most 16,384 instructions compiled (a few hundred milliseconds of compile).
     fn default() -> Self {
         Policy {
             runs: 1_000,
             gas: 200_000,
             capacity: 512,
+            max_code_len: 16_384,
         }
     }
 }
 
 impl Policy {
-    /// The policy of `--engine jit`: compile before the first run.
+    /// The policy of `--engine jit`: compile before the first run, whatever the size.
     pub const EAGER: Policy = Policy {
         runs: 0,
         gas: 0,
         capacity: 512,
+        max_code_len: usize::MAX,
     };
 }
 
@@ -201,6 +207,9 @@ impl CodeCache {
             hash: hasher.finish(),
             limits: *verified.limits(),
         };
+        if verified.contract().program.code.len() > self.policy.max_code_len {
+            return (coopvm_interp::run(verified, params, host), Tier::Interp);
+        }
         let plan = self.plan(&key, &bytes);
         let code = match plan {
             Plan::Run(code) => code,
@@ -320,7 +329,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 3,
             gas: u64::MAX,
-            capacity: 8,
+            ..Policy::default()
         });
         let v = contract(1);
         let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &v)).collect();
@@ -334,7 +343,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: u32::MAX,
             gas: 7,
-            capacity: 8,
+            ..Policy::default()
         });
         let v = contract(1); // 3 gas a run
         let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &v)).collect();
@@ -374,6 +383,18 @@ mod tests {
         go(&cache, &c); // evicts b
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.compiled(), 2);
+    }
+
+    #[test]
+    fn large_contracts_stay_on_the_interpreter() {
+        let cache = CodeCache::new(Policy {
+            max_code_len: 2,
+            ..Policy::EAGER
+        });
+        assert_eq!(go(&cache, &contract(1)), Tier::Interp); // 3 instructions
+        assert!(cache.is_empty());
+        let small = verify(assemble("t", "push 1\n").unwrap(), &Limits::default()).unwrap();
+        assert_eq!(go(&cache, &small), Tier::Jit);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! exit codes into [`VmError`]s identical to the interpreter's.
 //!
 //! Native code never unwinds: every trampoline catches a panic from the host, records it and
-//! reports an error status; the native code then returns cleanly and [`Frame::finish`]'s
-//! caller resumes the panic on the Rust side, as the interpreter would have propagated it.
+//! reports an error status; the native code then returns cleanly and `Compiled::execute`
+//! resumes the panic on the Rust side, as the interpreter would have propagated it.
 
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
