@@ -115,6 +115,45 @@ impl VmError {
         self
     }
 
+    /// `div` or `mod` of `a` by zero.
+    pub fn division_by_zero(a: i64) -> Self {
+        VmError::new(ErrorKind::DivisionByZero, format!("{a} divided by zero"))
+    }
+
+    /// A binary operation on `a` and `b` whose result does not fit in an `i64`.
+    pub fn overflow(a: i64, b: i64) -> Self {
+        VmError::new(
+            ErrorKind::ArithmeticOverflow,
+            format!("{a} and {b} overflow a 64-bit integer"),
+        )
+    }
+
+    /// `neg` of `a` (only `i64::MIN`) overflows.
+    pub fn neg_overflow(a: i64) -> Self {
+        VmError::new(ErrorKind::ArithmeticOverflow, format!("-({a}) overflows"))
+    }
+
+    /// A `call` beyond the call depth `limit`.
+    pub fn call_depth(limit: u32) -> Self {
+        VmError::new(
+            ErrorKind::CallDepthExceeded,
+            format!("call depth limit of {limit} reached"),
+        )
+    }
+
+    /// A `call` whose callee may need `max_height` values above `base`, beyond the stack
+    /// `limit`.
+    pub fn stack_room(
+        max_height: impl std::fmt::Display,
+        base: impl std::fmt::Display,
+        limit: impl std::fmt::Display,
+    ) -> Self {
+        VmError::new(
+            ErrorKind::StackOverflow,
+            format!("the call needs room for {max_height} values above {base}; the stack limit is {limit}"),
+        )
+    }
+
     /// The error of running out of gas.
     pub fn out_of_gas(limit: u64) -> Self {
         VmError::new(ErrorKind::OutOfGas, format!("out of gas (limit {limit})"))

@@ -384,7 +384,11 @@ impl<'c> Machine<'c> {
                         stack[sp - 1] = v;
                         ip += 1;
                     }
-                    Err(kind) => fail!(arith_error(kind, a, b)),
+                    Err(kind) => fail!(if kind == ErrorKind::DivisionByZero {
+                        VmError::division_by_zero(a)
+                    } else {
+                        VmError::overflow(a, b)
+                    }),
                 }
             }};
         }
@@ -440,10 +444,7 @@ impl<'c> Machine<'c> {
                             stack[sp - 1] = v;
                             ip += 1;
                         }
-                        None => fail!(VmError::new(
-                            ErrorKind::ArithmeticOverflow,
-                            format!("-({a}) overflows")
-                        )),
+                        None => fail!(VmError::neg_overflow(a)),
                     }
                 }
                 IOp::Eq => compare!(|a, b| a == b),
@@ -515,20 +516,11 @@ impl<'c> Machine<'c> {
                     max_height,
                 } => {
                     if frames.len() >= limits.call_depth as usize {
-                        fail!(VmError::new(
-                            ErrorKind::CallDepthExceeded,
-                            format!("call depth limit of {} reached", limits.call_depth)
-                        ));
+                        fail!(VmError::call_depth(limits.call_depth));
                     }
                     let base = sp - params as usize;
                     if base + max_height as usize > stack.len() {
-                        fail!(VmError::new(
-                            ErrorKind::StackOverflow,
-                            format!(
-                                "the call needs room for {max_height} values above {base}; the stack limit is {}",
-                                stack.len()
-                            )
-                        ));
+                        fail!(VmError::stack_room(max_height, base, stack.len()));
                     }
                     frames.push(ip as u32 + 1);
                     ip = target as usize;
@@ -566,16 +558,6 @@ impl<'c> Machine<'c> {
         self.gas_left = gas;
         flow
     }
-}
-
-#[cold]
-fn arith_error(kind: ErrorKind, a: i64, b: i64) -> VmError {
-    let what = if kind == ErrorKind::DivisionByZero {
-        format!("{a} divided by zero")
-    } else {
-        format!("{a} and {b} overflow a 64-bit integer")
-    };
-    VmError::new(kind, what)
 }
 
 #[cfg(test)]

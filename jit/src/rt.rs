@@ -272,26 +272,11 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 )
             }),
             Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
-            Some(Exit::DivisionByZero) => {
-                VmError::new(ErrorKind::DivisionByZero, format!("{a} divided by zero"))
-            }
-            Some(Exit::Overflow) => VmError::new(
-                ErrorKind::ArithmeticOverflow,
-                format!("{a} and {b} overflow a 64-bit integer"),
-            ),
-            Some(Exit::NegOverflow) => {
-                VmError::new(ErrorKind::ArithmeticOverflow, format!("-({a}) overflows"))
-            }
-            Some(Exit::CallDepth) => VmError::new(
-                ErrorKind::CallDepthExceeded,
-                format!("call depth limit of {} reached", self.call_depth),
-            ),
-            Some(Exit::StackRoom) => VmError::new(
-                ErrorKind::StackOverflow,
-                format!(
-                    "the call needs room for {b} values above {a}; the stack limit is {stack_limit}"
-                ),
-            ),
+            Some(Exit::DivisionByZero) => VmError::division_by_zero(a),
+            Some(Exit::Overflow) => VmError::overflow(a, b),
+            Some(Exit::NegOverflow) => VmError::neg_overflow(a),
+            Some(Exit::CallDepth) => VmError::call_depth(self.call_depth),
+            Some(Exit::StackRoom) => VmError::stack_room(b, a, stack_limit),
             Some(Exit::LoadMissing) => match self.memory.load(a as u32) {
                 Err(e) => e,
                 Ok(_) => internal("a static slot is out of sync with memory"),
