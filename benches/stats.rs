@@ -21,19 +21,19 @@ use std::time::{Duration, Instant};
 
 /// Sums 1..=n with a counted loop (9 instructions per iteration, 2 blocks).
 fn sum_loop(n: u32) -> String {
-    format!(
-        "push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
-         body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n"
-    )
+    kernel_source("sum", n)
 }
 
 /// fib(n) by naive recursion: calls and returns.
 fn fib(n: u32) -> String {
-    format!(
-        "push {n}\ncall fib\nhalt\n\
-         fib: dup\npush 2\nlt\njumpif done\ndup\npush 1\nsub\ncall fib\nswap\npush 2\nsub\ncall fib\nadd\n\
-         done: return\n"
-    )
+    kernel_source("fib", n)
+}
+
+/// The source of the shared kernel `name` (`coopvm::kernels`) at size `n`.
+fn kernel_source(name: &str, n: u32) -> String {
+    (coopvm::kernels::kernel(name)
+        .expect("a shared kernel")
+        .source)(i64::from(n))
 }
 
 fn verified(src: &str) -> Verified {

@@ -32,7 +32,7 @@ pub fn kernel(name: &str) -> Option<&'static Kernel> {
     KERNELS.iter().find(|k| k.name == name)
 }
 
-static KERNELS: [Kernel; 4] = [
+static KERNELS: [Kernel; 6] = [
     Kernel {
         name: "loop",
         about: "sum 1..=n in a loop with a static memory slot",
@@ -55,6 +55,20 @@ static KERNELS: [Kernel; 4] = [
         default_n: 20_000,
     },
     Kernel {
+        name: "sum",
+        about: "sum 1..=n in a loop that keeps everything on the stack",
+        source: sum_source,
+        native: loop_native,
+        default_n: 10_000,
+    },
+    Kernel {
+        name: "host2",
+        about: "a stack-only loop making two host calls (gettimestamp, getblock) per iteration",
+        source: host2_source,
+        native: host_native,
+        default_n: 1_000,
+    },
+    Kernel {
         name: "host",
         about: "a loop calling the host (gettimestamp) every iteration",
         source: host_source,
@@ -69,6 +83,22 @@ fn loop_source(n: i64) -> String {
          push 0\npush {n}\nstore i\n\
          loop: load i\njumpif body\nhalt\n\
          body: load i\nadd\nload i\npush 1\nsub\nstore i\njump loop\n"
+    )
+}
+
+fn sum_source(n: i64) -> String {
+    format!(
+        ".contract bench_sum\n\
+         push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
+         body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n"
+    )
+}
+
+fn host2_source(n: i64) -> String {
+    format!(
+        ".contract bench_host2\n\
+         push 0\npush {n}\nloop: dup\njumpif body\npop\nhalt\n\
+         body: swap\ngettimestamp\nadd\ngetblock\nadd\nswap\npush 1\nsub\njump loop\n"
     )
 }
 
@@ -133,7 +163,7 @@ fn host_source(n: i64) -> String {
 }
 
 fn host_native(n: i64) -> i64 {
-    // The benches run with timestamp 1: the sum of n ones.
+    // The benches run with timestamp 1 and block 0: the sum of n ones.
     std::hint::black_box(n)
 }
 
