@@ -32,5 +32,40 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The largest limits the verifier accepts: beyond these an engine's preallocated stack
+    /// or call stack would be unreasonably large for one run (a stack of 2^20 values is 8 MiB).
+    pub const MAX: Limits = Limits {
+        stack: 1 << 20,
+        call_depth: 1 << 20,
+        memory_keys: 1 << 24,
+        code_len: 1 << 22,
+    };
+
+    /// Checks every limit against [`Limits::MAX`] (and that the stack holds a value).
+    ///
+    /// ```
+    /// use coopvm_core::Limits;
+    /// assert!(Limits::default().check().is_ok());
+    /// assert!(Limits { stack: u32::MAX, ..Limits::default() }.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        let max = Limits::MAX;
+        for (name, value, limit) in [
+            ("stack", self.stack, max.stack),
+            ("call depth", self.call_depth, max.call_depth),
+            ("memory keys", self.memory_keys, max.memory_keys),
+            ("code length", self.code_len, max.code_len),
+        ] {
+            if value > limit {
+                return Err(format!(
+                    "the {name} limit {value} is above the maximum of {limit}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Default gas limit for a run when the caller names none.
 pub const DEFAULT_GAS_LIMIT: u64 = 10_000_000;

@@ -114,6 +114,9 @@ pub enum VerifyError {
     /// The contract's metadata is malformed.
     #[error("{0}")]
     BadContract(String),
+    /// The limits to verify against are out of range (see [`Limits::MAX`]).
+    #[error("{0}")]
+    BadLimits(String),
 }
 
 impl VerifyError {
@@ -128,7 +131,9 @@ impl VerifyError {
             | VerifyError::ReturnMismatch { pc, .. }
             | VerifyError::SharedCode { pc, .. } => Some(*pc),
             VerifyError::UnboundedStackUse { entry } => Some(*entry),
-            VerifyError::CodeTooLong { .. } | VerifyError::BadContract(_) => None,
+            VerifyError::CodeTooLong { .. }
+            | VerifyError::BadContract(_)
+            | VerifyError::BadLimits(_) => None,
         }
     }
 }
@@ -224,6 +229,7 @@ impl Verified {
 
 /// Verifies `contract` against `limits`.
 pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyError> {
+    limits.check().map_err(VerifyError::BadLimits)?;
     check_contract(&contract)?;
     let analysis = analyze(&contract, limits)?;
     Ok(Verified {
@@ -829,6 +835,33 @@ mod tests {
             verify(c, &Limits::default()),
             Err(VerifyError::BadContract(_))
         ));
+    }
+
+    #[test]
+    fn limits_must_be_in_range() {
+        for limits in [
+            Limits {
+                stack: Limits::MAX.stack + 1,
+                ..Limits::default()
+            },
+            Limits {
+                call_depth: u32::MAX,
+                ..Limits::default()
+            },
+            Limits {
+                memory_keys: u32::MAX,
+                ..Limits::default()
+            },
+            Limits {
+                code_len: u32::MAX,
+                ..Limits::default()
+            },
+        ] {
+            let e = check_with("push 1", limits).unwrap_err();
+            assert!(matches!(e, VerifyError::BadLimits(_)), "{e:?}");
+            assert!(e.to_string().contains("above the maximum"), "{e}");
+        }
+        assert!(check_with("push 1", Limits::MAX).is_ok());
     }
 
     #[test]
