@@ -132,9 +132,18 @@ fn limits_are_configurable() {
     assert_eq!(code, 1);
     assert_eq!(v["error"]["kind"], "call_depth_exceeded");
     // Absurd limits are refused before anything is allocated.
-    let out = coopvm(&["run", &example("counter.casm"), "--stack-limit", "4000000000"]);
+    let out = coopvm(&[
+        "run",
+        &example("counter.casm"),
+        "--stack-limit",
+        "4000000000",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("above the maximum"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("above the maximum"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = coopvm(&["check", &example("loop.casm"), "--stack-limit", "2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
