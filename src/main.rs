@@ -1,18 +1,18 @@
 //! The `coopvm` command line: run, check, disassemble and assemble contracts.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coopvm::core::{
-    codec, disasm, docs, ExecutionContext, Limits, RunParams, State, DEFAULT_GAS_LIMIT,
-};
 use coopvm::domain::CoopHost;
 use coopvm::load::{self, LoadError};
 use coopvm::store::Store;
-use coopvm::{report, Engine};
+use coopvm::Engine;
+use coopvm::{codec, disasm, docs, ExecutionContext, Limits, RunParams, State, DEFAULT_GAS_LIMIT};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod vmi_cmd;
+mod cmd;
+mod report;
+mod trace;
 
 /// coopvm: a deterministic, gas-metered virtual machine for cooperative smart contracts.
 ///
@@ -113,19 +113,19 @@ enum Command {
         json: bool,
     },
     /// Encode a contract as a DataValue function (see docs/datavalue.md).
-    Encode(vmi_cmd::EncodeArgs),
+    Encode(cmd::vmi::EncodeArgs),
     /// Print a DataValue file (and disassemble a coopvm function).
-    Decode(vmi_cmd::DecodeArgs),
+    Decode(cmd::vmi::DecodeArgs),
     /// Evaluate a function on arguments, as the VM interface does (docs/vmi.md).
     ///
     /// The arguments are pushed before the function's code runs (1 gas each); the result is
     /// the top of the final stack. Exit 0 with a result, 1 without one.
-    Eval(vmi_cmd::EvalArgs),
+    Eval(cmd::vmi::EvalArgs),
     /// Prove that a relation holds for a public and a private input (witness proof: NOT
     /// zero-knowledge, the proof contains the private input).
-    Prove(vmi_cmd::ProveArgs),
+    Prove(cmd::vmi::ProveArgs),
     /// Verify a proof for a relation and a public input; exit 0 if valid, 1 if not.
-    Verify(vmi_cmd::VerifyArgs),
+    Verify(cmd::vmi::VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -157,7 +157,7 @@ struct TraceArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Print at most this many instruction lines.
-    #[arg(long, default_value_t = coopvm::trace::DEFAULT_LIMIT)]
+    #[arg(long, default_value_t = crate::trace::DEFAULT_LIMIT)]
     limit: u64,
     /// Print JSON lines: one object per instruction, then one for the end of the run.
     #[arg(long)]
@@ -351,7 +351,7 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             for file in &files {
                 verified.push(load::from_path(file)?.verify(&Limits::default())?);
             }
-            let mut store = match Store::open(&state, Engine::Interp) {
+            let mut store = match Store::open(&state) {
                 Ok(s) => s,
                 Err(e) => return Ok(store_failure(&e)),
             };
@@ -365,11 +365,11 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::State { path, json } => show_state(&path, json),
-        Command::Encode(a) => Ok(vmi_cmd::encode(a)),
-        Command::Decode(a) => Ok(vmi_cmd::decode(a)),
-        Command::Eval(a) => Ok(vmi_cmd::eval(a)),
-        Command::Prove(a) => Ok(vmi_cmd::prove(a)),
-        Command::Verify(a) => Ok(vmi_cmd::verify(a)),
+        Command::Encode(a) => Ok(cmd::vmi::encode(a)),
+        Command::Decode(a) => Ok(cmd::vmi::decode(a)),
+        Command::Eval(a) => Ok(cmd::vmi::eval(a)),
+        Command::Prove(a) => Ok(cmd::vmi::prove(a)),
+        Command::Verify(a) => Ok(cmd::vmi::verify(a)),
     }
 }
 
@@ -384,7 +384,7 @@ fn show_state(path: &std::path::Path, json: bool) -> Result<ExitCode, LoadError>
         eprintln!("error: no state database at {}", path.display());
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let dump = match Store::open(path, Engine::Interp).and_then(|s| s.dump()) {
+    let dump = match Store::open(path).and_then(|s| s.dump()) {
         Ok(d) => d,
         Err(e) => return Ok(store_failure(&e)),
     };
@@ -416,7 +416,7 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     };
     let (out, stats) = match &args.state {
         Some(path) => {
-            let result = Store::open(path, engine).and_then(|mut store| {
+            let result = Store::open(path).and_then(|mut store| {
                 // Testing aid: abort between writing and committing (crash-safety tests).
                 if std::env::var_os("COOPVM_CRASH_BEFORE_COMMIT").is_some() {
                     store.crash_before_commit(true);
@@ -429,7 +429,7 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
             }
         }
         None => {
-            let (out, stats) = CoopHost::new(engine).execute_with(&verified, &ctx, runner);
+            let (out, stats) = CoopHost::new().execute_with(&verified, &ctx, runner);
             (out, stats.flatten())
         }
     };
@@ -455,7 +455,7 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     Ok(exit_code(&out))
 }
 
-fn exit_code(out: &coopvm::core::Outcome) -> ExitCode {
+fn exit_code(out: &coopvm::Outcome) -> ExitCode {
     if out.is_ok() {
         ExitCode::SUCCESS
     } else {
@@ -470,27 +470,23 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     let verified = loaded.verify(&common.limits.limits())?;
     let ctx = common.context();
     let gas_limit = common.gas_limit;
-    let options = coopvm::trace::Options {
+    let options = crate::trace::Options {
         limit: args.limit,
         json: args.json,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // The in-memory cooperative host, exactly as `run` without `--state`.
-    let mut host = CoopHost::new(Engine::Interp);
+    let mut host = CoopHost::new();
     let (outcome, written) = host.execute_with(&verified, &ctx, |host, state| {
-        let params = RunParams {
-            ctx: &ctx,
-            state,
-            gas_limit,
-        };
-        coopvm::trace::trace(&verified, &map, params, host, &options, &mut out)
+        let params = RunParams::new(&ctx, state, gas_limit).with_calls(&Engine::Interp);
+        crate::trace::trace(&verified, &map, params, host, &options, &mut out)
     });
     // A run refused before it started (a missing dependency) still gets its end line.
     let written = match written {
         Some(written) => written,
-        None => coopvm::trace::write_header(&mut out, &options).and_then(|()| {
-            coopvm::trace::write_end(&mut out, &outcome, 0, gas_limit, &map, options.json)
+        None => crate::trace::write_header(&mut out, &options).and_then(|()| {
+            crate::trace::write_end(&mut out, &outcome, 0, gas_limit, &map, options.json)
         }),
     };
     coopvm::observe::log_outcome(&outcome, &verified.contract().id, "interp");

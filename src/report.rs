@@ -1,7 +1,7 @@
 //! Rendering an [`Outcome`] for people and for tools (`run --json`).
 
-use coopvm_core::asm::SourceMap;
-use coopvm_core::{Event, Outcome, Stats};
+use coopvm::asm::SourceMap;
+use coopvm::{Event, Outcome, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -126,7 +126,7 @@ pub fn human(
         }
         Err(e) => {
             let message = format!("{}: {}", e.kind, e.message);
-            let _ = writeln!(s, "{}", crate::load::render(map, e.pc, &message, None));
+            let _ = writeln!(s, "{}", coopvm::load::render(map, e.pc, &message, None));
             let _ = writeln!(
                 s,
                 "the run was rolled back; no state change or event survives"
@@ -151,8 +151,8 @@ pub fn human(
             .fields
             .iter()
             .map(|(k, v)| match v {
-                coopvm_core::EventValue::Int(i) => format!("{k}={i}"),
-                coopvm_core::EventValue::Str(t) => format!("{k}={t:?}"),
+                coopvm::EventValue::Int(i) => format!("{k}={i}"),
+                coopvm::EventValue::Str(t) => format!("{k}={t:?}"),
             })
             .collect();
         let _ = writeln!(s, "event:    {} {}", e.name, fields.join(" "));

@@ -1,32 +1,16 @@
 //! Execution traces (`coopvm trace`): every instruction a run executes, with its index, its
 //! source line, the instruction, the gas left and the stack after it, on the reference
-//! interpreter's [step API](coopvm_interp::step).
+//! interpreter's [step API](coopvm::interp::step).
 //!
 //! The output is bounded: after `limit` instruction lines one `... truncated` line follows,
 //! the run goes on silently, and the final line reports its end as usual. With `json`, every
 //! line is one JSON object (see [`trace`]).
-//!
-//! ```
-//! use coopvm::{core::{ExecutionContext, NoHost, Limits, RunParams}, load, trace::{trace, Options}};
-//! let loaded = load::from_source("t.casm", "push 40\npush 2\nadd\n").unwrap();
-//! let map = loaded.map.clone();
-//! let v = loaded.verify(&Limits::default()).unwrap();
-//! let ctx = ExecutionContext::default();
-//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
-//! let mut text = Vec::new();
-//! let (out, written) = trace(&v, &map, params, &mut NoHost, &Options::default(), &mut text);
-//! written.unwrap();
-//! assert_eq!(out.stack, vec![42]);
-//! let text = String::from_utf8(text).unwrap();
-//! assert!(text.contains("add"));
-//! assert!(text.lines().last().unwrap().starts_with("end: ok"));
-//! ```
 
-use coopvm_core::asm::SourceMap;
-use coopvm_core::disasm::quote;
-use coopvm_core::isa::OperandKind;
-use coopvm_core::{Contract, Host, Insn, Outcome, RunParams, Verified};
-use coopvm_interp::step::{Step, Stepper};
+use coopvm::asm::SourceMap;
+use coopvm::disasm::quote;
+use coopvm::interp::step::{Step, Stepper};
+use coopvm::isa::OperandKind;
+use coopvm::{Contract, Host, Insn, Outcome, RunParams, Verified};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -144,7 +128,7 @@ pub fn trace<H: Host + ?Sized, W: Write>(
     options: &Options,
     out: &mut W,
 ) -> (Outcome, io::Result<()>) {
-    let code = coopvm_interp::compile(verified);
+    let code = coopvm::interp::compile(verified);
     let mut stepper = Stepper::new(verified, &code, params, host);
     let mut written =
         write_header(out, options).and_then(|()| write_steps(&mut stepper, map, options, out));
@@ -304,6 +288,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn traces_a_run_and_ends_with_its_outcome() {
+        use coopvm::{load, ExecutionContext, Limits, NoHost, RunParams};
+        let loaded = load::from_source("t.casm", "push 40\npush 2\nadd\n").unwrap();
+        let map = loaded.map.clone();
+        let v = loaded.verify(&Limits::default()).unwrap();
+        let ctx = ExecutionContext::default();
+        let params = RunParams::new(&ctx, &v.contract().state, 100);
+        let mut text = Vec::new();
+        let (out, written) = trace(
+            &v,
+            &map,
+            params,
+            &mut NoHost,
+            &Options::default(),
+            &mut text,
+        );
+        written.unwrap();
+        assert_eq!(out.stack, vec![42]);
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("add"));
+        assert!(text.lines().last().unwrap().starts_with("end: ok"));
+    }
+
+    #[test]
     fn long_stacks_are_elided_from_the_bottom() {
         let stack: Vec<i64> = (0..20).collect();
         let text = stack_text(&stack);
@@ -314,7 +322,7 @@ mod tests {
 
     #[test]
     fn operands_render_by_kind() {
-        let c = coopvm_core::asm::assemble(
+        let c = coopvm::asm::assemble(
             "t",
             "l: push -3\npush \"a b\"\nstore k\nload k\njump l\nadd\n",
         )
@@ -333,12 +341,12 @@ mod tests {
         );
         // Operands that index nothing (only in unverified code) still render.
         let bad = Insn {
-            op: coopvm_core::Op::Store,
+            op: coopvm::Op::Store,
             arg: 9,
         };
         assert_eq!(insn_text(&c, bad), "store ?9");
         let bad = Insn {
-            op: coopvm_core::Op::PushStr,
+            op: coopvm::Op::PushStr,
             arg: -1,
         };
         assert_eq!(insn_text(&c, bad), "push ?-1");

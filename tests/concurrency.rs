@@ -2,9 +2,9 @@
 //! threads at once and give exactly the results of a sequential run. Verified contracts are
 //! shared between threads behind an `Arc`.
 
-use coopvm::core::{ExecutionContext, Limits, Outcome, Verified};
 use coopvm::domain::CoopHost;
 use coopvm::{load, Engine};
+use coopvm::{ExecutionContext, Limits, Outcome, Verified};
 use std::sync::Arc;
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -57,9 +57,9 @@ fn ctx(i: u32) -> ExecutionContext {
 
 /// Runs contract `i` three times on a fresh host; returns every outcome and the final world.
 fn work(v: &Verified, i: u32) -> (Vec<Outcome>, String) {
-    let mut host = CoopHost::new(Engine::Interp);
+    let mut host = CoopHost::new();
     let outs: Vec<Outcome> = (0..3)
-        .map(|_| host.execute(v, &ctx(i), 1_000_000))
+        .map(|_| host.execute(v, &ctx(i), 1_000_000, &Engine::Interp))
         .collect();
     let world = format!(
         "{:?} {:?} {:?}",

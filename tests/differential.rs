@@ -9,13 +9,13 @@
 //! (kind, location and message) and the host's final state must be identical. A failing case
 //! prints the program as assembly.
 
-use coopvm::core::error::{ErrorKind, VmError, VmResult};
-use coopvm::core::host::HostCx;
-use coopvm::core::{
+use coopvm::error::{ErrorKind, VmError, VmResult};
+use coopvm::host::HostCx;
+use coopvm::jit::Compiled;
+use coopvm::{
     asm::assemble, disasm::disassemble, verify, ExecutionContext, Host, Limits, NoHost, Outcome,
     RunParams, State, Verified,
 };
-use coopvm::jit::Compiled;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -158,11 +158,7 @@ fn compare(
     let r = gases
         .iter()
         .map(|&gas| {
-            let params = RunParams {
-                ctx: &ctx,
-                state,
-                gas_limit: gas,
-            };
+            let params = RunParams::new(&ctx, state, gas);
             let mut h1 = host.clone();
             let want = coopvm::interp::run(v, params, &mut h1);
             let mut h2 = host.clone();
@@ -190,14 +186,10 @@ fn compare_stats(v: &Verified, state: &State, host: &TestHost, gases: &[u64]) {
     let ctx = ctx();
     let counted = coopvm::jit::compile_counted(v).expect("the JIT compiles what it compiled");
     for &gas in gases {
-        let params = RunParams {
-            ctx: &ctx,
-            state,
-            gas_limit: gas,
-        };
+        let params = RunParams::new(&ctx, state, gas);
         let plain = coopvm::interp::run(v, params, &mut host.clone());
         let (interp, want) = coopvm::interp::stats::run_with_stats(v, params, &mut host.clone());
-        let (jit, got) = coopvm::core::stats::run_with_stats(
+        let (jit, got) = coopvm::stats::run_with_stats(
             v,
             params,
             &mut host.clone(),
@@ -258,8 +250,8 @@ fn examples() -> Vec<(String, Verified)> {
 }
 
 /// `contract` with `n` input values (49, 7, 3, ...) pushed in front of its code.
-fn with_inputs(contract: &coopvm::core::Contract, n: usize) -> coopvm::core::Contract {
-    use coopvm::core::{isa::OperandKind, Insn, Op};
+fn with_inputs(contract: &coopvm::Contract, n: usize) -> coopvm::Contract {
+    use coopvm::{isa::OperandKind, Insn, Op};
     let mut c = contract.clone();
     let mut code: Vec<Insn> = [49, 7, 3, 1][..n]
         .iter()
@@ -284,7 +276,7 @@ fn every_example_agrees_at_every_gas_limit() {
         let state = v.contract().state.clone();
         let host = TestHost::default();
         let code = coopvm::jit::compile(v).expect("compiles");
-        let full = compare(v, &code, &state, &host, &[coopvm::core::DEFAULT_GAS_LIMIT])[0].gas_used;
+        let full = compare(v, &code, &state, &host, &[coopvm::DEFAULT_GAS_LIMIT])[0].gas_used;
         compare(v, &code, &state, &host, &gas_limits(full, 7));
     }
 }
@@ -319,8 +311,8 @@ fn cooperative_host_scenarios_agree() {
         ("governance/execute.casm", "did:key:alice", 1001),
         ("calls/caller.casm", "did:key:alice", 1002),
     ];
-    for gas in [coopvm::core::DEFAULT_GAS_LIMIT, 120, 260] {
-        let mut hosts = [CoopHost::new(Engine::Interp), CoopHost::new(Engine::Jit)];
+    for gas in [coopvm::DEFAULT_GAS_LIMIT, 120, 260] {
+        let mut hosts = [CoopHost::new(), CoopHost::new()];
         for host in &mut hosts {
             host.deploy(get("calls/doubler.casm"));
         }
@@ -333,12 +325,12 @@ fn cooperative_host_scenarios_agree() {
                 ..ctx()
             };
             let [a, b] = &mut hosts;
-            let want = a.execute(&v, &ctx, gas);
-            let got = b.execute(&v, &ctx, gas);
+            let want = a.execute(&v, &ctx, gas, &Engine::Interp);
+            let got = b.execute(&v, &ctx, gas, &Engine::Jit);
             assert_eq!(got, want, "{file} as {caller} with gas {gas}");
             succeeded += usize::from(got.is_ok());
         }
-        if gas == coopvm::core::DEFAULT_GAS_LIMIT {
+        if gas == coopvm::DEFAULT_GAS_LIMIT {
             // The scenario really runs (the refusals are the ones tests/governance.rs expects).
             assert_eq!(succeeded, 10, "successful steps");
         }
@@ -660,8 +652,8 @@ proptest! {
 /// Raw instruction streams (any opcode, small operands, targets anywhere): those the verifier
 /// accepts must compile and agree. This reaches shapes the structured generator does not
 /// (unreachable code, jumps into the middle of loops, main called as a subroutine).
-fn raw_program(ops: &[(u8, i8)]) -> coopvm::core::Contract {
-    use coopvm::core::{isa::OperandKind, Insn, Op, Program};
+fn raw_program(ops: &[(u8, i8)]) -> coopvm::Contract {
+    use coopvm::{isa::OperandKind, Insn, Op, Program};
     let len = ops.len() as i64;
     let code = ops
         .iter()
@@ -681,7 +673,7 @@ fn raw_program(ops: &[(u8, i8)]) -> coopvm::core::Contract {
             Insn::with(op, arg)
         })
         .collect();
-    coopvm::core::Contract {
+    coopvm::Contract {
         id: "raw".into(),
         program: Program {
             code,
@@ -782,11 +774,7 @@ fn a_panicking_host_panics_through_the_jit_like_the_interpreter() {
     .unwrap();
     let code = coopvm::jit::compile(&v).unwrap();
     let ctx = ExecutionContext::default();
-    let params = RunParams {
-        ctx: &ctx,
-        state: &v.contract().state,
-        gas_limit: 1_000,
-    };
+    let params = RunParams::new(&ctx, &v.contract().state, 1_000);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         coopvm::jit::run_compiled(&code, &v, params, &mut Panicky)
     }));

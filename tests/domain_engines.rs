@@ -1,9 +1,9 @@
 //! Every engine gives the same outcome for domain operations, including nested contract
 //! calls and running out of gas inside a callee, at every gas limit around the edges.
 
-use coopvm::core::{ExecutionContext, Limits, Outcome, Verified};
 use coopvm::domain::CoopHost;
 use coopvm::{load, Engine};
+use coopvm::{ExecutionContext, Limits, Outcome, Verified};
 
 const ENGINES: [Engine; 3] = [Engine::Interp, Engine::Jit, Engine::Auto];
 
@@ -33,7 +33,7 @@ fn world(host: &CoopHost) -> Vec<String> {
 
 /// The governance scenario on one engine: every outcome, then the final world.
 fn scenario(engine: Engine) -> (Vec<Outcome>, Vec<String>) {
-    let mut host = CoopHost::new(engine);
+    let mut host = CoopHost::new();
     let steps = [
         ("governance/found.casm", "did:key:alice", 0),
         ("governance/join.casm", "did:key:bob", 1),
@@ -60,8 +60,7 @@ trait RunOn {
 
 impl RunOn for Engine {
     fn run_on(self, host: &mut CoopHost, v: &Verified, ctx: &ExecutionContext) -> Outcome {
-        host.set_engine(self);
-        host.execute(v, ctx, 100_000)
+        host.execute(v, ctx, 100_000, &self)
     }
 }
 
@@ -85,9 +84,9 @@ fn engines_agree_on_nested_calls_at_every_gas_limit() {
     for gas in 0..90 {
         let mut results = Vec::new();
         for engine in ENGINES {
-            let mut host = CoopHost::new(engine);
+            let mut host = CoopHost::new();
             host.deploy(doubler.clone());
-            let out = host.execute(&caller, &ctx("did:key:a", 0), gas);
+            let out = host.execute(&caller, &ctx("did:key:a", 0), gas, &engine);
             results.push((out, world(&host)));
         }
         let (reference, rest) = results.split_first().unwrap();
@@ -111,7 +110,7 @@ mod random_programs {
     //! Random straight-line programs of domain operations, on a small prepared world, give
     //! the same outcome and the same world on every engine, at any gas limit.
     use super::*;
-    use coopvm::core::Op;
+    use coopvm::Op;
     use proptest::prelude::*;
 
     const STRINGS: [&str; 6] = [
@@ -160,7 +159,7 @@ mod random_programs {
     }
 
     fn prepared(engine: Engine) -> CoopHost {
-        let mut host = CoopHost::new(engine);
+        let mut host = CoopHost::new();
         let setup = load::from_source(
             "setup.casm",
             "push \"makers\"\npush 100\ncreatecooperative\n\
@@ -170,7 +169,7 @@ mod random_programs {
         .verify(&Limits::default())
         .unwrap();
         assert!(host
-            .execute(&setup, &ctx("did:key:alice", 0), 10_000)
+            .execute(&setup, &ctx("did:key:alice", 0), 10_000, &engine)
             .is_ok());
         host
     }
@@ -192,7 +191,7 @@ mod random_programs {
             let mut results = Vec::new();
             for engine in ENGINES {
                 let mut host = prepared(engine);
-                let out = host.execute(&v, &ctx(caller, t), gas);
+                let out = host.execute(&v, &ctx(caller, t), gas, &engine);
                 results.push((out, world(&host)));
             }
             for r in &results[1..] {

@@ -2,7 +2,7 @@
 //! fed to the loader, verifier and interpreter in-process (thousands of cases) and to the
 //! binary (a few dozen), which must answer with a clear error and exit code 2.
 
-use coopvm::core::{codec, ExecutionContext, Limits, NoHost};
+use coopvm::{codec, ExecutionContext, Limits, NoHost};
 use coopvm::{load, Engine};
 use proptest::prelude::*;
 use std::process::Command;

@@ -2,8 +2,8 @@
 //! end of a failed run, debug summaries otherwise; `--log-level` and `RUST_LOG` on the
 //! command line, silence by default.
 
-use coopvm::core::{ExecutionContext, Limits, NoHost};
 use coopvm::{load, Engine};
+use coopvm::{ExecutionContext, Limits, NoHost};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};

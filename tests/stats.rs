@@ -4,8 +4,8 @@
 
 mod common;
 
-use coopvm::core::{ExecutionContext, NoHost, Verified};
 use coopvm::{observe, Engine};
+use coopvm::{ExecutionContext, NoHost, Verified};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::Value;
 use std::collections::BTreeMap;

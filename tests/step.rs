@@ -7,10 +7,10 @@
 
 mod common;
 
-use coopvm::core::stats::Stats;
-use coopvm::core::{ExecutionContext, Limits, NoHost, Outcome, RunParams, Verified};
 use coopvm::interp::step::{Step, Stepper};
 use coopvm::load;
+use coopvm::stats::Stats;
+use coopvm::{ExecutionContext, Limits, NoHost, Outcome, RunParams, Verified};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,11 +67,7 @@ fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
 /// code for `v`.
 fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::CountedCode, gas_limit: u64) -> Outcome {
     let ctx = ExecutionContext::default();
-    let params = RunParams {
-        ctx: &ctx,
-        state: &v.contract().state,
-        gas_limit,
-    };
+    let params = RunParams::new(&ctx, &v.contract().state, gas_limit);
     let full = coopvm::interp::run(v, params, &mut NoHost);
     let seen = step_through(v, params);
     assert_eq!(seen.outcome, full, "{name} at gas {gas_limit}: stepping");
@@ -97,14 +93,10 @@ fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::CountedCode, gas_limi
         "{name} at gas {gas_limit}: peak call depth"
     );
     // The JIT's counters give the same outcome and the same figures.
-    let (jit_out, jit_stats) = coopvm::core::stats::run_with_stats(
-        v,
-        params,
-        &mut NoHost,
-        |env, host, memory, gas, tally| {
+    let (jit_out, jit_stats) =
+        coopvm::stats::run_with_stats(v, params, &mut NoHost, |env, host, memory, gas, tally| {
             jit.execute_counted(v.analysis(), env, host, memory, gas, tally)
-        },
-    );
+        });
     assert_eq!(jit_out, full, "{name} at gas {gas_limit}: JIT with stats");
     assert_eq!(
         jit_stats.deterministic(),
@@ -217,11 +209,7 @@ fn stats_figures_for_a_known_contract() {
         .find(|(n, _)| n == "fib.casm")
         .expect("fib example");
     let ctx = ExecutionContext::default();
-    let params = RunParams {
-        ctx: &ctx,
-        state: &v.contract().state,
-        gas_limit: 1 << 40,
-    };
+    let params = RunParams::new(&ctx, &v.contract().state, 1 << 40);
     let (out, stats) = coopvm::interp::stats::run_with_stats(&v, params, &mut NoHost);
     assert_eq!(out.stack, vec![6765]);
     assert_eq!(stats.opcodes["call"], 21891);
@@ -251,7 +239,7 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
         ("vote_no", "did:key:alice", 20),
         ("execute", "did:key:alice", 1000),
     ];
-    let mut world = CoopHost::new(Engine::Interp);
+    let mut world = CoopHost::new();
     for &(file, caller, timestamp) in scenario {
         let v = load::from_path(&dir.join(format!("{file}.casm")))
             .expect("loads")
@@ -269,11 +257,7 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
             .gas_used;
         let jit = coopvm::jit::compile_counted(&v).expect("compiles");
         for gas in gas_limits(need) {
-            let params = RunParams {
-                ctx: &ctx,
-                state: &state,
-                gas_limit: gas,
-            };
+            let params = RunParams::new(&ctx, &state, gas);
             let mut plain_host = world.clone();
             let plain = coopvm::interp::run(&v, params, &mut plain_host);
 
@@ -295,7 +279,7 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
                 coopvm::interp::stats::run_with_stats(&v, params, &mut stats_host);
 
             let mut jit_host = world.clone();
-            let (jit_out, jit_stats) = coopvm::core::stats::run_with_stats(
+            let (jit_out, jit_stats) = coopvm::stats::run_with_stats(
                 &v,
                 params,
                 &mut jit_host,
@@ -318,7 +302,7 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
             assert_eq!(format!("{:?}", step_host.domain), world_after, "{name}");
             assert_eq!(format!("{:?}", stats_host.domain), world_after, "{name}");
         }
-        world.execute(&v, &ctx, 1 << 40);
+        world.execute(&v, &ctx, 1 << 40, &Engine::Interp);
     }
     // The scenario ran to its end: the proposal passed.
     assert!(world.proposal(1).is_some());

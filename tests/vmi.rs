@@ -1,14 +1,14 @@
 //! The VM laws (encode/decode inverses, canonical bytes, pure and gas-bounded evaluation) as
 //! property tests, and the soundness and completeness of the provable VM.
 
-use coopvm::core::isa::Op;
-use coopvm::core::{Contract, ErrorKind, ExecutionContext, Insn, Limits, Program};
 use coopvm::domain::CoopHost;
+use coopvm::isa::Op;
 use coopvm::vmi::{
     CoopValue, CoopVm, DataValue, DynVm, EvalHost, Foreign, Function, Proof, ProvableVm,
     ProveError, Registry, RegistryError, Vm, COOPVM_NUMBER,
 };
 use coopvm::{load, Engine};
+use coopvm::{Contract, ErrorKind, ExecutionContext, Insn, Limits, Program};
 use proptest::prelude::*;
 
 // ---------- generators ----------
@@ -242,9 +242,9 @@ fn gas_matches_a_plain_run_of_every_example() {
             caller_did: "did:key:anonymous".into(),
             ..Default::default()
         };
-        for gas in [5, 1000, coopvm::core::DEFAULT_GAS_LIMIT] {
+        for gas in [5, 1000, coopvm::DEFAULT_GAS_LIMIT] {
             // What `coopvm run FILE` does: a fresh in-memory cooperative host.
-            let out = CoopHost::new(Engine::Interp).execute(&verified, &ctx, gas);
+            let out = CoopHost::new().execute(&verified, &ctx, gas, &Engine::Interp);
             let expect = match (&out.result, out.stack.last()) {
                 (Ok(()), Some(&v)) => Some(CoopValue::Int(v)),
                 _ => None,

@@ -16,6 +16,7 @@
 use crate::context::ExecutionContext;
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::isa::Op;
+use crate::run::{Executor, NoCalls};
 use std::collections::BTreeMap;
 
 /// A value carried by an event field.
@@ -69,6 +70,8 @@ pub struct HostCx<'e> {
     pub ctx: &'e ExecutionContext,
     /// The id of the running contract.
     pub contract_id: &'e str,
+    /// What executes contracts this run calls (`callcontract`); see [`Executor`].
+    pub calls: &'e dyn Executor,
     events: &'e mut Vec<Event>,
     extra_gas: u64,
     gas_left: u64,
@@ -279,6 +282,8 @@ pub struct Env<'a> {
     pub ctx: &'a ExecutionContext,
     /// The running contract's id.
     pub contract_id: &'a str,
+    /// What executes contracts this run calls ([`NoCalls`] unless the run was given one).
+    pub calls: &'a dyn Executor,
     constants: &'a [String],
     created: Vec<String>,
     /// Events emitted so far.
@@ -295,12 +300,18 @@ impl<'a> Env<'a> {
         Env {
             ctx,
             contract_id,
+            calls: &NoCalls,
             constants,
             created: Vec::new(),
             events: Vec::new(),
             logs: Vec::new(),
             host_calls: 0,
         }
+    }
+
+    /// The same environment, with nested contract calls executed by `calls`.
+    pub fn with_calls(self, calls: &'a dyn Executor) -> Self {
+        Env { calls, ..self }
     }
 
     /// The string named by `handle` (see the module docs).
@@ -385,6 +396,7 @@ pub fn dispatch<H: Host + ?Sized>(
     let Env {
         ctx,
         contract_id,
+        calls,
         constants,
         created,
         events,
@@ -394,6 +406,7 @@ pub fn dispatch<H: Host + ?Sized>(
     let mut cx = HostCx {
         ctx,
         contract_id,
+        calls: *calls,
         events,
         extra_gas: 0,
         gas_left,

@@ -47,7 +47,7 @@ impl Outcome {
 }
 
 /// What a run needs besides the code and the host.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct RunParams<'a> {
     /// Who, where, when.
     pub ctx: &'a ExecutionContext,
@@ -56,6 +56,78 @@ pub struct RunParams<'a> {
     pub state: &'a State,
     /// Gas available.
     pub gas_limit: u64,
+    /// What executes the contracts this run calls (`callcontract`): the engine layer hands
+    /// itself here, so a host never needs to know which engine runs. [`NoCalls`] refuses.
+    pub calls: &'a dyn Executor,
+}
+
+impl<'a> RunParams<'a> {
+    /// Parameters for a run that may not call other contracts (`calls` is [`NoCalls`]).
+    pub fn new(ctx: &'a ExecutionContext, state: &'a State, gas_limit: u64) -> Self {
+        RunParams {
+            ctx,
+            state,
+            gas_limit,
+            calls: &NoCalls,
+        }
+    }
+
+    /// The same parameters, with nested contract calls executed by `calls`.
+    pub fn with_calls(self, calls: &'a dyn Executor) -> Self {
+        RunParams { calls, ..self }
+    }
+}
+
+impl std::fmt::Debug for RunParams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunParams")
+            .field("ctx", self.ctx)
+            .field("state", self.state)
+            .field("gas_limit", &self.gas_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Executes a verified contract under the full run protocol: what a host uses to run the
+/// contracts a running contract calls (`callcontract`). The engine layer implements it; a
+/// host receives it with each run ([`RunParams::calls`], [`crate::HostCx::calls`]), so the
+/// world a contract acts on never names an engine.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
+/// use coopvm_core::run::{Executor, NoCalls};
+/// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
+/// let ctx = ExecutionContext::default();
+/// let out = NoCalls.execute(&v, RunParams::new(&ctx, &v.contract().state, 10), &mut NoHost);
+/// assert_eq!(out.result.unwrap_err().kind, coopvm_core::ErrorKind::HostUnavailable);
+/// ```
+pub trait Executor: Send + Sync {
+    /// Runs `verified` with `params` against `host` and reports the outcome (the run's
+    /// transaction on `host` is begun and finished inside).
+    fn execute(&self, verified: &Verified, params: RunParams<'_>, host: &mut dyn Host) -> Outcome;
+}
+
+/// The executor of runs that may not call other contracts: every call is refused with
+/// `host_unavailable`, before anything runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCalls;
+
+impl Executor for NoCalls {
+    fn execute(&self, verified: &Verified, params: RunParams<'_>, _: &mut dyn Host) -> Outcome {
+        let e = VmError::new(
+            crate::ErrorKind::HostUnavailable,
+            "this run has no executor for nested contract calls".to_owned(),
+        );
+        Outcome {
+            events: vec![error_event(&verified.contract().id, params.ctx, &e)],
+            result: Err(e),
+            stack: Vec::new(),
+            gas_used: 0,
+            state: params.state.clone(),
+            logs: Vec::new(),
+            host_calls: 0,
+        }
+    }
 }
 
 /// Runs `verified` with `engine`, the closure that executes code (each engine supplies one),
@@ -67,7 +139,7 @@ pub struct RunParams<'a> {
 /// use coopvm_core::{asm::assemble, verify::verify, host::NoHost, run::{run, Exec, RunParams}, Limits, ExecutionContext};
 /// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
 /// let ctx = ExecutionContext::default();
-/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 10 };
+/// let params = RunParams::new(&ctx, &v.contract().state, 10);
 /// // A toy engine that does nothing but report success.
 /// let out = run(&v, params, &mut NoHost, |_, _, _, _| Exec { result: Ok(()), stack: vec![], gas_used: 0 });
 /// assert!(out.is_ok());
@@ -99,7 +171,7 @@ where
 /// use coopvm_core::{asm::assemble, verify::verify, host::NoHost, run::{Exec, RunParams, Session}, Limits, ExecutionContext};
 /// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
 /// let ctx = ExecutionContext::default();
-/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 10 };
+/// let params = RunParams::new(&ctx, &v.contract().state, 10);
 /// let session = Session::begin(&v, params, &mut NoHost).unwrap();
 /// assert_eq!(session.memory.len(), 0);
 /// let out = session.finish(Exec { result: Ok(()), stack: vec![1], gas_used: 2 }, &mut NoHost);
@@ -135,7 +207,7 @@ impl<'a> Session<'a> {
                 host_calls: 0,
             }));
         }
-        let env = Env::new(ctx, &contract.id, &contract.program.strings);
+        let env = Env::new(ctx, &contract.id, &contract.program.strings).with_calls(params.calls);
         let memory = Memory::new(
             &contract.program,
             params.state,

@@ -317,7 +317,7 @@ fn rise(verified: &Verified, b: usize, upto: u32) -> u32 {
 /// use coopvm_core::stats::{run_with_stats, Stop};
 /// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
 /// let ctx = ExecutionContext::default();
-/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 10 };
+/// let params = RunParams::new(&ctx, &v.contract().state, 10);
 /// // A toy engine that "runs" block 0 and reports the stack the code leaves.
 /// let (out, stats) = run_with_stats(&v, params, &mut NoHost, |_, _, _, _, tally| {
 ///     tally.enter(0, 0, 0);
@@ -510,11 +510,7 @@ mod tests {
         )
         .unwrap();
         let ctx = crate::ExecutionContext::default();
-        let params = RunParams {
-            ctx: &ctx,
-            state: &v.contract().state,
-            gas_limit: 10,
-        };
+        let params = RunParams::new(&ctx, &v.contract().state, 10);
         let (out, s) = run_with_stats(&v, params, &mut crate::NoHost, |_, _, _, _, _| {
             unreachable!("a refused run executes nothing")
         });

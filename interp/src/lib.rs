@@ -10,7 +10,7 @@
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 //! let ctx = ExecutionContext::default();
-//! let out = coopvm_interp::run(&v, RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 }, &mut NoHost);
+//! let out = coopvm_interp::run(&v, RunParams::new(&ctx, &v.contract().state, 100), &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!(out.gas_used, 4);
 //! ```

@@ -10,7 +10,7 @@
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 //! let ctx = ExecutionContext::default();
-//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let (out, stats) = coopvm_interp::stats::run_with_stats(&v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));

@@ -14,7 +14,7 @@
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 //! let code = compile(&v);
 //! let ctx = ExecutionContext::default();
-//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let mut host = NoHost;
 //! let mut s = Stepper::new(&v, &code, params, &mut host);
 //! assert_eq!(s.step(), Step::Ran(0));          // charges the block's 4 gas, pushes 6
@@ -295,11 +295,7 @@ mod tests {
     fn stepped(v: &Verified, gas: u64) -> (Outcome, Vec<Step>) {
         let code = crate::compile(v);
         let ctx = ExecutionContext::default();
-        let params = RunParams {
-            ctx: &ctx,
-            state: &v.contract().state,
-            gas_limit: gas,
-        };
+        let params = RunParams::new(&ctx, &v.contract().state, gas);
         let mut host = NoHost;
         let mut s = Stepper::new(v, &code, params, &mut host);
         let mut steps = Vec::new();
@@ -318,11 +314,7 @@ mod tests {
         let v = verified("push 2\ncall f\nhalt\nf: dup\nmul\nreturn\n");
         let code = crate::compile(&v);
         let ctx = ExecutionContext::default();
-        let params = RunParams {
-            ctx: &ctx,
-            state: &v.contract().state,
-            gas_limit: 100,
-        };
+        let params = RunParams::new(&ctx, &v.contract().state, 100);
         let mut host = NoHost;
         let mut s = Stepper::new(&v, &code, params, &mut host);
         assert_eq!(s.step(), Step::Ran(0));
@@ -377,11 +369,7 @@ mod tests {
         let v = verified(".state x 1\npush 7\nstore x\npush 3\nlog\nhalt\n");
         let code = crate::compile(&v);
         let ctx = ExecutionContext::default();
-        let params = RunParams {
-            ctx: &ctx,
-            state: &v.contract().state,
-            gas_limit: 100,
-        };
+        let params = RunParams::new(&ctx, &v.contract().state, 100);
         let mut host = NoHost;
         let mut s = Stepper::new(&v, &code, params, &mut host);
         assert_eq!(s.memory()["x"], 1);

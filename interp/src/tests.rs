@@ -18,15 +18,7 @@ fn run_full<H: Host>(
 ) -> Outcome {
     let v = verified(src, limits);
     let state = v.contract().state.clone();
-    super::run(
-        &v,
-        RunParams {
-            ctx,
-            state: &state,
-            gas_limit: gas,
-        },
-        host,
-    )
+    super::run(&v, RunParams::new(ctx, &state, gas), host)
 }
 
 fn run_src(src: &str) -> Outcome {
@@ -660,15 +652,7 @@ fn step_api_matches_a_full_run() {
     };
     assert!(steps > 10);
     let exec = m.finish(result);
-    let full = super::run(
-        &v,
-        RunParams {
-            ctx: &ctx,
-            state: &c.state,
-            gas_limit: 1000,
-        },
-        &mut NoHost,
-    );
+    let full = super::run(&v, RunParams::new(&ctx, &c.state, 1000), &mut NoHost);
     assert_eq!(exec.stack, full.stack);
     assert_eq!(exec.gas_used, full.gas_used);
 }

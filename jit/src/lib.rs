@@ -14,7 +14,7 @@
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 //! let code = coopvm_jit::compile(&v).unwrap();
 //! let ctx = ExecutionContext::default();
-//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let out = coopvm_jit::run_compiled(&code, &v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!(out.gas_used, 4);
@@ -409,7 +409,7 @@ impl CountedCode {
 /// use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
 /// let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 /// let ctx = ExecutionContext::default();
-/// let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+/// let params = RunParams::new(&ctx, &v.contract().state, 100);
 /// let (out, stats) = coopvm_jit::run_with_stats(&v, params, &mut NoHost).unwrap();
 /// assert_eq!(out.stack, vec![42]);
 /// assert_eq!((stats.instructions, stats.peak_stack), (3, 2));

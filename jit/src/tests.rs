@@ -30,11 +30,7 @@ fn same_gas(src: &str, limits: Limits, state: &State, gases: &[u64]) -> Outcome 
     let code = compile(&v).expect("compiles");
     let mut last = None;
     for &gas in gases {
-        let params = RunParams {
-            ctx: &ctx,
-            state,
-            gas_limit: gas,
-        };
+        let params = RunParams::new(&ctx, state, gas);
         let want = coopvm_interp::run(&v, params, &mut NoHost);
         let got = run_compiled(&code, &v, params, &mut NoHost);
         assert_eq!(got, want, "engines disagree on\n{src}\nwith gas {gas}");
@@ -241,23 +237,16 @@ fn one_compiled_contract_runs_on_many_threads() {
     let code = compile(&v).unwrap();
     let want = coopvm_interp::run(
         &v,
-        RunParams {
-            ctx: &ctx(),
-            state: &State::new(),
-            gas_limit: 1_000_000,
-        },
+        RunParams::new(&ctx(), &State::new(), 1_000_000),
         &mut NoHost,
     );
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
                 let ctx = ctx();
+                let state = State::new();
                 for _ in 0..20 {
-                    let params = RunParams {
-                        ctx: &ctx,
-                        state: &State::new(),
-                        gas_limit: 1_000_000,
-                    };
+                    let params = RunParams::new(&ctx, &state, 1_000_000);
                     assert_eq!(run_compiled(&code, &v, params, &mut NoHost), want);
                 }
             });

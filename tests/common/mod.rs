@@ -2,8 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
-use coopvm::core::{Limits, Verified};
 use coopvm::load;
+use coopvm::{Limits, Verified};
 use std::path::PathBuf;
 
 /// The marker (in its comments: "Not runnable with `coopvm run`") of an example that is not a contract to `run` (a relation for `prove`, which

@@ -1,12 +1,13 @@
-//! coopvm: a deterministic, gas-metered virtual machine for cooperative smart contracts.
+//! coopvm-engine: choosing the engine that executes a verified contract.
 //!
-//! This crate is the facade: it re-exports the shared [`core`] (instruction table, assembler,
-//! verifier, codec, host trait) and the reference [`interp`]reter, loads contracts from files
-//! ([`load`]), chooses an engine ([`Engine`]) and renders outcomes ([`report`]). The `coopvm`
-//! binary is built on it.
+//! [`Engine`] runs a contract on the reference interpreter, on the Cranelift JIT, or tiered
+//! ([`tier`]: interpreted until hot, then compiled once); every run is logged and measured
+//! through [`observe`]. `Engine` implements [`coopvm_core::Executor`], which is how a host
+//! runs the contracts a contract calls without knowing which engine runs them.
 //!
 //! ```
-//! use coopvm::{core::{ExecutionContext, NoHost, Limits}, Engine, load};
+//! use coopvm_core::{load, ExecutionContext, Limits, NoHost};
+//! use coopvm_engine::Engine;
 //! let loaded = load::from_source("hello.casm", "push 40\npush 2\nadd\n").unwrap();
 //! let verified = loaded.verify(&Limits::default()).unwrap();
 //! let ctx = ExecutionContext::default();
@@ -14,21 +15,10 @@
 //! assert_eq!(out.stack, vec![42]);
 //! ```
 
-pub use coopvm_core as core;
-pub use coopvm_interp as interp;
-pub use coopvm_jit as jit;
-
-pub mod domain;
-pub mod kernels;
-pub mod load;
 pub mod observe;
-pub mod report;
-pub mod store;
 pub mod tier;
-pub mod trace;
-pub mod vmi;
 
-use coopvm_core::{ExecutionContext, Host, Outcome, RunParams, State, Stats, Verified};
+use coopvm_core::{ExecutionContext, Executor, Host, Outcome, RunParams, State, Stats, Verified};
 
 /// Which engine executes a contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,11 +56,20 @@ impl Engine {
         gas_limit: u64,
         host: &mut H,
     ) -> Outcome {
-        let params = RunParams {
-            ctx,
-            state,
-            gas_limit,
-        };
+        self.run_params(
+            verified,
+            RunParams::new(ctx, state, gas_limit).with_calls(&self),
+            host,
+        )
+    }
+
+    /// Runs `verified` with `params` as given (nested contract calls go to `params.calls`).
+    pub fn run_params<H: Host + ?Sized>(
+        self,
+        verified: &Verified,
+        params: RunParams<'_>,
+        host: &mut H,
+    ) -> Outcome {
         let out = match self {
             Engine::Interp => coopvm_interp::run(verified, params, host),
             Engine::Jit => {
@@ -89,7 +88,8 @@ impl Engine {
     /// them at debug level and recording them as metrics (see [`observe`]).
     ///
     /// ```
-    /// use coopvm::{core::{ExecutionContext, NoHost, Limits}, Engine, load};
+    /// use coopvm_core::{load, ExecutionContext, Limits, NoHost};
+    /// use coopvm_engine::Engine;
     /// let loaded = load::from_source("t.casm", "push 40\npush 2\nadd\n").unwrap();
     /// let verified = loaded.verify(&Limits::default()).unwrap();
     /// let ctx = ExecutionContext::default();
@@ -106,11 +106,7 @@ impl Engine {
         gas_limit: u64,
         host: &mut H,
     ) -> (Outcome, Stats) {
-        let params = RunParams {
-            ctx,
-            state,
-            gas_limit,
-        };
+        let params = RunParams::new(ctx, state, gas_limit).with_calls(&self);
         let (out, stats) = match self {
             // Native code compiled with block counters (not cached: statistics are for
             // inspection); a contract the JIT refuses runs on the interpreter, as `run` does.
@@ -135,5 +131,11 @@ impl Engine {
         observe::log_stats(&stats, id, self.name());
         observe::record(&out, &stats, id, self.name());
         (out, stats)
+    }
+}
+
+impl Executor for Engine {
+    fn execute(&self, verified: &Verified, params: RunParams<'_>, host: &mut dyn Host) -> Outcome {
+        self.run_params(verified, params, host)
     }
 }

@@ -4,10 +4,10 @@
 //!
 //! `cargo bench --bench domain`
 
-use coopvm::core::{ExecutionContext, Limits, Verified};
 use coopvm::domain::CoopHost;
 use coopvm::store::Store;
 use coopvm::{load, Engine};
+use coopvm::{ExecutionContext, Limits, Verified};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
 
@@ -40,7 +40,12 @@ fn benches(c: &mut Criterion) {
     let mut host = CoopHost::default();
     c.bench_function("domain/in-memory run of 4 domain ops, rolled back", |b| {
         b.iter(|| {
-            let out = host.execute(black_box(&busy), &ctx("did:key:a", 0), 100_000);
+            let out = host.execute(
+                black_box(&busy),
+                &ctx("did:key:a", 0),
+                100_000,
+                &Engine::Interp,
+            );
             assert!(!out.is_ok());
         })
     });
@@ -52,11 +57,18 @@ fn benches(c: &mut Criterion) {
         "push \"c\"\npush 0\ncreatecooperative\n\
          push \"c\"\npush \"t\"\npush 1\npush 50\ncreateproposal\npop\n",
     );
-    assert!(world.execute(&setup, &ctx("did:key:m0", 0), 10_000).is_ok());
+    assert!(world
+        .execute(&setup, &ctx("did:key:m0", 0), 10_000, &Engine::Interp)
+        .is_ok());
     let join = verified("join.casm", "push \"c\"\njoincooperative\n");
     for i in 1..64 {
         assert!(world
-            .execute(&join, &ctx(&format!("did:key:m{i}"), 0), 10_000)
+            .execute(
+                &join,
+                &ctx(&format!("did:key:m{i}"), 0),
+                10_000,
+                &Engine::Interp
+            )
             .is_ok());
     }
     for i in 1..64 {
@@ -65,7 +77,12 @@ fn benches(c: &mut Criterion) {
             &format!("push \"c\"\npush \"did:key:m{}\"\ndelegatevotes\n", i - 1),
         );
         assert!(world
-            .execute(&d, &ctx(&format!("did:key:m{i}"), 0), 10_000)
+            .execute(
+                &d,
+                &ctx(&format!("did:key:m{i}"), 0),
+                10_000,
+                &Engine::Interp
+            )
             .is_ok());
     }
     let vote = verified("vote.casm", "push 1\npush 1\ncastvote\n");
@@ -75,7 +92,7 @@ fn benches(c: &mut Criterion) {
             b.iter_batched(
                 || world.clone(),
                 |mut w| {
-                    let out = w.execute(&vote, &ctx("did:key:m0", 1), 1_000_000);
+                    let out = w.execute(&vote, &ctx("did:key:m0", 1), 1_000_000, &Engine::Interp);
                     assert!(out.is_ok());
                     w
                 },
@@ -86,12 +103,12 @@ fn benches(c: &mut Criterion) {
 
     let dir = std::env::temp_dir().join(format!("coopvm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut store = Store::open(&dir.join("bench.redb"), Engine::Interp).unwrap();
-    let counter = verified("counter.casm", include_str!("../examples/counter.casm"));
+    let mut store = Store::open(&dir.join("bench.redb")).unwrap();
+    let counter = verified("counter.casm", include_str!("../../examples/counter.casm"));
     c.bench_function("store/persistent counter run (one durable commit)", |b| {
         b.iter(|| {
             let out = store
-                .execute(&counter, &ctx("did:key:a", 0), 1_000)
+                .execute(&counter, &ctx("did:key:a", 0), 1_000, &Engine::Interp)
                 .unwrap();
             assert!(out.is_ok());
         })

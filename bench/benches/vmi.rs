@@ -8,12 +8,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
 fn relation() -> CoopValue {
-    let src = include_str!("../examples/relation_square.casm");
+    let src = include_str!("../../examples/relation_square.casm");
     CoopValue::Function(Function::assemble("relation_square.casm", src).unwrap())
 }
 
 fn fib() -> CoopValue {
-    let src = include_str!("../examples/fib.casm");
+    let src = include_str!("../../examples/fib.casm");
     CoopValue::Function(Function::assemble("fib.casm", src).unwrap())
 }
 

@@ -16,24 +16,25 @@
 //! | one per domain table (`cooperatives`, `members`, `federations`, `federation_members`, `proposals`, `ballots`, `delegations`, `reputations`, `dids`, `contract_states`, `meta`) | key as JSON | value as JSON |
 //!
 //! ```
-//! use coopvm::{store::Store, load, Engine, core::{ExecutionContext, Limits}};
+//! use coopvm_core::{load, ExecutionContext, Limits};
+//! use coopvm_domain::store::Store;
+//! use coopvm_engine::Engine;
 //! let dir = std::env::temp_dir().join(format!("coopvm-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join("state.redb");
 //! let v = load::from_source("c.casm", ".contract c\n.state n 0\nload n\npush 1\nadd\ndup\nstore n\n")
 //!     .unwrap().verify(&Limits::default()).unwrap();
 //! for expected in 1..=2 {
-//!     let mut store = Store::open(&path, Engine::Interp).unwrap();
-//!     let out = store.execute(&v, &ExecutionContext::default(), 1_000).unwrap();
+//!     let mut store = Store::open(&path).unwrap();
+//!     let out = store.execute(&v, &ExecutionContext::default(), 1_000, &Engine::Interp).unwrap();
 //!     assert_eq!(out.stack, vec![expected]);
 //! }
 //! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 
-use crate::domain::CoopHost;
-use crate::Engine;
+use crate::CoopHost;
 use coopvm_core::codec;
-use coopvm_core::{Event, ExecutionContext, Limits, Outcome, Verified};
+use coopvm_core::{Event, ExecutionContext, Executor, Limits, Outcome, RunParams, Verified};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -102,17 +103,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the database at `path`, creating it if needed, and loads it; nested contract
     /// calls run on `engine`. Waits up to [`OPEN_TIMEOUT`] while another process has it open.
-    pub fn open(path: &Path, engine: Engine) -> Result<Store, StoreError> {
-        Store::open_with_timeout(path, engine, OPEN_TIMEOUT)
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_timeout(path, OPEN_TIMEOUT)
     }
 
     /// [`Store::open`], waiting at most `timeout` for another process to release the
     /// database.
-    pub fn open_with_timeout(
-        path: &Path,
-        engine: Engine,
-        timeout: Duration,
-    ) -> Result<Store, StoreError> {
+    pub fn open_with_timeout(path: &Path, timeout: Duration) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         if !path.exists() {
             create_fresh(path).map_err(|source| StoreError::Open {
@@ -140,7 +137,7 @@ impl Store {
         };
         let mut store = Store {
             db,
-            host: CoopHost::new(engine),
+            host: CoopHost::new(),
             path: path.to_owned(),
             crash_before_commit: false,
             fail_next_commit: false,
@@ -157,8 +154,7 @@ impl Store {
 
     /// Replaces the in-memory world with what the database holds.
     fn load(&mut self) -> Result<(), StoreError> {
-        let engine = self.host.engine();
-        let mut host = CoopHost::new(engine);
+        let mut host = CoopHost::new();
         let txn = self.db.begin_read().map_err(db_err)?;
         let contracts = txn.open_table(CONTRACTS).map_err(db_err)?;
         for entry in contracts.iter().map_err(db_err)? {
@@ -230,10 +226,11 @@ impl Store {
         verified: &Verified,
         ctx: &ExecutionContext,
         gas_limit: u64,
+        executor: &dyn Executor,
     ) -> Result<Outcome, StoreError> {
-        let engine = self.host.engine();
         let (out, _) = self.execute_with(verified, ctx, |host, state| {
-            (engine.run(verified, ctx, state, gas_limit, host), ())
+            let params = RunParams::new(ctx, state, gas_limit).with_calls(executor);
+            (executor.execute(verified, params, host), ())
         })?;
         Ok(out)
     }
@@ -387,7 +384,7 @@ fn init_tables(db: &Database) -> Result<(), StoreError> {
         }
         txn.open_table(CONTRACTS).map_err(db_err)?;
         txn.open_table(EVENTS).map_err(db_err)?;
-        for j in crate::domain::Domain::default().journals() {
+        for j in crate::Domain::default().journals() {
             txn.open_table(domain_table(j.name())).map_err(db_err)?;
         }
     }
@@ -429,7 +426,8 @@ fn domain_table(name: &'static str) -> TableDefinition<'static, &'static str, &'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load;
+    use coopvm_core::load;
+    use coopvm_engine::Engine;
 
     fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("coopvm-store-{}-{name}", std::process::id()));
@@ -461,22 +459,24 @@ mod tests {
              load n\npush 1\nadd\nstore n\n",
         );
         {
-            let mut s = Store::open(&path, Engine::Interp).unwrap();
+            let mut s = Store::open(&path).unwrap();
             assert!(s
-                .execute(&create, &ctx("did:key:a"), 10_000)
+                .execute(&create, &ctx("did:key:a"), 10_000, &Engine::Interp)
                 .unwrap()
                 .is_ok());
         }
-        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        let mut s = Store::open(&path).unwrap();
         assert_eq!(s.host().cooperative("makers").unwrap().pool, 50);
         assert_eq!(s.host().contract_state("setup").unwrap()["n"], 1);
         assert_eq!(s.host().runs(), 1);
         assert_eq!(s.events().unwrap().len(), 1);
         // Running it again fails (already exists) and writes nothing.
-        let out = s.execute(&create, &ctx("did:key:a"), 10_000).unwrap();
+        let out = s
+            .execute(&create, &ctx("did:key:a"), 10_000, &Engine::Interp)
+            .unwrap();
         assert_eq!(out.result.unwrap_err().kind.name(), "already_exists");
         drop(s);
-        let s = Store::open(&path, Engine::Interp).unwrap();
+        let s = Store::open(&path).unwrap();
         assert_eq!(s.host().contract_state("setup").unwrap()["n"], 1);
         assert_eq!(s.host().runs(), 1);
         assert_eq!(s.events().unwrap().len(), 1);
@@ -491,21 +491,23 @@ mod tests {
     fn deployments_persist_and_enable_calls() {
         let path = temp("deploy");
         {
-            let mut s = Store::open(&path, Engine::Interp).unwrap();
+            let mut s = Store::open(&path).unwrap();
             s.deploy(verified(".contract lib\nload arg\npush 1\nadd\n"))
                 .unwrap();
         }
-        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        let mut s = Store::open(&path).unwrap();
         assert!(s.host().deployed("lib").is_some());
         let main = verified(".contract main\n.depends lib\npush \"lib\"\npush 41\ncallcontract\n");
-        let out = s.execute(&main, &ctx("did:key:a"), 10_000).unwrap();
+        let out = s
+            .execute(&main, &ctx("did:key:a"), 10_000, &Engine::Interp)
+            .unwrap();
         assert_eq!(out.stack, vec![42]);
     }
 
     #[test]
     fn deployments_must_verify_with_default_limits() {
         let path = temp("limits");
-        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        let mut s = Store::open(&path).unwrap();
         let small = Limits {
             stack: 2,
             ..Limits::default()
@@ -527,7 +529,7 @@ mod tests {
         let e = s.deploy(v).unwrap_err();
         assert!(matches!(e, StoreError::Unverifiable { .. }), "{e}");
         drop(s);
-        let s = Store::open(&path, Engine::Interp).unwrap();
+        let s = Store::open(&path).unwrap();
         assert!(s.host().deployed("a").is_some());
         assert!(s.host().deployed("deep").is_none());
     }
@@ -535,9 +537,9 @@ mod tests {
     #[test]
     fn a_second_open_waits_for_the_first() {
         let path = temp("busy");
-        let s = Store::open(&path, Engine::Interp).unwrap();
+        let s = Store::open(&path).unwrap();
         let p2 = path.clone();
-        let t = std::thread::spawn(move || Store::open(&p2, Engine::Interp).map(|_| ()));
+        let t = std::thread::spawn(move || Store::open(&p2).map(|_| ()));
         std::thread::sleep(Duration::from_millis(50));
         drop(s);
         t.join().unwrap().unwrap();
@@ -550,9 +552,11 @@ mod tests {
             ".contract c\n.state n 0\nload n\npush 1\nadd\nstore n\n\
              push \"k\"\npush 5\ncreatecooperative\n",
         );
-        let mut s = Store::open(&path, Engine::Interp).unwrap();
+        let mut s = Store::open(&path).unwrap();
         s.fail_next_commit();
-        let e = s.execute(&v, &ctx("did:key:a"), 10_000).unwrap_err();
+        let e = s
+            .execute(&v, &ctx("did:key:a"), 10_000, &Engine::Interp)
+            .unwrap_err();
         assert!(e.to_string().contains("injected"), "{e}");
         // Reloaded: the run's changes are neither in memory nor on disk.
         assert!(s.host().cooperative("k").is_none());
@@ -560,9 +564,12 @@ mod tests {
         assert_eq!(s.host().runs(), 0);
         assert_eq!(s.host().event_count(), 0);
         // And the store keeps working.
-        assert!(s.execute(&v, &ctx("did:key:a"), 10_000).unwrap().is_ok());
+        assert!(s
+            .execute(&v, &ctx("did:key:a"), 10_000, &Engine::Interp)
+            .unwrap()
+            .is_ok());
         drop(s);
-        let s = Store::open(&path, Engine::Interp).unwrap();
+        let s = Store::open(&path).unwrap();
         assert_eq!(s.host().contract_state("c").unwrap()["n"], 1);
         assert_eq!(s.events().unwrap().len(), 1);
         assert_eq!(s.host().event_count(), 1);
@@ -571,9 +578,8 @@ mod tests {
     #[test]
     fn a_held_database_is_busy_after_the_timeout() {
         let path = temp("held");
-        let _held = Store::open(&path, Engine::Interp).unwrap();
-        let e =
-            Store::open_with_timeout(&path, Engine::Interp, Duration::from_millis(30)).unwrap_err();
+        let _held = Store::open(&path).unwrap();
+        let e = Store::open_with_timeout(&path, Duration::from_millis(30)).unwrap_err();
         assert!(matches!(e, StoreError::Busy { .. }), "{e}");
         assert!(e.to_string().contains("in use by another process"));
     }
@@ -582,18 +588,18 @@ mod tests {
     fn unreadable_contents_are_reported() {
         // A newer layout version.
         let path = temp("format");
-        drop(Store::open(&path, Engine::Interp).unwrap());
+        drop(Store::open(&path).unwrap());
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             txn.open_table(INFO).unwrap().insert("format", 99).unwrap();
             txn.commit().unwrap();
         }
-        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        let e = Store::open(&path).unwrap_err();
         assert!(e.to_string().contains("layout version 99"), "{e}");
         // A domain entry that is not the JSON of its type.
         let path = temp("entry");
-        drop(Store::open(&path, Engine::Interp).unwrap());
+        drop(Store::open(&path).unwrap());
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
@@ -603,12 +609,12 @@ mod tests {
                 .unwrap();
             txn.commit().unwrap();
         }
-        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        let e = Store::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         assert!(e.to_string().contains("cooperatives"), "{e}");
         // Contract bytes that do not decode.
         let path = temp("contract");
-        drop(Store::open(&path, Engine::Interp).unwrap());
+        drop(Store::open(&path).unwrap());
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
@@ -618,7 +624,7 @@ mod tests {
                 .unwrap();
             txn.commit().unwrap();
         }
-        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        let e = Store::open(&path).unwrap_err();
         assert!(e.to_string().contains("deployed contract `x`"), "{e}");
     }
 
@@ -626,7 +632,7 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let path = temp("garbage");
         std::fs::write(&path, b"this is not a database at all, not even close").unwrap();
-        let e = Store::open(&path, Engine::Interp).unwrap_err();
+        let e = Store::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::Open { .. }), "{e}");
     }
 }

@@ -4,14 +4,15 @@
 //! Heavy to build, so behind a feature:
 //! `cargo bench --features peers --bench peers -- --warm-up-time 1 --measurement-time 3`.
 //!
-//! The Wasm kernels compute what `coopvm::kernels` computes (with Wasm's wrapping `i64.add`
+//! The Wasm kernels compute what `coopvm_bench` computes (with Wasm's wrapping `i64.add`
 //! where coopvm checks for overflow; the sizes used never overflow). Every engine's result is
 //! checked against the native one before measuring.
 
-use coopvm::core::host::Env;
-use coopvm::core::memory::Memory;
-use coopvm::core::{ExecutionContext, Limits, NoHost};
-use coopvm::{interp, kernels, load};
+use coopvm::host::Env;
+use coopvm::memory::Memory;
+use coopvm::{interp, load};
+use coopvm::{ExecutionContext, Limits, NoHost};
+use coopvm_bench as kernels;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 

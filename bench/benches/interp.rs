@@ -1,12 +1,13 @@
 //! Criterion benches of the reference interpreter against native Rust, on the shared kernels
-//! (`coopvm::kernels`). Execution only: each contract is verified and lowered once.
+//! (`coopvm_bench`). Execution only: each contract is verified and lowered once.
 //!
 //! Run: `cargo bench --bench interp` (add `-- loop` to pick a kernel).
 
-use coopvm::core::host::Env;
-use coopvm::core::memory::Memory;
-use coopvm::core::{ExecutionContext, Limits, NoHost};
-use coopvm::{interp, kernels, load};
+use coopvm::host::Env;
+use coopvm::memory::Memory;
+use coopvm::{interp, load};
+use coopvm::{ExecutionContext, Limits, NoHost};
+use coopvm_bench as kernels;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 

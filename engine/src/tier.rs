@@ -18,12 +18,12 @@
 //! dropped first, and its native code is freed when the last run using it ends.
 //!
 //! ```
-//! use coopvm::core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
-//! use coopvm::tier::{CodeCache, Policy, Tier};
+//! use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
+//! use coopvm_engine::tier::{CodeCache, Policy, Tier};
 //! let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
 //! let cache = CodeCache::new(Policy { runs: 2, ..Policy::default() });
 //! let ctx = ExecutionContext::default();
-//! let params = RunParams { ctx: &ctx, state: &v.contract().state, gas_limit: 100 };
+//! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let (first, tier) = cache.run(&v, params, &mut NoHost);
 //! assert_eq!(tier, Tier::Interp);
 //! cache.run(&v, params, &mut NoHost);
@@ -314,11 +314,7 @@ mod tests {
 
     fn go(cache: &CodeCache, v: &Verified) -> Tier {
         let ctx = ExecutionContext::default();
-        let params = RunParams {
-            ctx: &ctx,
-            state: &v.contract().state,
-            gas_limit: 1_000,
-        };
+        let params = RunParams::new(&ctx, &v.contract().state, 1_000);
         let (out, tier) = cache.run(v, params, &mut NoHost);
         assert_eq!(out, coopvm_interp::run(v, params, &mut NoHost));
         tier

@@ -1,4 +1,4 @@
-//! Benchmark kernels shared by the criterion benches and `coopvm bench`: each is a coopvm
+//! Benchmark kernels shared by the criterion benches: each is a coopvm
 //! contract, parameterised by a size, with an equivalent native Rust function as baseline.
 
 /// A benchmark scenario.
@@ -19,7 +19,7 @@ pub struct Kernel {
 /// Every kernel.
 ///
 /// ```
-/// let k = coopvm::kernels::kernels()[0];
+/// let k = coopvm_bench::kernels()[0];
 /// assert_eq!((k.native)(10), 55);
 /// assert!((k.source)(10).contains("push 10"));
 /// ```
@@ -170,8 +170,8 @@ fn host_native(n: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{ExecutionContext, Limits, NoHost};
-    use crate::{load, Engine};
+    use coopvm::{load, Engine};
+    use coopvm::{ExecutionContext, Limits, NoHost};
 
     #[test]
     fn kernels_compute_what_their_native_twins_compute() {

@@ -6,10 +6,10 @@
 
 use crate::{EngineArg, EXIT_FAILED, EXIT_USAGE};
 use clap::Args;
-use coopvm::core::{disasm, DEFAULT_GAS_LIMIT};
 use coopvm::load;
 use coopvm::vmi::{data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm};
 use coopvm::Engine;
+use coopvm::{disasm, DEFAULT_GAS_LIMIT};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -6,10 +6,10 @@
 //! `cargo bench --bench jit -- compile` runs only the compile-time group. The figures the
 //! tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
 
-use coopvm::core::host::Env;
-use coopvm::core::memory::Memory;
-use coopvm::core::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::host::Env;
 use coopvm::load;
+use coopvm::memory::Memory;
+use coopvm::{ExecutionContext, Limits, NoHost, Verified};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
@@ -24,11 +24,9 @@ fn fib(n: u32) -> String {
     kernel_source("fib", n)
 }
 
-/// The source of the shared kernel `name` (`coopvm::kernels`) at size `n`.
+/// The source of the shared kernel `name` (`coopvm_bench`) at size `n`.
 fn kernel_source(name: &str, n: u32) -> String {
-    (coopvm::kernels::kernel(name)
-        .expect("a shared kernel")
-        .source)(i64::from(n))
+    (coopvm_bench::kernel(name).expect("a shared kernel").source)(i64::from(n))
 }
 
 /// A loop making two host calls per iteration (`gettimestamp`, `getblock`).

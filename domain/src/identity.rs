@@ -31,7 +31,7 @@ pub const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
 /// one non-empty. At most [`MAX_DID_LEN`] bytes.
 ///
 /// ```
-/// use coopvm::domain::identity::is_did;
+/// use coopvm_domain::identity::is_did;
 /// assert!(is_did("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"));
 /// assert!(is_did("did:web:example.com:user%20one"));
 /// assert!(!is_did("did:Key:abc") && !is_did("did:key:") && !is_did("did:key"));
@@ -105,7 +105,7 @@ pub fn ed25519_multikey(text: &str) -> Option<VerifyingKey> {
 /// The `did:key` DID of an ed25519 public key.
 ///
 /// ```
-/// let did = coopvm::domain::identity::did_key_ed25519(&[1; 32]);
+/// let did = coopvm_domain::identity::did_key_ed25519(&[1; 32]);
 /// assert!(did.starts_with("did:key:z6Mk"));
 /// ```
 pub fn did_key_ed25519(public: &[u8; 32]) -> String {

@@ -1,8 +1,8 @@
 //! Loading contracts from `.casm` text or canonical `.cvm` bytes, with located errors.
 
-use coopvm_core::asm::{assemble_with_map, AsmError, Diagnostic, SourceMap};
-use coopvm_core::codec::{self, DecodeError};
-use coopvm_core::{verify, Contract, Limits, Verified, VerifyError};
+use crate::asm::{assemble_with_map, AsmError, Diagnostic, SourceMap};
+use crate::codec::{self, DecodeError};
+use crate::{verify, Contract, Limits, Verified, VerifyError};
 use std::path::Path;
 
 /// Why a contract could not be loaded or verified. `Display` shows a located diagnostic.

@@ -8,7 +8,7 @@
 //! allocates more than the input can justify.
 //!
 //! ```
-//! use coopvm::vmi::DataValue;
+//! use coopvm_vmi::DataValue;
 //! let v = DataValue::List(vec![DataValue::Int(-3), DataValue::Bytes(b"hi".to_vec())]);
 //! let bytes = v.to_bytes();
 //! assert_eq!(DataValue::from_bytes(&bytes), Ok(v.clone()));

@@ -10,11 +10,11 @@
 //! (interpreter and JIT) alternately, 1000 times each, and prints for each the fastest time
 //! and the median of the per-pair ratio on/off, which the load disturbs far less.
 
-use coopvm::core::host::Env;
-use coopvm::core::memory::Memory;
-use coopvm::core::stats::Tally;
-use coopvm::core::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::host::Env;
+use coopvm::memory::Memory;
+use coopvm::stats::Tally;
 use coopvm::{load, Engine};
+use coopvm::{ExecutionContext, Limits, NoHost, Verified};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -29,11 +29,9 @@ fn fib(n: u32) -> String {
     kernel_source("fib", n)
 }
 
-/// The source of the shared kernel `name` (`coopvm::kernels`) at size `n`.
+/// The source of the shared kernel `name` (`coopvm_bench`) at size `n`.
 fn kernel_source(name: &str, n: u32) -> String {
-    (coopvm::kernels::kernel(name)
-        .expect("a shared kernel")
-        .source)(i64::from(n))
+    (coopvm_bench::kernel(name).expect("a shared kernel").source)(i64::from(n))
 }
 
 fn verified(src: &str) -> Verified {

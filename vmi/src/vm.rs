@@ -7,7 +7,7 @@
 //! which VM it was written for:
 //!
 //! ```
-//! use coopvm::vmi::{DataValue, Registry, CoopVm, Vm, CoopValue, Function, COOPVM_NUMBER};
+//! use coopvm_vmi::{DataValue, Registry, CoopVm, Vm, CoopValue, Function, COOPVM_NUMBER};
 //! let vm = CoopVm::default();
 //! let f = Function::assemble("add.casm", "add\n").unwrap();
 //! let f = vm.encode(&CoopValue::Function(f));

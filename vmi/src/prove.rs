@@ -22,7 +22,7 @@
 //!   verify for another, even where the same private input would satisfy both.
 //!
 //! ```
-//! use coopvm::vmi::{CoopVm, CoopValue, Function, ProvableVm, Proof};
+//! use coopvm_vmi::{CoopVm, CoopValue, Function, ProvableVm, Proof};
 //! let vm = CoopVm::default();
 //! // f(public, private) = private * private == public
 //! let f = CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap());
@@ -264,7 +264,7 @@ impl ProvableVm for CoopVm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vmi::Function;
+    use crate::Function;
 
     fn square() -> CoopValue {
         CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap())

@@ -4,7 +4,7 @@
 //! resource pools, federations, proposals with votes and delegations, reputations, the DID
 //! registry, the deployed contracts and every contract's key-value state. It is the host
 //! both engines call for domain opcodes, and the in-memory half of the persistent
-//! [`crate::store::Store`]. The semantics of each operation (stack effect, gas, refusals,
+//! [`store::Store`]. The semantics of each operation (stack effect, gas, refusals,
 //! events) are specified in `docs/domain.md`; the code is split by domain:
 //! [`cooperative`], [`federation`], [`governance`], [`reputation`], [`identity`] and
 //! [`contracts`] (deployment, runs and `callcontract`).
@@ -17,14 +17,16 @@
 //! be written by the store).
 //!
 //! ```
-//! use coopvm::{domain::CoopHost, load, Engine, core::{ExecutionContext, Limits}};
+//! use coopvm_core::{load, ExecutionContext, Limits};
+//! use coopvm_domain::CoopHost;
+//! use coopvm_engine::Engine;
 //! let src = "push \"makers\"\npush 100\ncreatecooperative\n\
 //!            push \"makers\"\npush \"did:key:bob\"\npush 30\nallocateresource\n";
 //! let v = load::from_source("demo.casm", src).unwrap().verify(&Limits::default()).unwrap();
-//! let mut host = CoopHost::new(Engine::Interp);
+//! let mut host = CoopHost::new();
 //! let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
 //! // bob is not a member yet: the allocation is refused and the whole run rolls back.
-//! let out = host.execute(&v, &ctx, 10_000);
+//! let out = host.execute(&v, &ctx, 10_000, &Engine::Interp);
 //! assert_eq!(out.result.unwrap_err().kind.name(), "not_member");
 //! assert!(host.cooperative("makers").is_none());
 //! ```
@@ -35,9 +37,9 @@ pub mod federation;
 pub mod governance;
 pub mod identity;
 pub mod reputation;
+pub mod store;
 pub mod table;
 
-use crate::Engine;
 use coopvm_core::error::{ErrorKind, VmError, VmResult};
 use coopvm_core::{Event, Host, HostCx, Limits, State, Verified};
 use serde::{Deserialize, Serialize};
@@ -239,7 +241,6 @@ pub struct CoopHost {
     savepoints: Vec<[usize; 11]>,
     /// Contracts currently running: the outermost first (for `callcontract`).
     active: Vec<contracts::Active>,
-    engine: Engine,
     limits: Limits,
     /// Committed events not yet taken by the store (all events, for an in-memory host).
     events: Vec<Event>,
@@ -248,28 +249,17 @@ pub struct CoopHost {
 }
 
 impl CoopHost {
-    /// An empty world whose nested contract calls run on `engine`.
-    pub fn new(engine: Engine) -> Self {
+    /// An empty world.
+    pub fn new() -> Self {
         CoopHost {
             domain: Domain::default(),
             contracts: BTreeMap::new(),
             savepoints: Vec::new(),
             active: Vec::new(),
-            engine,
             limits: Limits::default(),
             events: Vec::new(),
             events_base: 0,
         }
-    }
-
-    /// The engine that runs nested contract calls.
-    pub fn engine(&self) -> Engine {
-        self.engine
-    }
-
-    /// Sets the engine that runs contracts called with `callcontract`.
-    pub fn set_engine(&mut self, engine: Engine) {
-        self.engine = engine;
     }
 
     /// The limits deployed contracts are verified with.
@@ -356,7 +346,7 @@ impl CoopHost {
 
 impl Default for CoopHost {
     fn default() -> Self {
-        CoopHost::new(Engine::Interp)
+        CoopHost::new()
     }
 }
 

@@ -29,11 +29,11 @@
 
 use super::data::{DataValue, MAX_DEPTH};
 use super::vm::Vm;
-use crate::domain::CoopHost;
-use crate::Engine;
 use coopvm_core::codec;
 use coopvm_core::isa::{Op, OperandKind};
 use coopvm_core::{verify, Contract, ExecutionContext, Insn, Limits, NoHost, Outcome, VerifyError};
+use coopvm_domain::CoopHost;
+use coopvm_engine::Engine;
 
 /// coopvm's number in the VM registry: the ASCII bytes `coop` read as a big-endian integer
 /// (`0x636f6f70`), chosen to be self-describing and far from the small numbers other VMs
@@ -95,7 +95,7 @@ impl Function {
     /// Assembles `source` (named `file` in errors) into a function.
     ///
     /// ```
-    /// let f = coopvm::vmi::Function::assemble("sq.casm", "dup\nmul\n").unwrap();
+    /// let f = coopvm_vmi::Function::assemble("sq.casm", "dup\nmul\n").unwrap();
     /// assert_eq!(f.contract().program.code.len(), 2);
     /// ```
     pub fn assemble(file: &str, source: &str) -> Result<Function, FunctionError> {
@@ -133,7 +133,7 @@ pub enum CoopValue {
 /// A function of another VM (any number but [`COOPVM_NUMBER`]), held by coopvm as data.
 ///
 /// ```
-/// use coopvm::vmi::{coop::Foreign, COOPVM_NUMBER};
+/// use coopvm_vmi::{coop::Foreign, COOPVM_NUMBER};
 /// assert_eq!(Foreign::new(2, vec![7]).unwrap().vm(), 2);
 /// assert!(Foreign::new(COOPVM_NUMBER, vec![7]).is_none());
 /// ```
@@ -205,7 +205,7 @@ pub enum EvalHost {
 /// coopvm as a [`Vm`], with the engine, limits, host and context that evaluation uses.
 ///
 /// ```
-/// use coopvm::vmi::{CoopVm, CoopValue, Function, Vm};
+/// use coopvm_vmi::{CoopVm, CoopValue, Function, Vm};
 /// let vm = CoopVm::default();
 /// let square = CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\n").unwrap());
 /// assert_eq!(vm.evaluate(&square, &[CoopValue::Int(7)], 100), (Some(CoopValue::Int(49)), 4));
@@ -302,7 +302,7 @@ impl CoopVm {
         let verified = verify(wrapper, &self.limits)?;
         Ok(match self.host {
             EvalHost::Cooperative => {
-                CoopHost::new(self.engine).execute(&verified, &self.ctx, gas_limit)
+                CoopHost::new().execute(&verified, &self.ctx, gas_limit, &self.engine)
             }
             EvalHost::None => {
                 let state = verified.contract().state.clone();

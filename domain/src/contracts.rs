@@ -31,7 +31,9 @@
 use super::{fail, CoopHost};
 use coopvm_core::error::{ErrorKind, VmError, VmResult};
 use coopvm_core::run::error_event;
-use coopvm_core::{Contract, ExecutionContext, HostCx, Outcome, State, Verified};
+use coopvm_core::{
+    Contract, ExecutionContext, Executor, HostCx, Outcome, RunParams, State, Verified,
+};
 use std::sync::Arc;
 
 /// Deepest nesting of contract runs (the outermost run counts as one).
@@ -93,24 +95,26 @@ impl CoopHost {
             .unwrap_or_else(|| contract.state.clone())
     }
 
-    /// Runs `verified` against this host (see the module docs). On success the contract's
-    /// new state is stored and its events are appended to the event log.
+    /// Runs `verified` against this host with `executor` (see the module docs), which also
+    /// runs the contracts it calls. On success the contract's new state is stored and its
+    /// events are appended to the event log.
     pub fn execute(
         &mut self,
         verified: &Verified,
         ctx: &ExecutionContext,
         gas_limit: u64,
+        executor: &dyn Executor,
     ) -> Outcome {
-        let engine = self.engine;
         self.execute_with(verified, ctx, |host, state| {
-            (engine.run(verified, ctx, state, gas_limit, host), ())
+            let params = RunParams::new(ctx, state, gas_limit).with_calls(executor);
+            (executor.execute(verified, params, host), ())
         })
         .0
     }
 
     /// Like [`CoopHost::execute`], with `runner` executing the contract: it gets the host and
     /// the state to start from, must run `verified` with `ctx` on that host (e.g. with
-    /// [`crate::Engine::run_with_stats`]) and may return extra data besides the outcome. The
+    /// `coopvm_engine::Engine::run_with_stats`) and may return extra data besides the outcome. The
     /// extra data is `None` when the run was refused before it started (missing dependency).
     pub fn execute_with<T>(
         &mut self,
@@ -207,13 +211,14 @@ impl CoopHost {
         let mut state = self.initial_state(contract);
         let saved_arg = state.insert(ARG_KEY.to_owned(), arg);
         let ctx: &ExecutionContext = cx.ctx;
+        let calls = cx.calls;
         let gas = cx.gas_left();
         self.active.push(Active {
             id: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
-        let engine = self.engine;
-        let out = engine.run(&v, ctx, &state, gas, self);
+        let params = RunParams::new(ctx, &state, gas).with_calls(calls);
+        let out = calls.execute(&v, params, self);
         self.active.pop();
         cx.charge(out.gas_used);
         match out.result {
@@ -249,8 +254,9 @@ impl CoopHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load;
+    use coopvm_core::load;
     use coopvm_core::{EventValue, Limits};
+    use coopvm_engine::Engine;
 
     fn verified(src: &str) -> Verified {
         load::from_source("t.casm", src)
@@ -279,7 +285,7 @@ mod tests {
             ".contract main\n.depends doubler\n\
              push \"doubler\"\npush 21\ncallcontract\nhalt\n",
         );
-        let out = host.execute(&main, &ctx(), 10_000);
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result, Ok(()));
         assert_eq!(out.stack, vec![42]);
         // The callee's state persisted, without the argument.
@@ -293,7 +299,7 @@ mod tests {
         // Gas: the caller's block (push 1 + push 1 + callcontract 50 + halt 1) plus the
         // callee's whole run (3+1+1+3 + 1+3+10 + 3+1+2+1).
         assert_eq!(out.gas_used, 53 + 29);
-        host.execute(&main, &ctx(), 10_000);
+        host.execute(&main, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(host.contract_state("doubler").unwrap()["calls"], 2);
     }
 
@@ -310,7 +316,7 @@ mod tests {
              push 7\nstore x\n\
              push \"failing\"\npush 0\ncallcontract\n",
         );
-        let out = host.execute(&main, &ctx(), 10_000);
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
         let e = out.result.unwrap_err();
         assert_eq!(e.kind, ErrorKind::DivisionByZero);
         assert!(
@@ -332,7 +338,7 @@ mod tests {
             ".contract main\n.depends doubler\n\
              push \"doubler\"\npush 1\ncallcontract\npush 0\ndiv\n",
         );
-        let out = host.execute(&main, &ctx(), 10_000);
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::DivisionByZero);
         assert!(host.contract_state("doubler").is_none());
     }
@@ -342,7 +348,7 @@ mod tests {
         let mut host = CoopHost::default();
         host.deploy(verified(".contract spin\nl:\njump l\n"));
         let main = verified(".contract main\n.depends spin\npush \"spin\"\npush 0\ncallcontract\n");
-        let out = host.execute(&main, &ctx(), 500);
+        let out = host.execute(&main, &ctx(), 500, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
         assert_eq!(out.gas_used, 500);
     }
@@ -353,11 +359,11 @@ mod tests {
         // Not declared.
         host.deploy(verified(DOUBLER));
         let undeclared = verified(".contract m\npush \"doubler\"\npush 1\ncallcontract\n");
-        let out = host.execute(&undeclared, &ctx(), 10_000);
+        let out = host.execute(&undeclared, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
         // Declared but not deployed: refused before the run, no gas used.
         let missing = verified(".contract m\n.depends ghost\npush 1\n");
-        let out = host.execute(&missing, &ctx(), 10_000);
+        let out = host.execute(&missing, &ctx(), 10_000, &Engine::Interp);
         let e = out.result.unwrap_err();
         assert_eq!(e.kind, ErrorKind::MissingDependency);
         assert!(e.message.contains("`ghost`"));
@@ -371,7 +377,7 @@ mod tests {
             ".contract b\n.depends a\npush \"a\"\npush 0\ncallcontract\n",
         ));
         let a = host.deployed("a").unwrap().clone();
-        let out = host.execute(&a, &ctx(), 10_000);
+        let out = host.execute(&a, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
         // Depth: c0 -> c1 -> ... -> c9.
         for i in 0..10 {
@@ -383,13 +389,13 @@ mod tests {
         }
         host.deploy(verified(".contract c10\npush 1\n"));
         let c0 = host.deployed("c0").unwrap().clone();
-        let out = host.execute(&c0, &ctx(), 100_000);
+        let out = host.execute(&c0, &ctx(), 100_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
         // The callee's own permission checks apply.
         host.deploy(verified(".contract guarded\n.permission admin\npush 1\n"));
         let g =
             verified(".contract m2\n.depends guarded\npush \"guarded\"\npush 0\ncallcontract\n");
-        let out = host.execute(&g, &ctx(), 10_000);
+        let out = host.execute(&g, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
     }
 }

@@ -1,0 +1,2 @@
+//! One module per subcommand family.
+pub(crate) mod vmi;
