@@ -3,14 +3,39 @@
 //! Each row gives the opcode's binary code, its mnemonic, the kind of operand it takes, its
 //! static stack effect (values popped, values pushed), its static gas cost, its class and a
 //! one-line description. The assembler, disassembler, verifier, codec, both engines and
-//! `docs/opcodes.md` all read this table; adding an opcode is one row here plus its semantics
-//! (and every `match` on [`Op`] that forgets it is a compile error).
+//! `docs/opcodes.md` all read this table.
+//!
+//! The table has three sections, and each opcode's section decides who executes it:
+//!
+//! - **pure** opcodes ([`PureOp`]) are executed by the engines themselves (arithmetic,
+//!   stack, memory, control flow). Each engine matches on [`PureOp`] exhaustively, without a
+//!   wildcard, so a pure opcode added here and forgotten in the interpreter or the JIT is a
+//!   compile error (`non-exhaustive patterns: PureOp::...`).
+//! - **host** opcodes declare their arguments and result, e.g.
+//!   `fn create_cooperative(name: Str, pool: Int) -> Unit`, where `Str` is a string handle
+//!   resolved to `&str`, `Int` an `i64`, `Bool` a result pushed as 1 or 0 and `Unit` no
+//!   result. The row's `pops` and `pushes` follow from the declaration, and the
+//!   [`Host`](crate::host::Host) trait method of the same name, with a default body that
+//!   fails with `host_unavailable`, and its argument decoding in
+//!   [`dispatch`](crate::host::dispatch) are generated from it.
+//! - **system** opcodes are served by [`dispatch`](crate::host::dispatch) from the run's
+//!   [`Env`](crate::host::Env) (logs, events, the execution context), one exhaustive match
+//!   over [`SystemOp`].
+//!
+//! Engines see host and system opcodes alike as [`HostOp`]s, which they hand to
+//! [`dispatch`](crate::host::dispatch) through one generic path; [`Op::kind`] splits an
+//! opcode into a [`PureOp`] or a [`HostOp`].
 //!
 //! ```
-//! use coopvm_core::isa::{Op, OperandKind};
+//! use coopvm_core::isa::{HostOp, Op, OpKind, OperandKind, PureOp, MAX_HOST_ARGS};
 //! let add = Op::Add.info();
 //! assert_eq!((add.mnemonic, add.pops, add.pushes), ("add", 2, 1));
 //! assert_eq!(Op::Push.info().operand, OperandKind::Imm);
+//! assert_eq!(Op::Add.kind(), OpKind::Pure(PureOp::Add));
+//! assert_eq!(Op::CastVote.kind(), OpKind::Host(HostOp::CastVote));
+//! // `createproposal(coop: Str, title: Str, quorum: Int, deadline: Int) -> Int`
+//! assert_eq!((Op::CreateProposal.info().pops, Op::CreateProposal.info().pushes), (4, 1));
+//! assert_eq!(MAX_HOST_ARGS, 4);
 //! ```
 
 /// What kind of operand an instruction carries in its `arg` field.
@@ -120,193 +145,460 @@ pub struct OpInfo {
     pub doc: &'static str,
 }
 
+/// The instruction table: hands every row, in three sections (`pure`, `host`, `system`; see
+/// the module docs), to the macro `$m`. This is the one definition of the instruction set:
+/// [`Op`] and its relatives are generated from it here, the [`Host`](crate::host::Host) trait
+/// and [`dispatch`](crate::host::dispatch) in `host.rs`.
+///
+/// Row formats (the operand of host and system opcodes is always `None`):
+///
+/// ```text
+/// pure:   Name = code, "mnemonic", Operand, pops -> pushes, gas N, Class, extension, "stack", "doc";
+/// host:   Name = code, "mnemonic", gas N, Class, extension, "stack", "doc",
+///             fn method(arg: Type, ...) -> Type [else { default body }];
+/// system: Name = code, "mnemonic", pops -> pushes, gas N, Class, extension, "stack", "doc";
+/// ```
+macro_rules! for_each_op {
+    ($m:ident) => {
+        $m! {
+            pure {
+                // --- arithmetic (ICN seed A.1) ---
+                Add = 0x01, "add", None, 2 -> 1, gas 1, Arithmetic, false, "[a, b] -> [a + b]",
+                    "Pops b then a and pushes a + b; overflow is `arithmetic_overflow`.";
+                Sub = 0x02, "sub", None, 2 -> 1, gas 1, Arithmetic, false, "[a, b] -> [a - b]",
+                    "Pops b then a and pushes a - b; overflow is `arithmetic_overflow`.";
+                Mul = 0x03, "mul", None, 2 -> 1, gas 2, Arithmetic, false, "[a, b] -> [a * b]",
+                    "Pops b then a and pushes a * b; overflow is `arithmetic_overflow`.";
+                Div = 0x04, "div", None, 2 -> 1, gas 4, Arithmetic, false, "[a, b] -> [a / b]",
+                    "Pops b then a and pushes a / b truncated toward zero; b = 0 is `division_by_zero`, i64::MIN / -1 is `arithmetic_overflow`.";
+                Mod = 0x05, "mod", None, 2 -> 1, gas 4, Arithmetic, false, "[a, b] -> [a % b]",
+                    "Pops b then a and pushes the remainder of a / b, with the sign of a; b = 0 is `division_by_zero`, i64::MIN % -1 is `arithmetic_overflow`.";
+                Neg = 0x06, "neg", None, 1 -> 1, gas 1, Arithmetic, true, "[a] -> [-a]",
+                    "Pops a and pushes -a; -i64::MIN is `arithmetic_overflow`.";
+                // --- comparison and logic (extension) ---
+                Eq = 0x10, "eq", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a == b]",
+                    "Pops b then a and pushes 1 if a == b, else 0.";
+                Ne = 0x11, "ne", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a != b]",
+                    "Pops b then a and pushes 1 if a != b, else 0.";
+                Lt = 0x12, "lt", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a < b]",
+                    "Pops b then a and pushes 1 if a < b (signed), else 0.";
+                Le = 0x13, "le", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a <= b]",
+                    "Pops b then a and pushes 1 if a <= b (signed), else 0.";
+                Gt = 0x14, "gt", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a > b]",
+                    "Pops b then a and pushes 1 if a > b (signed), else 0.";
+                Ge = 0x15, "ge", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a >= b]",
+                    "Pops b then a and pushes 1 if a >= b (signed), else 0.";
+                Not = 0x16, "not", None, 1 -> 1, gas 1, Comparison, true, "[a] -> [!a]",
+                    "Pops a and pushes 1 if a == 0, else 0.";
+                And = 0x17, "and", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a && b]",
+                    "Pops b then a and pushes 1 if both are non-zero, else 0.";
+                Or = 0x18, "or", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a || b]",
+                    "Pops b then a and pushes 1 if either is non-zero, else 0.";
+                // --- stack (ICN seed A.2) ---
+                Push = 0x20, "push", Imm, 0 -> 1, gas 1, Stack, false, "[] -> [n]",
+                    "Pushes the integer immediate n.";
+                PushStr = 0x21, "push", Str, 0 -> 1, gas 1, Stack, false, "[] -> [s]",
+                    "Pushes the handle of a string constant (`push \"did:key:...\"`); see docs/strings.md.";
+                Pop = 0x22, "pop", None, 1 -> 0, gas 1, Stack, false, "[a] -> []",
+                    "Discards the top value.";
+                Dup = 0x23, "dup", None, 1 -> 2, gas 1, Stack, false, "[a] -> [a, a]",
+                    "Duplicates the top value.";
+                Swap = 0x24, "swap", None, 2 -> 2, gas 1, Stack, false, "[a, b] -> [b, a]",
+                    "Swaps the top two values.";
+                // --- memory (ICN seed A.3) ---
+                Store = 0x30, "store", Key, 1 -> 0, gas 3, Memory, false, "[v] -> []",
+                    "Pops v and stores it under the static key K (`store K`); a new key beyond the memory limit is `memory_limit_exceeded`.";
+                StoreDyn = 0x31, "store", None, 2 -> 0, gas 5, Memory, false, "[v, k] -> []",
+                    "Pops the integer key k, then v, and stores v under k; a new key beyond the memory limit is `memory_limit_exceeded`.";
+                Load = 0x32, "load", Key, 0 -> 1, gas 3, Memory, false, "[] -> [v]",
+                    "Pushes the value stored under the static key K (`load K`); a missing key is `invalid_memory_access`.";
+                LoadDyn = 0x33, "load", None, 1 -> 1, gas 5, Memory, false, "[k] -> [v]",
+                    "Pops the integer key k and pushes the value stored under it; a missing key is `invalid_memory_access`.";
+                // --- control flow (ICN seed A.4) ---
+                Jump = 0x40, "jump", Target, 0 -> 0, gas 1, Control, false, "[] -> []",
+                    "Continues at the label L.";
+                JumpIf = 0x41, "jumpif", Target, 1 -> 0, gas 1, Control, false, "[c] -> []",
+                    "Pops c and continues at the label L when c != 0, else with the next instruction.";
+                Call = 0x42, "call", Target, 0 -> 0, gas 3, Control, false, "[args] -> [results]",
+                    "Calls the subroutine at L; its stack effect is inferred by the verifier; call depth beyond the limit is `call_depth_exceeded`.";
+                Return = 0x43, "return", None, 0 -> 0, gas 1, Control, false, "[results] -> [results]",
+                    "Returns to the instruction after the matching `call`; with no caller it ends the contract like `halt`.";
+                Halt = 0x44, "halt", None, 0 -> 0, gas 1, Control, false, "[] -> []",
+                    "Ends the contract successfully; the stack is the result.";
+            }
+            host {
+                // --- cooperative (ICN seed A.5) ---
+                CreateCooperative = 0x50, "createcooperative", gas 100, Cooperative, false, "[name, pool] -> []",
+                    "Creates the cooperative `name` with a resource pool of `pool` units; the caller is its first member. Emits `CooperativeCreated`.",
+                    fn create_cooperative(name: Str, pool: Int) -> Unit;
+                JoinCooperative = 0x51, "joincooperative", gas 50, Cooperative, false, "[coop] -> []",
+                    "Makes the caller a member of `coop`. Emits `MemberJoined`.",
+                    fn join_cooperative(coop: Str) -> Unit;
+                LeaveCooperative = 0x52, "leavecooperative", gas 50, Cooperative, false, "[coop] -> []",
+                    "Removes the caller from `coop`. Emits `MemberLeft`.",
+                    fn leave_cooperative(coop: Str) -> Unit;
+                AllocateResource = 0x53, "allocateresource", gas 60, Cooperative, false, "[coop, member, amount] -> []",
+                    "Moves `amount` units from the pool of `coop` to `member`. Emits `ResourceAllocated`.",
+                    fn allocate_resource(coop: Str, member: Str, amount: Int) -> Unit;
+                TransferResource = 0x54, "transferresource", gas 60, Cooperative, false, "[coop, to, amount] -> []",
+                    "Moves `amount` units of `coop`'s resource from the caller to `to`. Emits `ResourceTransferred`.",
+                    fn transfer_resource(coop: Str, to: Str, amount: Int) -> Unit;
+                // --- federation (ICN seed, module list) ---
+                CreateFederation = 0x58, "createfederation", gas 100, Federation, false, "[name, coop] -> []",
+                    "Creates the federation `name` with `coop` as its founding member. Emits `FederationCreated`.",
+                    fn create_federation(name: Str, coop: Str) -> Unit;
+                JoinFederation = 0x59, "joinfederation", gas 50, Federation, false, "[federation, coop] -> []",
+                    "Adds the cooperative `coop` to `federation`. Emits `FederationJoined`.",
+                    fn join_federation(federation: Str, coop: Str) -> Unit;
+                // --- governance (ICN seed A.6) ---
+                CreateProposal = 0x60, "createproposal", gas 100, Governance, false, "[coop, title, quorum, deadline] -> [id]",
+                    "Opens a proposal in `coop` and pushes its id. Emits `ProposalCreated`.",
+                    fn create_proposal(coop: Str, title: Str, quorum: Int, deadline: Int) -> Int;
+                CastVote = 0x61, "castvote", gas 50, Governance, false, "[id, choice] -> []",
+                    "Casts the caller's vote (choice != 0 is yes) on proposal `id`. Emits `VoteCast`.",
+                    fn cast_vote(id: Int, choice: Int) -> Unit;
+                DelegateVotes = 0x62, "delegatevotes", gas 50, Governance, false, "[coop, delegate] -> []",
+                    "Delegates the caller's vote in `coop` to `delegate`. Emits `VotesDelegated`.",
+                    fn delegate_votes(coop: Str, delegate: Str) -> Unit;
+                ExecuteProposal = 0x63, "executeproposal", gas 100, Governance, false, "[id] -> [passed]",
+                    "Executes proposal `id` once quorum and deadline are met; pushes 1 if it passed, else 0. Emits `ProposalExecuted`.",
+                    fn execute_proposal(id: Int) -> Bool;
+                UpdateQuorum = 0x64, "updatequorum", gas 50, Governance, false, "[id, quorum] -> []",
+                    "Sets the quorum of proposal `id`. Emits `QuorumUpdated`.",
+                    fn update_quorum(id: Int, quorum: Int) -> Unit;
+                // --- reputation ---
+                UpdateReputation = 0x70, "updatereputation", gas 50, Reputation, false, "[did, delta] -> []",
+                    "Adds `delta` to the reputation of `did`. Emits `ReputationUpdated`.",
+                    fn update_reputation(did: Str, delta: Int) -> Unit;
+                GetReputation = 0x71, "getreputation", gas 20, Reputation, false, "[did] -> [score]",
+                    "Pushes the reputation score of `did`.",
+                    fn get_reputation(did: Str) -> Int;
+                // --- identity ---
+                VerifyDid = 0x78, "verifydid", gas 200, Identity, false, "[did, payload, signature] -> [ok]",
+                    "Pushes 1 if `did` is registered and `signature` verifies over `payload`, else 0.",
+                    fn verify_did(did: Str, payload: Str, signature: Str) -> Bool;
+                UpdateDidDocument = 0x79, "updatediddocument", gas 100, Identity, false, "[did, document] -> []",
+                    "Replaces the document of `did`. Emits `DidDocumentUpdated`.",
+                    fn update_did_document(did: Str, document: Str) -> Unit;
+                // --- contract calls (extension) ---
+                CallContract = 0x90, "callcontract", gas 50, Contract, true, "[contract, arg] -> [result]",
+                    "Runs the dependency `contract` (named in `.depends`) with `arg` under its reserved key `arg` (`load arg`) and pushes the top of its final stack; its gas is charged to this run and its effects commit or roll back with it (docs/domain.md).",
+                    fn call_contract(contract: Str, arg: Int) -> Int
+                    else { unavailable(&format!("callcontract {contract}")) };
+            }
+            system {
+                // --- system (ICN seed A.7) ---
+                Log = 0x80, "log", 1 -> 0, gas 2, System, false, "[v] -> []",
+                    "Pops v and appends it to the run's execution log.";
+                EmitEvent = 0x81, "emitevent", 2 -> 0, gas 10, System, false, "[topic, v] -> []",
+                    "Pops v and the string handle `topic` and emits the event `topic` with value v.";
+                GetTimestamp = 0x82, "gettimestamp", 0 -> 1, gas 2, System, false, "[] -> [t]",
+                    "Pushes the execution context's timestamp.";
+                GetCaller = 0x83, "getcaller", 0 -> 1, gas 2, System, false, "[] -> [did]",
+                    "Pushes the string handle of the caller's DID.";
+                GetBlock = 0x84, "getblock", 0 -> 1, gas 2, System, true, "[] -> [n]",
+                    "Pushes the execution context's block number.";
+            }
+        }
+    };
+}
+pub(crate) use for_each_op;
+
+/// How many values a host operation with this result type pushes.
+macro_rules! host_pushes {
+    (Unit) => {
+        0
+    };
+    (Int) => {
+        1
+    };
+    (Bool) => {
+        1
+    };
+}
+
+/// The number of the identifiers given, as a `u8`.
+macro_rules! count {
+    () => { 0u8 };
+    ($x:ident $($rest:ident)*) => { 1u8 + count!($($rest)*) };
+}
+
 macro_rules! instructions {
-    ($(
-        $variant:ident = $code:literal, $mn:literal, $operand:ident, $pops:literal -> $pushes:literal,
-        gas $gas:literal, $class:ident, $ext:literal, $stack:literal, $doc:literal;
-    )*) => {
+    (
+        pure { $(
+            $p:ident = $pcode:literal, $pmn:literal, $pop:ident, $ppops:literal -> $ppushes:literal,
+            gas $pgas:literal, $pclass:ident, $pext:literal, $pstack:literal, $pdoc:literal;
+        )* }
+        host { $(
+            $h:ident = $hcode:literal, $hmn:literal, gas $hgas:literal, $hclass:ident, $hext:literal,
+            $hstack:literal, $hdoc:literal,
+            fn $method:ident($($arg:ident: $aty:ident),*) -> $rty:ident $(else $default:block)?;
+        )* }
+        system { $(
+            $s:ident = $scode:literal, $smn:literal, $spops:literal -> $spushes:literal,
+            gas $sgas:literal, $sclass:ident, $sext:literal, $sstack:literal, $sdoc:literal;
+        )* }
+    ) => {
         /// An opcode. The discriminant is the byte used in the binary encoding.
         #[repr(u8)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Op {
-            $(
-                #[doc = $doc]
-                $variant = $code,
-            )*
+            $(#[doc = $pdoc] $p = $pcode,)*
+            $(#[doc = $hdoc] $h = $hcode,)*
+            $(#[doc = $sdoc] $s = $scode,)*
+        }
+
+        /// An opcode the engines execute themselves (the table's `pure` section). Engines
+        /// match on it exhaustively: a pure opcode an engine forgets is a compile error.
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum PureOp {
+            $(#[doc = $pdoc] $p = $pcode,)*
+        }
+
+        /// An opcode the engines execute through [`crate::host::dispatch`] (the table's `host`
+        /// and `system` sections).
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum HostOp {
+            $(#[doc = $hdoc] $h = $hcode,)*
+            $(#[doc = $sdoc] $s = $scode,)*
+        }
+
+        /// A host opcode served from the run's [`crate::host::Env`] rather than the
+        /// [`crate::host::Host`] (the table's `system` section).
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum SystemOp {
+            $(#[doc = $sdoc] $s = $scode,)*
         }
 
         impl Op {
-            /// Every opcode, in table order.
-            pub const ALL: &'static [Op] = &[$(Op::$variant,)*];
+            /// Every opcode, in order of code.
+            pub const ALL: &'static [Op] = &by_code([$(Op::$p,)* $(Op::$h,)* $(Op::$s,)*]);
 
             /// This opcode's row of the instruction table.
             pub const fn info(self) -> &'static OpInfo {
                 match self {
-                    $(Op::$variant => &OpInfo {
-                        op: Op::$variant,
-                        code: $code,
-                        mnemonic: $mn,
-                        operand: OperandKind::$operand,
-                        pops: $pops,
-                        pushes: $pushes,
-                        gas: $gas,
-                        class: Class::$class,
-                        extension: $ext,
-                        stack: $stack,
-                        doc: $doc,
-                    },)*
+                    $(Op::$p => {
+                        const INFO: OpInfo = OpInfo {
+                            op: Op::$p,
+                            code: $pcode,
+                            mnemonic: $pmn,
+                            operand: OperandKind::$pop,
+                            pops: $ppops,
+                            pushes: $ppushes,
+                            gas: $pgas,
+                            class: Class::$pclass,
+                            extension: $pext,
+                            stack: $pstack,
+                            doc: $pdoc,
+                        };
+                        &INFO
+                    })*
+                    $(Op::$h => {
+                        const INFO: OpInfo = OpInfo {
+                            op: Op::$h,
+                            code: $hcode,
+                            mnemonic: $hmn,
+                            operand: OperandKind::None,
+                            pops: count!($($arg)*),
+                            pushes: host_pushes!($rty),
+                            gas: $hgas,
+                            class: Class::$hclass,
+                            extension: $hext,
+                            stack: $hstack,
+                            doc: $hdoc,
+                        };
+                        &INFO
+                    })*
+                    $(Op::$s => {
+                        const INFO: OpInfo = OpInfo {
+                            op: Op::$s,
+                            code: $scode,
+                            mnemonic: $smn,
+                            operand: OperandKind::None,
+                            pops: $spops,
+                            pushes: $spushes,
+                            gas: $sgas,
+                            class: Class::$sclass,
+                            extension: $sext,
+                            stack: $sstack,
+                            doc: $sdoc,
+                        };
+                        &INFO
+                    })*
                 }
             }
 
             /// The opcode encoded by `byte`, if any.
             pub const fn from_byte(byte: u8) -> Option<Op> {
                 match byte {
-                    $($code => Some(Op::$variant),)*
+                    $($pcode => Some(Op::$p),)*
+                    $($hcode => Some(Op::$h),)*
+                    $($scode => Some(Op::$s),)*
                     _ => None,
+                }
+            }
+
+            /// Who executes this opcode: the engine ([`OpKind::Pure`]) or
+            /// [`crate::host::dispatch`] ([`OpKind::Host`]).
+            pub const fn kind(self) -> OpKind {
+                match self {
+                    $(Op::$p => OpKind::Pure(PureOp::$p),)*
+                    $(Op::$h => OpKind::Host(HostOp::$h),)*
+                    $(Op::$s => OpKind::Host(HostOp::$s),)*
+                }
+            }
+        }
+
+        impl PureOp {
+            /// Every pure opcode, in table order.
+            pub const ALL: &'static [PureOp] = &[$(PureOp::$p,)*];
+
+            /// The opcode.
+            pub const fn op(self) -> Op {
+                match self {
+                    $(PureOp::$p => Op::$p,)*
+                }
+            }
+        }
+
+        impl HostOp {
+            /// Every host opcode, in table order (the `host` section, then `system`).
+            pub const ALL: &'static [HostOp] = &[$(HostOp::$h,)* $(HostOp::$s,)*];
+
+            /// The opcode.
+            pub const fn op(self) -> Op {
+                match self {
+                    $(HostOp::$h => Op::$h,)*
+                    $(HostOp::$s => Op::$s,)*
+                }
+            }
+
+            /// The system opcode this is, if it is served from the run's environment.
+            pub const fn system(self) -> Option<SystemOp> {
+                match self {
+                    $(HostOp::$h => None,)*
+                    $(HostOp::$s => Some(SystemOp::$s),)*
+                }
+            }
+        }
+
+        impl SystemOp {
+            /// Every system opcode, in table order.
+            pub const ALL: &'static [SystemOp] = &[$(SystemOp::$s,)*];
+
+            /// The host opcode.
+            pub const fn host(self) -> HostOp {
+                match self {
+                    $(SystemOp::$s => HostOp::$s,)*
                 }
             }
         }
     };
 }
 
-instructions! {
-    // --- arithmetic (ICN seed A.1) ---
-    Add = 0x01, "add", None, 2 -> 1, gas 1, Arithmetic, false, "[a, b] -> [a + b]",
-        "Pops b then a and pushes a + b; overflow is `arithmetic_overflow`.";
-    Sub = 0x02, "sub", None, 2 -> 1, gas 1, Arithmetic, false, "[a, b] -> [a - b]",
-        "Pops b then a and pushes a - b; overflow is `arithmetic_overflow`.";
-    Mul = 0x03, "mul", None, 2 -> 1, gas 2, Arithmetic, false, "[a, b] -> [a * b]",
-        "Pops b then a and pushes a * b; overflow is `arithmetic_overflow`.";
-    Div = 0x04, "div", None, 2 -> 1, gas 4, Arithmetic, false, "[a, b] -> [a / b]",
-        "Pops b then a and pushes a / b truncated toward zero; b = 0 is `division_by_zero`, i64::MIN / -1 is `arithmetic_overflow`.";
-    Mod = 0x05, "mod", None, 2 -> 1, gas 4, Arithmetic, false, "[a, b] -> [a % b]",
-        "Pops b then a and pushes the remainder of a / b, with the sign of a; b = 0 is `division_by_zero`, i64::MIN % -1 is `arithmetic_overflow`.";
-    Neg = 0x06, "neg", None, 1 -> 1, gas 1, Arithmetic, true, "[a] -> [-a]",
-        "Pops a and pushes -a; -i64::MIN is `arithmetic_overflow`.";
-    // --- comparison and logic (extension) ---
-    Eq = 0x10, "eq", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a == b]",
-        "Pops b then a and pushes 1 if a == b, else 0.";
-    Ne = 0x11, "ne", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a != b]",
-        "Pops b then a and pushes 1 if a != b, else 0.";
-    Lt = 0x12, "lt", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a < b]",
-        "Pops b then a and pushes 1 if a < b (signed), else 0.";
-    Le = 0x13, "le", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a <= b]",
-        "Pops b then a and pushes 1 if a <= b (signed), else 0.";
-    Gt = 0x14, "gt", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a > b]",
-        "Pops b then a and pushes 1 if a > b (signed), else 0.";
-    Ge = 0x15, "ge", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a >= b]",
-        "Pops b then a and pushes 1 if a >= b (signed), else 0.";
-    Not = 0x16, "not", None, 1 -> 1, gas 1, Comparison, true, "[a] -> [!a]",
-        "Pops a and pushes 1 if a == 0, else 0.";
-    And = 0x17, "and", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a && b]",
-        "Pops b then a and pushes 1 if both are non-zero, else 0.";
-    Or = 0x18, "or", None, 2 -> 1, gas 1, Comparison, true, "[a, b] -> [a || b]",
-        "Pops b then a and pushes 1 if either is non-zero, else 0.";
-    // --- stack (ICN seed A.2) ---
-    Push = 0x20, "push", Imm, 0 -> 1, gas 1, Stack, false, "[] -> [n]",
-        "Pushes the integer immediate n.";
-    PushStr = 0x21, "push", Str, 0 -> 1, gas 1, Stack, false, "[] -> [s]",
-        "Pushes the handle of a string constant (`push \"did:key:...\"`); see docs/strings.md.";
-    Pop = 0x22, "pop", None, 1 -> 0, gas 1, Stack, false, "[a] -> []",
-        "Discards the top value.";
-    Dup = 0x23, "dup", None, 1 -> 2, gas 1, Stack, false, "[a] -> [a, a]",
-        "Duplicates the top value.";
-    Swap = 0x24, "swap", None, 2 -> 2, gas 1, Stack, false, "[a, b] -> [b, a]",
-        "Swaps the top two values.";
-    // --- memory (ICN seed A.3) ---
-    Store = 0x30, "store", Key, 1 -> 0, gas 3, Memory, false, "[v] -> []",
-        "Pops v and stores it under the static key K (`store K`); a new key beyond the memory limit is `memory_limit_exceeded`.";
-    StoreDyn = 0x31, "store", None, 2 -> 0, gas 5, Memory, false, "[v, k] -> []",
-        "Pops the integer key k, then v, and stores v under k; a new key beyond the memory limit is `memory_limit_exceeded`.";
-    Load = 0x32, "load", Key, 0 -> 1, gas 3, Memory, false, "[] -> [v]",
-        "Pushes the value stored under the static key K (`load K`); a missing key is `invalid_memory_access`.";
-    LoadDyn = 0x33, "load", None, 1 -> 1, gas 5, Memory, false, "[k] -> [v]",
-        "Pops the integer key k and pushes the value stored under it; a missing key is `invalid_memory_access`.";
-    // --- control flow (ICN seed A.4) ---
-    Jump = 0x40, "jump", Target, 0 -> 0, gas 1, Control, false, "[] -> []",
-        "Continues at the label L.";
-    JumpIf = 0x41, "jumpif", Target, 1 -> 0, gas 1, Control, false, "[c] -> []",
-        "Pops c and continues at the label L when c != 0, else with the next instruction.";
-    Call = 0x42, "call", Target, 0 -> 0, gas 3, Control, false, "[args] -> [results]",
-        "Calls the subroutine at L; its stack effect is inferred by the verifier; call depth beyond the limit is `call_depth_exceeded`.";
-    Return = 0x43, "return", None, 0 -> 0, gas 1, Control, false, "[results] -> [results]",
-        "Returns to the instruction after the matching `call`; with no caller it ends the contract like `halt`.";
-    Halt = 0x44, "halt", None, 0 -> 0, gas 1, Control, false, "[] -> []",
-        "Ends the contract successfully; the stack is the result.";
-    // --- cooperative (ICN seed A.5) ---
-    CreateCooperative = 0x50, "createcooperative", None, 2 -> 0, gas 100, Cooperative, false, "[name, pool] -> []",
-        "Creates the cooperative `name` with a resource pool of `pool` units; the caller is its first member. Emits `CooperativeCreated`.";
-    JoinCooperative = 0x51, "joincooperative", None, 1 -> 0, gas 50, Cooperative, false, "[coop] -> []",
-        "Makes the caller a member of `coop`. Emits `MemberJoined`.";
-    LeaveCooperative = 0x52, "leavecooperative", None, 1 -> 0, gas 50, Cooperative, false, "[coop] -> []",
-        "Removes the caller from `coop`. Emits `MemberLeft`.";
-    AllocateResource = 0x53, "allocateresource", None, 3 -> 0, gas 60, Cooperative, false, "[coop, member, amount] -> []",
-        "Moves `amount` units from the pool of `coop` to `member`. Emits `ResourceAllocated`.";
-    TransferResource = 0x54, "transferresource", None, 3 -> 0, gas 60, Cooperative, false, "[coop, to, amount] -> []",
-        "Moves `amount` units of `coop`'s resource from the caller to `to`. Emits `ResourceTransferred`.";
-    // --- federation (ICN seed, module list) ---
-    CreateFederation = 0x58, "createfederation", None, 2 -> 0, gas 100, Federation, false, "[name, coop] -> []",
-        "Creates the federation `name` with `coop` as its founding member. Emits `FederationCreated`.";
-    JoinFederation = 0x59, "joinfederation", None, 2 -> 0, gas 50, Federation, false, "[federation, coop] -> []",
-        "Adds the cooperative `coop` to `federation`. Emits `FederationJoined`.";
-    // --- governance (ICN seed A.6) ---
-    CreateProposal = 0x60, "createproposal", None, 4 -> 1, gas 100, Governance, false, "[coop, title, quorum, deadline] -> [id]",
-        "Opens a proposal in `coop` and pushes its id. Emits `ProposalCreated`.";
-    CastVote = 0x61, "castvote", None, 2 -> 0, gas 50, Governance, false, "[id, choice] -> []",
-        "Casts the caller's vote (choice != 0 is yes) on proposal `id`. Emits `VoteCast`.";
-    DelegateVotes = 0x62, "delegatevotes", None, 2 -> 0, gas 50, Governance, false, "[coop, delegate] -> []",
-        "Delegates the caller's vote in `coop` to `delegate`. Emits `VotesDelegated`.";
-    ExecuteProposal = 0x63, "executeproposal", None, 1 -> 1, gas 100, Governance, false, "[id] -> [passed]",
-        "Executes proposal `id` once quorum and deadline are met; pushes 1 if it passed, else 0. Emits `ProposalExecuted`.";
-    UpdateQuorum = 0x64, "updatequorum", None, 2 -> 0, gas 50, Governance, false, "[id, quorum] -> []",
-        "Sets the quorum of proposal `id`. Emits `QuorumUpdated`.";
-    // --- reputation ---
-    UpdateReputation = 0x70, "updatereputation", None, 2 -> 0, gas 50, Reputation, false, "[did, delta] -> []",
-        "Adds `delta` to the reputation of `did`. Emits `ReputationUpdated`.";
-    GetReputation = 0x71, "getreputation", None, 1 -> 1, gas 20, Reputation, false, "[did] -> [score]",
-        "Pushes the reputation score of `did`.";
-    // --- identity ---
-    VerifyDid = 0x78, "verifydid", None, 3 -> 1, gas 200, Identity, false, "[did, payload, signature] -> [ok]",
-        "Pushes 1 if `did` is registered and `signature` verifies over `payload`, else 0.";
-    UpdateDidDocument = 0x79, "updatediddocument", None, 2 -> 0, gas 100, Identity, false, "[did, document] -> []",
-        "Replaces the document of `did`. Emits `DidDocumentUpdated`.";
-    // --- system (ICN seed A.7) ---
-    Log = 0x80, "log", None, 1 -> 0, gas 2, System, false, "[v] -> []",
-        "Pops v and appends it to the run's execution log.";
-    EmitEvent = 0x81, "emitevent", None, 2 -> 0, gas 10, System, false, "[topic, v] -> []",
-        "Pops v and the string handle `topic` and emits the event `topic` with value v.";
-    GetTimestamp = 0x82, "gettimestamp", None, 0 -> 1, gas 2, System, false, "[] -> [t]",
-        "Pushes the execution context's timestamp.";
-    GetCaller = 0x83, "getcaller", None, 0 -> 1, gas 2, System, false, "[] -> [did]",
-        "Pushes the string handle of the caller's DID.";
-    GetBlock = 0x84, "getblock", None, 0 -> 1, gas 2, System, true, "[] -> [n]",
-        "Pushes the execution context's block number.";
-    // --- contract calls (extension) ---
-    CallContract = 0x90, "callcontract", None, 2 -> 1, gas 50, Contract, true, "[contract, arg] -> [result]",
-        "Runs the dependency `contract` (named in `.depends`) with `arg` under its reserved key `arg` (`load arg`) and pushes the top of its final stack; its gas is charged to this run and its effects commit or roll back with it (docs/domain.md).";
+for_each_op!(instructions);
+
+/// Who executes an opcode (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// The engine itself.
+    Pure(PureOp),
+    /// [`crate::host::dispatch`], called by the engine with the popped arguments.
+    Host(HostOp),
+}
+
+/// The most values a host opcode pops (the largest `pops` of the table's host and system
+/// rows): engines that pass host arguments through a fixed buffer size it with this.
+pub const MAX_HOST_ARGS: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < HostOp::ALL.len() {
+        let pops = HostOp::ALL[i].op().info().pops as usize;
+        if pops > max {
+            max = pops;
+        }
+        i += 1;
+    }
+    max
+};
+
+/// `ops` sorted by code (insertion sort; the table is small and this runs at compile time).
+const fn by_code<const N: usize>(mut ops: [Op; N]) -> [Op; N] {
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && (ops[j - 1] as u8) > (ops[j] as u8) {
+            let t = ops[j - 1];
+            ops[j - 1] = ops[j];
+            ops[j] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    ops
+}
+
+impl PureOp {
+    /// This opcode's row of the instruction table.
+    pub const fn info(self) -> &'static OpInfo {
+        self.op().info()
+    }
+}
+
+impl HostOp {
+    /// This opcode's row of the instruction table.
+    pub const fn info(self) -> &'static OpInfo {
+        self.op().info()
+    }
+
+    /// The host opcode encoded by `byte`, if any.
+    pub const fn from_byte(byte: u8) -> Option<HostOp> {
+        match Op::from_byte(byte) {
+            Some(op) => op.as_host(),
+            None => None,
+        }
+    }
+}
+
+impl From<PureOp> for Op {
+    fn from(op: PureOp) -> Op {
+        op.op()
+    }
+}
+
+impl From<HostOp> for Op {
+    fn from(op: HostOp) -> Op {
+        op.op()
+    }
+}
+
+impl From<SystemOp> for HostOp {
+    fn from(op: SystemOp) -> HostOp {
+        op.host()
+    }
 }
 
 impl Op {
     /// Whether this opcode is executed by the host (through [`crate::host::dispatch`]).
-    pub fn is_host(self) -> bool {
-        matches!(
-            self.info().class,
-            Class::Cooperative
-                | Class::Federation
-                | Class::Governance
-                | Class::Reputation
-                | Class::Identity
-                | Class::System
-                | Class::Contract
-        )
+    pub const fn is_host(self) -> bool {
+        self.as_host().is_some()
     }
 
-    /// Whether this opcode ends a basic block (control transfers and halting).
+    /// This opcode as a [`HostOp`], if it is one.
+    pub const fn as_host(self) -> Option<HostOp> {
+        match self.kind() {
+            OpKind::Host(op) => Some(op),
+            OpKind::Pure(_) => None,
+        }
+    }
+
+    /// Whether this opcode ends a basic block: the control class (jumps, calls, returns,
+    /// halting).
     pub fn ends_block(self) -> bool {
-        matches!(
-            self,
-            Op::Jump | Op::JumpIf | Op::Call | Op::Return | Op::Halt
-        )
+        self.info().class == Class::Control
     }
 
     /// The opcodes sharing `mnemonic` (compared case-insensitively).
@@ -321,6 +613,18 @@ impl Op {
 impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.info().mnemonic)
+    }
+}
+
+impl std::fmt::Display for PureOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.op().fmt(f)
+    }
+}
+
+impl std::fmt::Display for HostOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.op().fmt(f)
     }
 }
 
@@ -339,6 +643,55 @@ mod tests {
         }
         assert_eq!(Op::from_byte(0), None);
         assert_eq!(Op::from_byte(0xff), None);
+    }
+
+    #[test]
+    fn codes_are_in_order_and_kinds_partition_the_table() {
+        assert!(Op::ALL.windows(2).all(|w| (w[0] as u8) < (w[1] as u8)));
+        let (mut pure, mut host) = (0, 0);
+        for &op in Op::ALL {
+            match op.kind() {
+                OpKind::Pure(p) => {
+                    pure += 1;
+                    assert_eq!((p.op(), p as u8), (op, op as u8));
+                }
+                OpKind::Host(h) => {
+                    host += 1;
+                    assert_eq!((h.op(), h as u8), (op, op as u8));
+                    assert_eq!(HostOp::from_byte(op as u8), Some(h));
+                    assert_eq!(op.info().operand, OperandKind::None, "{op:?}");
+                    assert!(usize::from(op.info().pops) <= MAX_HOST_ARGS);
+                    assert_eq!(
+                        h.system().is_some(),
+                        op.info().class == Class::System,
+                        "{op:?}"
+                    );
+                }
+            }
+            // The classes of host opcodes are exactly the host sections' classes.
+            let host_class = !matches!(
+                op.info().class,
+                Class::Arithmetic
+                    | Class::Comparison
+                    | Class::Stack
+                    | Class::Memory
+                    | Class::Control
+            );
+            assert_eq!(op.is_host(), host_class, "{op:?}");
+        }
+        assert_eq!((pure, host), (PureOp::ALL.len(), HostOp::ALL.len()));
+        assert!(SystemOp::ALL.iter().all(|s| s.host().system() == Some(*s)));
+        assert_eq!(
+            MAX_HOST_ARGS,
+            usize::from(
+                Op::ALL
+                    .iter()
+                    .filter(|o| o.is_host())
+                    .map(|o| o.info().pops)
+                    .max()
+                    .unwrap()
+            )
+        );
     }
 
     #[test]

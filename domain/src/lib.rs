@@ -544,7 +544,13 @@ pub(crate) mod testkit {
                 .collect();
             let mut env = Env::new(&self.ctx, "test", &strings);
             self.host.begin();
-            let r = dispatch(&mut self.host, &mut env, op, &values, 1_000_000);
+            let r = dispatch(
+                &mut self.host,
+                &mut env,
+                op.as_host().expect("a host op"),
+                &values,
+                1_000_000,
+            );
             match r {
                 Ok(r) => {
                     self.host.commit();
