@@ -299,3 +299,27 @@ fn unsupported_targets_are_errors() {
         assert!(matches!(e, crate::JitError::Isa(_)), "{triple}: {e}");
     }
 }
+
+#[test]
+fn internal_jit_errors_are_engine_failures() {
+    use crate::rt::{Exit, Frame};
+    use coopvm_core::{memory::Memory, Env};
+    let v = verified("push 1\n", Limits::default());
+    let ctx = ctx();
+    let c = v.contract();
+    let mut env = Env::new(&ctx, &c.id, &c.program.strings);
+    let mut memory = Memory::new(&c.program, &c.state, 10);
+    let mut host = NoHost;
+    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8);
+    let mut stack = vec![0; 8];
+    let mut native = frame.ctx(&mut stack, 100);
+    // A return with no return site, a trampoline that failed without saying why, an exit
+    // code native code never writes: the JIT's own faults, not the host's.
+    for code in [Exit::Internal as u32, Exit::Trampoline as u32, 99] {
+        native.err_code = code;
+        native.err_pc = 3;
+        let e = frame.error(&native, 8);
+        assert_eq!((e.kind, e.pc), (ErrorKind::EngineFailure, Some(3)), "{e}");
+        assert!(e.message.starts_with("the JIT engine failed: "), "{e}");
+    }
+}
