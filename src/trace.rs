@@ -128,7 +128,7 @@ pub fn trace<H: Host + ?Sized, W: Write>(
     options: &Options,
     out: &mut W,
 ) -> (Outcome, io::Result<()>) {
-    let code = coopvm::interp::compile(verified);
+    let code = coopvm::interp::lower(verified);
     let mut stepper = Stepper::new(verified, &code, params, host);
     let mut written =
         write_header(out, options).and_then(|()| write_steps(&mut stepper, map, options, out));

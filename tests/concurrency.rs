@@ -12,7 +12,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn vm_types_are_send_and_sync() {
     assert_send_sync::<Verified>();
-    assert_send_sync::<coopvm::interp::Compiled>();
+    assert_send_sync::<coopvm::interp::Lowered>();
     assert_send_sync::<CoopHost>();
     assert_send_sync::<Outcome>();
     assert_send_sync::<Engine>();

@@ -11,7 +11,7 @@
 
 use coopvm::error::{ErrorKind, VmError, VmResult};
 use coopvm::host::HostCx;
-use coopvm::jit::Compiled;
+use coopvm::jit::NativeCode;
 use coopvm::{
     asm::assemble, disasm::disassemble, verify, ExecutionContext, Host, Limits, NoHost, Outcome,
     RunParams, State, Verified,
@@ -32,7 +32,8 @@ fn ctx() -> ExecutionContext {
 
 /// A small deterministic host: reputation scores and a call counter, with dynamic gas
 /// (`getreputation` charges the DID's length) and failures (`joincooperative` of an unknown
-/// cooperative). Transactional like a real host.
+/// cooperative; the operations it does not implement fail with `host_unavailable`, the trait's
+/// default). Transactional like a real host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct TestHost {
     scores: BTreeMap<String, i64>,
@@ -84,43 +85,6 @@ impl Host for TestHost {
             refuse(coop)
         }
     }
-    fn leave_cooperative(&mut self, _: &mut HostCx, coop: &str) -> VmResult<()> {
-        refuse(coop)
-    }
-    fn allocate_resource(&mut self, _: &mut HostCx, c: &str, _: &str, _: i64) -> VmResult<()> {
-        refuse(c)
-    }
-    fn transfer_resource(&mut self, _: &mut HostCx, c: &str, _: &str, _: i64) -> VmResult<()> {
-        refuse(c)
-    }
-    fn create_federation(&mut self, _: &mut HostCx, n: &str, _: &str) -> VmResult<()> {
-        refuse(n)
-    }
-    fn join_federation(&mut self, _: &mut HostCx, n: &str, _: &str) -> VmResult<()> {
-        refuse(n)
-    }
-    fn create_proposal(
-        &mut self,
-        _: &mut HostCx,
-        c: &str,
-        _: &str,
-        _: i64,
-        _: i64,
-    ) -> VmResult<i64> {
-        refuse(c)
-    }
-    fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-        refuse("proposal")
-    }
-    fn delegate_votes(&mut self, _: &mut HostCx, c: &str, _: &str) -> VmResult<()> {
-        refuse(c)
-    }
-    fn execute_proposal(&mut self, _: &mut HostCx, _: i64) -> VmResult<bool> {
-        refuse("proposal")
-    }
-    fn update_quorum(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-        refuse("proposal")
-    }
     fn update_reputation(&mut self, cx: &mut HostCx, did: &str, delta: i64) -> VmResult<()> {
         let e = self.live().entry(did.to_owned()).or_insert(0);
         *e = e
@@ -139,16 +103,13 @@ impl Host for TestHost {
     fn verify_did(&mut self, _: &mut HostCx, d: &str, _: &str, _: &str) -> VmResult<bool> {
         Ok(d.starts_with("did:"))
     }
-    fn update_did_document(&mut self, _: &mut HostCx, d: &str, _: &str) -> VmResult<()> {
-        refuse(d)
-    }
 }
 
 /// Both engines on `v` with each gas limit; panics with the program's assembly on the first
 /// disagreement. Returns the outcomes (JIT's).
 fn compare(
     v: &Verified,
-    code: &Compiled,
+    code: &NativeCode,
     state: &State,
     host: &TestHost,
     gases: &[u64],
@@ -160,9 +121,9 @@ fn compare(
         .map(|&gas| {
             let params = RunParams::new(&ctx, state, gas);
             let mut h1 = host.clone();
-            let want = coopvm::interp::run(v, params, &mut h1);
+            let want = coopvm::run::run(&coopvm::interp::lower(v), v, params, &mut h1);
             let mut h2 = host.clone();
-            let got = coopvm::jit::run_compiled(code, v, params, &mut h2);
+            let got = coopvm::run::run(code, v, params, &mut h2);
             if got != want || h1 != h2 {
                 panic!(
                     "engines disagree with gas limit {gas}, limits {:?}, state {state:?}\n\
@@ -185,18 +146,12 @@ fn compare(
 fn compare_stats(v: &Verified, state: &State, host: &TestHost, gases: &[u64]) {
     let ctx = ctx();
     let counted = coopvm::jit::compile_counted(v).expect("the JIT compiles what it compiled");
+    let lowered = coopvm::interp::lower(v);
     for &gas in gases {
         let params = RunParams::new(&ctx, state, gas);
-        let plain = coopvm::interp::run(v, params, &mut host.clone());
-        let (interp, want) = coopvm::interp::stats::run_with_stats(v, params, &mut host.clone());
-        let (jit, got) = coopvm::stats::run_with_stats(
-            v,
-            params,
-            &mut host.clone(),
-            |env, host, memory, gas, tally| {
-                counted.execute_counted(v.analysis(), env, host, memory, gas, tally)
-            },
-        );
+        let plain = coopvm::run::run(&lowered, v, params, &mut host.clone());
+        let (interp, want) = coopvm::stats::run_with_stats(&lowered, v, params, &mut host.clone());
+        let (jit, got) = coopvm::stats::run_with_stats(&counted, v, params, &mut host.clone());
         assert!(
             interp == plain && jit == plain && got.deterministic() == want.deterministic(),
             "stats disagree with gas limit {gas}\n--- program ---\n{}\n--- interp ---\n{want:#?}\n--- jit ---\n{got:#?}",
@@ -714,58 +669,6 @@ fn a_panicking_host_panics_through_the_jit_like_the_interpreter() {
         fn create_cooperative(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
             panic!("host bug")
         }
-        fn join_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
-            Ok(())
-        }
-        fn leave_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
-            Ok(())
-        }
-        fn allocate_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
-            Ok(())
-        }
-        fn transfer_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
-            Ok(())
-        }
-        fn create_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-            Ok(())
-        }
-        fn join_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-            Ok(())
-        }
-        fn create_proposal(
-            &mut self,
-            _: &mut HostCx,
-            _: &str,
-            _: &str,
-            _: i64,
-            _: i64,
-        ) -> VmResult<i64> {
-            Ok(0)
-        }
-        fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-            Ok(())
-        }
-        fn delegate_votes(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-            Ok(())
-        }
-        fn execute_proposal(&mut self, _: &mut HostCx, _: i64) -> VmResult<bool> {
-            Ok(true)
-        }
-        fn update_quorum(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-            Ok(())
-        }
-        fn update_reputation(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
-            Ok(())
-        }
-        fn get_reputation(&mut self, _: &mut HostCx, _: &str) -> VmResult<i64> {
-            Ok(0)
-        }
-        fn verify_did(&mut self, _: &mut HostCx, _: &str, _: &str, _: &str) -> VmResult<bool> {
-            Ok(true)
-        }
-        fn update_did_document(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-            Ok(())
-        }
     }
     let v = verify(
         assemble("p", "push \"x\"\npush 1\ncreatecooperative\n").unwrap(),
@@ -776,13 +679,18 @@ fn a_panicking_host_panics_through_the_jit_like_the_interpreter() {
     let ctx = ExecutionContext::default();
     let params = RunParams::new(&ctx, &v.contract().state, 1_000);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        coopvm::jit::run_compiled(&code, &v, params, &mut Panicky)
+        coopvm::run::run(&code, &v, params, &mut Panicky)
     }));
     let payload = caught.expect_err("the host's panic reaches the caller");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"host bug"));
     // The code is still usable afterwards.
     let ok = verify(assemble("q", "push 2\n").unwrap(), &Limits::default()).unwrap();
-    let out = coopvm::jit::run(&ok, params, &mut NoHost).unwrap();
+    let out = coopvm::run::run(
+        &coopvm::jit::compile(&ok).unwrap(),
+        &ok,
+        params,
+        &mut NoHost,
+    );
     assert_eq!(out.stack, vec![2]);
 }
 

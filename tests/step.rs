@@ -1,7 +1,7 @@
 //! The step API and run statistics against full runs: for every example and a range of gas
 //! limits (so that runs also end in `out_of_gas` at every kind of point), and for contracts
 //! that fail in each way, stepping to the end gives exactly the outcome of
-//! `coopvm_interp::run`, a run with statistics gives the same outcome too, the statistics
+//! a full interpreter run, a run with statistics gives the same outcome too, the statistics
 //! (derived from block entries) agree with what stepping observed instruction by instruction,
 //! and the JIT's counted code reports the same outcome and the same statistics.
 
@@ -25,7 +25,7 @@ struct Observed {
 }
 
 fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
-    let code = coopvm::interp::compile(v);
+    let code = coopvm::interp::lower(v);
     let mut host = NoHost;
     let mut s = Stepper::new(v, &code, params, &mut host);
     let mut opcodes = BTreeMap::new();
@@ -65,14 +65,14 @@ fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
 
 /// Checks `v` at `gas_limit` on every path (see the file's docs); `jit` is the JIT's counted
 /// code for `v`.
-fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::CountedCode, gas_limit: u64) -> Outcome {
+fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::NativeCode, gas_limit: u64) -> Outcome {
     let ctx = ExecutionContext::default();
     let params = RunParams::new(&ctx, &v.contract().state, gas_limit);
-    let full = coopvm::interp::run(v, params, &mut NoHost);
+    let full = coopvm::run::run(&coopvm::interp::lower(v), v, params, &mut NoHost);
     let seen = step_through(v, params);
     assert_eq!(seen.outcome, full, "{name} at gas {gas_limit}: stepping");
     let (with_stats, stats): (Outcome, Stats) =
-        coopvm::interp::stats::run_with_stats(v, params, &mut NoHost);
+        coopvm::stats::run_with_stats(&coopvm::interp::lower(v), v, params, &mut NoHost);
     assert_eq!(with_stats, full, "{name} at gas {gas_limit}: stats on");
     assert_eq!(stats.gas_used, full.gas_used, "{name} at gas {gas_limit}");
     assert_eq!(
@@ -93,10 +93,7 @@ fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::CountedCode, gas_limi
         "{name} at gas {gas_limit}: peak call depth"
     );
     // The JIT's counters give the same outcome and the same figures.
-    let (jit_out, jit_stats) =
-        coopvm::stats::run_with_stats(v, params, &mut NoHost, |env, host, memory, gas, tally| {
-            jit.execute_counted(v.analysis(), env, host, memory, gas, tally)
-        });
+    let (jit_out, jit_stats) = coopvm::stats::run_with_stats(jit, v, params, &mut NoHost);
     assert_eq!(jit_out, full, "{name} at gas {gas_limit}: JIT with stats");
     assert_eq!(
         jit_stats.deterministic(),
@@ -210,7 +207,8 @@ fn stats_figures_for_a_known_contract() {
         .expect("fib example");
     let ctx = ExecutionContext::default();
     let params = RunParams::new(&ctx, &v.contract().state, 1 << 40);
-    let (out, stats) = coopvm::interp::stats::run_with_stats(&v, params, &mut NoHost);
+    let (out, stats) =
+        coopvm::stats::run_with_stats(&coopvm::interp::lower(&v), &v, params, &mut NoHost);
     assert_eq!(out.stack, vec![6765]);
     assert_eq!(stats.opcodes["call"], 21891);
     assert_eq!(stats.peak_call_depth, 20);
@@ -259,10 +257,10 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
         for gas in gas_limits(need) {
             let params = RunParams::new(&ctx, &state, gas);
             let mut plain_host = world.clone();
-            let plain = coopvm::interp::run(&v, params, &mut plain_host);
+            let plain = coopvm::run::run(&coopvm::interp::lower(&v), &v, params, &mut plain_host);
 
             let mut step_host = world.clone();
-            let code = coopvm::interp::compile(&v);
+            let code = coopvm::interp::lower(&v);
             let mut stepper = Stepper::new(&v, &code, params, &mut step_host);
             let mut executed = 0;
             loop {
@@ -276,17 +274,11 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
 
             let mut stats_host = world.clone();
             let (counted, stats) =
-                coopvm::interp::stats::run_with_stats(&v, params, &mut stats_host);
+                coopvm::stats::run_with_stats(&code, &v, params, &mut stats_host);
 
             let mut jit_host = world.clone();
-            let (jit_out, jit_stats) = coopvm::stats::run_with_stats(
-                &v,
-                params,
-                &mut jit_host,
-                |env, host, memory, gas, tally| {
-                    jit.execute_counted(v.analysis(), env, host, memory, gas, tally)
-                },
-            );
+            let (jit_out, jit_stats) =
+                coopvm::stats::run_with_stats(&jit, &v, params, &mut jit_host);
             assert_eq!(jit_out, plain, "{name} at gas {gas}: JIT with stats");
             assert_eq!(jit_stats.deterministic(), stats.deterministic(), "{name}");
             assert_eq!(

@@ -6,7 +6,7 @@
 use coopvm::host::Env;
 use coopvm::memory::Memory;
 use coopvm::{interp, load};
-use coopvm::{ExecutionContext, Limits, NoHost};
+use coopvm::{Execute, ExecutionContext, Limits, NoHost};
 use coopvm_bench as kernels;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
             .unwrap()
             .verify(&Limits::default())
             .unwrap();
-        let compiled = interp::compile(&v);
+        let compiled = interp::lower(&v);
         let contract = v.contract();
         let mut group = c.benchmark_group(k.name);
         group.bench_function(BenchmarkId::new("native", n), |b| {

@@ -9,7 +9,7 @@
 use coopvm::host::Env;
 use coopvm::load;
 use coopvm::memory::Memory;
-use coopvm::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::{Execute, ExecutionContext, Limits, NoHost, Verified};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
@@ -76,7 +76,7 @@ fn native_fib(n: i64) -> Option<i64> {
 
 fn kernel(c: &mut Criterion, name: &str, src: &str, native: Option<&dyn Fn() -> Option<i64>>) {
     let v = verified(src);
-    let interp = coopvm::interp::compile(&v);
+    let interp = coopvm::interp::lower(&v);
     let jit = coopvm::jit::compile(&v).expect("compiles");
     let ctx = ExecutionContext {
         timestamp: 3,
@@ -155,7 +155,7 @@ fn compile(c: &mut Criterion) {
             b.iter(|| black_box(coopvm::jit::compile(&v).expect("compiles")))
         });
         g.bench_function(format!("interp/{name}"), |b| {
-            b.iter(|| black_box(coopvm::interp::compile(&v)))
+            b.iter(|| black_box(coopvm::interp::lower(&v)))
         });
     }
     g.finish();

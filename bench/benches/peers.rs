@@ -11,7 +11,7 @@
 use coopvm::host::Env;
 use coopvm::memory::Memory;
 use coopvm::{interp, load};
-use coopvm::{ExecutionContext, Limits, NoHost};
+use coopvm::{Execute, ExecutionContext, Limits, NoHost};
 use coopvm_bench as kernels;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
@@ -144,7 +144,7 @@ fn bench(c: &mut Criterion) {
             .verify(&Limits::default())
             .unwrap();
         let contract = v.contract();
-        let compiled = interp::compile(&v);
+        let compiled = interp::lower(&v);
         let jitted = coopvm::jit::compile(&v).expect("jit compiles");
         let run_interp = || {
             let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);

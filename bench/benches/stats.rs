@@ -1,5 +1,5 @@
 //! The cost of run statistics: the interpreter's execution loop with statistics off (the
-//! plain `Compiled::execute`) and on (`interp::stats::execute_counted` plus deriving the
+//! plain `Execute::execute`) and on (`Execute::execute_counted` plus deriving the
 //! figures), on a hot counted loop and on recursive calls; the same for the JIT's plain and
 //! counted native code (`jit_kernel/`); and whole runs through the facade
 //! (`Engine::run` against `Engine::run_with_stats`, which also emits logs and metrics, here
@@ -14,7 +14,7 @@ use coopvm::host::Env;
 use coopvm::memory::Memory;
 use coopvm::stats::Tally;
 use coopvm::{load, Engine};
-use coopvm::{ExecutionContext, Limits, NoHost, Verified};
+use coopvm::{Execute, ExecutionContext, Limits, NoHost, Verified};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ fn verified(src: &str) -> Verified {
 const GAS: u64 = u64::MAX / 2;
 
 fn kernel(c: &mut Criterion, name: &str, v: &Verified) {
-    let code = coopvm::interp::compile(v);
+    let code = coopvm::interp::lower(v);
     let ctx = ExecutionContext::default();
     let contract = v.contract();
     let limit = v.limits().memory_keys;
@@ -61,8 +61,7 @@ fn kernel(c: &mut Criterion, name: &str, v: &Verified) {
             let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
             let mut memory = Memory::new(&contract.program, &contract.state, limit);
             let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = coopvm::interp::stats::execute_counted(
-                &code,
+            let (exec, stop) = code.execute_counted(
                 v.analysis(),
                 &mut env,
                 &mut NoHost,
@@ -148,7 +147,7 @@ fn pairs(name: &str, mut off: impl FnMut(), mut on: impl FnMut()) {
 
 /// The interpreter's and the JIT's kernels with statistics off and on, pair by pair.
 fn all_pairs(name: &str, v: &Verified) {
-    let code = coopvm::interp::compile(v);
+    let code = coopvm::interp::lower(v);
     let plain = coopvm::jit::compile(v).expect("compiles");
     let counted = coopvm::jit::compile_counted(v).expect("compiles");
     let ctx = ExecutionContext::default();
@@ -169,8 +168,7 @@ fn all_pairs(name: &str, v: &Verified) {
         || {
             let (mut env, mut memory) = fresh();
             let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = coopvm::interp::stats::execute_counted(
-                &code,
+            let (exec, stop) = code.execute_counted(
                 v.analysis(),
                 &mut env,
                 &mut NoHost,

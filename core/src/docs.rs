@@ -10,7 +10,7 @@ pub fn opcodes_markdown() -> String {
     let mut out = String::new();
     out.push_str(
         "# coopvm opcodes\n\n\
-         <!-- Generated from core/src/isa.rs by `coopvm docs`; do not edit by hand. -->\n\n\
+         <!-- Generated from core/src/isa/table.rs by `coopvm docs`; do not edit by hand. -->\n\n\
          This completes Appendix A of the ICN VM specification. Values are signed 64-bit\n\
          integers. Binary operations pop `b` (the top) and then `a`, and push `a op b`.\n\
          Gas is charged per basic block on entry (the sum of the block's instructions below);\n\

@@ -72,6 +72,7 @@ error_kinds! {
     NotController = 26, "not_controller", "Only the DID's controller may change its document.";
     MissingDependency = 27, "missing_dependency", "A contract this one depends on is not deployed.";
     HostFailure = 28, "host_failure", "The host's storage failed.";
+    EngineFailure = 29, "engine_failure", "The engine failed internally (a coopvm bug, not the contract's fault); the run is rolled back.";
 }
 
 impl fmt::Display for ErrorKind {
@@ -176,6 +177,16 @@ mod tests {
         }
         assert_eq!(ErrorKind::from_code(0), None);
         assert_eq!(ErrorKind::from_name("nope"), None);
+    }
+
+    #[test]
+    fn engine_failures_are_not_host_failures() {
+        let k = ErrorKind::EngineFailure;
+        assert_eq!((k.name(), k as u8), ("engine_failure", 29));
+        assert_eq!(ErrorKind::from_name("engine_failure"), Some(k));
+        assert_ne!(k, ErrorKind::HostFailure);
+        assert!(k.doc().contains("engine"));
+        assert!(!ErrorKind::HostFailure.doc().contains("engine"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use crate::context::ExecutionContext;
 use crate::error::{ErrorKind, VmError, VmResult};
-use crate::isa::Op;
+use crate::isa::{HostOp, SystemOp};
 use crate::run::{Executor, NoCalls};
 use std::collections::BTreeMap;
 
@@ -113,96 +113,153 @@ impl HostCx<'_> {
     }
 }
 
-/// The cooperative world a contract acts on. One implementation serves both engines.
-///
-/// The host is transactional: [`Host::begin`] is called before a run, then exactly one of
-/// [`Host::commit`] (the run succeeded) or [`Host::rollback`] (it failed; every change since
-/// `begin` must be undone). Every method must be deterministic: a function of the host's
-/// state, the context and the arguments. String arguments arrive resolved from handles.
-pub trait Host {
-    /// Starts the run's transaction.
-    fn begin(&mut self) {}
-    /// Makes the run's changes permanent.
-    fn commit(&mut self) {}
-    /// Undoes every change since [`Host::begin`].
-    fn rollback(&mut self) {}
+/// Generates the [`Host`] trait and the host half of [`dispatch`] from the instruction table
+/// ([`crate::isa`]'s `for_each_op!`): one trait method per row of the table's `host` section,
+/// with the row's name, arguments and result, and one generic decoding of its arguments.
+macro_rules! host_interface {
+    (
+        pure { $($pure:tt)* }
+        host { $(
+            $h:ident = $hcode:literal, $hmn:literal, gas $hgas:literal, $hclass:ident, $hext:literal,
+            $hstack:literal, $hdoc:literal,
+            fn $method:ident($($arg:ident: $aty:ident),*) -> $rty:ident $(else $default:block)?;
+        )* }
+        system { $(
+            $s:ident = $scode:literal, $smn:literal, $spops:literal -> $spushes:literal,
+            gas $sgas:literal, $sclass:ident, $sext:literal, $sstack:literal, $sdoc:literal;
+        )* }
+    ) => {
+        /// The cooperative world a contract acts on. One implementation serves both engines.
+        ///
+        /// The host is transactional: [`Host::begin`] is called before a run, then exactly one
+        /// of [`Host::commit`] (the run succeeded) or [`Host::rollback`] (it failed; every
+        /// change since `begin` must be undone). Every method must be deterministic: a function
+        /// of the host's state, the context and the arguments. String arguments arrive resolved
+        /// from handles.
+        ///
+        /// There is one method per host opcode, generated from the instruction table (its
+        /// name, arguments and result are the table row's). Each has a default body that fails
+        /// with `host_unavailable`, so a host implements only the operations it serves:
+        ///
+        /// ```
+        /// use coopvm_core::host::{dispatch, Env, Host, HostCx};
+        /// use coopvm_core::{isa::HostOp, ErrorKind, ExecutionContext, VmResult};
+        /// struct Scores;
+        /// impl Host for Scores {
+        ///     fn get_reputation(&mut self, _: &mut HostCx, did: &str) -> VmResult<i64> {
+        ///         Ok(did.len() as i64)
+        ///     }
+        /// }
+        /// let ctx = ExecutionContext::default();
+        /// let strings = ["did:key:a".to_string()];
+        /// let mut env = Env::new(&ctx, "t", &strings);
+        /// let r = dispatch(&mut Scores, &mut env, HostOp::GetReputation, &[0], 100).unwrap();
+        /// assert_eq!(r.value, 9);
+        /// let e = dispatch(&mut Scores, &mut env, HostOp::CastVote, &[1, 1], 100).unwrap_err();
+        /// assert_eq!(e.kind, ErrorKind::HostUnavailable);
+        /// ```
+        pub trait Host {
+            /// Starts the run's transaction.
+            fn begin(&mut self) {}
+            /// Makes the run's changes permanent.
+            fn commit(&mut self) {}
+            /// Undoes every change since [`Host::begin`].
+            fn rollback(&mut self) {}
 
-    // --- cooperatives ---
-    /// `createcooperative`: creates `name` with a resource pool of `pool` units.
-    fn create_cooperative(&mut self, cx: &mut HostCx, name: &str, pool: i64) -> VmResult<()>;
-    /// `joincooperative`: the caller joins `coop`.
-    fn join_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()>;
-    /// `leavecooperative`: the caller leaves `coop`.
-    fn leave_cooperative(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<()>;
-    /// `allocateresource`: moves `amount` from `coop`'s pool to `member`.
-    fn allocate_resource(
-        &mut self,
-        cx: &mut HostCx,
-        coop: &str,
-        member: &str,
-        amount: i64,
-    ) -> VmResult<()>;
-    /// `transferresource`: moves `amount` of `coop`'s resource from the caller to `to`.
-    fn transfer_resource(
-        &mut self,
-        cx: &mut HostCx,
-        coop: &str,
-        to: &str,
-        amount: i64,
-    ) -> VmResult<()>;
+            $(
+                #[doc = concat!("`", $hmn, "`: ", $hdoc)]
+                fn $method(
+                    &mut self,
+                    cx: &mut HostCx,
+                    $($arg: host_type!($aty)),*
+                ) -> VmResult<host_type!($rty)> {
+                    let _ = (&cx, $(&$arg),*);
+                    host_default!($hmn $(, $default)?)
+                }
+            )*
+        }
 
-    // --- federations ---
-    /// `createfederation`: creates `name` with `coop` as founding member.
-    fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()>;
-    /// `joinfederation`: adds `coop` to `federation`.
-    fn join_federation(&mut self, cx: &mut HostCx, federation: &str, coop: &str) -> VmResult<()>;
-
-    // --- governance ---
-    /// `createproposal`: opens a proposal and returns its id.
-    fn create_proposal(
-        &mut self,
-        cx: &mut HostCx,
-        coop: &str,
-        title: &str,
-        quorum: i64,
-        deadline: i64,
-    ) -> VmResult<i64>;
-    /// `castvote`: the caller votes on proposal `id`.
-    fn cast_vote(&mut self, cx: &mut HostCx, id: i64, choice: i64) -> VmResult<()>;
-    /// `delegatevotes`: the caller delegates their vote in `coop` to `delegate`.
-    fn delegate_votes(&mut self, cx: &mut HostCx, coop: &str, delegate: &str) -> VmResult<()>;
-    /// `executeproposal`: executes proposal `id`; returns whether it passed.
-    fn execute_proposal(&mut self, cx: &mut HostCx, id: i64) -> VmResult<bool>;
-    /// `updatequorum`: sets the quorum of proposal `id`.
-    fn update_quorum(&mut self, cx: &mut HostCx, id: i64, quorum: i64) -> VmResult<()>;
-
-    // --- reputation ---
-    /// `updatereputation`: adds `delta` to the reputation of `did`.
-    fn update_reputation(&mut self, cx: &mut HostCx, did: &str, delta: i64) -> VmResult<()>;
-    /// `getreputation`: the reputation of `did`.
-    fn get_reputation(&mut self, cx: &mut HostCx, did: &str) -> VmResult<i64>;
-
-    // --- identity ---
-    /// `verifydid`: whether `did` is registered and `signature` verifies over `payload`.
-    fn verify_did(
-        &mut self,
-        cx: &mut HostCx,
-        did: &str,
-        payload: &str,
-        signature: &str,
-    ) -> VmResult<bool>;
-    /// `updatediddocument`: replaces the document of `did`.
-    fn update_did_document(&mut self, cx: &mut HostCx, did: &str, document: &str) -> VmResult<()>;
-
-    // --- contract calls ---
-    /// `callcontract`: runs the dependency `contract` with `arg` and returns the top of its
-    /// final stack. The callee's gas must be charged with [`HostCx::charge`] and must not
-    /// exceed [`HostCx::gas_left`].
-    fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
-        let _ = (cx, arg);
-        unavailable(&format!("callcontract {contract}"))
-    }
+        /// Executes `op`: a host operation through `host`, with its arguments decoded as its
+        /// table row declares, or a system operation from `env`.
+        fn serve<H: Host + ?Sized>(
+            host: &mut H,
+            env: &mut Env<'_>,
+            op: HostOp,
+            args: &[i64],
+            gas_left: u64,
+        ) -> VmResult<HostReturn> {
+            match op {
+                $(HostOp::$h => {
+                    let (mut cx, strings) = env.split(gas_left);
+                    let _ = &strings;
+                    let raw = &mut args.iter().copied();
+                    let result = host.$method(
+                        &mut cx,
+                        $(host_arg!($aty, raw.next().unwrap_or(0), strings)),*
+                    )?;
+                    Ok(HostReturn {
+                        value: host_value!($rty, result),
+                        gas: cx.extra_gas,
+                    })
+                })*
+                $(HostOp::$s => system(env, SystemOp::$s, args),)*
+            }
+        }
+    };
 }
+
+/// The Rust type of a host operation's argument or result type in the table: `Str` (a
+/// string handle, resolved), `Int`, `Bool` (pushed as 1 or 0), `Unit` (nothing pushed).
+macro_rules! host_type {
+    (Str) => {
+        &str
+    };
+    (Int) => {
+        i64
+    };
+    (Bool) => {
+        bool
+    };
+    (Unit) => {
+        ()
+    };
+}
+
+/// The argument `$raw` (a value popped from the stack) decoded as a `$ty`.
+macro_rules! host_arg {
+    (Str, $raw:expr, $strings:ident) => {
+        $strings.get($raw)?
+    };
+    (Int, $raw:expr, $strings:ident) => {
+        $raw
+    };
+}
+
+/// The value a host operation's result `$r` of type `$ty` pushes (0 when it pushes nothing).
+macro_rules! host_value {
+    (Unit, $r:ident) => {{
+        let () = $r;
+        0
+    }};
+    (Int, $r:ident) => {
+        $r
+    };
+    (Bool, $r:ident) => {
+        i64::from($r)
+    };
+}
+
+/// The default body of a host method: the row's own, or `host_unavailable`.
+macro_rules! host_default {
+    ($mn:literal) => {
+        unavailable($mn)
+    };
+    ($mn:literal, $default:block) => {
+        $default
+    };
+}
+
+crate::isa::for_each_op!(host_interface);
 
 /// A host with no cooperative world: every domain operation fails with `host_unavailable`.
 /// System operations (`log`, `emitevent`, `gettimestamp`, `getcaller`, `getblock`) still work,
@@ -217,63 +274,7 @@ fn unavailable<T>(what: &str) -> VmResult<T> {
     ))
 }
 
-impl Host for NoHost {
-    fn create_cooperative(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
-        unavailable("createcooperative")
-    }
-    fn join_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
-        unavailable("joincooperative")
-    }
-    fn leave_cooperative(&mut self, _: &mut HostCx, _: &str) -> VmResult<()> {
-        unavailable("leavecooperative")
-    }
-    fn allocate_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
-        unavailable("allocateresource")
-    }
-    fn transfer_resource(&mut self, _: &mut HostCx, _: &str, _: &str, _: i64) -> VmResult<()> {
-        unavailable("transferresource")
-    }
-    fn create_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-        unavailable("createfederation")
-    }
-    fn join_federation(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-        unavailable("joinfederation")
-    }
-    fn create_proposal(
-        &mut self,
-        _: &mut HostCx,
-        _: &str,
-        _: &str,
-        _: i64,
-        _: i64,
-    ) -> VmResult<i64> {
-        unavailable("createproposal")
-    }
-    fn cast_vote(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-        unavailable("castvote")
-    }
-    fn delegate_votes(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-        unavailable("delegatevotes")
-    }
-    fn execute_proposal(&mut self, _: &mut HostCx, _: i64) -> VmResult<bool> {
-        unavailable("executeproposal")
-    }
-    fn update_quorum(&mut self, _: &mut HostCx, _: i64, _: i64) -> VmResult<()> {
-        unavailable("updatequorum")
-    }
-    fn update_reputation(&mut self, _: &mut HostCx, _: &str, _: i64) -> VmResult<()> {
-        unavailable("updatereputation")
-    }
-    fn get_reputation(&mut self, _: &mut HostCx, _: &str) -> VmResult<i64> {
-        unavailable("getreputation")
-    }
-    fn verify_did(&mut self, _: &mut HostCx, _: &str, _: &str, _: &str) -> VmResult<bool> {
-        unavailable("verifydid")
-    }
-    fn update_did_document(&mut self, _: &mut HostCx, _: &str, _: &str) -> VmResult<()> {
-        unavailable("updatediddocument")
-    }
-}
+impl Host for NoHost {}
 
 /// Everything a run produces besides its stack and state, plus what host operations read.
 /// One `Env` per run; both engines hand it to [`dispatch`].
@@ -333,6 +334,38 @@ impl<'a> Env<'a> {
     }
 }
 
+impl<'a> Env<'a> {
+    /// What a host operation sees of the environment (events go to the run's list) and the
+    /// run's strings, borrowed apart.
+    fn split(&mut self, gas_left: u64) -> (HostCx<'_>, Strings<'_>) {
+        let cx = HostCx {
+            ctx: self.ctx,
+            contract_id: self.contract_id,
+            calls: self.calls,
+            events: &mut self.events,
+            extra_gas: 0,
+            gas_left,
+        };
+        let strings = Strings {
+            constants: self.constants,
+            created: &self.created,
+        };
+        (cx, strings)
+    }
+}
+
+/// The strings of a run, by handle (see the module docs).
+struct Strings<'s> {
+    constants: &'s [String],
+    created: &'s [String],
+}
+
+impl<'s> Strings<'s> {
+    fn get(&self, handle: i64) -> VmResult<&'s str> {
+        resolve(self.constants, self.created, handle)
+    }
+}
+
 fn resolve<'s>(constants: &'s [String], created: &'s [String], handle: i64) -> VmResult<&'s str> {
     let bad = || {
         VmError::new(
@@ -362,97 +395,54 @@ pub struct HostReturn {
 /// Both engines call exactly this; the engine then charges [`HostReturn::gas`] and fails with
 /// `out_of_gas` (gas used = the limit) if it exceeds what is left.
 ///
+/// A system opcode ([`SystemOp`]) is served from `env`; any other calls the [`Host`] method
+/// its table row names, with string handles resolved (the first bad handle, in argument
+/// order, fails with `invalid_string_handle` before the host is called).
+///
 /// ```
-/// use coopvm_core::{host::{dispatch, Env, NoHost}, isa::Op, ExecutionContext};
+/// use coopvm_core::{host::{dispatch, Env, NoHost}, isa::HostOp, ExecutionContext};
 /// let ctx = ExecutionContext { timestamp: 42, ..Default::default() };
 /// let mut env = Env::new(&ctx, "demo", &[]);
-/// let r = dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[], 100).unwrap();
+/// let r = dispatch(&mut NoHost, &mut env, HostOp::GetTimestamp, &[], 100).unwrap();
 /// assert_eq!(r.value, 42);
 /// ```
 pub fn dispatch<H: Host + ?Sized>(
     host: &mut H,
     env: &mut Env<'_>,
-    op: Op,
+    op: HostOp,
     args: &[i64],
     gas_left: u64,
 ) -> VmResult<HostReturn> {
     debug_assert_eq!(args.len(), op.info().pops as usize);
     env.host_calls += 1;
+    serve(host, env, op, args, gas_left)
+}
+
+/// A system operation, served from the environment.
+fn system(env: &mut Env<'_>, op: SystemOp, args: &[i64]) -> VmResult<HostReturn> {
     let arg = |i: usize| args.get(i).copied().unwrap_or(0);
-    // System operations are served from the environment.
-    match op {
-        Op::Log => {
-            env.logs.push(arg(0));
-            return Ok(HostReturn::default());
-        }
-        Op::GetTimestamp => return Ok(ret(clamp_u64(env.ctx.timestamp))),
-        Op::GetBlock => return Ok(ret(clamp_u64(env.ctx.block_number))),
-        Op::GetCaller => {
-            let caller = env.ctx.caller_did.as_str();
-            return Ok(ret(env.intern(caller)));
-        }
-        _ => {}
-    }
-    let Env {
-        ctx,
-        contract_id,
-        calls,
-        constants,
-        created,
-        events,
-        ..
-    } = env;
-    let s = |i: usize| resolve(constants, created, arg(i));
-    let mut cx = HostCx {
-        ctx,
-        contract_id,
-        calls: *calls,
-        events,
-        extra_gas: 0,
-        gas_left,
-    };
     let value = match op {
-        Op::EmitEvent => {
-            let topic = s(0)?;
-            cx.emit(topic, [("value", EventValue::Int(arg(1)))]);
+        SystemOp::Log => {
+            env.logs.push(arg(0));
             0
         }
-        Op::CreateCooperative => unit(host.create_cooperative(&mut cx, s(0)?, arg(1))?),
-        Op::JoinCooperative => unit(host.join_cooperative(&mut cx, s(0)?)?),
-        Op::LeaveCooperative => unit(host.leave_cooperative(&mut cx, s(0)?)?),
-        Op::AllocateResource => unit(host.allocate_resource(&mut cx, s(0)?, s(1)?, arg(2))?),
-        Op::TransferResource => unit(host.transfer_resource(&mut cx, s(0)?, s(1)?, arg(2))?),
-        Op::CreateFederation => unit(host.create_federation(&mut cx, s(0)?, s(1)?)?),
-        Op::JoinFederation => unit(host.join_federation(&mut cx, s(0)?, s(1)?)?),
-        Op::CreateProposal => host.create_proposal(&mut cx, s(0)?, s(1)?, arg(2), arg(3))?,
-        Op::CastVote => unit(host.cast_vote(&mut cx, arg(0), arg(1))?),
-        Op::DelegateVotes => unit(host.delegate_votes(&mut cx, s(0)?, s(1)?)?),
-        Op::ExecuteProposal => i64::from(host.execute_proposal(&mut cx, arg(0))?),
-        Op::UpdateQuorum => unit(host.update_quorum(&mut cx, arg(0), arg(1))?),
-        Op::UpdateReputation => unit(host.update_reputation(&mut cx, s(0)?, arg(1))?),
-        Op::GetReputation => host.get_reputation(&mut cx, s(0)?)?,
-        Op::VerifyDid => i64::from(host.verify_did(&mut cx, s(0)?, s(1)?, s(2)?)?),
-        Op::UpdateDidDocument => unit(host.update_did_document(&mut cx, s(0)?, s(1)?)?),
-        Op::CallContract => host.call_contract(&mut cx, s(0)?, arg(1))?,
-        other => {
-            return Err(VmError::new(
-                ErrorKind::InvalidOpcode,
-                format!("`{other}` is not a host operation"),
-            ))
+        SystemOp::EmitEvent => {
+            let (mut cx, strings) = env.split(0);
+            cx.emit(strings.get(arg(0))?, [("value", EventValue::Int(arg(1)))]);
+            0
         }
+        SystemOp::GetTimestamp => clamp_u64(env.ctx.timestamp),
+        SystemOp::GetCaller => {
+            let caller = env.ctx.caller_did.as_str();
+            env.intern(caller)
+        }
+        SystemOp::GetBlock => clamp_u64(env.ctx.block_number),
     };
-    Ok(HostReturn {
-        value,
-        gas: cx.extra_gas,
-    })
+    Ok(ret(value))
 }
 
 fn ret(value: i64) -> HostReturn {
     HostReturn { value, gas: 0 }
-}
-
-fn unit(_: ()) -> i64 {
-    0
 }
 
 fn clamp_u64(v: u64) -> i64 {
@@ -478,31 +468,31 @@ mod tests {
         let consts = vec!["topic".to_string()];
         let mut env = Env::new(&ctx, "c", &consts);
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetTimestamp, &[], 100)
+            dispatch(&mut NoHost, &mut env, HostOp::GetTimestamp, &[], 100)
                 .unwrap()
                 .value,
             7
         );
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetBlock, &[], 100)
+            dispatch(&mut NoHost, &mut env, HostOp::GetBlock, &[], 100)
                 .unwrap()
                 .value,
             9
         );
-        let h = dispatch(&mut NoHost, &mut env, Op::GetCaller, &[], 100)
+        let h = dispatch(&mut NoHost, &mut env, HostOp::GetCaller, &[], 100)
             .unwrap()
             .value;
         assert_eq!(h, 1);
         assert_eq!(env.string(h).unwrap(), "did:key:alice");
         // Interning is stable: the same string gets the same handle.
         assert_eq!(
-            dispatch(&mut NoHost, &mut env, Op::GetCaller, &[], 100)
+            dispatch(&mut NoHost, &mut env, HostOp::GetCaller, &[], 100)
                 .unwrap()
                 .value,
             1
         );
-        dispatch(&mut NoHost, &mut env, Op::Log, &[5], 100).unwrap();
-        dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[0, 3], 100).unwrap();
+        dispatch(&mut NoHost, &mut env, HostOp::Log, &[5], 100).unwrap();
+        dispatch(&mut NoHost, &mut env, HostOp::EmitEvent, &[0, 3], 100).unwrap();
         assert_eq!(env.logs, vec![5]);
         assert_eq!(env.events.len(), 1);
         assert_eq!(env.events[0].name, "topic");
@@ -517,7 +507,7 @@ mod tests {
         let ctx = ctx();
         let mut env = Env::new(&ctx, "c", &[]);
         for h in [-1, 0, 1, i64::MAX, i64::MIN] {
-            let e = dispatch(&mut NoHost, &mut env, Op::EmitEvent, &[h, 0], 100).unwrap_err();
+            let e = dispatch(&mut NoHost, &mut env, HostOp::EmitEvent, &[h, 0], 100).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidStringHandle);
         }
     }
@@ -527,13 +517,10 @@ mod tests {
         let ctx = ctx();
         let consts = vec!["x".to_string(), "y".to_string(), "z".to_string()];
         let mut env = Env::new(&ctx, "c", &consts);
-        for &op in Op::ALL.iter().filter(|op| op.is_host()) {
+        for &op in HostOp::ALL {
             let args = vec![0i64; op.info().pops as usize];
             let r = dispatch(&mut NoHost, &mut env, op, &args, 100);
-            let system = matches!(
-                op,
-                Op::Log | Op::EmitEvent | Op::GetTimestamp | Op::GetCaller | Op::GetBlock
-            );
+            let system = op.system().is_some();
             assert_eq!(r.is_ok(), system, "{op:?}");
             if !system {
                 assert_eq!(r.unwrap_err().kind, ErrorKind::HostUnavailable);
@@ -541,11 +528,69 @@ mod tests {
         }
     }
 
+    /// Records the arguments of the two operations it serves.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Host for Recorder {
+        fn create_proposal(
+            &mut self,
+            cx: &mut HostCx,
+            coop: &str,
+            title: &str,
+            quorum: i64,
+            deadline: i64,
+        ) -> VmResult<i64> {
+            cx.charge(5);
+            self.0.push(format!("{coop} {title} {quorum} {deadline}"));
+            Ok(77)
+        }
+        fn verify_did(
+            &mut self,
+            _: &mut HostCx,
+            did: &str,
+            payload: &str,
+            signature: &str,
+        ) -> VmResult<bool> {
+            self.0.push(format!("{did} {payload} {signature}"));
+            Ok(true)
+        }
+    }
+
     #[test]
-    fn non_host_ops_are_refused() {
+    fn arguments_are_decoded_as_the_table_declares() {
         let ctx = ctx();
-        let mut env = Env::new(&ctx, "c", &[]);
-        let e = dispatch(&mut NoHost, &mut env, Op::Add, &[1, 2], 100).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidOpcode);
+        let consts = vec!["x".to_string(), "y".to_string(), "z".to_string()];
+        let mut env = Env::new(&ctx, "c", &consts);
+        let mut host = Recorder::default();
+        let r = dispatch(
+            &mut host,
+            &mut env,
+            HostOp::CreateProposal,
+            &[2, 0, 3, -4],
+            100,
+        );
+        assert_eq!(r.unwrap(), HostReturn { value: 77, gas: 5 });
+        let r = dispatch(&mut host, &mut env, HostOp::VerifyDid, &[1, 2, 0], 100);
+        assert_eq!(r.unwrap(), HostReturn { value: 1, gas: 0 });
+        assert_eq!(host.0, ["z x 3 -4", "y z x"]);
+        // The first bad handle fails the operation before the host sees it.
+        let e = dispatch(&mut host, &mut env, HostOp::VerifyDid, &[0, 9, -1], 100).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidStringHandle);
+        assert!(e.message.starts_with("9 "), "{}", e.message);
+        assert_eq!(host.0.len(), 2);
+        // Operations the host does not implement are unavailable.
+        let e = dispatch(&mut host, &mut env, HostOp::CastVote, &[1, 1], 100).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::HostUnavailable);
+        assert_eq!(
+            e.message,
+            "`castvote` needs a cooperative host, and this run has none"
+        );
+        let e = dispatch(&mut host, &mut env, HostOp::CallContract, &[1, 1], 100).unwrap_err();
+        assert_eq!(
+            e.message,
+            "`callcontract y` needs a cooperative host, and this run has none"
+        );
+        assert_eq!(env.host_calls, 5);
     }
 }

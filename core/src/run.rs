@@ -6,7 +6,8 @@ use crate::error::VmError;
 use crate::host::{Env, Event, EventValue, Host};
 use crate::memory::Memory;
 use crate::program::State;
-use crate::verify::Verified;
+use crate::stats::{Stop, Tally};
+use crate::verify::{Analysis, Verified};
 
 /// What an engine reports about executing a contract's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,29 +131,77 @@ impl Executor for NoCalls {
     }
 }
 
-/// Runs `verified` with `engine`, the closure that executes code (each engine supplies one),
-/// enforcing the seed's order: permission and reputation checks (no gas), `host.begin()`,
-/// execution, then commit of state, events and host effects on success, or rollback of all of
-/// them and a single error event on failure.
+/// Code an engine prepared for one verified contract (the interpreter's lowered stream, the
+/// JIT's native code), ready to execute any number of times. Both engines implement it, and
+/// the run protocol ([`run`], [`crate::stats::run_with_stats`]) takes any implementer.
+///
+/// Not to be confused with [`Executor`], which runs a whole contract (checks and transaction
+/// included) for a host's nested calls; an `Executor` is typically built from `Execute`
+/// implementers and [`run`].
 ///
 /// ```
-/// use coopvm_core::{asm::assemble, verify::verify, host::NoHost, run::{run, Exec, RunParams}, Limits, ExecutionContext};
+/// use coopvm_core::{asm::assemble, verify, ExecutionContext, Env, Exec, Host, Limits, NoHost, RunParams};
+/// use coopvm_core::{memory::Memory, run::{run, Execute}, stats::{run_with_stats, Stop, Tally}, verify::Analysis};
+/// /// A toy engine: "runs" block 0 and leaves 1 on the stack for 2 gas.
+/// struct Toy;
+/// impl Execute for Toy {
+///     fn execute<H: Host + ?Sized>(&self, _: &mut Env<'_>, _: &mut H, _: &mut Memory, _: u64) -> Exec {
+///         Exec { result: Ok(()), stack: vec![1], gas_used: 2 }
+///     }
+///     fn execute_counted<H: Host + ?Sized>(
+///         &self, _: &Analysis, env: &mut Env<'_>, host: &mut H, memory: &mut Memory, gas: u64,
+///         tally: &mut Tally,
+///     ) -> (Exec, Stop) {
+///         tally.enter(0, 0, 0);
+///         (self.execute(env, host, memory, gas), Stop::Done)
+///     }
+/// }
 /// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
 /// let ctx = ExecutionContext::default();
 /// let params = RunParams::new(&ctx, &v.contract().state, 10);
-/// // A toy engine that does nothing but report success.
-/// let out = run(&v, params, &mut NoHost, |_, _, _, _| Exec { result: Ok(()), stack: vec![], gas_used: 0 });
-/// assert!(out.is_ok());
+/// assert_eq!(run(&Toy, &v, params, &mut NoHost).stack, vec![1]);
+/// let (out, stats) = run_with_stats(&Toy, &v, params, &mut NoHost);
+/// assert_eq!((out.gas_used, stats.instructions, stats.peak_stack), (2, 1, 1));
 /// ```
-pub fn run<H, F>(verified: &Verified, params: RunParams<'_>, host: &mut H, engine: F) -> Outcome
+pub trait Execute {
+    /// Executes the code against `env` and `host`, with `memory` (the contract's state at the
+    /// start; the new state afterwards, which the caller discards on error) and `gas_limit`
+    /// gas. Reports the result, the final stack (empty on error) and the gas used.
+    fn execute<H: Host + ?Sized>(
+        &self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+    ) -> Exec;
+
+    /// Executes like [`Execute::execute`] (same result, stack and gas) and also reports every
+    /// basic block entry to `tally`, which starts empty for code with `analysis` (that of the
+    /// contract the code was made from), and how the run stopped.
+    fn execute_counted<H: Host + ?Sized>(
+        &self,
+        analysis: &Analysis,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+        tally: &mut Tally,
+    ) -> (Exec, Stop);
+}
+
+/// Runs `verified` by executing `code` (prepared from it by an engine), enforcing the seed's
+/// order: permission and reputation checks (no gas), `host.begin()`, execution, then commit
+/// of state, events and host effects on success, or rollback of all of them and a single
+/// error event on failure. See [`Execute`] for an example.
+pub fn run<C, H>(code: &C, verified: &Verified, params: RunParams<'_>, host: &mut H) -> Outcome
 where
+    C: Execute,
     H: Host + ?Sized,
-    F: FnOnce(&mut Env<'_>, &mut H, &mut Memory, u64) -> Exec,
 {
     match Session::begin(verified, params, host) {
         Err(refused) => *refused,
         Ok(mut session) => {
-            let exec = engine(
+            let exec = code.execute(
                 &mut session.env,
                 host,
                 &mut session.memory,

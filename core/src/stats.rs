@@ -27,10 +27,9 @@
 //! ```
 
 use crate::error::VmError;
-use crate::host::{Env, Host};
+use crate::host::Host;
 use crate::isa::Op;
-use crate::memory::Memory;
-use crate::run::{Exec, Outcome, RunParams, Session};
+use crate::run::{Execute, Outcome, RunParams, Session};
 use crate::verify::{Analysis, Verified};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -308,40 +307,26 @@ fn rise(verified: &Verified, b: usize, upto: u32) -> u32 {
     top - base
 }
 
-/// Runs `verified` like [`crate::run::run`] and also returns its [`Stats`]. The `engine`
-/// closure executes the code, calling [`Tally::enter`] at every block entry, and returns its
-/// report with how it stopped.
-///
-/// ```
-/// use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams, Exec};
-/// use coopvm_core::stats::{run_with_stats, Stop};
-/// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
-/// let ctx = ExecutionContext::default();
-/// let params = RunParams::new(&ctx, &v.contract().state, 10);
-/// // A toy engine that "runs" block 0 and reports the stack the code leaves.
-/// let (out, stats) = run_with_stats(&v, params, &mut NoHost, |_, _, _, _, tally| {
-///     tally.enter(0, 0, 0);
-///     (Exec { result: Ok(()), stack: vec![1], gas_used: 2 }, Stop::Done)
-/// });
-/// assert_eq!(out.stack, vec![1]);
-/// assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (1, 2, 1));
-/// ```
-pub fn run_with_stats<H, F>(
+/// Runs `verified` like [`crate::run::run`], executing `code` with
+/// [`Execute::execute_counted`], and also returns the run's [`Stats`] (see
+/// [`Execute`] for an example).
+pub fn run_with_stats<C, H>(
+    code: &C,
     verified: &Verified,
     params: RunParams<'_>,
     host: &mut H,
-    engine: F,
 ) -> (Outcome, Stats)
 where
+    C: Execute,
     H: Host + ?Sized,
-    F: FnOnce(&mut Env<'_>, &mut H, &mut Memory, u64, &mut Tally) -> (Exec, Stop),
 {
     let started = Instant::now();
     let (out, mut stats) = match Session::begin(verified, params, host) {
         Err(refused) => (*refused, Stats::default()),
         Ok(mut session) => {
             let mut tally = Tally::new(verified.analysis());
-            let (exec, stop) = engine(
+            let (exec, stop) = code.execute_counted(
+                verified.analysis(),
                 &mut session.env,
                 host,
                 &mut session.memory,
@@ -366,7 +351,10 @@ mod tests {
     use super::*;
     use crate::asm::assemble;
     use crate::error::ErrorKind;
+    use crate::host::Env;
     use crate::limits::Limits;
+    use crate::memory::Memory;
+    use crate::run::Exec;
     use crate::verify::verify;
 
     fn v(src: &str) -> Verified {
@@ -511,9 +499,30 @@ mod tests {
         .unwrap();
         let ctx = crate::ExecutionContext::default();
         let params = RunParams::new(&ctx, &v.contract().state, 10);
-        let (out, s) = run_with_stats(&v, params, &mut crate::NoHost, |_, _, _, _, _| {
-            unreachable!("a refused run executes nothing")
-        });
+        struct Refused;
+        impl Execute for Refused {
+            fn execute<H: Host + ?Sized>(
+                &self,
+                _: &mut Env,
+                _: &mut H,
+                _: &mut Memory,
+                _: u64,
+            ) -> Exec {
+                unreachable!("a refused run executes nothing")
+            }
+            fn execute_counted<H: Host + ?Sized>(
+                &self,
+                _: &Analysis,
+                _: &mut Env,
+                _: &mut H,
+                _: &mut Memory,
+                _: u64,
+                _: &mut Tally,
+            ) -> (Exec, Stop) {
+                unreachable!("a refused run executes nothing")
+            }
+        }
+        let (out, s) = run_with_stats(&Refused, &v, params, &mut crate::NoHost);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
         assert_eq!(s.deterministic(), Stats::default());
     }

@@ -544,6 +544,7 @@ pub(crate) mod testkit {
                 .collect();
             let mut env = Env::new(&self.ctx, "test", &strings);
             self.host.begin();
+            let op = op.as_host().expect("a host op");
             let r = dispatch(&mut self.host, &mut env, op, &values, 1_000_000);
             match r {
                 Ok(r) => {

@@ -18,6 +18,7 @@
 pub mod observe;
 pub mod tier;
 
+use coopvm_core::stats::run_with_stats;
 use coopvm_core::{ExecutionContext, Executor, Host, Outcome, RunParams, State, Stats, Verified};
 
 /// Which engine executes a contract.
@@ -71,7 +72,9 @@ impl Engine {
         host: &mut H,
     ) -> Outcome {
         let out = match self {
-            Engine::Interp => coopvm_interp::run(verified, params, host),
+            Engine::Interp => {
+                coopvm_core::run::run(&coopvm_interp::lower(verified), verified, params, host)
+            }
             Engine::Jit => {
                 tier::CodeCache::global_eager()
                     .run(verified, params, host)
@@ -111,19 +114,12 @@ impl Engine {
             // Native code compiled with block counters (not cached: statistics are for
             // inspection); a contract the JIT refuses runs on the interpreter, as `run` does.
             Engine::Jit => match coopvm_jit::compile_counted(verified) {
-                Ok(code) => coopvm_core::stats::run_with_stats(
-                    verified,
-                    params,
-                    host,
-                    |env, host, memory, gas, tally| {
-                        code.execute_counted(verified.analysis(), env, host, memory, gas, tally)
-                    },
-                ),
-                Err(_) => coopvm_interp::stats::run_with_stats(verified, params, host),
+                Ok(code) => run_with_stats(&code, verified, params, host),
+                Err(_) => run_with_stats(&coopvm_interp::lower(verified), verified, params, host),
             },
             // Tiering decides per run; the instrumented interpreter gives the same figures.
             Engine::Interp | Engine::Auto => {
-                coopvm_interp::stats::run_with_stats(verified, params, host)
+                run_with_stats(&coopvm_interp::lower(verified), verified, params, host)
             }
         };
         let id = &verified.contract().id;

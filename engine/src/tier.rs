@@ -33,8 +33,9 @@
 //! ```
 
 use coopvm_core::codec;
+use coopvm_core::run::run;
 use coopvm_core::{Host, Limits, Outcome, RunParams, Verified};
-use coopvm_jit::Compiled;
+use coopvm_jit::NativeCode;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -104,7 +105,7 @@ struct Slot {
 enum CodeState {
     Cold,
     Compiling,
-    Ready(Arc<Compiled>),
+    Ready(Arc<NativeCode>),
     /// The JIT refused the contract; it stays on the interpreter.
     Failed,
 }
@@ -131,7 +132,7 @@ impl std::fmt::Debug for CodeCache {
 }
 
 enum Plan {
-    Run(Arc<Compiled>),
+    Run(Arc<NativeCode>),
     Interpret,
     Compile,
 }
@@ -208,7 +209,7 @@ impl CodeCache {
             limits: *verified.limits(),
         };
         if verified.contract().program.code.len() > self.policy.max_code_len {
-            return (coopvm_interp::run(verified, params, host), Tier::Interp);
+            return (on_interpreter(verified, params, host), Tier::Interp);
         }
         let plan = self.plan(&key, &bytes);
         let code = match plan {
@@ -226,10 +227,7 @@ impl CodeCache {
                 }
             },
         };
-        (
-            coopvm_jit::run_compiled(&code, verified, params, host),
-            Tier::Jit,
-        )
+        (run(&*code, verified, params, host), Tier::Jit)
     }
 
     fn interpret<H: Host + ?Sized>(
@@ -240,7 +238,7 @@ impl CodeCache {
         params: RunParams<'_>,
         host: &mut H,
     ) -> (Outcome, Tier) {
-        let out = coopvm_interp::run(verified, params, host);
+        let out = on_interpreter(verified, params, host);
         let mut inner = self.lock();
         if let Some(slot) = inner.slots.get_mut(key).filter(|s| s.bytes == bytes) {
             slot.gas = slot.gas.saturating_add(out.gas_used);
@@ -291,6 +289,15 @@ impl CodeCache {
     }
 }
 
+/// Runs `verified` on the interpreter.
+fn on_interpreter<H: Host + ?Sized>(
+    verified: &Verified,
+    params: RunParams<'_>,
+    host: &mut H,
+) -> Outcome {
+    run(&coopvm_interp::lower(verified), verified, params, host)
+}
+
 /// Drops the least recently used entry.
 fn evict(slots: &mut HashMap<Key, Slot>) {
     if let Some(oldest) = slots
@@ -316,7 +323,7 @@ mod tests {
         let ctx = ExecutionContext::default();
         let params = RunParams::new(&ctx, &v.contract().state, 1_000);
         let (out, tier) = cache.run(v, params, &mut NoHost);
-        assert_eq!(out, coopvm_interp::run(v, params, &mut NoHost));
+        assert_eq!(out, on_interpreter(v, params, &mut NoHost));
         tier
     }
 

@@ -1,29 +1,43 @@
 //! coopvm-interp: the reference interpreter.
 //!
-//! A verified contract is first lowered ([`compile`]) to a compact instruction stream in
-//! which every basic block starts with one gas charge (the verifier's block cost) and every
-//! operand is inline; jump targets point at block starts. The [`Machine`] then executes that
-//! stream over a preallocated value stack: no allocation, hashing or bounds-dependent
-//! branching per instruction beyond the opcode's own semantics.
+//! A verified contract is first lowered ([`lower`]) to a compact instruction stream
+//! ([`Lowered`]) in which every basic block starts with one gas charge (the verifier's block
+//! cost) and every operand is inline; jump targets point at block starts. The [`Machine`]
+//! then executes that stream over a preallocated value stack: no allocation, hashing or
+//! bounds-dependent branching per instruction beyond the opcode's own semantics.
+//!
+//! [`Lowered`] implements [`coopvm_core::Execute`], so the run protocol
+//! ([`coopvm_core::run::run`], [`coopvm_core::stats::run_with_stats`]) runs it like any
+//! engine's code. With statistics, the interpreter's own loop is monomorphized with a probe
+//! that the block charge calls; the plain loop is monomorphized without one, so statistics
+//! off cost nothing. On, they cost a few operations per block entry, nothing per
+//! instruction, and they never change gas or results: the loop body is the same.
 //!
 //! ```
-//! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
+//! use coopvm_core::{asm::assemble, run::run, stats::run_with_stats, verify, Limits, NoHost, ExecutionContext, RunParams};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
+//! let code = coopvm_interp::lower(&v);
 //! let ctx = ExecutionContext::default();
-//! let out = coopvm_interp::run(&v, RunParams::new(&ctx, &v.contract().state, 100), &mut NoHost);
+//! let params = RunParams::new(&ctx, &v.contract().state, 100);
+//! let out = run(&code, &v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!(out.gas_used, 4);
+//! let (out, stats) = run_with_stats(&code, &v, params, &mut NoHost);
+//! assert_eq!(out.stack, vec![42]);
+//! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));
 //! ```
 
-pub mod stats;
+mod stats;
 pub mod step;
 
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
+use coopvm_core::isa::{HostOp, OpKind, PureOp};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::{Exec, Outcome, RunParams};
-use coopvm_core::verify::{Verified, NONE};
-use coopvm_core::{Limits, Op};
+use coopvm_core::run::{Exec, Execute};
+use coopvm_core::stats::{Stop, Tally};
+use coopvm_core::verify::{Analysis, Verified, NONE};
+use coopvm_core::Limits;
 
 /// One instruction of the interpreter's stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +83,7 @@ pub enum IOp {
     /// `swap`.
     Swap,
     /// A host opcode, executed through [`coopvm_core::host::dispatch`].
-    Host(Op),
+    Host(HostOp),
     /// `store K` into slot.
     Store(u32),
     /// `load K` from slot.
@@ -97,16 +111,16 @@ pub enum IOp {
     Halt,
 }
 
-/// A contract lowered for the interpreter.
+/// A contract lowered for the interpreter ([`lower`]).
 #[derive(Clone, Debug)]
-pub struct Compiled {
+pub struct Lowered {
     ops: Vec<IOp>,
     /// Per stream index: the original instruction index (for error locations).
     pcs: Vec<u32>,
     limits: Limits,
 }
 
-impl Compiled {
+impl Lowered {
     /// The instruction stream.
     pub fn ops(&self) -> &[IOp] {
         &self.ops
@@ -116,10 +130,10 @@ impl Compiled {
     pub fn pc_of(&self, ip: usize) -> u32 {
         self.pcs.get(ip).copied().unwrap_or(u32::MAX)
     }
+}
 
-    /// Executes the code. `memory` starts as the contract's state and holds the new state
-    /// afterwards (the caller discards it on error).
-    pub fn execute<H: Host + ?Sized>(
+impl Execute for Lowered {
+    fn execute<H: Host + ?Sized>(
         &self,
         env: &mut Env<'_>,
         host: &mut H,
@@ -133,10 +147,29 @@ impl Compiled {
         };
         m.finish(result)
     }
+
+    fn execute_counted<H: Host + ?Sized>(
+        &self,
+        analysis: &Analysis,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+        tally: &mut Tally,
+    ) -> (Exec, Stop) {
+        stats::execute_counted(self, analysis, env, host, memory, gas_limit, tally)
+    }
+}
+
+/// The branches of the stream, patched once every block's position is known.
+enum Branch {
+    Jump,
+    JumpIf,
+    Call,
 }
 
 /// Lowers a verified contract to the interpreter's stream.
-pub fn compile(verified: &Verified) -> Compiled {
+pub fn lower(verified: &Verified) -> Lowered {
     let code = &verified.contract().program.code;
     let a = verified.analysis();
     let mut ops = Vec::with_capacity(code.len() + a.blocks.len() + 1);
@@ -150,38 +183,43 @@ pub fn compile(verified: &Verified) -> Compiled {
         pcs.push(block.start);
         for pc in block.start..block.end {
             let insn = code[pc as usize];
-            let op = match insn.op {
-                Op::Push => IOp::Push(insn.arg),
-                Op::PushStr => IOp::Push(insn.arg),
-                Op::Store => IOp::Store(insn.arg as u32),
-                Op::Load => IOp::Load(insn.arg as u32),
-                Op::StoreDyn => IOp::StoreDyn,
-                Op::LoadDyn => IOp::LoadDyn,
-                Op::Jump | Op::JumpIf | Op::Call => {
-                    fixups.push((ops.len(), insn.op, insn.arg as usize));
-                    IOp::Halt // patched below
-                }
-                Op::Return => IOp::Return,
-                Op::Halt => IOp::Halt,
-                Op::Add => IOp::Add,
-                Op::Sub => IOp::Sub,
-                Op::Mul => IOp::Mul,
-                Op::Div => IOp::Div,
-                Op::Mod => IOp::Mod,
-                Op::Neg => IOp::Neg,
-                Op::Eq => IOp::Eq,
-                Op::Ne => IOp::Ne,
-                Op::Lt => IOp::Lt,
-                Op::Le => IOp::Le,
-                Op::Gt => IOp::Gt,
-                Op::Ge => IOp::Ge,
-                Op::Not => IOp::Not,
-                Op::And => IOp::And,
-                Op::Or => IOp::Or,
-                Op::Pop => IOp::Pop,
-                Op::Dup => IOp::Dup,
-                Op::Swap => IOp::Swap,
-                op => IOp::Host(op),
+            let mut branch = |b| {
+                fixups.push((ops.len(), b, insn.arg as usize));
+                IOp::Halt // patched below
+            };
+            let op = match insn.op.kind() {
+                OpKind::Host(op) => IOp::Host(op),
+                OpKind::Pure(op) => match op {
+                    PureOp::Push => IOp::Push(insn.arg),
+                    PureOp::PushStr => IOp::Push(insn.arg),
+                    PureOp::Store => IOp::Store(insn.arg as u32),
+                    PureOp::Load => IOp::Load(insn.arg as u32),
+                    PureOp::StoreDyn => IOp::StoreDyn,
+                    PureOp::LoadDyn => IOp::LoadDyn,
+                    PureOp::Jump => branch(Branch::Jump),
+                    PureOp::JumpIf => branch(Branch::JumpIf),
+                    PureOp::Call => branch(Branch::Call),
+                    PureOp::Return => IOp::Return,
+                    PureOp::Halt => IOp::Halt,
+                    PureOp::Add => IOp::Add,
+                    PureOp::Sub => IOp::Sub,
+                    PureOp::Mul => IOp::Mul,
+                    PureOp::Div => IOp::Div,
+                    PureOp::Mod => IOp::Mod,
+                    PureOp::Neg => IOp::Neg,
+                    PureOp::Eq => IOp::Eq,
+                    PureOp::Ne => IOp::Ne,
+                    PureOp::Lt => IOp::Lt,
+                    PureOp::Le => IOp::Le,
+                    PureOp::Gt => IOp::Gt,
+                    PureOp::Ge => IOp::Ge,
+                    PureOp::Not => IOp::Not,
+                    PureOp::And => IOp::And,
+                    PureOp::Or => IOp::Or,
+                    PureOp::Pop => IOp::Pop,
+                    PureOp::Dup => IOp::Dup,
+                    PureOp::Swap => IOp::Swap,
+                },
             };
             ops.push(op);
             pcs.push(pc);
@@ -190,13 +228,13 @@ pub fn compile(verified: &Verified) -> Compiled {
     start_of[code.len()] = ops.len() as u32;
     ops.push(IOp::Halt);
     pcs.push(code.len() as u32);
-    for (at, op, target) in fixups {
+    for (at, branch, target) in fixups {
         let t = start_of[target];
         debug_assert_ne!(t, u32::MAX, "verified targets start blocks");
-        ops[at] = match op {
-            Op::Jump => IOp::Jump(t),
-            Op::JumpIf => IOp::JumpIf(t),
-            _ => {
+        ops[at] = match branch {
+            Branch::Jump => IOp::Jump(t),
+            Branch::JumpIf => IOp::JumpIf(t),
+            Branch::Call => {
                 let f = a.func_at(target as u32).map_or(NONE, |f| f);
                 let func = &a.funcs[f as usize];
                 IOp::Call {
@@ -207,19 +245,11 @@ pub fn compile(verified: &Verified) -> Compiled {
             }
         };
     }
-    Compiled {
+    Lowered {
         ops,
         pcs,
         limits: *verified.limits(),
     }
-}
-
-/// Compiles and runs `verified` under the full run protocol (checks, transaction, outcome).
-pub fn run<H: Host + ?Sized>(verified: &Verified, params: RunParams<'_>, host: &mut H) -> Outcome {
-    let compiled = compile(verified);
-    coopvm_core::run::run(verified, params, host, |env, host, memory, gas| {
-        compiled.execute(env, host, memory, gas)
-    })
 }
 
 /// Something told of every block entry (after its gas charge) with the stream position of
@@ -253,10 +283,10 @@ pub enum Flow {
 }
 
 /// The interpreter's machine state: usable a step at a time (for debuggers and traces) or
-/// run to completion by [`Compiled::execute`].
+/// run to completion by [`Lowered`]'s [`Execute::execute`].
 #[derive(Clone, Debug)]
 pub struct Machine<'c> {
-    code: &'c Compiled,
+    code: &'c Lowered,
     ip: usize,
     stack: Vec<i64>,
     sp: usize,
@@ -267,7 +297,7 @@ pub struct Machine<'c> {
 
 impl<'c> Machine<'c> {
     /// A machine at the start of `code` with `gas_limit` gas.
-    pub fn new(code: &'c Compiled, gas_limit: u64) -> Self {
+    pub fn new(code: &'c Lowered, gas_limit: u64) -> Self {
         Machine {
             code,
             ip: 0,
@@ -333,8 +363,8 @@ impl<'c> Machine<'c> {
         self.drive::<H, true, NoProbe>(env, host, memory, &mut NoProbe)
     }
 
-    /// Runs to the end like [`Compiled::execute`]'s loop, telling `probe` of every block
-    /// entry (the statistics loop, [`stats::execute_counted`]).
+    /// Runs to the end like [`Execute::execute`]'s loop, telling `probe` of every block
+    /// entry (the statistics loop, [`Execute::execute_counted`]).
     pub(crate) fn run_probed<H: Host + ?Sized, P: Probe>(
         &mut self,
         env: &mut Env<'_>,

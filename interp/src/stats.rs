@@ -1,27 +1,12 @@
 //! Running with statistics: the interpreter's loop reporting every block entry to a
-//! [`Tally`].
-//!
-//! It is the interpreter's own loop, monomorphized with a probe that the block charge calls;
-//! the plain [`crate::run`] loop is monomorphized without one, so statistics off cost
-//! nothing. On, they cost a few operations per block entry, nothing per instruction, and
-//! they never change gas or results: the loop body is the same.
-//!
-//! ```
-//! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
-//! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
-//! let ctx = ExecutionContext::default();
-//! let params = RunParams::new(&ctx, &v.contract().state, 100);
-//! let (out, stats) = coopvm_interp::stats::run_with_stats(&v, params, &mut NoHost);
-//! assert_eq!(out.stack, vec![42]);
-//! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));
-//! ```
+//! [`Tally`] (its [`coopvm_core::Execute::execute_counted`]; see the crate docs).
 
-use crate::{compile, Compiled, Flow, IOp, Machine, Probe};
+use crate::{Flow, IOp, Lowered, Machine, Probe};
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::{Exec, Outcome, RunParams};
-use coopvm_core::stats::{Stats, Stop, Tally};
-use coopvm_core::verify::{Analysis, Verified};
+use coopvm_core::run::Exec;
+use coopvm_core::stats::{Stop, Tally};
+use coopvm_core::verify::Analysis;
 
 /// Reports the interpreter loop's block entries to a [`Tally`].
 struct Counter<'a> {
@@ -41,31 +26,10 @@ impl Probe for Counter<'_> {
 /// Marks a stream position that is not a block's charge.
 const NOT_A_BLOCK: u32 = u32::MAX;
 
-/// Compiles and runs `verified` under the full run protocol, like [`crate::run`], and also
-/// returns the run's [`Stats`].
-pub fn run_with_stats<H: Host + ?Sized>(
-    verified: &Verified,
-    params: RunParams<'_>,
-    host: &mut H,
-) -> (Outcome, Stats) {
-    let compiled = compile(verified);
-    coopvm_core::stats::run_with_stats(verified, params, host, |env, host, memory, gas, tally| {
-        execute_counted(
-            &compiled,
-            verified.analysis(),
-            env,
-            host,
-            memory,
-            gas,
-            tally,
-        )
-    })
-}
-
-/// Executes `code` (compiled from code with `analysis`) like [`Compiled::execute`],
-/// reporting each block entry to `tally`.
-pub fn execute_counted<H: Host + ?Sized>(
-    code: &Compiled,
+/// Executes `code` (lowered from code with `analysis`) like its plain execution, reporting
+/// each block entry to `tally`.
+pub(crate) fn execute_counted<H: Host + ?Sized>(
+    code: &Lowered,
     analysis: &Analysis,
     env: &mut Env<'_>,
     host: &mut H,

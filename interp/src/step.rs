@@ -2,7 +2,7 @@
 //! time, with the stack, memory, gas and call stack inspectable between steps.
 //!
 //! A [`Stepper`] holds everything a run needs (the run protocol's session, the machine and
-//! the host) and drives the same [`Machine`] that [`crate::run`] does, so stepping to the end
+//! the host) and drives the same [`Machine`] that a full run does, so stepping to the end
 //! gives exactly the [`Outcome`] of a full run: same result, stack, gas, state, events and
 //! logs, with the same commit or rollback. A basic block's gas is charged as part of the step
 //! into its first instruction; when that charge fails the step ends the run with
@@ -10,9 +10,9 @@
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
-//! use coopvm_interp::{compile, step::{Step, Stepper}};
+//! use coopvm_interp::{lower, step::{Step, Stepper}};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
-//! let code = compile(&v);
+//! let code = lower(&v);
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let mut host = NoHost;
@@ -27,7 +27,7 @@
 //! assert_eq!(s.step(), Step::Finished);
 //! ```
 
-use crate::{Compiled, Flow, IOp, Machine};
+use crate::{Flow, IOp, Lowered, Machine};
 use coopvm_core::host::Host;
 use coopvm_core::run::{Outcome, RunParams, Session};
 use coopvm_core::verify::Verified;
@@ -51,7 +51,7 @@ pub enum Step {
 /// A run executed one instruction at a time. See the [module docs](self).
 pub struct Stepper<'a, H: Host + ?Sized> {
     verified: &'a Verified,
-    code: &'a Compiled,
+    code: &'a Lowered,
     host: &'a mut H,
     machine: Machine<'a>,
     session: Option<Session<'a>>,
@@ -62,11 +62,11 @@ pub struct Stepper<'a, H: Host + ?Sized> {
 
 impl<'a, H: Host + ?Sized> Stepper<'a, H> {
     /// Starts a run of `verified`, whose interpreter code is `code` (from
-    /// [`crate::compile`]`(verified)`): checks permissions and reputation and begins the
+    /// [`crate::lower`]`(verified)`): checks permissions and reputation and begins the
     /// host's transaction. A refused run is already finished, with its outcome.
     pub fn new(
         verified: &'a Verified,
-        code: &'a Compiled,
+        code: &'a Lowered,
         params: RunParams<'a>,
         host: &'a mut H,
     ) -> Self {
@@ -293,7 +293,7 @@ mod tests {
     }
 
     fn stepped(v: &Verified, gas: u64) -> (Outcome, Vec<Step>) {
-        let code = crate::compile(v);
+        let code = crate::lower(v);
         let ctx = ExecutionContext::default();
         let params = RunParams::new(&ctx, &v.contract().state, gas);
         let mut host = NoHost;
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn a_call_shows_on_the_call_stack() {
         let v = verified("push 2\ncall f\nhalt\nf: dup\nmul\nreturn\n");
-        let code = crate::compile(&v);
+        let code = crate::lower(&v);
         let ctx = ExecutionContext::default();
         let params = RunParams::new(&ctx, &v.contract().state, 100);
         let mut host = NoHost;
@@ -367,7 +367,7 @@ mod tests {
     #[test]
     fn memory_and_logs_are_visible_between_steps() {
         let v = verified(".state x 1\npush 7\nstore x\npush 3\nlog\nhalt\n");
-        let code = crate::compile(&v);
+        let code = crate::lower(&v);
         let ctx = ExecutionContext::default();
         let params = RunParams::new(&ctx, &v.contract().state, 100);
         let mut host = NoHost;

@@ -3,7 +3,8 @@
 use super::*;
 use coopvm_core::asm::assemble;
 use coopvm_core::host::{EventValue, HostCx, NoHost};
-use coopvm_core::{verify, ExecutionContext, State, VmResult};
+use coopvm_core::run::{run, Outcome, RunParams};
+use coopvm_core::{verify, ExecutionContext, Op, State, VmResult};
 
 fn verified(src: &str, limits: Limits) -> Verified {
     verify(assemble("t.casm", src).unwrap(), &limits).unwrap()
@@ -18,7 +19,7 @@ fn run_full<H: Host>(
 ) -> Outcome {
     let v = verified(src, limits);
     let state = v.contract().state.clone();
-    super::run(&v, RunParams::new(ctx, &state, gas), host)
+    run(&lower(&v), &v, RunParams::new(ctx, &state, gas), host)
 }
 
 fn run_src(src: &str) -> Outcome {
@@ -534,12 +535,9 @@ fn domain_ops_dispatch_to_the_host() {
     assert_eq!(out.host_calls, 17);
     // Every domain opcode of the table is exercised above.
     let text = DOMAIN.to_ascii_lowercase();
-    for op in Op::ALL.iter().filter(|op| op.is_host()) {
+    for op in coopvm_core::HostOp::ALL {
         let m = op.info().mnemonic;
-        let system = matches!(
-            op,
-            Op::Log | Op::EmitEvent | Op::GetTimestamp | Op::GetCaller | Op::GetBlock
-        );
+        let system = op.system().is_some();
         assert!(system || text.contains(m), "{m} is not exercised");
     }
 }
@@ -635,7 +633,7 @@ fn step_api_matches_a_full_run() {
         include_str!("../../examples/subroutine.casm"),
         Limits::default(),
     );
-    let compiled = compile(&v);
+    let compiled = lower(&v);
     let ctx = ExecutionContext::default();
     let c = v.contract();
     let mut env = Env::new(&ctx, &c.id, &c.program.strings);
@@ -652,7 +650,12 @@ fn step_api_matches_a_full_run() {
     };
     assert!(steps > 10);
     let exec = m.finish(result);
-    let full = super::run(&v, RunParams::new(&ctx, &c.state, 1000), &mut NoHost);
+    let full = run(
+        &lower(&v),
+        &v,
+        RunParams::new(&ctx, &c.state, 1000),
+        &mut NoHost,
+    );
     assert_eq!(exec.stack, full.stack);
     assert_eq!(exec.gas_used, full.gas_used);
 }

@@ -1,23 +1,28 @@
 //! coopvm-jit: a Cranelift JIT for coopvm that agrees with the interpreter to the last unit
 //! of gas.
 //!
-//! [`compile`] lowers a [`Verified`] contract to one native function (see the `lower` module
-//! docs for the scheme: gas per basic block on entry, the value stack in SSA variables, an
-//! explicit call stack, host calls through `extern "C"` trampolines). [`Compiled::execute`]
-//! runs it with the interpreter's signature, and [`run`] wraps it in the shared run protocol
-//! ([`coopvm_core::run::run`]), so both engines produce their [`Outcome`] the same way.
-//! [`compile_counted`] makes a second flavour of the code that also keeps run statistics
-//! (block entry counters; see [`coopvm_core::stats`]), equal to the interpreter's.
+//! [`compile`] lowers a [`Verified`] contract to one native function, its [`NativeCode`] (see
+//! the `lower` module docs for the scheme: gas per basic block on entry, the value stack in
+//! SSA variables, an explicit call stack, host calls through `extern "C"` trampolines).
+//! [`NativeCode`] implements [`coopvm_core::Execute`], like the interpreter's lowered code, so
+//! the shared run protocol ([`coopvm_core::run::run`]) runs it and both engines produce their
+//! [`coopvm_core::Outcome`] the same way. [`compile_counted`] makes a second flavour of the
+//! code that also keeps run statistics (block entry counters; see [`coopvm_core::stats`]),
+//! equal to the interpreter's, for [`coopvm_core::stats::run_with_stats`].
 //!
 //! ```
-//! use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
+//! use coopvm_core::{asm::assemble, run::run, stats::run_with_stats, verify, Limits, NoHost, ExecutionContext, RunParams};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
 //! let code = coopvm_jit::compile(&v).unwrap();
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
-//! let out = coopvm_jit::run_compiled(&code, &v, params, &mut NoHost);
+//! let out = run(&code, &v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!(out.gas_used, 4);
+//! let counted = coopvm_jit::compile_counted(&v).unwrap();
+//! let (out, stats) = run_with_stats(&counted, &v, params, &mut NoHost);
+//! assert_eq!(out.stack, vec![42]);
+//! assert_eq!((stats.instructions, stats.peak_stack), (3, 2));
 //! ```
 
 mod lower;
@@ -25,10 +30,10 @@ mod rt;
 
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::{Exec, Outcome, RunParams};
-use coopvm_core::stats::{Stats, Stop, Tally};
+use coopvm_core::run::{Exec, Execute};
+use coopvm_core::stats::{Stop, Tally};
 use coopvm_core::verify::Analysis;
-use coopvm_core::{Limits, Verified};
+use coopvm_core::{ErrorKind, Limits, Verified, VmError};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{Function, UserFuncName};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
@@ -65,20 +70,23 @@ struct CodeMemory(ManuallyDrop<JITModule>);
 
 impl Drop for CodeMemory {
     fn drop(&mut self) {
-        // SAFETY: the module is dropped only with the `Compiled` that owns it (or on a failed
+        // SAFETY: the module is dropped only with the `NativeCode` that owns it (or on a failed
         // compile), so no function pointer into it can be called afterwards.
         unsafe { ManuallyDrop::take(&mut self.0).free_memory() }
     }
 }
 
-/// A contract compiled to native code. Dropping it frees the code.
+/// A contract compiled to native code ([`compile`], [`compile_counted`]). Dropping it frees
+/// the code. It runs through [`Execute`].
 ///
 /// It is `Send` and `Sync`: the code is immutable once finalized, and each run keeps all of
-/// its state in its own context block, so one `Compiled` may run on many threads at once.
-pub struct Compiled {
+/// its state in its own context block, so one `NativeCode` may run on many threads at once.
+pub struct NativeCode {
     entry: Entry,
     limits: Limits,
     keys: usize,
+    /// Whether the code keeps run statistics ([`compile_counted`]).
+    counted: bool,
     /// Basic blocks counted (0 unless compiled with statistics).
     blocks: usize,
     code_size: usize,
@@ -88,14 +96,15 @@ pub struct Compiled {
 // SAFETY: after `finalize_definitions` the module is never used again except to free it in
 // `Drop` (which has exclusive access); the native code itself is reentrant and keeps its state
 // in the per-run context block.
-unsafe impl Send for Compiled {}
-// SAFETY: as above; `&Compiled` only gives access to the entry pointer and plain data.
-unsafe impl Sync for Compiled {}
+unsafe impl Send for NativeCode {}
+// SAFETY: as above; `&NativeCode` only gives access to the entry pointer and plain data.
+unsafe impl Sync for NativeCode {}
 
-impl std::fmt::Debug for Compiled {
+impl std::fmt::Debug for NativeCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiled")
+        f.debug_struct("NativeCode")
             .field("code_size", &self.code_size)
+            .field("counted", &self.counted)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -208,18 +217,19 @@ fn module_error(e: cranelift_module::ModuleError) -> JitError {
 }
 
 /// Compiles `verified` to native code for this machine.
-pub fn compile(verified: &Verified) -> Result<Compiled, JitError> {
+pub fn compile(verified: &Verified) -> Result<NativeCode, JitError> {
     compile_with(verified, false)
 }
 
 /// Compiles `verified` to native code that also keeps run statistics: per basic block an
 /// entry counter, plus the figures [`coopvm_core::stats::Tally::from_parts`] takes, so its
-/// [`Stats`] are exactly the interpreter's. Plain [`compile`]d code has none of this.
-pub fn compile_counted(verified: &Verified) -> Result<CountedCode, JitError> {
-    compile_with(verified, true).map(CountedCode)
+/// [`coopvm_core::Stats`] are exactly the interpreter's. Plain [`compile`]d code has none of
+/// this (and cannot run with statistics; see [`NativeCode::is_counted`]).
+pub fn compile_counted(verified: &Verified) -> Result<NativeCode, JitError> {
+    compile_with(verified, true)
 }
 
-fn compile_with(verified: &Verified, stats: bool) -> Result<Compiled, JitError> {
+fn compile_with(verified: &Verified, stats: bool) -> Result<NativeCode, JitError> {
     let isa = host_isa()?;
     let func = build_with(verified, &*isa, stats)?;
     let mut memory = CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(
@@ -243,10 +253,11 @@ fn compile_with(verified: &Verified, stats: bool) -> Result<Compiled, JitError> 
     // SAFETY: `ptr` is the finalized code of a function with `lower::signature`, which is
     // `extern "C" fn(*mut Ctx) -> u32` under the host's default calling convention.
     let entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
-    Ok(Compiled {
+    Ok(NativeCode {
         entry,
         limits: *verified.limits(),
         keys: verified.contract().program.keys.len(),
+        counted: stats,
         blocks: if stats {
             verified.analysis().blocks.len()
         } else {
@@ -257,7 +268,7 @@ fn compile_with(verified: &Verified, stats: bool) -> Result<Compiled, JitError> 
     })
 }
 
-impl Compiled {
+impl NativeCode {
     /// Size of the machine code in bytes.
     pub fn code_size(&self) -> usize {
         self.code_size
@@ -268,24 +279,15 @@ impl Compiled {
         &self.limits
     }
 
-    /// Executes the code. `memory` starts as the contract's state and holds the new state
-    /// afterwards (the caller discards it on error). Same contract as the interpreter's
-    /// `Compiled::execute`: the result, the final stack (empty on error) and the gas used.
-    ///
-    /// A panic in `host` is caught at the trampoline, the native code returns cleanly, and
-    /// the panic is resumed here.
-    pub fn execute<H: Host + ?Sized>(
-        &self,
-        env: &mut Env<'_>,
-        host: &mut H,
-        memory: &mut Memory,
-        gas_limit: u64,
-    ) -> Exec {
-        self.execute_inner(env, host, memory, gas_limit).0
+    /// Whether the code keeps run statistics ([`compile_counted`]): only such code runs
+    /// with [`Execute::execute_counted`] (plain code fails the run with `engine_failure`).
+    pub fn is_counted(&self) -> bool {
+        self.counted
     }
 
-    /// [`Compiled::execute`], also returning the statistics the code kept (meaningful only
-    /// for code compiled with them).
+    /// [`Execute::execute`], also returning the statistics the code kept (meaningful only
+    /// for code compiled with them). A panic in the host is caught at the trampoline, the
+    /// native code returns cleanly, and the panic is resumed here.
     fn execute_inner<H: Host + ?Sized>(
         &self,
         env: &mut Env<'_>,
@@ -361,21 +363,20 @@ struct Counts {
     at_charge: bool,
 }
 
-/// A contract compiled with statistics instrumentation ([`compile_counted`]).
-#[derive(Debug)]
-pub struct CountedCode(Compiled);
-
-impl CountedCode {
-    /// The compiled code (it also runs without collecting statistics, a little slower than
-    /// plain [`compile`]d code).
-    pub fn code(&self) -> &Compiled {
-        &self.0
+/// Native code runs with the interpreter's contract: the result, the final stack (empty on
+/// error) and the gas used, identical to the interpreter's for every input.
+impl Execute for NativeCode {
+    fn execute<H: Host + ?Sized>(
+        &self,
+        env: &mut Env<'_>,
+        host: &mut H,
+        memory: &mut Memory,
+        gas_limit: u64,
+    ) -> Exec {
+        self.execute_inner(env, host, memory, gas_limit).0
     }
 
-    /// Executes the code like [`Compiled::execute`] and fills `tally` with its block
-    /// entries, for [`coopvm_core::stats::run_with_stats`]. `analysis` must be that of the
-    /// contract the code was compiled from.
-    pub fn execute_counted<H: Host + ?Sized>(
+    fn execute_counted<H: Host + ?Sized>(
         &self,
         analysis: &Analysis,
         env: &mut Env<'_>,
@@ -384,7 +385,20 @@ impl CountedCode {
         gas_limit: u64,
         tally: &mut Tally,
     ) -> (Exec, Stop) {
-        let (exec, counts) = self.0.execute_inner(env, host, memory, gas_limit);
+        if !self.counted {
+            let e = VmError::new(
+                ErrorKind::EngineFailure,
+                "the JIT engine failed: statistics asked of native code compiled without them \
+                 (use compile_counted)",
+            );
+            let exec = Exec {
+                result: Err(e),
+                stack: Vec::new(),
+                gas_used: 0,
+            };
+            return (exec, Stop::ChargeFailed);
+        }
+        let (exec, counts) = self.execute_inner(env, host, memory, gas_limit);
         // The shapes match by construction (one counter per block of `analysis`); should
         // they not, the tally stays empty rather than wrong in part.
         if let Some(t) = Tally::from_parts(
@@ -399,58 +413,6 @@ impl CountedCode {
         let stop = Stop::from_result(&exec.result, counts.at_charge);
         (exec, stop)
     }
-}
-
-/// Compiles `verified` with statistics and runs it under the full run protocol, returning
-/// the outcome and the run's [`Stats`] (the same as the interpreter's
-/// `coopvm_interp::stats::run_with_stats`).
-///
-/// ```
-/// use coopvm_core::{asm::assemble, verify, Limits, NoHost, ExecutionContext, RunParams};
-/// let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
-/// let ctx = ExecutionContext::default();
-/// let params = RunParams::new(&ctx, &v.contract().state, 100);
-/// let (out, stats) = coopvm_jit::run_with_stats(&v, params, &mut NoHost).unwrap();
-/// assert_eq!(out.stack, vec![42]);
-/// assert_eq!((stats.instructions, stats.peak_stack), (3, 2));
-/// ```
-pub fn run_with_stats<H: Host + ?Sized>(
-    verified: &Verified,
-    params: RunParams<'_>,
-    host: &mut H,
-) -> Result<(Outcome, Stats), JitError> {
-    let code = compile_counted(verified)?;
-    Ok(coopvm_core::stats::run_with_stats(
-        verified,
-        params,
-        host,
-        |env, host, memory, gas, tally| {
-            code.execute_counted(verified.analysis(), env, host, memory, gas, tally)
-        },
-    ))
-}
-
-/// Runs precompiled `code` (of `verified`) under the full run protocol (checks,
-/// transaction, outcome).
-pub fn run_compiled<H: Host + ?Sized>(
-    code: &Compiled,
-    verified: &Verified,
-    params: RunParams<'_>,
-    host: &mut H,
-) -> Outcome {
-    coopvm_core::run::run(verified, params, host, |env, host, memory, gas| {
-        code.execute(env, host, memory, gas)
-    })
-}
-
-/// Compiles and runs `verified` under the full run protocol.
-pub fn run<H: Host + ?Sized>(
-    verified: &Verified,
-    params: RunParams<'_>,
-    host: &mut H,
-) -> Result<Outcome, JitError> {
-    let code = compile(verified)?;
-    Ok(run_compiled(&code, verified, params, host))
 }
 
 #[cfg(test)]

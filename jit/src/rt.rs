@@ -3,12 +3,12 @@
 //! exit codes into [`VmError`]s identical to the interpreter's.
 //!
 //! Native code never unwinds: every trampoline catches a panic from the host, records it and
-//! reports an error status; the native code then returns cleanly and `Compiled::execute`
-//! resumes the panic on the Rust side, as the interpreter would have propagated it.
+//! reports an error status; the native code then returns cleanly and `NativeCode`'s
+//! `execute` resumes the panic on the Rust side, as the interpreter would have propagated it.
 
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
-use coopvm_core::isa::Op;
+use coopvm_core::isa::{HostOp, MAX_HOST_ARGS};
 use coopvm_core::memory::Memory;
 use std::any::Any;
 use std::ffi::c_void;
@@ -18,8 +18,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// level), and the native code needs no capacity check; larger limits grow it on demand.
 pub(crate) const PREALLOC_RETS: u32 = 1 << 16;
 
-/// Values a host opcode may pop (the largest `pops` in the instruction table).
-pub(crate) const MAX_HOST_ARGS: usize = 4;
+/// Length of [`Ctx::args`]: the arguments of any host opcode (the table's largest `pops`),
+/// and at least one value for a result.
+const ARGS: usize = if MAX_HOST_ARGS > 1 { MAX_HOST_ARGS } else { 1 };
 
 /// Why native code stopped with status [`STATUS_ERROR`]; stored in [`Ctx::err_code`].
 #[repr(u32)]
@@ -96,7 +97,7 @@ pub(crate) struct Ctx {
     /// Per static slot: 1 if it holds a value.
     pub present: *mut u8,
     /// Host-call arguments (deepest first); `args[0]` carries a result back.
-    pub args: [i64; MAX_HOST_ARGS],
+    pub args: [i64; ARGS],
     /// Final stack height (on success).
     pub sp: u64,
     /// Why the run failed ([`Exit`]).
@@ -226,7 +227,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             ret_cap: self.rets.len() as u64,
             slots: self.slots.as_mut_ptr(),
             present: self.present.as_mut_ptr(),
-            args: [0; MAX_HOST_ARGS],
+            args: [0; ARGS],
             sp: 0,
             err_code: 0,
             err_pc: 0,
@@ -265,12 +266,10 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         let pc = ctx.err_pc;
         let (a, b) = (ctx.err_a, ctx.err_b);
         let e = match Exit::from_code(ctx.err_code) {
-            Some(Exit::Trampoline) => self.error.take().unwrap_or_else(|| {
-                VmError::new(
-                    ErrorKind::HostFailure,
-                    "a host call failed without an error",
-                )
-            }),
+            Some(Exit::Trampoline) => self
+                .error
+                .take()
+                .unwrap_or_else(|| internal("a call out of native code failed without an error")),
             Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
             Some(Exit::DivisionByZero) => VmError::division_by_zero(a),
             Some(Exit::Overflow) => VmError::overflow(a, b),
@@ -287,10 +286,11 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
     }
 }
 
+/// An error of the JIT itself (a bug in coopvm, never the contract's or the host's fault).
 fn internal(what: &str) -> VmError {
     VmError::new(
-        ErrorKind::HostFailure,
-        format!("internal JIT error: {what}"),
+        ErrorKind::EngineFailure,
+        format!("the JIT engine failed: {what}"),
     )
 }
 
@@ -303,7 +303,7 @@ unsafe fn guarded<H: Host + ?Sized>(
     pc: u32,
     f: impl FnOnce(&mut Ctx, &mut Frame<'_, '_, H>) -> Result<(), VmError>,
 ) -> u32 {
-    // SAFETY: native code passes the context it was given, which `Compiled::execute` made
+    // SAFETY: native code passes the context it was given, which `NativeCode::execute` made
     // from a live frame of this type and does not touch while native code runs.
     let ctx = unsafe { &mut *ctx };
     let frame = unsafe { &mut *(ctx.frame as *mut Frame<'_, '_, H>) };
@@ -326,7 +326,7 @@ unsafe extern "C" fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, pc: u32
         guarded::<H>(ctx, pc, |ctx, frame| {
             let op = u8::try_from(op)
                 .ok()
-                .and_then(Op::from_byte)
+                .and_then(HostOp::from_byte)
                 .ok_or_else(|| internal("bad host opcode"))?;
             let pops = usize::from(op.info().pops).min(MAX_HOST_ARGS);
             let r = dispatch(

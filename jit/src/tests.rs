@@ -1,6 +1,8 @@
 //! Unit tests: every behaviour checked against the reference interpreter.
 
-use crate::{clif, compile, compile_for_isa, isa_for, run_compiled};
+use crate::{clif, compile, compile_counted, compile_for_isa, isa_for};
+use coopvm_core::run::run;
+use coopvm_core::stats::run_with_stats;
 use coopvm_core::{
     asm::assemble, verify, ErrorKind, ExecutionContext, Limits, NoHost, Outcome, RunParams, State,
 };
@@ -31,8 +33,8 @@ fn same_gas(src: &str, limits: Limits, state: &State, gases: &[u64]) -> Outcome 
     let mut last = None;
     for &gas in gases {
         let params = RunParams::new(&ctx, state, gas);
-        let want = coopvm_interp::run(&v, params, &mut NoHost);
-        let got = run_compiled(&code, &v, params, &mut NoHost);
+        let want = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
+        let got = run(&code, &v, params, &mut NoHost);
         assert_eq!(got, want, "engines disagree on\n{src}\nwith gas {gas}");
         last = Some(got);
     }
@@ -228,14 +230,43 @@ fn clif_and_cross_isa() {
 #[test]
 fn compiled_code_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
-    check::<crate::Compiled>();
+    check::<crate::NativeCode>();
+}
+
+#[test]
+fn statistics_need_counted_code() {
+    let v = verified("push 1\npush 2\nadd\n", Limits::default());
+    let ctx = ctx();
+    let state = State::new();
+    let params = RunParams::new(&ctx, &state, 100);
+    let plain = compile(&v).unwrap();
+    assert!(!plain.is_counted());
+    let (out, stats) = run_with_stats(&plain, &v, params, &mut NoHost);
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::EngineFailure);
+    assert!(
+        e.message.starts_with("the JIT engine failed"),
+        "{}",
+        e.message
+    );
+    assert_eq!((out.gas_used, stats.instructions), (0, 0));
+    let counted = compile_counted(&v).unwrap();
+    assert!(counted.is_counted());
+    let (out, stats) = run_with_stats(&counted, &v, params, &mut NoHost);
+    assert_eq!((out.stack, stats.instructions), (vec![3], 3));
+    // Counted code also runs without statistics, with the same outcome as plain code.
+    assert_eq!(
+        run(&counted, &v, params, &mut NoHost),
+        run(&plain, &v, params, &mut NoHost)
+    );
 }
 
 #[test]
 fn one_compiled_contract_runs_on_many_threads() {
     let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
     let code = compile(&v).unwrap();
-    let want = coopvm_interp::run(
+    let want = run(
+        &coopvm_interp::lower(&v),
         &v,
         RunParams::new(&ctx(), &State::new(), 1_000_000),
         &mut NoHost,
@@ -247,7 +278,7 @@ fn one_compiled_contract_runs_on_many_threads() {
                 let state = State::new();
                 for _ in 0..20 {
                     let params = RunParams::new(&ctx, &state, 1_000_000);
-                    assert_eq!(run_compiled(&code, &v, params, &mut NoHost), want);
+                    assert_eq!(run(&code, &v, params, &mut NoHost), want);
                 }
             });
         }
@@ -266,5 +297,29 @@ fn unsupported_targets_are_errors() {
             .err()
             .unwrap_or_else(|| panic!("{triple} accepted"));
         assert!(matches!(e, crate::JitError::Isa(_)), "{triple}: {e}");
+    }
+}
+
+#[test]
+fn internal_jit_errors_are_engine_failures() {
+    use crate::rt::{Exit, Frame};
+    use coopvm_core::{memory::Memory, Env};
+    let v = verified("push 1\n", Limits::default());
+    let ctx = ctx();
+    let c = v.contract();
+    let mut env = Env::new(&ctx, &c.id, &c.program.strings);
+    let mut memory = Memory::new(&c.program, &c.state, 10);
+    let mut host = NoHost;
+    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8);
+    let mut stack = vec![0; 8];
+    let mut native = frame.ctx(&mut stack, 100);
+    // A return with no return site, a trampoline that failed without saying why, an exit
+    // code native code never writes: the JIT's own faults, not the host's.
+    for code in [Exit::Internal as u32, Exit::Trampoline as u32, 99] {
+        native.err_code = code;
+        native.err_pc = 3;
+        let e = frame.error(&native, 8);
+        assert_eq!((e.kind, e.pc), (ErrorKind::EngineFailure, Some(3)), "{e}");
+        assert!(e.message.starts_with("the JIT engine failed: "), "{e}");
     }
 }
