@@ -23,6 +23,7 @@ pub mod isa;
 pub mod limits;
 pub mod load;
 pub mod memory;
+pub mod presence;
 pub mod program;
 pub mod run;
 pub mod stats;

@@ -1,7 +1,7 @@
 //! Arithmetic, comparison and logic: checked 64-bit integer operations whose failures exit
 //! with the operands the interpreter reports.
 
-use super::Lower;
+use super::{Arg, Lower};
 use crate::rt::Exit;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder};
@@ -38,7 +38,7 @@ impl Lower<'_, '_> {
             Checked::Sub => self.b.ins().ssub_overflow(a, b),
             Checked::Mul => self.b.ins().smul_overflow(a, b),
         };
-        self.fail_if(of, Exit::Overflow, pc, Some(a), Some(b));
+        self.fail_if(of, Exit::Overflow, pc, Some(Arg::Val(a)), Some(Arg::Val(b)));
         self.set(h - 2, v);
     }
 
@@ -48,11 +48,17 @@ impl Lower<'_, '_> {
         let a = self.get(h - 2);
         let b = self.get(h - 1);
         let zero = self.b.ins().icmp_imm(IntCC::Equal, b, 0);
-        self.fail_if(zero, Exit::DivisionByZero, pc, Some(a), Some(b));
+        self.fail_if(
+            zero,
+            Exit::DivisionByZero,
+            pc,
+            Some(Arg::Val(a)),
+            Some(Arg::Val(b)),
+        );
         let min = self.b.ins().icmp_imm(IntCC::Equal, a, i64::MIN);
         let neg1 = self.b.ins().icmp_imm(IntCC::Equal, b, -1);
         let of = self.b.ins().band(min, neg1);
-        self.fail_if(of, Exit::Overflow, pc, Some(a), Some(b));
+        self.fail_if(of, Exit::Overflow, pc, Some(Arg::Val(a)), Some(Arg::Val(b)));
         let v = match op {
             Division::Quotient => self.b.ins().sdiv(a, b),
             Division::Remainder => self.b.ins().srem(a, b),
@@ -64,7 +70,7 @@ impl Lower<'_, '_> {
     pub(super) fn neg(&mut self, pc: u32, h: u32) {
         let a = self.get(h - 1);
         let min = self.b.ins().icmp_imm(IntCC::Equal, a, i64::MIN);
-        self.fail_if(min, Exit::NegOverflow, pc, Some(a), None);
+        self.fail_if(min, Exit::NegOverflow, pc, Some(Arg::Val(a)), None);
         let v = self.b.ins().ineg(a);
         self.set(h - 1, v);
     }

@@ -2,7 +2,7 @@
 //! `br_table` over the callee's return sites, and the return sites themselves (see the
 //! module docs of [`super`]).
 
-use super::Lower;
+use super::{Arg, Lower};
 use crate::rt::{off, Exit, PREALLOC_RETS};
 use crate::JitError;
 use coopvm_core::isa::Op;
@@ -124,8 +124,13 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm(IntCC::UnsignedGreaterThan, top, stack_limit);
-        let m = self.b.ins().iconst(types::I64, i64::from(f.max_height));
-        self.fail_if(no_room, Exit::StackRoom, pc, Some(new_base), Some(m));
+        self.fail_if(
+            no_room,
+            Exit::StackRoom,
+            pc,
+            Some(Arg::Val(new_base)),
+            Some(Arg::Const(i64::from(f.max_height))),
+        );
         // 3. The caller's frame goes to memory (callees, recursion included, reuse the
         //    variables).
         self.spill(h);
@@ -164,7 +169,8 @@ impl Lower<'_, '_> {
         self.b.ins().brif(full, grow, &[], push, &[]);
         self.b.switch_to_block(grow);
         let ctx = self.ctx;
-        self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
+        let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];
+        self.fail_if(status, Exit::Trampoline, pc, None, None);
         let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
         self.b.def_var(self.rets, r);
         let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
@@ -199,7 +205,8 @@ impl Lower<'_, '_> {
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);
         let index = self.b.ins().load(types::I32, flags, at, 0);
-        let bad = self.exit_block(Exit::Internal, list[0].pc, None, None);
+        let bad = self.b.create_block();
+        self.b.set_cold_block(bad);
         let pool = &mut self.b.func.dfg.value_lists;
         let default = BlockCall::new(bad, std::iter::empty(), pool);
         let table: Vec<BlockCall> = list
@@ -210,6 +217,10 @@ impl Lower<'_, '_> {
             .b
             .create_jump_table(JumpTableData::new(default, &table));
         self.b.ins().br_table(index, jt);
+        // A return-site index out of range: cannot happen for code this lowering made.
+        self.b.switch_to_block(bad);
+        self.b.seal_block(bad);
+        self.exit_now(Exit::Internal, list[0].pc);
     }
 
     /// The return site `s`.

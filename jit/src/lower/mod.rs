@@ -19,8 +19,16 @@
 //! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines through
 //!   function pointers in the context block; no symbol or relocation is involved, so the same
 //!   lowering compiles for any 64-bit target ISA ([`host`], [`memory`]).
-//! - Every failure jumps to a cold exit block that records an exit code, the instruction
-//!   index and the operands in the context block and returns [`STATUS_ERROR`].
+//! - Static memory slots the contract uses most live in variables too (registers): loaded on
+//!   entry, written back once when the run succeeds; a `load`/`store` whose key the presence
+//!   analysis ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
+//! - Gas lives in a variable: one compare-and-branch per basic block, never in memory until
+//!   the run ends; host calls take it (and their arguments) in registers and give it back.
+//! - Every failure branches to a small cold stub that jumps, with the exit code, the
+//!   instruction index and the operands as block arguments, to the function's one shared exit
+//!   block, which records them in the context block and returns [`STATUS_ERROR`]; every
+//!   successful end jumps to one shared block that writes back the registers and returns
+//!   [`STATUS_OK`].
 //!
 //! This module drives the lowering (setup, basic blocks, one exhaustive match over the pure
 //! opcodes) and holds what every part shares: the stack variables, branches, exits and
@@ -36,7 +44,8 @@ use crate::rt::{off, Exit, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use arith::{Checked, Division, Logic};
 use control::Site;
-use coopvm_core::isa::{OpKind, PureOp};
+use coopvm_core::isa::{Op, OpKind, PureOp};
+use coopvm_core::presence::Presence;
 use coopvm_core::verify::{Analysis, Verified, NONE};
 use coopvm_core::{Insn, Limits};
 use cranelift_codegen::entity::EntityRef;
@@ -57,17 +66,98 @@ pub(crate) fn signature(call_conv: CallConv, ptr: Type) -> Signature {
     s
 }
 
+/// At most this many static slots live in registers (the most used ones); the others are
+/// read and written in the context block. Every register slot is live across the whole
+/// function, so this also bounds the SSA block parameters a join block can need for them.
+pub(crate) const MAX_SLOT_VARS: usize = 16;
+
+/// What the lowering decides before it builds anything, and the size it will build.
+pub(crate) struct Plan {
+    /// The slots kept in registers.
+    slot_vars: Vec<u32>,
+    /// Static keys proven present (see [`coopvm_core::presence`]).
+    presence: Presence,
+    /// An upper bound on the IR the lowering builds, in units of about one Cranelift
+    /// instruction or block parameter; what compile time and memory grow with.
+    pub(crate) estimate: u64,
+}
+
+impl Plan {
+    /// Plans `verified`: linear in its size.
+    pub(crate) fn new(verified: &Verified) -> Plan {
+        let code = &verified.contract().program.code;
+        let a = verified.analysis();
+        // The most used static slots go to registers.
+        let mut uses: Vec<(u32, u32)> = Vec::new();
+        let mut count = vec![0u32; verified.contract().program.keys.len()];
+        for (pc, insn) in code.iter().enumerate() {
+            if matches!(insn.op, Op::Load | Op::Store) && a.reachable(pc as u32) {
+                if let Some(c) = count.get_mut(insn.arg as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        for (slot, &c) in count.iter().enumerate() {
+            if c > 0 {
+                uses.push((c, slot as u32));
+            }
+        }
+        uses.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        let slot_vars: Vec<u32> = uses.iter().take(MAX_SLOT_VARS).map(|u| u.1).collect();
+        // The run's initial state may lack any key: only stores and loads prove presence.
+        let presence = Presence::analyze(verified, &[]);
+        let estimate = estimate(verified, slot_vars.len() as u64);
+        Plan {
+            slot_vars,
+            presence,
+            estimate,
+        }
+    }
+}
+
+/// An upper bound on the IR built for `verified` with `slot_vars` slots in registers (see
+/// [`Plan::estimate`]): a few units per instruction, plus what grows with stack heights —
+/// the values spilled and reloaded around each `call`, spilled at each end of the run, and
+/// the block parameters SSA construction may give every block for the values live into it
+/// (its entry height, the register slots and the fixed registers).
+fn estimate(verified: &Verified, slot_vars: u64) -> u64 {
+    let code = &verified.contract().program.code;
+    let a = verified.analysis();
+    let mut units: u64 = 64;
+    for block in &a.blocks {
+        let h = u64::from(a.height[block.start as usize]);
+        units += 8 + h + slot_vars + FIRST_HEIGHT_VAR as u64;
+        for pc in block.start..block.end {
+            let insn = code[pc as usize];
+            let h = u64::from(a.height[pc as usize]);
+            units += match insn.op {
+                Op::Call => 24 + 3 * h,
+                Op::Halt | Op::Return => 8 + h,
+                Op::Store | Op::Load => 8,
+                op if matches!(op.kind(), OpKind::Host(_)) => 12,
+                _ => 4,
+            };
+        }
+        // Falling off the end of the code ends the run there (a spill).
+        if block.end as usize == code.len() {
+            units += 8 + h;
+        }
+    }
+    units
+}
+
 /// Lowers `verified` into `func`, whose signature must be [`signature`]'s. With `stats`,
 /// every block entry also updates the statistics fields of the context block (see
 /// [`Lower::count_entry`]).
 pub(crate) fn lower(
     verified: &Verified,
+    plan: &Plan,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     stats: bool,
 ) -> Result<(), JitError> {
     let ptr = check(verified, func)?;
-    let mut l = Lower::new(verified, FunctionBuilder::new(func, fctx), ptr, stats)?;
+    let mut l = Lower::new(verified, plan, FunctionBuilder::new(func, fctx), ptr, stats)?;
     // Enter main.
     match l.block_for(0) {
         Some(first) => {
@@ -80,6 +170,7 @@ pub(crate) fn lower(
     }
     l.return_sites()?;
     l.flush();
+    l.finish_exits();
     l.b.seal_all_blocks();
     l.b.finalize();
     Ok(())
@@ -115,7 +206,8 @@ fn check(verified: &Verified, func: &Function) -> Result<Type, JitError> {
 
 /// The signatures of the trampolines.
 struct Sigs {
-    host: SigRef,
+    /// Host calls by arity.
+    host: [SigRef; 5],
     store_new: SigRef,
     store_dyn: SigRef,
     load_dyn: SigRef,
@@ -125,12 +217,28 @@ struct Sigs {
 /// The first variable of the value stack (heights); those below hold the registers.
 const FIRST_HEIGHT_VAR: usize = 5;
 
+/// A static slot kept in registers: its value and whether it holds one.
+#[derive(Clone, Copy)]
+struct SlotVar {
+    value: Variable,
+    present: Variable,
+}
+
+/// An operand of a failure exit: a value of the failing code, or a constant materialized only
+/// on the cold path.
+#[derive(Clone, Copy)]
+enum Arg {
+    Val(Value),
+    Const(i64),
+}
+
 /// The lowering of one contract in progress.
 struct Lower<'a, 'f> {
     b: FunctionBuilder<'f>,
     verified: &'a Verified,
     a: &'a Analysis,
     code: &'a [Insn],
+    presence: &'a Presence,
     ctx: Value,
     stack: Value,
     slots: Value,
@@ -155,20 +263,30 @@ struct Lower<'a, 'f> {
     counts: Option<Value>,
     /// The other statistics, when the code keeps them.
     stat_vars: Option<StatVars>,
+    /// Per static slot, its variables if it lives in registers.
+    slot_vars: Vec<Option<SlotVar>>,
+    /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
+    /// b)`. The last one takes new sites while it has room.
+    exits: Vec<Block>,
+    /// Sites sent to the last failure exit.
+    exit_uses: usize,
+    /// Successful ends, each shared by at most [`HUB_PREDS`] sites: `(final absolute stack
+    /// height)`.
+    dones: Vec<Block>,
+    /// Sites sent to the last successful end.
+    done_uses: usize,
 }
+
+/// Most predecessors of a shared exit block. A block with many predecessors spread over
+/// the function makes register allocation superlinear (merging the live ranges of its
+/// parameters re-sorts an ever longer list; dominators are found by walking up from every
+/// predecessor), so the exits are shared by neighbouring sites only.
+const HUB_PREDS: usize = 32;
 
 /// A block to fill once the current one is finished.
 enum Pending {
     /// Ends the run with frame height `h`.
     Halt(Block, u32),
-    /// Fails the run.
-    Exit {
-        block: Block,
-        exit: Exit,
-        pc: u32,
-        a: Option<Value>,
-        b: Option<Value>,
-    },
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -176,6 +294,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// initializes the registers; every basic block and return site gets its block.
     fn new(
         verified: &'a Verified,
+        plan: &'a Plan,
         mut b: FunctionBuilder<'f>,
         ptr: Type,
         stats: bool,
@@ -185,6 +304,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
+        b.seal_block(entry);
         let ctx = b.block_params(entry)[0];
         let flags = MemFlags::trusted();
         let stack = b.ins().load(ptr, flags, ctx, off::STACK);
@@ -202,8 +322,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         // Statistics live in variables (registers) while the code runs and go to the context
         // block on every exit.
-        let stat_vars =
-            stats.then(|| StatVars::declare(&mut b, FIRST_HEIGHT_VAR + max_height as usize));
+        let mut next_var = FIRST_HEIGHT_VAR + max_height as usize;
+        let stat_vars = stats.then(|| StatVars::declare(&mut b, next_var));
+        next_var += StatVars::COUNT;
         let g = b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
         b.def_var(gas, g);
         let zero = b.ins().iconst(types::I64, 0);
@@ -216,6 +337,23 @@ impl<'a, 'f> Lower<'a, 'f> {
         b.def_var(rets, r);
         let rc = b.ins().load(types::I64, flags, ctx, off::RET_CAP);
         b.def_var(ret_cap, rc);
+        // Register slots: loaded once here, written back by `done`.
+        let mut slot_vars = vec![None; verified.contract().program.keys.len()];
+        for &slot in &plan.slot_vars {
+            let value = Variable::new(next_var);
+            let present_var = Variable::new(next_var + 1);
+            next_var += 2;
+            b.declare_var(value, types::I64);
+            b.declare_var(present_var, types::I8);
+            let v = b.ins().load(types::I64, flags, slots, (slot * 8) as i32);
+            b.def_var(value, v);
+            let p = b.ins().load(types::I8, flags, present, slot as i32);
+            b.def_var(present_var, p);
+            slot_vars[slot as usize] = Some(SlotVar {
+                value,
+                present: present_var,
+            });
+        }
 
         let blocks: Vec<Block> = a.blocks.iter().map(|_| b.create_block()).collect();
         let code = &verified.contract().program.code[..];
@@ -229,6 +367,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             verified,
             a,
             code,
+            presence: &plan.presence,
             ctx,
             stack,
             slots,
@@ -248,6 +387,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             dispatch,
             counts,
             stat_vars,
+            slot_vars,
+            exits: Vec::new(),
+            exit_uses: HUB_PREDS,
+            dones: Vec::new(),
+            done_uses: HUB_PREDS,
         })
     }
 
@@ -407,42 +551,78 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Ends the run successfully with the current frame at height `h` on top of the
     /// callers' frames (already in memory).
     fn halt(&mut self, h: u32) {
-        let flags = MemFlags::trusted();
         self.spill(h);
         let bs = self.b.use_var(self.base);
         let sp = self.b.ins().iadd_imm(bs, i64::from(h));
-        self.b.ins().store(flags, sp, self.ctx, off::SP);
-        let g = self.b.use_var(self.gas);
-        self.b.ins().store(flags, g, self.ctx, off::GAS_LEFT);
-        self.write_stats();
-        let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
-        self.b.ins().return_(&[ok]);
+        let done = self.done_hub();
+        self.b.ins().jump(done, &[sp.into()]);
     }
 
-    /// A cold block that fails the run with `exit` at `pc`, recording `a` and `b`.
-    fn exit_block(&mut self, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) -> Block {
-        let block = self.b.create_block();
-        self.b.set_cold_block(block);
-        self.pending.push(Pending::Exit {
-            block,
-            exit,
-            pc,
-            a,
-            b,
-        });
-        block
-    }
-
-    /// Branches to a failure exit when `cond` is non-zero; continues in a new block.
-    fn fail_if(&mut self, cond: Value, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) {
-        let fail = self.exit_block(exit, pc, a, b);
+    /// Branches to the shared failure exit with `exit` at `pc` (and operands `a`, `b`) when
+    /// `cond` is non-zero, through a cold stub; continues in a new block.
+    fn fail_if(&mut self, cond: Value, exit: Exit, pc: u32, a: Option<Arg>, b: Option<Arg>) {
+        let stub = self.b.create_block();
+        self.b.set_cold_block(stub);
         let cont = self.b.create_block();
-        self.b.ins().brif(cond, fail, &[], cont, &[]);
+        self.b.ins().brif(cond, stub, &[], cont, &[]);
+        self.b.switch_to_block(stub);
+        self.b.seal_block(stub);
+        let packed = (exit as i64) << 32 | i64::from(pc);
+        let packed = self.b.ins().iconst(types::I64, packed);
+        let mut arg = |x: Option<Arg>| match x {
+            Some(Arg::Val(v)) => v,
+            Some(Arg::Const(c)) => self.b.ins().iconst(types::I64, c),
+            None => self.b.ins().iconst(types::I64, 0),
+        };
+        let (a, b) = (arg(a), arg(b));
+        let exit_block = self.exit_hub();
+        self.b
+            .ins()
+            .jump(exit_block, &[packed.into(), a.into(), b.into()]);
         self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
     }
 
-    /// Fills the blocks made by [`Lower::target`] and [`Lower::exit_block`] (the frontend
-    /// wants a block finished before it switches to another).
+    /// A failure exit for one more site (see [`Lower::exits`]).
+    fn exit_hub(&mut self) -> Block {
+        if self.exit_uses >= HUB_PREDS {
+            let exit = self.b.create_block();
+            self.b.set_cold_block(exit);
+            for _ in 0..3 {
+                self.b.append_block_param(exit, types::I64);
+            }
+            self.exits.push(exit);
+            self.exit_uses = 0;
+        }
+        self.exit_uses += 1;
+        *self.exits.last().expect("an exit")
+    }
+
+    /// A successful end for one more site (see [`Lower::dones`]).
+    fn done_hub(&mut self) -> Block {
+        if self.done_uses >= HUB_PREDS {
+            let done = self.b.create_block();
+            self.b.append_block_param(done, types::I64);
+            self.dones.push(done);
+            self.done_uses = 0;
+        }
+        self.done_uses += 1;
+        *self.dones.last().expect("a successful end")
+    }
+
+    /// Ends the current block with a jump to the shared failure exit (`exit` at `pc`).
+    fn exit_now(&mut self, exit: Exit, pc: u32) {
+        let packed = (exit as i64) << 32 | i64::from(pc);
+        let packed = self.b.ins().iconst(types::I64, packed);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let exit_block = self.exit_hub();
+        self.b
+            .ins()
+            .jump(exit_block, &[packed.into(), zero.into(), zero.into()]);
+    }
+
+    /// Fills the blocks made by [`Lower::target`] (the frontend wants a block finished
+    /// before it switches to another).
     fn flush(&mut self) {
         for p in std::mem::take(&mut self.pending) {
             match p {
@@ -450,37 +630,70 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.b.switch_to_block(block);
                     self.halt(h);
                 }
-                Pending::Exit {
-                    block,
-                    exit,
-                    pc,
-                    a,
-                    b,
-                } => self.exit(block, exit, pc, a, b),
             }
         }
     }
 
-    /// Fills the exit `block`: records the failure in the context block and returns
-    /// [`STATUS_ERROR`].
-    fn exit(&mut self, block: Block, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) {
+    /// Fills the shared blocks: the failure exit records the failure in the context block and
+    /// returns [`STATUS_ERROR`]; the successful end writes back the final stack height, the
+    /// gas left and the register slots, and returns [`STATUS_OK`].
+    fn finish_exits(&mut self) {
+        for exit in std::mem::take(&mut self.exits) {
+            self.finish_exit(exit);
+        }
+        for done in std::mem::take(&mut self.dones) {
+            self.finish_done(done);
+        }
+    }
+
+    /// Fills the failure exit `exit` (see [`Lower::finish_exits`]).
+    fn finish_exit(&mut self, exit: Block) {
         let flags = MemFlags::trusted();
-        self.b.switch_to_block(block);
-        self.b.set_srcloc(SourceLoc::new(pc));
+        let ctx = self.ctx;
+        self.b.switch_to_block(exit);
+        let params = self.b.block_params(exit).to_vec();
+        let (packed, a, b) = (params[0], params[1], params[2]);
         let g = self.b.use_var(self.gas);
-        self.b.ins().store(flags, g, self.ctx, off::GAS_LEFT);
-        let code = self.b.ins().iconst(types::I32, exit as i64);
-        self.b.ins().store(flags, code, self.ctx, off::ERR_CODE);
-        let at = self.b.ins().iconst(types::I32, i64::from(pc));
-        self.b.ins().store(flags, at, self.ctx, off::ERR_PC);
-        if let Some(a) = a {
-            self.b.ins().store(flags, a, self.ctx, off::ERR_A);
-        }
-        if let Some(b) = b {
-            self.b.ins().store(flags, b, self.ctx, off::ERR_B);
-        }
+        self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
+        let at = self.b.ins().ireduce(types::I32, packed);
+        self.b.ins().store(flags, at, ctx, off::ERR_PC);
+        let code = self.b.ins().ushr_imm(packed, 32);
+        let code = self.b.ins().ireduce(types::I32, code);
+        self.b.ins().store(flags, code, ctx, off::ERR_CODE);
+        self.b.ins().store(flags, a, ctx, off::ERR_A);
+        self.b.ins().store(flags, b, ctx, off::ERR_B);
         self.write_stats();
         let status = self.b.ins().iconst(types::I32, i64::from(STATUS_ERROR));
         self.b.ins().return_(&[status]);
+    }
+
+    /// Fills the successful end `done` (see [`Lower::finish_exits`]).
+    fn finish_done(&mut self, done: Block) {
+        let flags = MemFlags::trusted();
+        let ctx = self.ctx;
+        self.b.switch_to_block(done);
+        let sp = self.b.block_params(done)[0];
+        self.b.ins().store(flags, sp, ctx, off::SP);
+        let g = self.b.use_var(self.gas);
+        self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
+        let vars: Vec<(usize, SlotVar)> = self
+            .slot_vars
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, v)| v.map(|v| (slot, v)))
+            .collect();
+        for (slot, v) in vars {
+            let value = self.b.use_var(v.value);
+            self.b
+                .ins()
+                .store(flags, value, self.slots, (slot * 8) as i32);
+            let present = self.b.use_var(v.present);
+            self.b
+                .ins()
+                .store(flags, present, self.present, slot as i32);
+        }
+        self.write_stats();
+        let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
+        self.b.ins().return_(&[ok]);
     }
 }
