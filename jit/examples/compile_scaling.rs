@@ -105,6 +105,19 @@ fn main() {
                 println!("{}", coopvm_jit::clif(&v).unwrap());
                 return;
             }
+            if std::env::var("IRMEM").is_ok() {
+                let base = CUR.load(Ordering::Relaxed);
+                PEAK.store(base, Ordering::Relaxed);
+                let t = Instant::now();
+                let text = coopvm_jit::clif(&v).unwrap();
+                let peak = PEAK.load(Ordering::Relaxed) - base;
+                println!(
+                    "{name}\t{len}\tIR only (+text): {:.1} ms, peak {:.1} MB, {} lines",
+                    t.elapsed().as_secs_f64() * 1e3,
+                    peak as f64 / (1 << 20) as f64,
+                    text.lines().count()
+                );
+            }
             let base = CUR.load(Ordering::Relaxed);
             PEAK.store(base, Ordering::Relaxed);
             let t = Instant::now();

@@ -59,6 +59,11 @@ impl Lower<'_, '_> {
         let neg1 = self.b.ins().icmp_imm(IntCC::Equal, b, -1);
         let of = self.b.ins().band(min, neg1);
         self.fail_if(of, Exit::Overflow, pc, Some(Arg::Val(a)), Some(Arg::Val(b)));
+        // The checks are deferred: divide by 1 instead where the hardware would trap (the
+        // result is then discarded by the exit).
+        let bad = self.b.ins().bor(zero, of);
+        let one = self.b.ins().iconst(types::I64, 1);
+        let b = self.b.ins().select(bad, one, b);
         let v = match op {
             Division::Quotient => self.b.ins().sdiv(a, b),
             Division::Remainder => self.b.ins().srem(a, b),

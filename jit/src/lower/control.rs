@@ -66,6 +66,7 @@ pub(super) fn sites(
 impl Lower<'_, '_> {
     /// `jumpif` at `pc` to `target`, frame height `h`.
     pub(super) fn jump_if(&mut self, pc: u32, target: u32, h: u32) -> Result<(), JitError> {
+        self.flush();
         let c = self.get(h - 1);
         let then = self.target(target, h - 1)?;
         let other = self.target(pc + 1, h - 1)?;
@@ -75,6 +76,7 @@ impl Lower<'_, '_> {
 
     /// `return` at `pc`, frame height `h`: to the caller's return site, or the end of the run.
     pub(super) fn ret(&mut self, pc: u32, h: u32) {
+        self.flush();
         let f = self.a.func_of[pc as usize];
         match self.dispatch.get(f as usize).copied().flatten() {
             None => self.halt(h),
@@ -134,15 +136,19 @@ impl Lower<'_, '_> {
         // 3. The caller's frame goes to memory (callees, recursion included, reuse the
         //    variables).
         self.spill(h);
-        // 4. Push the return site (growing the return stack first if it can be full).
-        if self.limits.call_depth > PREALLOC_RETS {
-            self.grow_rets(pc, dep);
+        // 4. Push the return site (growing the return stack first if it can be full); a
+        //    callee with one return site needs none.
+        self.flush();
+        if self.sites[callee as usize].len() > 1 {
+            if self.limits.call_depth > PREALLOC_RETS {
+                self.grow_rets(pc, dep);
+            }
+            let r = self.b.use_var(self.rets);
+            let at = self.b.ins().ishl_imm(dep, 2);
+            let at = self.b.ins().iadd(r, at);
+            let idx = self.b.ins().iconst(types::I32, i64::from(index));
+            self.b.ins().store(flags, idx, at, 0);
         }
-        let r = self.b.use_var(self.rets);
-        let at = self.b.ins().ishl_imm(dep, 2);
-        let at = self.b.ins().iadd(r, at);
-        let idx = self.b.ins().iconst(types::I32, i64::from(index));
-        self.b.ins().store(flags, idx, at, 0);
         let dep1 = self.b.ins().iadd_imm(dep, 1);
         self.b.def_var(self.depth, dep1);
         self.b.def_var(self.base, new_base);
@@ -171,6 +177,7 @@ impl Lower<'_, '_> {
         let ctx = self.ctx;
         let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
+        self.flush();
         let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
         self.b.def_var(self.rets, r);
         let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
@@ -201,14 +208,18 @@ impl Lower<'_, '_> {
         let dep = self.b.use_var(self.depth);
         let dep = self.b.ins().iadd_imm(dep, -1);
         self.b.def_var(self.depth, dep);
+        if let [only] = list {
+            // One return site: the call pushed no index.
+            self.b.ins().jump(only.block, &[]);
+            return;
+        }
         let r = self.b.use_var(self.rets);
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);
         let index = self.b.ins().load(types::I32, flags, at, 0);
-        let bad = self.b.create_block();
-        self.b.set_cold_block(bad);
+        // Only this lowering writes the indices, all in range: the default is never taken.
         let pool = &mut self.b.func.dfg.value_lists;
-        let default = BlockCall::new(bad, std::iter::empty(), pool);
+        let default = BlockCall::new(list[0].block, std::iter::empty(), pool);
         let table: Vec<BlockCall> = list
             .iter()
             .map(|s| BlockCall::new(s.block, std::iter::empty(), pool))
@@ -217,10 +228,6 @@ impl Lower<'_, '_> {
             .b
             .create_jump_table(JumpTableData::new(default, &table));
         self.b.ins().br_table(index, jt);
-        // A return-site index out of range: cannot happen for code this lowering made.
-        self.b.switch_to_block(bad);
-        self.b.seal_block(bad);
-        self.exit_now(Exit::Internal, list[0].pc);
     }
 
     /// The return site `s`.

@@ -58,6 +58,7 @@ fn tramp_sig(call_conv: CallConv, params: &[Type], returns: usize) -> Signature 
 impl Lower<'_, '_> {
     /// Calls a trampoline loaded from the context block at `offset`; its results.
     pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
+        self.flush();
         let flags = MemFlags::trusted();
         let f = self.b.ins().load(self.ptr, flags, self.ctx, offset);
         let call = self.b.ins().call_indirect(sig, f, args);

@@ -33,6 +33,7 @@ impl Lower<'_, '_> {
                 .ins()
                 .load(types::I8, flags, self.present, slot as i32),
         };
+        self.flush();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
@@ -63,6 +64,7 @@ impl Lower<'_, '_> {
         let s = self.b.ins().iconst(types::I32, i64::from(slot));
         let status = self.trampoline(off::STORE_NEW, self.sigs.store_new, &[ctx, s, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
+        self.flush();
     }
 
     /// `load K` (slot `slot`) at `pc`, frame height `h`; an empty slot exits with the

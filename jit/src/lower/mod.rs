@@ -169,7 +169,7 @@ pub(crate) fn lower(
         l.basic_block(bi)?;
     }
     l.return_sites()?;
-    l.flush();
+    l.flush_pending();
     l.finish_exits();
     l.b.seal_all_blocks();
     l.b.finalize();
@@ -265,8 +265,10 @@ struct Lower<'a, 'f> {
     stat_vars: Option<StatVars>,
     /// Per static slot, its variables if it lives in registers.
     slot_vars: Vec<Option<SlotVar>>,
+    /// Deferred checks of the current block (see [`Lower::fail_if`]).
+    checks: Vec<Check>,
     /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
-    /// b)`. The last one takes new sites while it has room.
+    /// b, gas left)`. The last one takes new sites while it has room.
     exits: Vec<Block>,
     /// Sites sent to the last failure exit.
     exit_uses: usize,
@@ -282,6 +284,18 @@ struct Lower<'a, 'f> {
 /// parameters re-sorts an ever longer list; dominators are found by walking up from every
 /// predecessor), so the exits are shared by neighbouring sites only.
 const HUB_PREDS: usize = 32;
+
+/// A deferred failure check (see [`Lower::fail_if`]).
+struct Check {
+    /// Non-zero (an `i8`) if the run fails here.
+    cond: Value,
+    exit: Exit,
+    pc: u32,
+    a: Option<Arg>,
+    b: Option<Arg>,
+    /// Gas left at the check.
+    gas: Value,
+}
 
 /// A block to fill once the current one is finished.
 enum Pending {
@@ -388,6 +402,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             counts,
             stat_vars,
             slot_vars,
+            checks: Vec::new(),
             exits: Vec::new(),
             exit_uses: HUB_PREDS,
             dones: Vec::new(),
@@ -515,6 +530,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Continues at `pc` with frame height `h` (ends the current block).
     fn goto(&mut self, pc: u32, h: u32) -> Result<(), JitError> {
+        self.flush();
         match self.block_for(pc) {
             Some(block) => {
                 self.b.ins().jump(block, &[]);
@@ -540,6 +556,9 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Writes the current frame's values `0..h` to the in-memory stack.
     fn spill(&mut self, h: u32) {
+        if h == 0 {
+            return;
+        }
         let flags = MemFlags::trusted();
         let fp = self.frame_ptr();
         for i in 0..h {
@@ -551,6 +570,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Ends the run successfully with the current frame at height `h` on top of the
     /// callers' frames (already in memory).
     fn halt(&mut self, h: u32) {
+        self.flush();
         self.spill(h);
         let bs = self.b.use_var(self.base);
         let sp = self.b.ins().iadd_imm(bs, i64::from(h));
@@ -558,29 +578,80 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().jump(done, &[sp.into()]);
     }
 
-    /// Branches to the shared failure exit with `exit` at `pc` (and operands `a`, `b`) when
-    /// `cond` is non-zero, through a cold stub; continues in a new block.
+    /// Fails the run with `exit` at `pc` (and operands `a`, `b`) if `cond` is non-zero. The
+    /// check is deferred: checks of side-effect-free code accumulate and [`Lower::flush`]
+    /// tests them all with one branch (see [`Check`]).
     fn fail_if(&mut self, cond: Value, exit: Exit, pc: u32, a: Option<Arg>, b: Option<Arg>) {
-        let stub = self.b.create_block();
-        self.b.set_cold_block(stub);
+        let cond = if self.b.func.dfg.value_type(cond) == types::I8 {
+            cond
+        } else {
+            self.b.ins().icmp_imm(IntCC::NotEqual, cond, 0)
+        };
+        let gas = self.b.use_var(self.gas);
+        self.checks.push(Check {
+            cond,
+            exit,
+            pc,
+            a,
+            b,
+            gas,
+        });
+    }
+
+    /// Emits the deferred checks: one branch on their union to a cold block that finds the
+    /// first one that failed (in program order) and exits with it. Called before anything
+    /// with a side effect outside the function (a call out), before every branch, and at the
+    /// end of every block.
+    fn flush(&mut self) {
+        let checks = std::mem::take(&mut self.checks);
+        let Some(first) = checks.first() else { return };
+        let mut any = first.cond;
+        for c in &checks[1..] {
+            any = self.b.ins().bor(any, c.cond);
+        }
+        let cold = self.b.create_block();
+        self.b.set_cold_block(cold);
         let cont = self.b.create_block();
-        self.b.ins().brif(cond, stub, &[], cont, &[]);
-        self.b.switch_to_block(stub);
-        self.b.seal_block(stub);
-        let packed = (exit as i64) << 32 | i64::from(pc);
+        self.b.ins().brif(any, cold, &[], cont, &[]);
+        self.b.switch_to_block(cold);
+        self.b.seal_block(cold);
+        let last = checks.len() - 1;
+        for (i, c) in checks.iter().enumerate() {
+            if i < last {
+                // Test this one; if it did not fail, a later one did.
+                let stub = self.b.create_block();
+                self.b.set_cold_block(stub);
+                let next = self.b.create_block();
+                self.b.set_cold_block(next);
+                self.b.ins().brif(c.cond, stub, &[], next, &[]);
+                self.b.switch_to_block(stub);
+                self.b.seal_block(stub);
+                self.jump_exit(c);
+                self.b.switch_to_block(next);
+                self.b.seal_block(next);
+            } else {
+                self.jump_exit(c);
+            }
+        }
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Ends the current block with a jump to a failure exit for `c`.
+    fn jump_exit(&mut self, c: &Check) {
+        let packed = (c.exit as i64) << 32 | i64::from(c.pc);
         let packed = self.b.ins().iconst(types::I64, packed);
         let mut arg = |x: Option<Arg>| match x {
             Some(Arg::Val(v)) => v,
-            Some(Arg::Const(c)) => self.b.ins().iconst(types::I64, c),
+            Some(Arg::Const(k)) => self.b.ins().iconst(types::I64, k),
             None => self.b.ins().iconst(types::I64, 0),
         };
-        let (a, b) = (arg(a), arg(b));
+        let (a, b) = (arg(c.a), arg(c.b));
         let exit_block = self.exit_hub();
-        self.b
-            .ins()
-            .jump(exit_block, &[packed.into(), a.into(), b.into()]);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
+        self.b.ins().jump(
+            exit_block,
+            &[packed.into(), a.into(), b.into(), c.gas.into()],
+        );
     }
 
     /// A failure exit for one more site (see [`Lower::exits`]).
@@ -588,7 +659,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         if self.exit_uses >= HUB_PREDS {
             let exit = self.b.create_block();
             self.b.set_cold_block(exit);
-            for _ in 0..3 {
+            for _ in 0..4 {
                 self.b.append_block_param(exit, types::I64);
             }
             self.exits.push(exit);
@@ -610,20 +681,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         *self.dones.last().expect("a successful end")
     }
 
-    /// Ends the current block with a jump to the shared failure exit (`exit` at `pc`).
-    fn exit_now(&mut self, exit: Exit, pc: u32) {
-        let packed = (exit as i64) << 32 | i64::from(pc);
-        let packed = self.b.ins().iconst(types::I64, packed);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        let exit_block = self.exit_hub();
-        self.b
-            .ins()
-            .jump(exit_block, &[packed.into(), zero.into(), zero.into()]);
-    }
-
     /// Fills the blocks made by [`Lower::target`] (the frontend wants a block finished
     /// before it switches to another).
-    fn flush(&mut self) {
+    fn flush_pending(&mut self) {
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Halt(block, h) => {
@@ -652,8 +712,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ctx = self.ctx;
         self.b.switch_to_block(exit);
         let params = self.b.block_params(exit).to_vec();
-        let (packed, a, b) = (params[0], params[1], params[2]);
-        let g = self.b.use_var(self.gas);
+        let (packed, a, b, g) = (params[0], params[1], params[2], params[3]);
         self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
         let at = self.b.ins().ireduce(types::I32, packed);
         self.b.ins().store(flags, at, ctx, off::ERR_PC);
