@@ -18,6 +18,7 @@ pub mod context;
 pub mod disasm;
 pub mod docs;
 pub mod error;
+pub mod fingerprint;
 pub mod host;
 pub mod isa;
 pub mod limits;
