@@ -72,8 +72,50 @@ fn deep(n: usize) -> String {
     s
 }
 
+/// The compile measured by `ONE=shape:n` (for `valgrind --tool=callgrind
+/// --collect-atstart=no --toggle-collect='*measured*'`: load-independent instruction counts).
+#[inline(never)]
+fn measured(v: &coopvm_core::Verified) -> Result<coopvm_jit::NativeCode, coopvm_jit::JitError> {
+    let opt = match std::env::var("OPT").as_deref() {
+        Ok("none") => Some(coopvm_jit::OptLevel::None),
+        Ok("speed") => Some(coopvm_jit::OptLevel::Speed),
+        _ => None,
+    };
+    coopvm_jit::compile_with_options(
+        v,
+        coopvm_jit::Options {
+            opt,
+            ..Default::default()
+        },
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Ok(one) = std::env::var("ONE") {
+        let (shape, n) = one.split_once(':').expect("ONE=shape:n");
+        let n: usize = n.parse().expect("a size");
+        let src = match shape {
+            "subs" => subs(n),
+            "chain" => chain(n),
+            "hundred" => hundred(n),
+            _ => deep(n),
+        };
+        let v = verify(assemble("t", &src).unwrap(), &Limits::default()).unwrap();
+        // Warm up: the ISA and the thread's compiler contexts.
+        let warm = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
+        coopvm_jit::compile(&warm).unwrap();
+        let r = measured(&v);
+        println!(
+            "{shape}\t{}\t{}",
+            v.contract().program.code.len(),
+            match r {
+                Ok(c) => format!("compiled, {} bytes", c.code_size()),
+                Err(e) => format!("refused: {e}"),
+            }
+        );
+        return;
+    }
     type Shape = (&'static str, fn(usize) -> String);
     let shapes: [Shape; 4] = [
         ("subs", subs),

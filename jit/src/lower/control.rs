@@ -143,7 +143,7 @@ impl Lower<'_, '_> {
             if self.limits.call_depth > PREALLOC_RETS {
                 self.grow_rets(pc, dep);
             }
-            let r = self.b.use_var(self.rets);
+            let r = self.ctx_ptr(off::RETS);
             let at = self.b.ins().ishl_imm(dep, 2);
             let at = self.b.ins().iadd(r, at);
             let idx = self.b.ins().iconst(types::I32, i64::from(index));
@@ -164,7 +164,7 @@ impl Lower<'_, '_> {
     /// Grows the return stack (through a trampoline) when `depth` calls fill it.
     fn grow_rets(&mut self, pc: u32, depth: Value) {
         let flags = MemFlags::trusted();
-        let cap = self.b.use_var(self.ret_cap);
+        let cap = self.b.ins().load(types::I64, flags, self.ctx, off::RET_CAP);
         let full = self
             .b
             .ins()
@@ -178,10 +178,6 @@ impl Lower<'_, '_> {
         let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
-        let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
-        self.b.def_var(self.rets, r);
-        let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        self.b.def_var(self.ret_cap, c);
         self.b.ins().jump(push, &[]);
         self.b.switch_to_block(push);
     }
@@ -213,7 +209,7 @@ impl Lower<'_, '_> {
             self.b.ins().jump(only.block, &[]);
             return;
         }
-        let r = self.b.use_var(self.rets);
+        let r = self.ctx_ptr(off::RETS);
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);
         let index = self.b.ins().load(types::I32, flags, at, 0);

@@ -21,17 +21,18 @@ impl Lower<'_, '_> {
             match var {
                 Some(var) => self.b.def_var(var.value, v),
                 None => {
-                    self.b.ins().store(flags, v, self.slots, (slot * 8) as i32);
+                    let base = self.ctx_ptr(off::SLOTS);
+                    self.b.ins().store(flags, v, base, (slot * 8) as i32);
                 }
             }
             return;
         }
         let flag = match var {
             Some(var) => self.b.use_var(var.present),
-            None => self
-                .b
-                .ins()
-                .load(types::I8, flags, self.present, slot as i32),
+            None => {
+                let base = self.ctx_ptr(off::PRESENT);
+                self.b.ins().load(types::I8, flags, base, slot as i32)
+            }
         };
         self.flush();
         let fast = self.b.create_block();
@@ -42,7 +43,8 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(fast);
         self.b.seal_block(fast);
         if var.is_none() {
-            self.b.ins().store(flags, v, self.slots, (slot * 8) as i32);
+            let base = self.ctx_ptr(off::SLOTS);
+            self.b.ins().store(flags, v, base, (slot * 8) as i32);
         }
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(slow);
@@ -76,10 +78,10 @@ impl Lower<'_, '_> {
         if !proven {
             let flag = match var {
                 Some(var) => self.b.use_var(var.present),
-                None => self
-                    .b
-                    .ins()
-                    .load(types::I8, flags, self.present, slot as i32),
+                None => {
+                    let base = self.ctx_ptr(off::PRESENT);
+                    self.b.ins().load(types::I8, flags, base, slot as i32)
+                }
             };
             let missing = self.b.ins().icmp_imm(IntCC::Equal, flag, 0);
             let s = Some(Arg::Const(i64::from(slot)));
@@ -87,10 +89,12 @@ impl Lower<'_, '_> {
         }
         let v = match var {
             Some(var) => self.b.use_var(var.value),
-            None => self
-                .b
-                .ins()
-                .load(types::I64, flags, self.slots, (slot * 8) as i32),
+            None => {
+                let base = self.ctx_ptr(off::SLOTS);
+                self.b
+                    .ins()
+                    .load(types::I64, flags, base, (slot * 8) as i32)
+            }
         };
         self.set(h, v);
     }

@@ -69,7 +69,7 @@ pub(crate) fn signature(call_conv: CallConv, ptr: Type) -> Signature {
 /// At most this many static slots live in registers (the most used ones); the others are
 /// read and written in the context block. Every register slot is live across the whole
 /// function, so this also bounds the SSA block parameters a join block can need for them.
-pub(crate) const MAX_SLOT_VARS: usize = 16;
+pub(crate) const MAX_SLOT_VARS: usize = 4;
 
 /// What the lowering decides before it builds anything, and the size it will build.
 pub(crate) struct Plan {
@@ -240,14 +240,9 @@ struct Lower<'a, 'f> {
     code: &'a [Insn],
     presence: &'a Presence,
     ctx: Value,
-    stack: Value,
-    slots: Value,
-    present: Value,
     gas: Variable,
     base: Variable,
     depth: Variable,
-    rets: Variable,
-    ret_cap: Variable,
     blocks: Vec<Block>,
     sigs: Sigs,
     ptr: Type,
@@ -321,13 +316,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         b.seal_block(entry);
         let ctx = b.block_params(entry)[0];
         let flags = MemFlags::trusted();
-        let stack = b.ins().load(ptr, flags, ctx, off::STACK);
-        let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
-        let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
         let counts = stats.then(|| b.ins().load(ptr, flags, ctx, off::COUNTS));
 
-        let [gas, base, depth, rets, ret_cap] = [0, 1, 2, 3, 4].map(Variable::new);
-        for v in [gas, base, depth, rets, ret_cap] {
+        // (Variables 3 and 4 are unused: the return stack is reached through the context.)
+        let [gas, base, depth] = [0, 1, 2].map(Variable::new);
+        for v in [gas, base, depth] {
             b.declare_var(v, types::I64);
         }
         let max_height = a.funcs.iter().map(|f| f.max_height).max().unwrap_or(0);
@@ -347,11 +340,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         if let Some(vars) = &stat_vars {
             vars.init(&mut b);
         }
-        let r = b.ins().load(ptr, flags, ctx, off::RETS);
-        b.def_var(rets, r);
-        let rc = b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        b.def_var(ret_cap, rc);
         // Register slots: loaded once here, written back by `done`.
+        let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
+        let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
         let mut slot_vars = vec![None; verified.contract().program.keys.len()];
         for &slot in &plan.slot_vars {
             let value = Variable::new(next_var);
@@ -383,14 +374,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             code,
             presence: &plan.presence,
             ctx,
-            stack,
-            slots,
-            present,
             gas,
             base,
             depth,
-            rets,
-            ret_cap,
             blocks,
             sigs,
             ptr,
@@ -547,11 +533,20 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
+    /// A pointer field of the context block (loaded where used: long-lived values are what
+    /// makes register allocation expensive).
+    fn ctx_ptr(&mut self, offset: i32) -> Value {
+        self.b
+            .ins()
+            .load(self.ptr, MemFlags::trusted(), self.ctx, offset)
+    }
+
     /// `stack + base * 8`: the address of the current frame's first value.
     fn frame_ptr(&mut self) -> Value {
         let bs = self.b.use_var(self.base);
         let bytes = self.b.ins().ishl_imm(bs, 3);
-        self.b.ins().iadd(self.stack, bytes)
+        let stack = self.ctx_ptr(off::STACK);
+        self.b.ins().iadd(stack, bytes)
     }
 
     /// Writes the current frame's values `0..h` to the in-memory stack.
@@ -615,30 +610,27 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().brif(any, cold, &[], cont, &[]);
         self.b.switch_to_block(cold);
         self.b.seal_block(cold);
-        let last = checks.len() - 1;
-        for (i, c) in checks.iter().enumerate() {
-            if i < last {
-                // Test this one; if it did not fail, a later one did.
-                let stub = self.b.create_block();
-                self.b.set_cold_block(stub);
-                let next = self.b.create_block();
-                self.b.set_cold_block(next);
-                self.b.ins().brif(c.cond, stub, &[], next, &[]);
-                self.b.switch_to_block(stub);
-                self.b.seal_block(stub);
-                self.jump_exit(c);
-                self.b.switch_to_block(next);
-                self.b.seal_block(next);
-            } else {
-                self.jump_exit(c);
-            }
+        // The first failed check in program order wins: fold from the last one with
+        // selects (one cold block, whatever the number of checks).
+        let last = checks.last().expect("a check");
+        let [mut packed, mut a, mut b, mut gas] = self.exit_args(last);
+        for c in checks.iter().rev().skip(1) {
+            let [p2, a2, b2, g2] = self.exit_args(c);
+            packed = self.b.ins().select(c.cond, p2, packed);
+            a = self.b.ins().select(c.cond, a2, a);
+            b = self.b.ins().select(c.cond, b2, b);
+            gas = self.b.ins().select(c.cond, g2, gas);
         }
+        let exit_block = self.exit_hub();
+        self.b
+            .ins()
+            .jump(exit_block, &[packed.into(), a.into(), b.into(), gas.into()]);
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
     }
 
-    /// Ends the current block with a jump to a failure exit for `c`.
-    fn jump_exit(&mut self, c: &Check) {
+    /// The failure exit's arguments for `c` (constants materialized here, on the cold path).
+    fn exit_args(&mut self, c: &Check) -> [Value; 4] {
         let packed = (c.exit as i64) << 32 | i64::from(c.pc);
         let packed = self.b.ins().iconst(types::I64, packed);
         let mut arg = |x: Option<Arg>| match x {
@@ -647,11 +639,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             None => self.b.ins().iconst(types::I64, 0),
         };
         let (a, b) = (arg(c.a), arg(c.b));
-        let exit_block = self.exit_hub();
-        self.b.ins().jump(
-            exit_block,
-            &[packed.into(), a.into(), b.into(), c.gas.into()],
-        );
+        [packed, a, b, c.gas]
     }
 
     /// A failure exit for one more site (see [`Lower::exits`]).
@@ -741,15 +729,13 @@ impl<'a, 'f> Lower<'a, 'f> {
             .enumerate()
             .filter_map(|(slot, v)| v.map(|v| (slot, v)))
             .collect();
+        let slots = self.ctx_ptr(off::SLOTS);
+        let present_ptr = self.ctx_ptr(off::PRESENT);
         for (slot, v) in vars {
             let value = self.b.use_var(v.value);
-            self.b
-                .ins()
-                .store(flags, value, self.slots, (slot * 8) as i32);
+            self.b.ins().store(flags, value, slots, (slot * 8) as i32);
             let present = self.b.use_var(v.present);
-            self.b
-                .ins()
-                .store(flags, present, self.present, slot as i32);
+            self.b.ins().store(flags, present, present_ptr, slot as i32);
         }
         self.write_stats();
         let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
