@@ -11,7 +11,9 @@
 //! background compiler thread and runs on the interpreter, as do the runs until the code is
 //! ready; the outcome is the same on both tiers, so this stays deterministic. A contract is *hot*
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
-//! comes first. The defaults implement the classic rule "compile once interpretation has cost
+//! comes first; a contract whose compile estimate is large must also have used
+//! [`Policy::gas_per_compile_unit`] gas per unit of it (compile cost is about linear in the
+//! estimate), so compiling a big contract waits until interpreting it has cost as much. The defaults implement the classic rule "compile once interpretation has cost
 //! about as much as compiling", from `cargo bench --bench jit` (figures in the README):
 //! interpreting costs 1.1 to 1.7 ns per unit of gas and JIT code 0.09 to 0.17 ns, while
 //! compiling an example costs 0.09 to 0.43 ms (1.3 ms for 100 instructions), so 200,000 gas
@@ -68,6 +70,11 @@ pub struct Policy {
     /// it until the code is ready, run on the interpreter (same outcome) instead of waiting.
     /// A policy with `runs: 0` compiles before the first run regardless.
     pub background: bool,
+    /// Interpreted gas a contract must also have used per unit of its compile estimate
+    /// (`coopvm_jit::compile_estimate`, proportional to compile time) before it counts as hot
+    /// by gas, so big contracts wait until interpreting them has cost about what compiling
+    /// them will. 0: the estimate plays no part.
+    pub gas_per_compile_unit: u64,
 }
 
 impl Default for Policy {
@@ -80,6 +87,7 @@ impl Default for Policy {
             capacity: 512,
             max_code_len: 16_384,
             background: true,
+            gas_per_compile_unit: 4_000,
         }
     }
 }
@@ -93,6 +101,7 @@ impl Policy {
         capacity: 512,
         max_code_len: usize::MAX,
         background: false,
+        gas_per_compile_unit: 0,
     };
 }
 
@@ -143,6 +152,8 @@ struct Entry {
     runs: AtomicU32,
     gas: AtomicU64,
     state: AtomicU8,
+    /// Gas of interpretation after which the contract is hot (computed on its first run).
+    gas_threshold: OnceLock<u64>,
     code: OnceLock<NativeCode>,
     last_used: AtomicU64,
 }
@@ -153,6 +164,7 @@ impl Entry {
             runs: AtomicU32::new(0),
             gas: AtomicU64::new(0),
             state: AtomicU8::new(COLD),
+            gas_threshold: OnceLock::new(),
             code: OnceLock::new(),
             last_used: AtomicU64::new(now),
         }
@@ -366,7 +378,7 @@ impl CodeCache {
                     return (run(code, verified, params, host), Tier::Jit);
                 }
             }
-            COLD if self.is_hot(&entry) => {
+            COLD if self.is_hot(&entry, verified) => {
                 if entry
                     .state
                     .compare_exchange(COLD, COMPILING, Ordering::AcqRel, Ordering::Acquire)
@@ -416,10 +428,20 @@ impl CodeCache {
         }
     }
 
-    /// Whether `entry` is hot under the policy.
-    fn is_hot(&self, entry: &Entry) -> bool {
-        entry.runs.load(Ordering::Relaxed) >= self.policy.runs
-            || entry.gas.load(Ordering::Relaxed) >= self.policy.gas
+    /// Whether `entry` (of `verified`) is hot under the policy.
+    fn is_hot(&self, entry: &Entry, verified: &Verified) -> bool {
+        if entry.runs.load(Ordering::Relaxed) >= self.policy.runs {
+            return true;
+        }
+        let threshold = *entry.gas_threshold.get_or_init(|| {
+            let per_unit = self.policy.gas_per_compile_unit;
+            if per_unit == 0 {
+                return self.policy.gas;
+            }
+            let estimate = coopvm_jit::compile_estimate(verified);
+            self.policy.gas.max(estimate.saturating_mul(per_unit))
+        });
+        entry.gas.load(Ordering::Relaxed) >= threshold
     }
 
     /// Waits until no background compile is queued or running (for tests and benchmarks
@@ -544,6 +566,7 @@ mod tests {
             runs: u32::MAX,
             gas: 7,
             background: false,
+            gas_per_compile_unit: 0,
             ..Policy::default()
         });
         let v = contract(1); // 3 gas a run

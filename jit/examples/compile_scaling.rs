@@ -90,8 +90,42 @@ fn measured(v: &coopvm_core::Verified) -> Result<coopvm_jit::NativeCode, coopvm_
     )
 }
 
+fn limits_default() -> Limits {
+    Limits::default()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if std::env::var("ESTIMATE").is_ok() {
+        // Compile estimate per instruction of each file given, and of each shape at 4,000.
+        let mut items: Vec<(String, String)> = args
+            .iter()
+            .map(|p| {
+                (
+                    p.clone(),
+                    std::fs::read_to_string(p).expect("a readable file"),
+                )
+            })
+            .collect();
+        for (name, f) in [
+            ("subs", subs as fn(usize) -> String),
+            ("chain", chain),
+            ("hundred", hundred),
+            ("deep", deep),
+        ] {
+            items.push((format!("{name}:4000"), f(4_000)));
+        }
+        for (name, src) in items {
+            let c = coopvm_core::load::from_source(&name, &src)
+                .unwrap()
+                .contract;
+            let v = verify(c, &limits_default()).unwrap();
+            let len = v.contract().program.code.len();
+            let e = coopvm_jit::compile_estimate(&v);
+            println!("{name}\t{len}\t{e}\t{:.1}", e as f64 / len.max(1) as f64);
+        }
+        return;
+    }
     if let Ok(one) = std::env::var("ONE") {
         let (shape, n) = one.split_once(':').expect("ONE=shape:n");
         let n: usize = n.parse().expect("a size");
