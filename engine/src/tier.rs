@@ -170,6 +170,13 @@ impl Entry {
         }
     }
 
+    /// Takes the job of compiling (cold to compiling); false if another run took it.
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(COLD, COMPILING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     fn settle(&self, code: Result<NativeCode, coopvm_jit::JitError>) {
         match code {
             Ok(code) => {
@@ -205,11 +212,17 @@ impl std::fmt::Debug for CodeCache {
     }
 }
 
+/// Per (cache, contract): the cache's generation when remembered, and the entry.
+type LocalMap = HashMap<(u64, Key), (u64, Arc<Entry>), BuildHasherDefault<KeyHasher>>;
+
+/// Compiles queued, and how many are being compiled.
+type Queue = (VecDeque<(Arc<Entry>, Verified)>, usize);
+
 /// What one thread remembers of the caches' entries, so that a run of a contract it has
 /// seen takes no lock and writes no shared memory (see [`CodeCache::entry`]).
 #[derive(Default)]
 struct Local {
-    map: HashMap<(u64, Key), (u64, Arc<Entry>), BuildHasherDefault<KeyHasher>>,
+    map: LocalMap,
     /// Runs in progress on this thread (nested contract calls): entries are only forgotten
     /// when none is, so a running entry stays alive.
     depth: u32,
@@ -378,19 +391,13 @@ impl CodeCache {
                     return (run(code, verified, params, host), Tier::Jit);
                 }
             }
-            COLD if self.is_hot(&entry, verified) => {
-                if entry
-                    .state
-                    .compare_exchange(COLD, COMPILING, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    if self.policy.background && self.policy.runs > 0 {
-                        worker().submit(entry.clone(), verified.clone());
-                    } else {
-                        entry.settle(coopvm_jit::compile(verified));
-                        if let Some(code) = entry.code.get() {
-                            return (run(code, verified, params, host), Tier::Jit);
-                        }
+            COLD if self.is_hot(&entry, verified) && entry.claim() => {
+                if self.policy.background && self.policy.runs > 0 {
+                    worker().submit(entry.clone(), verified.clone());
+                } else {
+                    entry.settle(coopvm_jit::compile(verified));
+                    if let Some(code) = entry.code.get() {
+                        return (run(code, verified, params, host), Tier::Jit);
                     }
                 }
             }
@@ -463,7 +470,7 @@ fn on_interpreter<H: Host + ?Sized>(
 /// The background compiler: one thread, started on first use, compiling queued contracts
 /// in order.
 struct Worker {
-    queue: Mutex<(VecDeque<(Arc<Entry>, Verified)>, usize)>,
+    queue: Mutex<Queue>,
     wake: Condvar,
     done: Condvar,
 }
@@ -487,7 +494,7 @@ fn worker() -> &'static Worker {
 }
 
 impl Worker {
-    fn lock(&self) -> MutexGuard<'_, (VecDeque<(Arc<Entry>, Verified)>, usize)> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
