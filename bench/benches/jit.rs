@@ -147,7 +147,7 @@ fn compile(c: &mut Criterion) {
         "subroutine",
         "governance/found",
     ] {
-        let path = format!("{}/examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read_to_string(&path).expect("example exists");
         sources.push((name.replace('/', "_"), src));
     }
@@ -211,7 +211,7 @@ fn compile_scaling(c: &mut Criterion) {
 /// with the code ready: on one thread, and on two at once (time per run of each thread).
 fn runs(c: &mut Criterion) {
     use coopvm::tier::{CodeCache, Policy};
-    let path = format!("{}/examples/counter.casm", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../examples/counter.casm", env!("CARGO_MANIFEST_DIR"));
     let v = verified(&std::fs::read_to_string(path).expect("example exists"));
     let ctx = ExecutionContext::default();
     let mut g = c.benchmark_group("runs");

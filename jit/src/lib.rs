@@ -391,6 +391,8 @@ struct Tools {
 }
 
 thread_local! {
+    /// Value stacks for runs on this thread (see `NativeCode::execute_inner`).
+    static STACKS: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
     static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
 }
 
@@ -481,7 +483,27 @@ impl NativeCode {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> (Exec, Counts) {
-        let mut stack = vec![0i64; self.limits.stack as usize];
+        // The value stack comes from a per-thread buffer (a nested run on this thread, from a
+        // host call, finds it taken and allocates its own): no 8 KiB allocation per run.
+        let mut stack = STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        let need = self.limits.stack as usize;
+        if stack.len() < need {
+            stack.resize(need, 0);
+        }
+        struct GiveBack(Vec<i64>);
+        impl Drop for GiveBack {
+            fn drop(&mut self) {
+                let v = std::mem::take(&mut self.0);
+                let _ = STACKS.try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.len() < 4 {
+                        s.push(v);
+                    }
+                });
+            }
+        }
+        let mut stack = GiveBack(std::mem::take(&mut stack));
+        let stack = &mut stack.0;
         let mut frame = rt::Frame::new(
             env,
             host,
@@ -491,7 +513,7 @@ impl NativeCode {
             self.limits.call_depth,
         );
         frame.counts = vec![0; self.blocks];
-        let mut ctx = frame.ctx(&mut stack, gas_limit);
+        let mut ctx = frame.ctx(stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
@@ -516,10 +538,9 @@ impl NativeCode {
         let exec = if status == rt::STATUS_OK {
             frame.write_back();
             let sp = (ctx.sp as usize).min(stack.len());
-            stack.truncate(sp);
             Exec {
                 result: Ok(()),
-                stack,
+                stack: stack[..sp].to_vec(),
                 gas_used: gas_limit - ctx.gas_left.min(gas_limit),
             }
         } else {
