@@ -108,6 +108,19 @@ enum Command {
         #[arg(long, default_value = "did:key:anonymous")]
         caller: String,
     },
+    /// Replace the code of deployed contracts, as their owner (`--caller`). The contract keeps
+    /// its stored state; its revision grows by one and the previous code hash is recorded.
+    Upgrade {
+        /// The new code of each contract (`.casm` text or `.cvm` bytes), under the deployed id.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The state database.
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        /// The owner's DID.
+        #[arg(long, default_value = "did:key:anonymous")]
+        caller: String,
+    },
     /// Show what a state database holds: deployed contracts, contract states, the
     /// cooperative domain and the event log.
     State {
@@ -368,32 +381,12 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             files,
             state,
             caller,
-        } => {
-            // Deployed contracts are verified with the default limits, the limits the store
-            // verifies them with again when it loads them.
-            let mut verified = Vec::new();
-            for file in &files {
-                verified.push(load::from_path(file)?.verify(&Limits::default())?);
-            }
-            let mut store = match Store::open(&state) {
-                Ok(s) => s,
-                Err(e) => return Ok(store_failure(&e)),
-            };
-            for v in verified {
-                let id = v.contract().id.clone();
-                match store.deploy(v, &caller) {
-                    Ok(coopvm::domain::contracts::DeployOutcome::Unchanged) => {
-                        println!(
-                            "`{id}` is already deployed with this code in {}",
-                            state.display()
-                        )
-                    }
-                    Ok(_) => println!("deployed `{id}` to {}", state.display()),
-                    Err(e) => return Ok(store_failure(&e)),
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => deploy(&files, &state, &caller, false),
+        Command::Upgrade {
+            files,
+            state,
+            caller,
+        } => deploy(&files, &state, &caller, true),
         Command::State { path, json } => show_state(&path, json),
         Command::Encode(a) => Ok(cmd::vmi::encode(a)),
         Command::Decode(a) => Ok(cmd::vmi::decode(a)),
@@ -401,6 +394,48 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
         Command::Prove(a) => Ok(cmd::vmi::prove(a)),
         Command::Verify(a) => Ok(cmd::vmi::verify(a)),
     }
+}
+
+/// `deploy` (or, with `upgrade`, `upgrade`) `files` into the database at `state` as `caller`.
+fn deploy(
+    files: &[PathBuf],
+    state: &std::path::Path,
+    caller: &str,
+    upgrade: bool,
+) -> Result<ExitCode, LoadError> {
+    use coopvm::domain::contracts::DeployOutcome;
+    // Deployed contracts are verified with the default limits, the limits the store
+    // verifies them with again when it loads them.
+    let mut verified = Vec::new();
+    for file in files {
+        verified.push(load::from_path(file)?.verify(&Limits::default())?);
+    }
+    let mut store = match Store::open(state) {
+        Ok(s) => s,
+        Err(e) => return Ok(store_failure(&e)),
+    };
+    for v in verified {
+        let id = v.contract().id.clone();
+        let done = if upgrade {
+            store.upgrade(v, caller)
+        } else {
+            store.deploy(v, caller)
+        };
+        let revision = store.host().deployment(&id).map_or(0, |d| d.revision);
+        match done {
+            Ok(DeployOutcome::Unchanged) => println!(
+                "`{id}` is already deployed with this code (revision {revision}) in {}",
+                state.display()
+            ),
+            Ok(DeployOutcome::Deployed) => println!("deployed `{id}` to {}", state.display()),
+            Ok(DeployOutcome::Upgraded) => println!(
+                "upgraded `{id}` to revision {revision} in {}",
+                state.display()
+            ),
+            Err(e) => return Ok(store_failure(&e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reports a state database error; exit code 2.

@@ -515,8 +515,8 @@ impl Store {
                         .map_err(db_err)?;
                 }
             }
-            for (name, dirty) in &tables {
-                let mut t = txn.open_table(domain_table(*name)).map_err(db_err)?;
+            for &(name, ref dirty) in &tables {
+                let mut t = txn.open_table(domain_table(name)).map_err(db_err)?;
                 for (k, v) in dirty {
                     match v {
                         Some(v) => t.insert(k.as_bytes(), v.as_bytes()).map_err(db_err)?,
