@@ -3,7 +3,9 @@
 //! # Identity
 //! A contract is known by its id: the `.contract` id its author chose, or, for a contract
 //! without one, its code address `c_<32 hex digits>` derived from its code
-//! ([`coopvm_core::address`]; [`coopvm_core::load`] assigns it). The host keeps one
+//! ([`coopvm_core::address`]; [`coopvm_core::load`] assigns it, and the host treats a
+//! contract with an empty id, e.g. from `asm::assemble`, the same way: it runs, stores its
+//! state and is deployed under its address, and its events carry it). The host keeps one
 //! [`Deployment`] record per id, and an id names exactly one piece of code at a time:
 //! - **Deployment.** The first [`CoopHost::deploy`] of an id, or the first successful run of
 //!   a contract whose id is not deployed yet, deploys it: the caller's DID becomes its
@@ -72,10 +74,12 @@ pub const ARG_KEY: &str = "arg";
 /// Longest contract id, in bytes.
 pub const MAX_CONTRACT_ID_LEN: usize = 256;
 
-/// A contract that is running: its id and its declared dependencies.
+/// A contract that is running: its id, the id it declares (empty for a contract known by its
+/// address that does not carry it: what the engine reports), and its declared dependencies.
 #[derive(Clone, Debug)]
 pub(crate) struct Active {
     id: String,
+    declared: String,
     depends: Vec<String>,
 }
 
@@ -163,12 +167,24 @@ fn shown(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
+/// The id `contract` is known by: its own, or its code address when it has none
+/// ([`coopvm_core::address::address`]; [`coopvm_core::load`] assigns it, a contract built
+/// otherwise gets it here). `Err` explains why its own id cannot name a deployment.
+pub fn contract_id(contract: &Contract) -> Result<String, String> {
+    if contract.id.is_empty() {
+        return Ok(address::address(contract));
+    }
+    check_contract_id(contract)?;
+    Ok(contract.id.clone())
+}
+
 /// `Ok` if `contract`'s id may name a deployment: 1 to [`MAX_CONTRACT_ID_LEN`] bytes, no
-/// control characters, and not another contract's code address.
+/// control characters, and not another contract's code address. (An empty id stands for the
+/// contract's code address: see [`contract_id`].)
 pub fn check_contract_id(contract: &Contract) -> Result<(), String> {
     let id = &contract.id;
     if id.is_empty() {
-        return Err("a contract needs an id: declare `.contract ID`, or load it with coopvm_core::load, which gives a contract without one its code address".into());
+        return Ok(());
     }
     if id.len() > MAX_CONTRACT_ID_LEN {
         return Err(format!(
@@ -264,7 +280,7 @@ impl CoopHost {
     /// verification with the host's (default) limits. Returns the contract verified with them.
     fn deployable(&self, verified: Verified, owner: &str) -> Result<Verified, DeployError> {
         let contract = verified.contract();
-        check_contract_id(contract).map_err(|reason| DeployError::InvalidId {
+        let id = contract_id(contract).map_err(|reason| DeployError::InvalidId {
             id: shown(&contract.id),
             reason,
         })?;
@@ -279,16 +295,19 @@ impl CoopHost {
                 id: contract.id.clone(),
             });
         }
-        if verified.limits() == &self.limits {
+        self.as_deployed(verified, &id)
+            .map_err(|reason| DeployError::Unverifiable { id, reason })
+    }
+
+    /// `verified` as it is deployed: under `id` (its code address when it has no id), verified
+    /// with the host's limits (which the store verifies deployments with when it loads them).
+    fn as_deployed(&self, verified: Verified, id: &str) -> Result<Verified, String> {
+        if verified.limits() == &self.limits && verified.contract().id == id {
             return Ok(verified);
         }
-        let id = contract.id.clone();
-        coopvm_core::verify(verified.into_contract(), &self.limits).map_err(|e| {
-            DeployError::Unverifiable {
-                id,
-                reason: e.to_string(),
-            }
-        })
+        let mut contract = verified.into_contract();
+        contract.id = id.to_owned();
+        coopvm_core::verify(contract, &self.limits).map_err(|e| e.to_string())
     }
 
     /// Whether `id` is deployed with exactly `contract`.
@@ -359,17 +378,19 @@ impl CoopHost {
         }
     }
 
-    /// `Ok` if `contract` may run under its id: the id is valid and either not deployed or
-    /// deployed with exactly this code (`already_exists` otherwise, naming the owner).
-    pub fn check_identity(&self, contract: &Contract) -> VmResult<()> {
-        if let Err(reason) = check_contract_id(contract) {
-            return fail(ErrorKind::InvalidArgument, reason);
-        }
-        let Some(d) = self.domain.deployments.get(&contract.id) else {
-            return Ok(());
+    /// The id `contract` runs under ([`contract_id`]) if it may run under it: the id is valid
+    /// and either not deployed or deployed with exactly this code (`already_exists`
+    /// otherwise, naming the owner). A code address is always its own code's.
+    pub fn check_identity(&self, contract: &Contract) -> VmResult<String> {
+        let id = match contract_id(contract) {
+            Ok(id) => id,
+            Err(reason) => return fail(ErrorKind::InvalidArgument, reason),
         };
-        if self.same_code(&contract.id, contract) {
-            return Ok(());
+        let Some(d) = self.domain.deployments.get(&id) else {
+            return Ok(id);
+        };
+        if address::is_address(&id) || self.same_code(&id, contract) {
+            return Ok(id);
         }
         fail(
             ErrorKind::AlreadyExists,
@@ -385,13 +406,14 @@ impl CoopHost {
         )
     }
 
-    /// The state contract `contract` starts from: what is stored, or its `.state`.
+    /// The state contract `contract` starts from: what is stored under its id
+    /// ([`contract_id`]), or its `.state`.
     pub fn initial_state(&self, contract: &Contract) -> State {
-        self.domain
-            .contract_states
-            .get(&contract.id)
-            .cloned()
-            .unwrap_or_else(|| contract.state.clone())
+        let stored = match contract_id(contract) {
+            Ok(id) => self.domain.contract_states.get(&id),
+            Err(_) => None,
+        };
+        stored.cloned().unwrap_or_else(|| contract.state.clone())
     }
 
     /// The context a run of the caller of `ctx` gets: `ctx` with the caller's reputation
@@ -434,8 +456,8 @@ impl CoopHost {
     ) -> (Outcome, Option<T>) {
         let contract = verified.contract();
         let state = self.initial_state(contract);
-        let refuse = |e: VmError, state: State| Outcome {
-            events: vec![error_event(&contract.id, ctx, &e)],
+        let refuse = |e: VmError, id: &str, state: State| Outcome {
+            events: vec![error_event(id, ctx, &e)],
             result: Err(e),
             stack: Vec::new(),
             gas_used: 0,
@@ -443,39 +465,39 @@ impl CoopHost {
             logs: Vec::new(),
             host_calls: 0,
         };
-        if let Err(e) = self.check_identity(contract) {
-            return (refuse(e, state), None);
-        }
-        // A contract that is not deployed yet is deployed by its first successful run, with
-        // the limits deployments are verified with.
-        let new_deployment = if self.contracts.contains_key(&contract.id) {
+        let id = match self.check_identity(contract) {
+            Ok(id) => id,
+            Err(e) => return (refuse(e, &contract.id, state), None),
+        };
+        // A contract that is not deployed yet is deployed by its first successful run, as
+        // `deploy` would (under its id, with the limits deployments are verified with).
+        let new_deployment = if self.contracts.contains_key(&id) {
             None
-        } else if verified.limits() == &self.limits {
-            Some(Arc::new(verified.clone()))
         } else {
-            match coopvm_core::verify(contract.clone(), &self.limits) {
+            match self.as_deployed(verified.clone(), &id) {
                 Ok(v) => Some(Arc::new(v)),
-                Err(e) => {
+                Err(reason) => {
                     let e = VmError::new(
                         ErrorKind::InvalidArgument,
                         format!(
-                            "contract `{}` is not deployed and cannot be: with the default limits, {e}",
-                            contract.id
+                            "contract `{}` is not deployed and cannot be: with the default limits, {reason}",
+                            shown(&id)
                         ),
                     );
-                    return (refuse(e, state), None);
+                    return (refuse(e, &id, state), None);
                 }
             }
         };
         if let Err(e) = self.check_dependencies(contract) {
-            return (refuse(e, state), None);
+            return (refuse(e, &id, state), None);
         }
         let run_ctx = self.run_context(ctx);
         self.active.push(Active {
-            id: contract.id.clone(),
+            id: id.clone(),
+            declared: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
-        let (out, extra) = runner(self, &run_ctx, &state);
+        let (mut out, extra) = runner(self, &run_ctx, &state);
         self.active.pop();
         if self.in_transaction() {
             // A runner that did not finish its run's transaction: undo it rather than leave
@@ -484,11 +506,17 @@ impl CoopHost {
                 coopvm_core::Host::rollback(self);
             }
         }
+        if contract.id.is_empty() {
+            // The engine stamped the events with the empty id: they are the address's.
+            for e in out.events.iter_mut().filter(|e| e.contract.is_empty()) {
+                e.contract.clone_from(&id);
+            }
+        }
         if out.is_ok() {
             if let Some(v) = new_deployment {
                 self.install_new(v, &ctx.caller_did);
             }
-            let stored = self.domain.contract_states.get(&contract.id);
+            let stored = self.domain.contract_states.get(&id);
             let unchanged = match stored {
                 Some(s) => *s == out.state,
                 None => out.state.is_empty(),
@@ -496,7 +524,7 @@ impl CoopHost {
             if !unchanged {
                 self.domain
                     .contract_states
-                    .put_committed(contract.id.clone(), out.state.clone());
+                    .put_committed(id.clone(), out.state.clone());
             }
             let runs = self.runs() + 1;
             self.domain.meta.put_committed("runs".to_owned(), runs);
@@ -509,7 +537,7 @@ impl CoopHost {
     pub(crate) fn call(&mut self, cx: &mut HostCx, callee: &str, arg: i64) -> VmResult<i64> {
         let caller_id = cx.contract_id;
         let depends = match self.active.last() {
-            Some(a) if a.id == caller_id => a.depends.clone(),
+            Some(a) if a.declared == caller_id => a.depends.clone(),
             _ => match self.contracts.get(caller_id) {
                 Some(v) => v.contract().dependencies.clone(),
                 None => {
@@ -554,6 +582,7 @@ impl CoopHost {
         let gas = cx.gas_left();
         self.active.push(Active {
             id: contract.id.clone(),
+            declared: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
         let params = RunParams::new(&ctx, &state, gas).with_calls(calls);
@@ -902,13 +931,36 @@ mod tests {
             .deploy(verified(".contract x\npush 1\n"), "alice")
             .unwrap_err();
         assert!(matches!(e, DeployError::InvalidOwner { .. }), "{e}");
+        // A contract built without the loader, without an id, is known by its code address.
+        let src =
+            ".state n 0\nload n\npush 1\nadd\ndup\nstore n\npush \"Counted\"\npush 1\nemitevent\n";
         let anonymous = coopvm_core::verify(
-            coopvm_core::asm::assemble("t", "push 1\n").unwrap(),
+            coopvm_core::asm::assemble("t", src).unwrap(),
             &Limits::default(),
         )
         .unwrap();
+        let loaded = verified(src);
+        let id = loaded.contract().id.clone();
+        assert!(address::is_address(&id));
         let out = host.execute(&anonymous, &ctx(), 1_000, &Engine::Interp);
-        assert!(out.result.unwrap_err().message.contains("needs an id"));
+        assert_eq!(out.stack, [1]);
+        assert_eq!(out.events[0].contract, id);
+        assert_eq!(host.contract_state(&id).unwrap()["n"], 1);
+        assert_eq!(host.deployed(&id).unwrap().contract(), loaded.contract());
+        // The loaded form (which carries the address) is the same contract.
+        assert_eq!(
+            host.execute(&loaded, &ctx(), 1_000, &Engine::Interp).stack,
+            [2]
+        );
+        assert_eq!(
+            host.execute(&anonymous, &ctx(), 1_000, &Engine::Interp)
+                .stack,
+            [3]
+        );
+        assert_eq!(
+            host.deploy(anonymous, "did:key:bob"),
+            Ok(DeployOutcome::Unchanged)
+        );
     }
 
     #[test]
