@@ -46,7 +46,7 @@ pub enum LoadError {
         limit: u64,
     },
     /// The contract has no instructions.
-    #[error("{path}: the contract has no instructions (a contract needs at least one; `halt` does nothing)")]
+    #[error("{path}: the contract has no instructions (a contract needs at least one; one that does nothing is `halt`)")]
     Empty {
         /// The path.
         path: String,

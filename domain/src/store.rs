@@ -248,7 +248,9 @@ impl Store {
     pub fn open_with_timeout(path: &Path, timeout: Duration) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let open_err = |source: redb::Error| match source {
-            redb::Error::Corrupted(m) => StoreError::Corrupt(format!("{shown}: {m}")),
+            redb::Error::Corrupted(m) => StoreError::Corrupt(format!(
+                "{shown}: the integrity check on opening failed ({m})"
+            )),
             source => StoreError::Open {
                 path: shown.clone(),
                 source,
@@ -305,6 +307,12 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let bytes = read_locked(path, timeout)?;
+        if bytes.is_empty() {
+            return Err(StoreError::Open {
+                path: shown,
+                source: redb::Error::Io(std::io::Error::other("the file is empty")),
+            });
+        }
         let backend = Snapshot::new(bytes);
         let opened = contain(&format!("opening {shown}"), || {
             Builder::new()
@@ -312,7 +320,9 @@ impl Store {
                 .create_with_backend(backend)
         })?;
         let db = opened.map_err(|e| match e.into() {
-            redb::Error::Corrupted(m) => StoreError::Corrupt(format!("{shown}: {m}")),
+            redb::Error::Corrupted(m) => StoreError::Corrupt(format!(
+                "{shown}: the integrity check on opening failed ({m})"
+            )),
             source => StoreError::Open {
                 path: shown.clone(),
                 source,
@@ -1337,6 +1347,12 @@ mod tests {
         assert!(matches!(e, StoreError::Open { .. }), "{e}");
         let e = Store::open_read_only(&path).unwrap_err();
         assert!(matches!(e, StoreError::Open { .. }), "{e}");
+        // An empty file is no database to show (a writer makes it a new one).
+        std::fs::write(&path, b"").unwrap();
+        let e = Store::open_read_only(&path).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        assert_eq!(Store::open(&path).unwrap().host().runs(), 0);
     }
 
     /// A world with some of everything.

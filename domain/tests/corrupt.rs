@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How many corrupted copies are tried (`COOPVM_CORRUPT_COPIES` overrides it, and
 /// `COOPVM_CORRUPT_SEED` the seed, for longer campaigns).
-const COPIES: usize = 200;
+const COPIES: usize = 150;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
