@@ -417,7 +417,9 @@ impl Store {
     pub fn deploy(&mut self, verified: Verified, owner: &str) -> Result<DeployOutcome, StoreError> {
         self.writable()?;
         let outcome = self.host.deploy(verified, owner)?;
-        self.commit_host()?;
+        if outcome != DeployOutcome::Unchanged {
+            self.commit_host()?;
+        }
         Ok(outcome)
     }
 
@@ -430,7 +432,9 @@ impl Store {
     ) -> Result<DeployOutcome, StoreError> {
         self.writable()?;
         let outcome = self.host.upgrade(verified, caller)?;
-        self.commit_host()?;
+        if outcome != DeployOutcome::Unchanged {
+            self.commit_host()?;
+        }
         Ok(outcome)
     }
 
