@@ -93,8 +93,10 @@ enum Command {
     Docs,
     /// Deploy contracts into a state database, so others can depend on and call them.
     ///
-    /// Each contract is verified with the default limits and stored under its `.contract` id
-    /// (replacing an earlier deployment of that id) in canonical binary form.
+    /// Each contract is verified with the default limits and stored under its id in
+    /// canonical binary form, owned by `--caller`. Deploying the same code again changes
+    /// nothing; different code under an id someone deployed is refused (only the owner may
+    /// replace it, with an upgrade).
     Deploy {
         /// The contracts (`.casm` text or `.cvm` bytes).
         #[arg(required = true)]
@@ -102,6 +104,22 @@ enum Command {
         /// The state database (created if missing).
         #[arg(long, value_name = "PATH")]
         state: PathBuf,
+        /// The deployer's DID, who becomes the owner.
+        #[arg(long, default_value = "did:key:anonymous")]
+        caller: String,
+    },
+    /// Replace the code of deployed contracts, as their owner (`--caller`). The contract keeps
+    /// its stored state; its revision grows by one and the previous code hash is recorded.
+    Upgrade {
+        /// The new code of each contract (`.casm` text or `.cvm` bytes), under the deployed id.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The state database.
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        /// The owner's DID.
+        #[arg(long, default_value = "did:key:anonymous")]
+        caller: String,
     },
     /// Show what a state database holds: deployed contracts, contract states, the
     /// cooperative domain and the event log.
@@ -176,9 +194,11 @@ struct CommonArgs {
     /// The caller's DID (what `getcaller` pushes).
     #[arg(long, default_value = "did:key:anonymous")]
     caller: String,
-    /// The caller's reputation score (checked against `.reputation`).
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    reputation: i64,
+    /// The caller's reputation score in the throw-away world of a run without `--state`
+    /// (checked against `.reputation`; -1000 to 1000). With `--state` the score stored in the
+    /// database is used.
+    #[arg(long, allow_negative_numbers = true)]
+    reputation: Option<i64>,
     /// A permission the caller holds (repeat for several; checked against `.permission`).
     #[arg(long = "permission", value_name = "P")]
     permissions: Vec<String>,
@@ -196,13 +216,26 @@ struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// The throw-away world of a run without `--state`: empty, but for the caller's
+    /// `--reputation`.
+    fn world(&self) -> Result<CoopHost, ExitCode> {
+        let mut host = CoopHost::new();
+        if let Some(score) = self.reputation {
+            if let Err(e) = host.set_reputation(&self.caller, score) {
+                eprintln!("error: --reputation: {e}");
+                return Err(ExitCode::from(EXIT_USAGE));
+            }
+        }
+        Ok(host)
+    }
+
     fn context(&self) -> ExecutionContext {
         ExecutionContext {
             caller_did: self.caller.clone(),
             cooperative_id: self.cooperative.clone(),
             timestamp: self.timestamp,
             block_number: self.block,
-            reputation_score: self.reputation,
+            reputation_score: self.reputation.unwrap_or(0),
             permissions: self.permissions.clone(),
         }
     }
@@ -344,26 +377,16 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
             print!("{}", docs::opcodes_markdown());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deploy { files, state } => {
-            // Deployed contracts are verified with the default limits, the limits the store
-            // verifies them with again when it loads them.
-            let mut verified = Vec::new();
-            for file in &files {
-                verified.push(load::from_path(file)?.verify(&Limits::default())?);
-            }
-            let mut store = match Store::open(&state) {
-                Ok(s) => s,
-                Err(e) => return Ok(store_failure(&e)),
-            };
-            for v in verified {
-                let id = v.contract().id.clone();
-                if let Err(e) = store.deploy(v) {
-                    return Ok(store_failure(&e));
-                }
-                println!("deployed `{id}` to {}", state.display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Deploy {
+            files,
+            state,
+            caller,
+        } => deploy(&files, &state, &caller, false),
+        Command::Upgrade {
+            files,
+            state,
+            caller,
+        } => deploy(&files, &state, &caller, true),
         Command::State { path, json } => show_state(&path, json),
         Command::Encode(a) => Ok(cmd::vmi::encode(a)),
         Command::Decode(a) => Ok(cmd::vmi::decode(a)),
@@ -371,6 +394,48 @@ fn execute(cli: Cli) -> Result<ExitCode, LoadError> {
         Command::Prove(a) => Ok(cmd::vmi::prove(a)),
         Command::Verify(a) => Ok(cmd::vmi::verify(a)),
     }
+}
+
+/// `deploy` (or, with `upgrade`, `upgrade`) `files` into the database at `state` as `caller`.
+fn deploy(
+    files: &[PathBuf],
+    state: &std::path::Path,
+    caller: &str,
+    upgrade: bool,
+) -> Result<ExitCode, LoadError> {
+    use coopvm::domain::contracts::DeployOutcome;
+    // Deployed contracts are verified with the default limits, the limits the store
+    // verifies them with again when it loads them.
+    let mut verified = Vec::new();
+    for file in files {
+        verified.push(load::from_path(file)?.verify(&Limits::default())?);
+    }
+    let mut store = match Store::open(state) {
+        Ok(s) => s,
+        Err(e) => return Ok(store_failure(&e)),
+    };
+    for v in verified {
+        let id = v.contract().id.clone();
+        let done = if upgrade {
+            store.upgrade(v, caller)
+        } else {
+            store.deploy(v, caller)
+        };
+        let revision = store.host().deployment(&id).map_or(0, |d| d.revision);
+        match done {
+            Ok(DeployOutcome::Unchanged) => println!(
+                "`{id}` is already deployed with this code (revision {revision}) in {}",
+                state.display()
+            ),
+            Ok(DeployOutcome::Deployed) => println!("deployed `{id}` to {}", state.display()),
+            Ok(DeployOutcome::Upgraded) => println!(
+                "upgraded `{id}` to revision {revision} in {}",
+                state.display()
+            ),
+            Err(e) => return Ok(store_failure(&e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reports a state database error; exit code 2.
@@ -384,7 +449,7 @@ fn show_state(path: &std::path::Path, json: bool) -> Result<ExitCode, LoadError>
         eprintln!("error: no state database at {}", path.display());
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let dump = match Store::open(path).and_then(|s| s.dump()) {
+    let dump = match Store::open_read_only(path).and_then(|mut s| s.dump()) {
         Ok(d) => d,
         Err(e) => return Ok(store_failure(&e)),
     };
@@ -406,15 +471,19 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     let contract = verified.contract();
     let gas_limit = common.gas_limit;
     let stats_wanted = args.stats;
-    let runner = |host: &mut CoopHost, state: &State| {
+    let runner = |host: &mut CoopHost, ctx: &ExecutionContext, state: &State| {
         if stats_wanted {
-            let (out, stats) = engine.run_with_stats(&verified, &ctx, state, gas_limit, host);
+            let (out, stats) = engine.run_with_stats(&verified, ctx, state, gas_limit, host);
             (out, Some(stats))
         } else {
-            (engine.run(&verified, &ctx, state, gas_limit, host), None)
+            (engine.run(&verified, ctx, state, gas_limit, host), None)
         }
     };
     let (out, stats) = match &args.state {
+        Some(_) if common.reputation.is_some() => {
+            eprintln!("error: --reputation is for runs without --state: with a state database the caller's stored reputation is used");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
         Some(path) => {
             let result = Store::open(path).and_then(|mut store| {
                 // Testing aid: abort between writing and committing (crash-safety tests).
@@ -429,7 +498,11 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
             }
         }
         None => {
-            let (out, stats) = CoopHost::new().execute_with(&verified, &ctx, runner);
+            let mut host = match common.world() {
+                Ok(host) => host,
+                Err(code) => return Ok(code),
+            };
+            let (out, stats) = host.execute_with(&verified, &ctx, runner);
             (out, stats.flatten())
         }
     };
@@ -477,9 +550,12 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // The in-memory cooperative host, exactly as `run` without `--state`.
-    let mut host = CoopHost::new();
-    let (outcome, written) = host.execute_with(&verified, &ctx, |host, state| {
-        let params = RunParams::new(&ctx, state, gas_limit).with_calls(&Engine::Interp);
+    let mut host = match common.world() {
+        Ok(host) => host,
+        Err(code) => return Ok(code),
+    };
+    let (outcome, written) = host.execute_with(&verified, &ctx, |host, ctx, state| {
+        let params = RunParams::new(ctx, state, gas_limit).with_calls(&Engine::Interp);
         crate::trace::trace(&verified, &map, params, host, &options, &mut out)
     });
     // A run refused before it started (a missing dependency) still gets its end line.

@@ -269,7 +269,8 @@ fn cooperative_host_scenarios_agree() {
     for gas in [coopvm::DEFAULT_GAS_LIMIT, 120, 260] {
         let mut hosts = [CoopHost::new(), CoopHost::new()];
         for host in &mut hosts {
-            host.deploy(get("calls/doubler.casm"));
+            host.deploy(get("calls/doubler.casm"), "did:key:alice")
+                .unwrap();
         }
         let mut succeeded = 0;
         for (file, caller, timestamp) in steps {

@@ -85,7 +85,7 @@ fn engines_agree_on_nested_calls_at_every_gas_limit() {
         let mut results = Vec::new();
         for engine in ENGINES {
             let mut host = CoopHost::new();
-            host.deploy(doubler.clone());
+            host.deploy(doubler.clone(), "did:key:a").unwrap();
             let out = host.execute(&caller, &ctx("did:key:a", 0), gas, &engine);
             results.push((out, world(&host)));
         }

@@ -68,13 +68,14 @@ fn stored(db: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The entry of a listed table (`state --json`) whose fields include all of `key`'s.
 fn entry<'a>(table: &'a Value, key: &Value) -> &'a Value {
+    let key = key.as_object().unwrap();
     table
         .as_array()
         .unwrap()
         .iter()
-        .find(|pair| &pair[0] == key)
-        .map(|pair| &pair[1])
+        .find(|e| key.iter().all(|(k, v)| &e[k] == v))
         .unwrap_or(&Value::Null)
 }
 
@@ -135,9 +136,12 @@ fn governance_scenario_across_invocations() {
     assert_eq!(makers["pool"], 60);
     assert_eq!(makers["supply"], 100);
     assert_eq!(makers["members"], 4);
-    let bob = entry(&s["members"], &serde_json::json!(["makers", BOB]));
+    let bob = entry(
+        &s["members"],
+        &serde_json::json!({"cooperative": "makers", "member": BOB}),
+    );
     assert_eq!(bob["balance"], 40);
-    let p = entry(&s["proposals"], &serde_json::json!(1));
+    let p = entry(&s["proposals"], &serde_json::json!({"id": 1}));
     assert_eq!(p["executed"], true);
     assert_eq!(p["passed"], true);
     assert_eq!((p["yes"].as_i64(), p["no"].as_i64()), (Some(3), Some(1)));
@@ -186,7 +190,7 @@ fn quorum_not_met_blocks_execution() {
     let s = stored(&db);
     assert_eq!(s["cooperatives"]["makers"]["pool"], 100);
     assert_eq!(
-        entry(&s["proposals"], &serde_json::json!(1))["executed"],
+        entry(&s["proposals"], &serde_json::json!({"id": 1}))["executed"],
         false
     );
 }

@@ -43,9 +43,9 @@ pub mod table;
 use coopvm_core::error::{ErrorKind, VmError, VmResult};
 use coopvm_core::{Event, Host, HostCx, Limits, State, Verified};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use table::{Journal, Table};
+use table::{Journal, Shape, Table};
 
 /// The caller permission that allows `updatequorum`.
 pub const PERM_GOVERNANCE: &str = "governance";
@@ -146,6 +146,25 @@ pub struct DidRecord {
     pub version: u64,
 }
 
+/// The deployment record of a contract id: who owns it and which code it runs. See
+/// [`contracts`] ("Identity").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The DID that deployed the contract (the caller of its first successful run, or of
+    /// `deploy`): the only one who may upgrade it.
+    pub owner: String,
+    /// SHA-256 of the current code's canonical bytes, 64 hexadecimal digits
+    /// ([`coopvm_core::address::code_hash_hex`]).
+    pub code_hash: String,
+    /// 1 when deployed, one more for every upgrade.
+    pub revision: u64,
+    /// The code hashes of the earlier revisions, oldest first.
+    pub previous: Vec<String>,
+}
+
+/// Number of tables in a [`Domain`].
+pub const TABLES: usize = 12;
+
 /// Every table of the cooperative world.
 #[derive(Clone, Debug)]
 pub struct Domain {
@@ -171,29 +190,42 @@ pub struct Domain {
     pub contract_states: Table<String, State>,
     /// Counters: `next_proposal`, `runs`.
     pub meta: Table<String, i64>,
+    /// Deployment records by contract id (the code itself is kept by [`CoopHost`]).
+    pub deployments: Table<String, Deployment>,
 }
 
 impl Default for Domain {
     fn default() -> Self {
         Domain {
             cooperatives: Table::new("cooperatives"),
-            members: Table::new("members"),
+            members: Table::with_shape("members", list(&["cooperative", "member"], None)),
             federations: Table::new("federations"),
-            federation_members: Table::new("federation_members"),
-            proposals: Table::new("proposals"),
-            ballots: Table::new("ballots"),
-            delegations: Table::new("delegations"),
+            federation_members: Table::with_shape(
+                "federation_members",
+                list(&["federation", "cooperative"], None),
+            ),
+            proposals: Table::with_shape("proposals", list(&["id"], None)),
+            ballots: Table::with_shape("ballots", list(&["proposal", "member"], None)),
+            delegations: Table::with_shape(
+                "delegations",
+                list(&["cooperative", "delegator"], Some("delegate")),
+            ),
             reputations: Table::new("reputations"),
             dids: Table::new("dids"),
             contract_states: Table::new("contract_states"),
             meta: Table::new("meta"),
+            deployments: Table::new("deployments"),
         }
     }
 }
 
+const fn list(key: &'static [&'static str], value: Option<&'static str>) -> Shape {
+    Shape::List { key, value }
+}
+
 impl Domain {
     /// Every table, type-erased, in a fixed order.
-    pub fn journals(&self) -> [&dyn Journal; 11] {
+    pub fn journals(&self) -> [&dyn Journal; TABLES] {
         [
             &self.cooperatives,
             &self.members,
@@ -206,11 +238,12 @@ impl Domain {
             &self.dids,
             &self.contract_states,
             &self.meta,
+            &self.deployments,
         ]
     }
 
     /// Every table, type-erased and mutable, in the order of [`Domain::journals`].
-    pub fn journals_mut(&mut self) -> [&mut dyn Journal; 11] {
+    pub fn journals_mut(&mut self) -> [&mut dyn Journal; TABLES] {
         [
             &mut self.cooperatives,
             &mut self.members,
@@ -223,6 +256,7 @@ impl Domain {
             &mut self.dids,
             &mut self.contract_states,
             &mut self.meta,
+            &mut self.deployments,
         ]
     }
 
@@ -238,7 +272,9 @@ pub struct CoopHost {
     /// The domain state.
     pub domain: Domain,
     contracts: BTreeMap<String, Arc<Verified>>,
-    savepoints: Vec<[usize; 11]>,
+    /// Ids whose code changed since the store last wrote (deployed or upgraded).
+    new_code: BTreeSet<String>,
+    savepoints: Vec<[usize; TABLES]>,
     /// Contracts currently running: the outermost first (for `callcontract`).
     active: Vec<contracts::Active>,
     limits: Limits,
@@ -254,6 +290,7 @@ impl CoopHost {
         CoopHost {
             domain: Domain::default(),
             contracts: BTreeMap::new(),
+            new_code: BTreeSet::new(),
             savepoints: Vec::new(),
             active: Vec::new(),
             limits: Limits::default(),
@@ -287,13 +324,30 @@ impl CoopHost {
         self.domain.proposals.get(&id)
     }
 
-    /// The reputation score of `did` (0 if never rated).
+    /// The reputation score of `did` (0 if never rated). This, not the context's
+    /// `reputation_score`, is what contracts' `.reputation` is checked against.
     pub fn reputation(&self, did: &str) -> i64 {
         self.domain
             .reputations
             .get(&did.to_owned())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Sets the reputation of `did` outside any run, for building a world (tests, or a
+    /// throw-away world for a what-if run such as `coopvm run --reputation` without a
+    /// database). Refused outside [`reputation::MIN_SCORE`]..=[`reputation::MAX_SCORE`].
+    pub fn set_reputation(&mut self, did: &str, score: i64) -> Result<(), String> {
+        let range = reputation::MIN_SCORE..=reputation::MAX_SCORE;
+        if !range.contains(&score) {
+            return Err(format!(
+                "a reputation score is within {}..={}, not {score}",
+                range.start(),
+                range.end()
+            ));
+        }
+        self.domain.reputations.put_committed(did.to_owned(), score);
+        Ok(())
     }
 
     /// The registry entry of `did`.
@@ -339,7 +393,7 @@ impl CoopHost {
         !self.savepoints.is_empty()
     }
 
-    fn marks(&self) -> [usize; 11] {
+    fn marks(&self) -> [usize; TABLES] {
         self.domain.journals().map(|j| j.mark())
     }
 }
