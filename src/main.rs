@@ -416,13 +416,8 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     };
     let (out, stats) = match &args.state {
         Some(path) => {
-            let result = Store::open(path).and_then(|mut store| {
-                // Testing aid: abort between writing and committing (crash-safety tests).
-                if std::env::var_os("COOPVM_CRASH_BEFORE_COMMIT").is_some() {
-                    store.crash_before_commit(true);
-                }
-                store.execute_with(&verified, &ctx, runner)
-            });
+            let result =
+                Store::open(path).and_then(|mut store| store.execute_with(&verified, &ctx, runner));
             match result {
                 Ok((out, stats)) => (out, stats.flatten()),
                 Err(e) => return Ok(store_failure(&e)),

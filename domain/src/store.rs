@@ -81,6 +81,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// With the `test-hooks` feature, every store opened in a process whose environment sets this
+/// variable aborts the process between writing and committing its first commit (see
+/// [`Store::crash_before_commit`]): how the crash-safety tests crash the `coopvm` binary.
+/// Builds without the feature (every shipped build) neither read nor know the variable.
+#[cfg(feature = "test-hooks")]
+const CRASH_BEFORE_COMMIT: &str = "COOPVM_CRASH_BEFORE_COMMIT";
+
 fn db_err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Db(e.into())
 }
@@ -90,7 +97,9 @@ pub struct Store {
     db: Database,
     host: CoopHost,
     path: PathBuf,
+    #[cfg(any(test, feature = "test-hooks"))]
     crash_before_commit: bool,
+    #[cfg(any(test, feature = "test-hooks"))]
     fail_next_commit: bool,
 }
 
@@ -139,9 +148,15 @@ impl Store {
             db,
             host: CoopHost::new(),
             path: path.to_owned(),
+            #[cfg(any(test, feature = "test-hooks"))]
             crash_before_commit: false,
+            #[cfg(any(test, feature = "test-hooks"))]
             fail_next_commit: false,
         };
+        #[cfg(feature = "test-hooks")]
+        if std::env::var_os(CRASH_BEFORE_COMMIT).is_some() {
+            store.crash_before_commit = true;
+        }
         store.init()?;
         store.load()?;
         Ok(store)
@@ -253,15 +268,16 @@ impl Store {
     }
 
     /// Makes the next commit abort the process after writing and before committing: a crash
-    /// between write and commit, for crash-safety tests.
-    #[doc(hidden)]
+    /// between write and commit, for crash-safety tests. Only with the `test-hooks` feature.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn crash_before_commit(&mut self, crash: bool) {
         self.crash_before_commit = crash;
     }
 
     /// Makes the next commit fail with an I/O error after writing (the transaction is
-    /// dropped, so nothing is written): for tests of the failure path.
-    #[doc(hidden)]
+    /// dropped, so nothing is written): for tests of the failure path. Only with the
+    /// `test-hooks` feature.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn fail_next_commit(&mut self) {
         self.fail_next_commit = true;
     }
@@ -291,9 +307,11 @@ impl Store {
                 t.insert(base + i as u64, json.as_str()).map_err(db_err)?;
             }
         }
+        #[cfg(any(test, feature = "test-hooks"))]
         if self.crash_before_commit {
             std::process::abort();
         }
+        #[cfg(any(test, feature = "test-hooks"))]
         if std::mem::take(&mut self.fail_next_commit) {
             return Err(StoreError::Db(redb::Error::Io(std::io::Error::other(
                 "injected commit failure",
