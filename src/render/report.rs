@@ -164,7 +164,7 @@ pub fn human(
     s
 }
 
-/// A readable listing of a state database's contents, from [`crate::store::Store::dump`].
+/// A readable listing of a state database's contents, from [`coopvm::store::Store::dump`].
 pub fn state_human(dump: &serde_json::Value) -> String {
     use serde_json::Value;
     let mut s = String::new();
