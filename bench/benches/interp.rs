@@ -1,7 +1,7 @@
 //! Criterion benches of the reference interpreter against native Rust, on the shared kernels
 //! (`coopvm_bench`). Execution only: each contract is verified and lowered once.
 //!
-//! Run: `cargo bench --bench interp` (add `-- loop` to pick a kernel).
+//! Run: `cargo bench -p coopvm-bench --bench interp` (add `-- loop` to pick a kernel).
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;

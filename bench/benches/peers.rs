@@ -2,7 +2,10 @@
 //! native Rust, coopvm's interpreter and JIT, wasmi with fuel, wasmtime with fuel.
 //!
 //! Heavy to build, so behind a feature:
-//! `cargo bench --features peers --bench peers -- --warm-up-time 1 --measurement-time 3`.
+//!
+//! ```sh
+//! cargo bench -p coopvm-bench --features peers --bench peers -- --warm-up-time 1 --measurement-time 3
+//! ```
 //!
 //! The Wasm kernels compute what `coopvm_bench` computes (with Wasm's wrapping `i64.add`
 //! where coopvm checks for overflow; the sizes used never overflow). Every engine's result is

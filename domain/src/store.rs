@@ -152,6 +152,13 @@ pub enum StoreError {
     },
 }
 
+/// With the `test-hooks` feature, every store opened in a process whose environment sets this
+/// variable aborts the process between writing and committing its first commit (see
+/// [`Store::crash_before_commit`]): how the crash-safety tests crash the `coopvm` binary.
+/// Builds without the feature (every shipped build) neither read nor know the variable.
+#[cfg(feature = "test-hooks")]
+const CRASH_BEFORE_COMMIT: &str = "COOPVM_CRASH_BEFORE_COMMIT";
+
 /// A redb error, with corruption told apart from other failures.
 fn db_err(e: impl Into<redb::Error>) -> StoreError {
     match e.into() {
@@ -223,7 +230,9 @@ pub struct Store {
     host: CoopHost,
     path: PathBuf,
     read_only: bool,
+    #[cfg(any(test, feature = "test-hooks"))]
     crash_before_commit: bool,
+    #[cfg(any(test, feature = "test-hooks"))]
     fail_next_commit: bool,
 }
 
@@ -285,9 +294,15 @@ impl Store {
             host: CoopHost::new(),
             path: path.to_owned(),
             read_only: false,
+            #[cfg(any(test, feature = "test-hooks"))]
             crash_before_commit: false,
+            #[cfg(any(test, feature = "test-hooks"))]
             fail_next_commit: false,
         };
+        #[cfg(feature = "test-hooks")]
+        if std::env::var_os(CRASH_BEFORE_COMMIT).is_some() {
+            store.crash_before_commit = true;
+        }
         store.init()?;
         store.load()?;
         Ok(store)
@@ -333,7 +348,9 @@ impl Store {
             host: CoopHost::new(),
             path: path.to_owned(),
             read_only: true,
+            #[cfg(any(test, feature = "test-hooks"))]
             crash_before_commit: false,
+            #[cfg(any(test, feature = "test-hooks"))]
             fail_next_commit: false,
         };
         match store.layout()? {
@@ -485,15 +502,16 @@ impl Store {
     }
 
     /// Makes the next commit abort the process after writing and before committing: a crash
-    /// between write and commit, for crash-safety tests.
-    #[doc(hidden)]
+    /// between write and commit, for crash-safety tests. Only with the `test-hooks` feature.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn crash_before_commit(&mut self, crash: bool) {
         self.crash_before_commit = crash;
     }
 
     /// Makes the next commit fail with an I/O error after writing (the transaction is
-    /// dropped, so nothing is written): for tests of the failure path.
-    #[doc(hidden)]
+    /// dropped, so nothing is written): for tests of the failure path. Only with the
+    /// `test-hooks` feature.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn fail_next_commit(&mut self) {
         self.fail_next_commit = true;
     }
@@ -516,8 +534,14 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("an event cannot be encoded: {e}")))?;
             encoded.push(((base + i as u64).to_be_bytes(), json));
         }
-        let crash = self.crash_before_commit;
-        let fail = std::mem::take(&mut self.fail_next_commit);
+        #[cfg(any(test, feature = "test-hooks"))]
+        let (crash, fail) = (
+            self.crash_before_commit,
+            std::mem::take(&mut self.fail_next_commit),
+        );
+        // Builds without the test hooks (every shipped build) never crash or fail on purpose.
+        #[cfg(not(any(test, feature = "test-hooks")))]
+        let (crash, fail) = (false, false);
         self.with_db("writing", |db| {
             let mut txn = db.begin_write().map_err(db_err)?;
             txn.set_two_phase_commit(true);

@@ -1,10 +1,12 @@
 //! The CLI's VM-interface commands: encode, decode, eval, prove and verify.
 //!
-//! Each command prints its own errors and returns the exit code: 0 success (for `verify`: a
-//! valid proof), 1 no result (`eval`), no proof (`prove`) or an invalid proof (`verify`),
-//! 2 usage or input errors (unreadable files, bad values).
+//! Exit codes: 0 success (for `verify`: a valid proof), 1 no result (`eval`), no proof
+//! (`prove`) or an invalid proof (`verify`); input errors (unreadable files, bad values) are
+//! [`CliError`]s, exit 2.
 
-use crate::{EngineArg, EXIT_FAILED, EXIT_USAGE};
+use crate::args::EngineArg;
+use crate::error::CliError;
+use crate::EXIT_FAILED;
 use clap::Args;
 use coopvm::load;
 use coopvm::vmi::{data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm};
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 
 /// `coopvm encode`.
 #[derive(Args, Debug)]
-pub struct EncodeArgs {
+pub(crate) struct EncodeArgs {
     /// The contract (`.casm` text or `.cvm` bytes).
     file: PathBuf,
     /// Where to write the DataValue bytes.
@@ -25,14 +27,14 @@ pub struct EncodeArgs {
 
 /// `coopvm decode`.
 #[derive(Args, Debug)]
-pub struct DecodeArgs {
+pub(crate) struct DecodeArgs {
     /// A file of DataValue bytes (as written by `coopvm encode`).
     file: PathBuf,
 }
 
 /// `coopvm eval`.
 #[derive(Args, Debug)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// The function: a contract (`.casm` or `.cvm`) or DataValue bytes of a coopvm function.
     file: PathBuf,
     /// Arguments, comma-separated, pushed in order (the last ends on top): integers, or
@@ -52,7 +54,7 @@ pub struct EvalArgs {
 
 /// `coopvm prove`.
 #[derive(Args, Debug)]
-pub struct ProveArgs {
+pub(crate) struct ProveArgs {
     /// The relation: a contract called with [public, private] that leaves non-zero if it holds.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
@@ -71,7 +73,7 @@ pub struct ProveArgs {
 
 /// `coopvm verify`.
 #[derive(Args, Debug)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The relation the proof is about.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
@@ -85,76 +87,72 @@ pub struct VerifyArgs {
     gas_limit: u64,
 }
 
-fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(EXIT_USAGE)
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|source| CliError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Parses a command-line value: an integer, or `s:TEXT` for a byte string.
-pub fn parse_value(text: &str) -> Result<CoopValue, String> {
+fn parse_value(text: &str) -> Result<CoopValue, CliError> {
     if let Some(s) = text.strip_prefix("s:") {
         return Ok(CoopValue::Bytes(s.as_bytes().to_vec()));
     }
     text.trim()
         .parse::<i64>()
         .map(CoopValue::Int)
-        .map_err(|_| format!("`{text}` is neither a 64-bit integer nor `s:TEXT`"))
+        .map_err(|_| CliError::Value(text.to_owned()))
 }
 
 /// Loads a function from a contract file or from DataValue bytes of a coopvm function.
-fn load_function(path: &Path) -> Result<CoopValue, String> {
+fn load_function(path: &Path) -> Result<CoopValue, CliError> {
     let bytes = read(path)?;
-    let name = path.display().to_string();
     if bytes.starts_with(data::MAGIC) {
-        let d = DataValue::from_bytes(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        let d = DataValue::from_bytes(&bytes).map_err(|source| CliError::DataValue {
+            path: path.to_owned(),
+            source,
+        })?;
         return match CoopVm::default().decode(&d) {
             Some(f @ CoopValue::Function(_)) => Ok(f),
-            _ => Err(format!(
-                "{name}: the DataValue is not a coopvm function: {d}"
-            )),
+            _ => Err(CliError::NotAFunction {
+                path: path.to_owned(),
+                value: d.to_string(),
+            }),
         };
     }
-    let loaded = load::from_bytes(&name, &bytes).map_err(|e| e.to_string())?;
+    let loaded = load::from_bytes(&path.display().to_string(), &bytes)?;
     Function::new(loaded.contract)
         .map(CoopValue::Function)
-        .map_err(|e| format!("{name}: {e}"))
+        .map_err(|source| CliError::Function {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// `coopvm encode FILE -o OUT`.
-pub fn encode(a: EncodeArgs) -> ExitCode {
-    let run = || -> Result<usize, String> {
-        let f = load_function(&a.file)?;
-        let bytes = CoopVm::default().encode(&f).to_bytes();
-        write(&a.output, &bytes)?;
-        Ok(bytes.len())
-    };
-    match run() {
-        Ok(n) => {
-            println!("wrote {} ({n} bytes)", a.output.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => usage(e),
-    }
+pub(crate) fn encode(a: EncodeArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let bytes = CoopVm::default().encode(&f).to_bytes();
+    write(&a.output, &bytes)?;
+    println!("wrote {} ({} bytes)", a.output.display(), bytes.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `coopvm decode FILE`: the value on one line, then the disassembly of a coopvm function.
-pub fn decode(a: DecodeArgs) -> ExitCode {
-    let bytes = match read(&a.file) {
-        Ok(b) => b,
-        Err(e) => return usage(e),
-    };
-    let d = match DataValue::from_bytes(&bytes) {
-        Ok(d) => d,
-        Err(e) => return usage(format!("{}: {e}", a.file.display())),
-    };
+pub(crate) fn decode(a: DecodeArgs) -> Result<ExitCode, CliError> {
+    let bytes = read(&a.file)?;
+    let d = DataValue::from_bytes(&bytes).map_err(|source| CliError::DataValue {
+        path: a.file.clone(),
+        source,
+    })?;
     println!("{d}");
     if let Some(CoopValue::Function(f)) = CoopVm::default().decode(&d) {
         println!(
@@ -164,24 +162,17 @@ pub fn decode(a: DecodeArgs) -> ExitCode {
         );
         print!("{}", disasm::disassemble(f.contract()));
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `coopvm eval FILE --args ... --gas-limit N`.
-pub fn eval(a: EvalArgs) -> ExitCode {
-    let f = match load_function(&a.file) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    let args = match a
+pub(crate) fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let args = a
         .args
         .iter()
         .map(|t| parse_value(t))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(v) => v,
-        Err(e) => return usage(e),
-    };
+        .collect::<Result<Vec<_>, _>>()?;
     let engine = Engine::from(a.engine);
     let (result, gas_used) = CoopVm::with_engine(engine).evaluate(&f, &args, a.gas_limit);
     let top = match result {
@@ -203,11 +194,11 @@ pub fn eval(a: EvalArgs) -> ExitCode {
         }
         println!("gas used: {gas_used} of {}", a.gas_limit);
     }
-    if top.is_some() {
+    Ok(if top.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    }
+    })
 }
 
 fn prover(gas_limit: u64) -> CoopVm {
@@ -217,52 +208,36 @@ fn prover(gas_limit: u64) -> CoopVm {
     }
 }
 
-/// `coopvm prove FILE --public X --private Y -o OUT`.
-pub fn prove(a: ProveArgs) -> ExitCode {
-    let inputs = || -> Result<_, String> {
-        Ok((
-            load_function(&a.file)?,
-            parse_value(&a.public)?,
-            parse_value(&a.private)?,
-        ))
-    };
-    let (f, public, private) = match inputs() {
-        Ok(i) => i,
-        Err(e) => return usage(e),
-    };
+/// `coopvm prove FILE --public X --private Y -o OUT`: exit 1 if there is no proof (the
+/// relation does not hold, or fails).
+pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let public = parse_value(&a.public)?;
+    let private = parse_value(&a.private)?;
     match prover(a.gas_limit).prove(&f, &public, &private) {
         Ok(proof) => {
             let bytes = proof.to_bytes();
-            if let Err(e) = write(&a.output, &bytes) {
-                return usage(e);
-            }
+            write(&a.output, &bytes)?;
             println!(
                 "wrote {} ({} bytes; a witness proof: it contains the private input)",
                 a.output.display(),
                 bytes.len()
             );
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("no proof: {e}");
-            ExitCode::from(EXIT_FAILED)
+            Ok(ExitCode::from(EXIT_FAILED))
         }
     }
 }
 
-/// `coopvm verify FILE --public X --proof P`: exit 0 if valid, 1 if not.
-pub fn verify(a: VerifyArgs) -> ExitCode {
-    let inputs = || -> Result<_, String> {
-        Ok((
-            load_function(&a.file)?,
-            parse_value(&a.public)?,
-            read(&a.proof)?,
-        ))
-    };
-    let (f, public, bytes) = match inputs() {
-        Ok(i) => i,
-        Err(e) => return usage(e),
-    };
+/// `coopvm verify FILE --public X --proof P`: exit 0 if valid, 1 if not (a proof file
+/// that does not decode is invalid).
+pub(crate) fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let public = parse_value(&a.public)?;
+    let bytes = read(&a.proof)?;
     let valid = match Proof::from_bytes(&bytes) {
         Ok(proof) => prover(a.gas_limit).verify(&f, &public, &proof),
         Err(e) => {
@@ -272,9 +247,9 @@ pub fn verify(a: VerifyArgs) -> ExitCode {
     };
     if valid {
         println!("valid");
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     } else {
         println!("invalid");
-        ExitCode::from(EXIT_FAILED)
+        Ok(ExitCode::from(EXIT_FAILED))
     }
 }

@@ -24,7 +24,7 @@ use std::fmt::Debug;
 
 /// A virtual machine: a way to represent functions, defined by encode, decode and evaluate.
 ///
-/// Laws every implementation must keep (checked for coopvm in `tests/vmi.rs`):
+/// Laws every implementation must keep (checked for coopvm in `tests/integration/vmi.rs`):
 /// - `decode(&encode(&x)) == Some(x)` for every internal value `x`;
 /// - `encode(&decode(&d)?) == d` for every `d` that decodes;
 /// - `evaluate` is a pure function of its arguments (same result and gas on every run and

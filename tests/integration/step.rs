@@ -5,7 +5,7 @@
 //! (derived from block entries) agree with what stepping observed instruction by instruction,
 //! and the JIT's counted code reports the same outcome and the same statistics.
 
-mod common;
+use crate::common;
 
 use coopvm::interp::step::{Step, Stepper};
 use coopvm::load;

@@ -100,7 +100,7 @@ struct JsonEnd<'a> {
     stack: &'a [i64],
     gas_used: u64,
     gas_limit: u64,
-    error: Option<crate::report::JsonError<'a>>,
+    error: Option<super::report::JsonError<'a>>,
 }
 
 fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<()> {
@@ -240,7 +240,7 @@ pub fn write_end<W: Write>(
 ) -> io::Result<()> {
     let error = outcome.result.as_ref().err().map(|e| {
         let span = e.pc.and_then(|pc| map.span(pc));
-        crate::report::JsonError {
+        super::report::JsonError {
             kind: e.kind.name(),
             message: &e.message,
             pc: e.pc,

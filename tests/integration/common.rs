@@ -1,7 +1,5 @@
 //! Helpers shared by the end-to-end tests.
 
-#![allow(dead_code)] // each test file uses a part
-
 use coopvm::load;
 use coopvm::{Limits, Verified};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! limits, every engine), the figures are right, `run --stats` reports them, and the metrics
 //! facade receives them.
 
-mod common;
+use crate::common;
 
 use coopvm::{observe, Engine};
 use coopvm::{ExecutionContext, NoHost, Verified};

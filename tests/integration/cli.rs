@@ -277,6 +277,49 @@ fn docs_match_the_instruction_table() {
     );
 }
 
+#[test]
+fn errors_are_printed_once_with_the_error_prefix() {
+    let dir = tempdir("errors");
+    let bad = dir.join("bad.casm");
+    std::fs::write(&bad, "push 1\n  ad\n").unwrap();
+    let bad = bad.display().to_string();
+    let unwritable = dir.join("no/such/dir/out.bin").display().to_string();
+    let relation = example("relation_square.casm");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["run", "/no/such/file.casm"],
+            "error: cannot read /no/such/file.casm",
+        ),
+        (&["eval", &bad], "error: unknown instruction `ad`"),
+        (&["check", &bad], "error: unknown instruction `ad`"),
+        (
+            &["assemble", &example("loop.casm"), "-o", &unwritable],
+            "error: cannot write ",
+        ),
+        (
+            &[
+                "prove",
+                &relation,
+                "--public",
+                "x",
+                "--private",
+                "1",
+                "-o",
+                &unwritable,
+            ],
+            "error: `x` is neither",
+        ),
+        (&["state", &unwritable], "error: no state database at "),
+    ];
+    for (args, start) in cases {
+        let out = coopvm(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with(start), "{args:?}: {err}");
+        assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+    }
+}
+
 fn tempdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("coopvm-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

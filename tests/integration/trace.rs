@@ -1,8 +1,9 @@
 //! `coopvm trace` against expected output: the traces of the examples are kept in
 //! `tests/golden/`. After an intended change of the trace format or of the examples,
-//! regenerate them with `COOPVM_BLESS=1 cargo test --test trace` and review the diff.
+//! regenerate them with `COOPVM_BLESS=1 cargo test --test integration trace::` and review
+//! the diff.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ fn traces_of_the_examples_match_the_golden_files() {
         }
         let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (run COOPVM_BLESS=1 cargo test --test trace)",
+                "{}: {e} (run COOPVM_BLESS=1 cargo test --test integration trace::)",
                 path.display()
             )
         });
