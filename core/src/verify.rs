@@ -864,6 +864,29 @@ mod tests {
         assert!(check_with("push 1", Limits::MAX).is_ok());
     }
 
+    /// `call F0; ...; call Fn-1; halt` with every `Fi: return`.
+    fn many_subroutines(n: usize) -> Vec<Insn> {
+        let mut code: Vec<Insn> = (0..n)
+            .map(|i| Insn::with(Op::Call, (n + 1 + i) as i64))
+            .collect();
+        code.push(Insn::new(Op::Halt));
+        code.extend((0..n).map(|_| Insn::new(Op::Return)));
+        code
+    }
+
+    /// Prints how long verification of the many-subroutines shape takes at growing sizes
+    /// (`cargo test -p coopvm-core --release -- --ignored --nocapture verify_time`); the
+    /// criterion bench `core/benches/verify.rs` is the real measurement.
+    #[test]
+    #[ignore]
+    fn verify_time_many_subroutines() {
+        for n in [2_000, 4_000, 8_000, 16_000] {
+            let t = std::time::Instant::now();
+            raw(many_subroutines(n)).unwrap();
+            println!("{n} subroutines: {:?}", t.elapsed());
+        }
+    }
+
     #[test]
     fn unreachable_code_has_no_block() {
         let v = check("halt\npush 1\npop\n").unwrap();
