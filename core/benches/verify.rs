@@ -62,7 +62,8 @@ fn jumpifs(n: usize) -> Vec<Insn> {
 
 fn bench(c: &mut Criterion) {
     let limits = Limits::default();
-    let shapes: [(&str, fn(usize) -> Vec<Insn>); 3] = [
+    type Shape = fn(usize) -> Vec<Insn>;
+    let shapes: [(&str, Shape); 3] = [
         ("subroutines", subroutines),
         ("straight", straight),
         ("jumpifs", jumpifs),
