@@ -104,7 +104,8 @@ impl Reach {
 pub(super) struct Budget {
     /// Units left (one per instruction walked, subroutine settled or call site notified).
     pub left: u64,
-    /// Whether it ran out.
+    /// Whether it ran out (or walks of shared code outgrew their own cap): from then on the
+    /// fault reported may not be the one the old order meets first.
     pub exhausted: bool,
 }
 
@@ -374,13 +375,15 @@ impl Fixpoint<'_> {
                 if owner == NONE {
                     self.reach.owner[i] = f;
                     self.reach.at[i] = h;
-                } else if self.exact() {
+                } else if self.exact() && self.reach.shared.len() < self.code.len() + 1024 {
                     // Shared code is rejected once the fixed point is done (unless a fault
                     // found on the way is reported first); walk it as the owner does.
                     self.reach.shared.insert((f, pc), h);
                 } else {
-                    // Past the budget, walking shared code once more per subroutine could be
-                    // quadratic: reject now.
+                    // Walking shared code once more per subroutine could be quadratic: past
+                    // the budget, or once the walks of shared code exceed the code's length
+                    // (by 1024), reject now.
+                    self.budget.exhausted = true;
                     let (a, b) = (self.reach.subs[owner as usize].entry, self.entry(f));
                     return Err(VerifyError::SharedCode {
                         pc,

@@ -47,6 +47,8 @@ use crate::isa::{Op, OperandKind};
 use crate::limits::Limits;
 use crate::program::{is_identifier, Contract, StateKey};
 
+#[cfg(test)]
+mod equivalence;
 mod fixpoint;
 mod layout;
 mod needs;
@@ -300,7 +302,7 @@ fn check_contract(c: &Contract) -> Result<(), VerifyError> {
 /// Units of work the fixed point may spend propagating needs in its exact order before it
 /// hands them to the component solver (see the module documentation).
 fn budget(len: usize, limits: &Limits) -> u64 {
-    32 * (len as u64 + u64::from(limits.stack.min(1 << 16))) + 4096
+    8 * len as u64 + 16 * u64::from(limits.stack.min(4096)) + 4096
 }
 
 fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyError> {

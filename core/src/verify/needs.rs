@@ -12,6 +12,13 @@
 //! before it passes the limit `L`. So a component with `E` call sites inside it costs at most
 //! `E * min(V + 2, L + 2)` relaxations. A need above the limit, or rounds that do not settle
 //! (a cycle of calls that consumes values), reject the contract.
+//!
+//! A cycle that consumes values would otherwise be found only when a need passes the limit
+//! or the rounds run out, so each raise also records the callee it came from: a cycle in
+//! those records is a cycle of calls that consumes values (each record's need is at most its
+//! callee's plus what the call consumes, with equality when made, and the raise that closes
+//! the cycle is strict). The records are searched for a cycle, in `O(V)`, whenever as many
+//! relaxations as the component has subroutines were made since the last search.
 
 use super::NONE;
 
@@ -50,6 +57,9 @@ pub(super) fn solve(
         into: &into,
         key,
         queued: vec![false; n],
+        parent: vec![NONE; n],
+        walked: vec![0; n],
+        walks: 0,
     };
     for root in 0..n as u32 {
         if solver.index[root as usize] != NONE {
@@ -175,6 +185,11 @@ struct Rounds<'a> {
     into: &'a Adjacency,
     key: &'a [u32],
     queued: Vec<bool>,
+    /// Per subroutine: the callee its need was last raised from, or [`NONE`].
+    parent: Vec<u32>,
+    /// Per subroutine: the last walk along `parent` that passed it.
+    walked: Vec<u64>,
+    walks: u64,
 }
 
 impl Rounds<'_> {
@@ -199,15 +214,24 @@ impl Rounds<'_> {
                 return Err(f);
             }
         }
-        // Calls inside it, in rounds: each round propagates the needs raised by the last.
-        let mut raised = members.to_vec();
+        // Calls inside it, in rounds: each round propagates the needs raised by the last. The
+        // first goes deepest callees first (the reverse of the depth-first search that found
+        // them), so that a chain of calls settles in one round.
+        let mut raised: Vec<u32> = members.iter().rev().copied().collect();
         let mut round = 0;
+        let mut since_search = 0;
         while !raised.is_empty() {
             round += 1;
             if round > members.len() + 1 {
                 // Every path without repetition is accounted for after `members.len()`
                 // rounds; a need still rising comes from a cycle that consumes values.
                 return Err(culprit(members, component, self.out, self.key));
+            }
+            if since_search >= members.len() {
+                since_search = 0;
+                if self.parents_cycle(members) {
+                    return Err(culprit(members, component, self.out, self.key));
+                }
             }
             let mut next = Vec::new();
             for g in raised {
@@ -216,9 +240,11 @@ impl Rounds<'_> {
                     if component[f as usize] != this {
                         continue;
                     }
+                    since_search += 1;
                     let n = need[g as usize] - h;
                     if n > need[f as usize] {
                         need[f as usize] = n;
+                        self.parent[f as usize] = g;
                         if n > limit {
                             // Only a call below the caller's entry height raises a need
                             // above the component's highest so far.
@@ -234,5 +260,29 @@ impl Rounds<'_> {
             raised = next;
         }
         Ok(())
+    }
+
+    /// Whether following `parent` from the members runs into a cycle.
+    fn parents_cycle(&mut self, members: &[u32]) -> bool {
+        let first = self.walks + 1;
+        for &start in members {
+            if self.walked[start as usize] >= first {
+                continue; // on an earlier walk of this search
+            }
+            self.walks += 1;
+            let mut v = start;
+            while v != NONE {
+                let seen = self.walked[v as usize];
+                if seen == self.walks {
+                    return true;
+                }
+                if seen >= first {
+                    break;
+                }
+                self.walked[v as usize] = self.walks;
+                v = self.parent[v as usize];
+            }
+        }
+        false
     }
 }
