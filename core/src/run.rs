@@ -261,7 +261,8 @@ impl<'a> Session<'a> {
             &contract.program,
             params.state,
             verified.limits().memory_keys,
-        );
+        )
+        .with_transient_limit(verified.limits().transient_keys);
         host.begin();
         Ok(Session {
             verified,

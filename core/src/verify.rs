@@ -516,9 +516,9 @@ fn scan_func(
             _ => {
                 let low = h - i64::from(info.pops);
                 let after = low + i64::from(info.pushes);
-                scan.reach(pc, h, i64::from(info.pops));
-                // Peak within the instruction is `after` (no opcode pushes before popping
-                // more than it ends with).
+                scan.reach(pc, h, insn.needs()); // `pick N` needs N + 1
+                                                 // Peak within the instruction is `after` (no opcode pushes before popping
+                                                 // more than it ends with).
                 if after > scan.max.0 {
                     scan.max = (after, pc as u32);
                 }
@@ -850,6 +850,10 @@ mod tests {
             },
             Limits {
                 memory_keys: u32::MAX,
+                ..Limits::default()
+            },
+            Limits {
+                transient_keys: u32::MAX,
                 ..Limits::default()
             },
             Limits {

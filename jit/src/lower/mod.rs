@@ -120,6 +120,8 @@ struct Sigs {
     store_dyn: SigRef,
     load_dyn: SigRef,
     grow: SigRef,
+    tstore: SigRef,
+    tload: SigRef,
 }
 
 /// The first variable of the value stack (heights); those below hold the registers.
@@ -320,10 +322,32 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.set(h - 1, y);
                 self.set(h - 2, x);
             }
+            PureOp::Over => {
+                let v = self.get(h - 2);
+                self.set(h, v);
+            }
+            PureOp::Rot => {
+                // [a, b, c] -> [b, c, a]
+                let a = self.get(h - 3);
+                let b = self.get(h - 2);
+                let c = self.get(h - 1);
+                self.set(h - 3, b);
+                self.set(h - 2, c);
+                self.set(h - 1, a);
+            }
+            // The verifier bounds N (0 <= N < h).
+            PureOp::Pick => {
+                let v = self.get(h - 1 - arg as u32);
+                self.set(h, v);
+            }
             PureOp::Store => self.store(pc, arg as u32, h),
             PureOp::StoreDyn => self.store_dyn(pc, h),
             PureOp::Load => self.load(pc, arg as u32, h),
             PureOp::LoadDyn => self.load_dyn(pc, h),
+            PureOp::TStore => self.tstore(pc, Some(arg as u32), h),
+            PureOp::TStoreDyn => self.tstore(pc, None, h),
+            PureOp::TLoad => self.tload(pc, Some(arg as u32), h),
+            PureOp::TLoadDyn => self.tload(pc, None, h),
             PureOp::Jump => self.goto(arg as u32, h)?,
             PureOp::JumpIf => self.jump_if(pc, arg as u32, h)?,
             PureOp::Call => self.call(pc, h)?,
