@@ -191,11 +191,36 @@ struct CommonArgs {
     /// The block number (what `getblock` pushes).
     #[arg(long, default_value_t = 0)]
     block: u64,
+    /// The inputs of a contract that declares `.params N`: exactly N values, comma-separated,
+    /// deepest first (the last ends on top): integers, or `s:TEXT` for a string (passed as a
+    /// string handle), as `eval --args` takes them.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        value_name = "VALUES"
+    )]
+    args: Vec<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
 
 impl CommonArgs {
+    /// The run's inputs (`--args`), as many as `contract`'s `.params`; otherwise a message
+    /// for a usage error naming both counts.
+    fn inputs(&self, contract: &coopvm::Contract) -> Result<Vec<coopvm::Arg>, String> {
+        let args = cmd::vmi::parse_inputs(&self.args)?;
+        let want = contract.params as usize;
+        if args.len() != want {
+            return Err(format!(
+                "{} takes {want} input(s) (`.params {want}`), but --args gives {}",
+                self.file.display(),
+                args.len()
+            ));
+        }
+        Ok(args)
+    }
+
     fn context(&self) -> ExecutionContext {
         ExecutionContext {
             caller_did: self.caller.clone(),
@@ -401,17 +426,27 @@ fn run(args: RunArgs) -> Result<ExitCode, LoadError> {
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
+    let inputs = match common.inputs(verified.contract()) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let ctx = common.context();
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
     let gas_limit = common.gas_limit;
     let stats_wanted = args.stats;
     let runner = |host: &mut CoopHost, state: &State| {
+        let params = RunParams::new(&ctx, state, gas_limit)
+            .with_calls(&engine)
+            .with_args(&inputs);
         if stats_wanted {
-            let (out, stats) = engine.run_with_stats(&verified, &ctx, state, gas_limit, host);
+            let (out, stats) = engine.run_params_with_stats(&verified, params, host);
             (out, Some(stats))
         } else {
-            (engine.run(&verified, &ctx, state, gas_limit, host), None)
+            (engine.run_params(&verified, params, host), None)
         }
     };
     let (out, stats) = match &args.state {
@@ -468,6 +503,13 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
+    let inputs = match common.inputs(verified.contract()) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let ctx = common.context();
     let gas_limit = common.gas_limit;
     let options = crate::trace::Options {
@@ -479,7 +521,9 @@ fn trace(args: TraceArgs) -> Result<ExitCode, LoadError> {
     // The in-memory cooperative host, exactly as `run` without `--state`.
     let mut host = CoopHost::new();
     let (outcome, written) = host.execute_with(&verified, &ctx, |host, state| {
-        let params = RunParams::new(&ctx, state, gas_limit).with_calls(&Engine::Interp);
+        let params = RunParams::new(&ctx, state, gas_limit)
+            .with_calls(&Engine::Interp)
+            .with_args(&inputs);
         crate::trace::trace(&verified, &map, params, host, &options, &mut out)
     });
     // A run refused before it started (a missing dependency) still gets its end line.

@@ -313,6 +313,7 @@ pub struct Env<'a> {
     pub logs: Vec<i64>,
     /// Number of host operations executed.
     pub host_calls: u64,
+    inputs: Vec<i64>,
 }
 
 impl<'a> Env<'a> {
@@ -327,7 +328,26 @@ impl<'a> Env<'a> {
             events: Vec::new(),
             logs: Vec::new(),
             host_calls: 0,
+            inputs: Vec::new(),
         }
+    }
+
+    /// The same environment, with the run's inputs `args` (`.params`): string inputs become
+    /// strings of the run, in order (see the module docs), before anything else does.
+    pub fn with_inputs(mut self, args: &[crate::run::Arg]) -> Self {
+        self.inputs = args
+            .iter()
+            .map(|a| match a {
+                crate::run::Arg::Int(v) => *v,
+                crate::run::Arg::Str(s) => self.intern(s),
+            })
+            .collect();
+        self
+    }
+
+    /// The values the contract starts with on its stack (its inputs), bottom first.
+    pub fn inputs(&self) -> &[i64] {
+        &self.inputs
     }
 
     /// The same environment, with nested contract calls executed by `calls`.

@@ -95,6 +95,9 @@ pub struct Contract {
     pub metadata: Metadata,
     /// Initial key-value state.
     pub state: State,
+    /// Inputs the contract starts with on its stack (`.params N`): a run supplies exactly
+    /// this many values, deepest first, and the verifier takes N as main's entry height.
+    pub params: u32,
     /// The code.
     pub program: Program,
 }

@@ -231,6 +231,13 @@ impl Verified {
 pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyError> {
     limits.check().map_err(VerifyError::BadLimits)?;
     check_contract(&contract)?;
+    // `.params`: the inputs must fit on the stack.
+    if contract.params > limits.stack {
+        return Err(VerifyError::BadContract(format!(
+            "the contract takes {} inputs (`.params {}`), more than the stack limit of {}",
+            contract.params, contract.params, limits.stack
+        )));
+    }
     let analysis = analyze(&contract, limits)?;
     Ok(Verified {
         contract,
@@ -276,15 +283,18 @@ struct Scan {
     min: i64,
     max: (i64, u32),
     calls: Vec<u32>,
-    /// The lowest-indexed instruction that reaches below the entry height: (pc, height, needs).
+    /// The lowest-indexed instruction that reaches below `floor`: (pc, height, needs).
     underflow: Option<(u32, i64, i64)>,
+    /// The lowest height (relative to the entry) the code may reach: 0, or `-N` for the
+    /// main body of a contract with `.params N`.
+    floor: i64,
 }
 
 impl Scan {
     fn reach(&mut self, pc: usize, h: i64, needs: i64) {
         let low = h - needs;
         self.min = self.min.min(low);
-        if low < 0 && self.underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
+        if low < self.floor && self.underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
             self.underflow = Some((pc as u32, h, needs));
         }
     }
@@ -321,7 +331,13 @@ fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyError> {
     // Fixed point over subroutine signatures: a worklist of subroutines to (re)scan; a
     // subroutine is rescanned when a callee's signature changes.
     let stack_limit = i64::from(limits.stack);
-    let mut sigs: BTreeMap<u32, Sig> = BTreeMap::from([(0, Sig::default())]);
+    // `.params N`: main needs exactly its N inputs (also when it is called as a subroutine).
+    let inputs = i64::from(c.params);
+    let main_sig = Sig {
+        need: inputs,
+        delta: None,
+    };
+    let mut sigs: BTreeMap<u32, Sig> = BTreeMap::from([(0, main_sig)]);
     let mut callers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     let mut scratch = vec![None; len];
     let mut scans: BTreeMap<u32, Scan> = BTreeMap::new();
@@ -337,7 +353,11 @@ fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyError> {
         }
         let sig = sigs[&entry];
         let new = Sig {
-            need: -scan.min,
+            need: if entry == 0 {
+                (-scan.min).max(inputs) // `.params`
+            } else {
+                -scan.min
+            },
             delta: scan_delta(c, &scan)?.or(sig.delta),
         };
         if new.need > stack_limit {
@@ -355,8 +375,9 @@ fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyError> {
         }
         scans.insert(entry, scan);
     }
-    // Main starts on an empty stack: any need is an underflow.
-    if sigs[&0].need > 0 {
+    // Main starts with its inputs (`.params N`, else an empty stack): any further need is an
+    // underflow.
+    if sigs[&0].need > inputs {
         return Err(main_underflow(c, &scans[&0]));
     }
 
@@ -466,6 +487,7 @@ fn scan_func(
         max: (0, entry),
         calls: Vec::new(),
         underflow: None,
+        floor: if entry == 0 { -i64::from(c.params) } else { 0 }, // `.params`
     };
     let mut work = vec![(entry as usize, 0i64)];
     while let Some((pc, h)) = work.pop() {
@@ -554,13 +576,14 @@ fn scan_delta(c: &Contract, scan: &Scan) -> Result<Option<i64>, VerifyError> {
     Ok(delta.map(|(d, _)| d))
 }
 
-/// The stack-underflow error for main, which starts on an empty stack.
+/// The stack-underflow error for main, which starts with its inputs (`.params N`) or on an
+/// empty stack.
 fn main_underflow(c: &Contract, scan: &Scan) -> VerifyError {
     let (pc, height, needs) = scan.underflow.unwrap_or((0, 0, 0));
     VerifyError::StackUnderflow {
         pc,
         op: c.program.code[pc as usize].op,
-        height: height.max(0) as u32,
+        height: (height + i64::from(c.params)).max(0) as u32, // `.params`
         needs: needs.max(0) as u32,
     }
 }
@@ -866,6 +889,87 @@ mod tests {
             assert!(e.to_string().contains("above the maximum"), "{e}");
         }
         assert!(check_with("push 1", Limits::MAX).is_ok());
+    }
+
+    #[test]
+    fn params_are_mains_entry_height() {
+        let v = check(".params 2\nadd\n").unwrap();
+        let a = v.analysis();
+        assert_eq!((a.funcs[0].params, a.funcs[0].max_height), (2, 2));
+        assert_eq!(a.height, vec![2]);
+        // Unused inputs are fine; needing more than the inputs is an underflow at the
+        // instruction, with the absolute height.
+        assert!(check(".params 3\npush 1\n").is_ok());
+        assert!(check(".params 1\n").is_ok());
+        let e = check(".params 1\npush 1\nadd\nadd\n").unwrap_err();
+        assert_eq!(
+            e,
+            VerifyError::StackUnderflow {
+                pc: 2,
+                op: Op::Add,
+                height: 1,
+                needs: 2
+            }
+        );
+        let e = check(".params 2\npick 2\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::StackUnderflow {
+                    pc: 0,
+                    height: 2,
+                    needs: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(check(".params 2\npick 1\n").is_ok());
+        // A subroutine called from main may use the inputs.
+        let v = check(".params 2\ncall f\nhalt\nf: mul\nreturn\n").unwrap();
+        assert_eq!(v.analysis().funcs[1].params, 2);
+        // Main called as a subroutine takes its inputs from the caller.
+        let v = check(
+            ".params 1\ntop: dup\njumpif more\nreturn\nmore: push 1\nsub\ncall top\nreturn\n",
+        )
+        .unwrap();
+        assert_eq!(v.analysis().funcs[0].params, 1);
+        // ... all of them: here main pops its input and then calls itself with none.
+        let e = check(".params 1\ntop: pop\ncall top\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::StackUnderflow {
+                    pc: 1,
+                    height: 0,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // The inputs count against the stack limit.
+        let small = Limits {
+            stack: 2,
+            ..Limits::default()
+        };
+        assert!(check_with(".params 2\n", small).is_ok());
+        let e = check_with(".params 3\n", small).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::BadContract(ref m) if m.contains("stack limit of 2")),
+            "{e:?}"
+        );
+        let e = check_with(".params 2\npush 1\n", small).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::StackOverflow {
+                    pc: 0,
+                    height: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Execute for Lowered {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> Exec {
-        let mut m = Machine::new(self, gas_limit);
+        let mut m = Machine::new(self, gas_limit).with_inputs(env.inputs());
         let result = match m.drive::<H, false, NoProbe>(env, host, memory, &mut NoProbe) {
             Flow::Continue | Flow::Done => Ok(()),
             Flow::Error(e) => Err(*e),
@@ -329,6 +329,16 @@ impl<'c> Machine<'c> {
             gas_left: gas_limit,
             gas_limit,
         }
+    }
+
+    /// The same machine, with `inputs` (the run's inputs, [`Env::inputs`]) on its stack,
+    /// bottom first, as the contract's `.params` declares them. The verifier bounds their
+    /// number by the stack limit; inputs beyond it are ignored.
+    pub fn with_inputs(mut self, inputs: &[i64]) -> Self {
+        let n = inputs.len().min(self.stack.len());
+        self.stack[..n].copy_from_slice(&inputs[..n]);
+        self.sp = n;
+        self
     }
 
     /// The value stack, bottom first.

@@ -290,6 +290,69 @@ fn transient_memory_limit() {
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
 }
 
+fn run_args(src: &str, args: &[coopvm_core::Arg], gas: u64) -> Outcome {
+    let v = verified(src, Limits::default());
+    let ctx = ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        ..Default::default()
+    };
+    let state = v.contract().state.clone();
+    let params = RunParams::new(&ctx, &state, gas).with_args(args);
+    run(&lower(&v), &v, params, &mut NoHost)
+}
+
+#[test]
+fn inputs() {
+    use coopvm_core::Arg;
+    // Deepest first, as given: 40 - 2. Inputs cost no gas.
+    let out = run_args(".params 2\nsub", &Arg::ints(&[40, 2]), 100);
+    assert_eq!((out.stack, out.gas_used), (vec![38], 1));
+    // Unused inputs are the result.
+    assert_eq!(
+        run_args(".params 3", &Arg::ints(&[1, 2, 3]), 100).stack,
+        vec![1, 2, 3]
+    );
+    // A subroutine and `pick` reach them.
+    let out = run_args(
+        ".params 2\npick 1\ncall f\nhalt\nf: mul\nadd\nreturn",
+        &Arg::ints(&[3, 4]),
+        100,
+    );
+    assert_eq!(out.stack, vec![15]);
+    // A string input is a string of the run: the first handle after the constants.
+    let src = ".params 1\npush \"x\"\npop\ndup\ngetcaller\nstreq\nswap\nstrlen";
+    let out = run_args(src, &[Arg::from("did:key:alice")], 100);
+    assert_eq!(out.stack, vec![1, 13]);
+    let out = run_args(".params 1\ngetcaller", &[Arg::from("did:key:alice")], 100);
+    assert_eq!(
+        out.stack,
+        vec![0, 0],
+        "the caller's DID is the input's string"
+    );
+    // The wrong number of inputs is refused before the run: no gas, no host.
+    for args in [&Arg::ints(&[1])[..], &Arg::ints(&[1, 2, 3])[..], &[]] {
+        let mut host = Recorder::default();
+        let v = verified(".params 2\nadd", Limits::default());
+        let ctx = ExecutionContext::default();
+        let params = RunParams::new(&ctx, &v.contract().state, 100).with_args(args);
+        let out = run(&lower(&v), &v, params, &mut host);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.message,
+            format!(
+                "contract `` takes 2 input(s) (`.params 2`), but the run was given {}",
+                args.len()
+            )
+        );
+        assert_eq!(out.gas_used, 0);
+        assert!(host.calls.is_empty());
+    }
+    // A contract without `.params` takes none.
+    let out = run_args("push 1", &Arg::ints(&[1]), 100);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
+}
+
 #[test]
 fn control_flow() {
     // jump skips, jumpif takes non-zero only.

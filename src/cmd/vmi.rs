@@ -109,6 +109,21 @@ pub fn parse_value(text: &str) -> Result<CoopValue, String> {
         .map_err(|_| format!("`{text}` is neither a 64-bit integer nor `s:TEXT`"))
 }
 
+/// Parses the inputs of a run (`coopvm run --args`, split at commas by clap) with the value
+/// syntax of `eval --args`: integers, or `s:TEXT` for a string (passed as a handle).
+pub fn parse_inputs(texts: &[String]) -> Result<Vec<coopvm::Arg>, String> {
+    texts
+        .iter()
+        .map(|t| match parse_value(t)? {
+            CoopValue::Int(n) => Ok(coopvm::Arg::Int(n)),
+            CoopValue::Bytes(b) => String::from_utf8(b)
+                .map(coopvm::Arg::Str)
+                .map_err(|_| format!("`{t}` is not UTF-8")),
+            _ => Err(format!("`{t}` is neither a 64-bit integer nor `s:TEXT`")),
+        })
+        .collect()
+}
+
 /// Loads a function from a contract file or from DataValue bytes of a coopvm function.
 fn load_function(path: &Path) -> Result<CoopValue, String> {
     let bytes = read(path)?;

@@ -73,7 +73,11 @@ pub(crate) fn lower(
         Some(first) => {
             l.b.ins().jump(first, &[]);
         }
-        None => l.halt(0),
+        // No code: the run ends at once with main's inputs (`.params`) as its stack.
+        None => {
+            let inputs = l.a.funcs.first().map_or(0, |f| f.params);
+            l.halt(inputs)
+        }
     }
     for bi in 0..l.a.blocks.len() {
         l.basic_block(bi)?;
@@ -213,6 +217,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         b.def_var(depth, zero);
         if let Some(vars) = &stat_vars {
             vars.init(&mut b);
+        }
+        // Main's inputs (`.params N`, its frame heights 0..N) start in the in-memory stack.
+        if let Some(main) = a.funcs.first() {
+            for h in 0..main.params {
+                let v = b.ins().load(types::I64, flags, stack, (h * 8) as i32);
+                b.def_var(Self::var(h), v);
+            }
         }
         let r = b.ins().load(ptr, flags, ctx, off::RETS);
         b.def_var(rets, r);
