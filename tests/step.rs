@@ -66,8 +66,19 @@ fn step_through(v: &Verified, params: RunParams<'_>) -> Observed {
 /// Checks `v` at `gas_limit` on every path (see the file's docs); `jit` is the JIT's counted
 /// code for `v`.
 fn check_with(name: &str, v: &Verified, jit: &coopvm::jit::NativeCode, gas_limit: u64) -> Outcome {
+    check_args(name, v, jit, gas_limit, &[])
+}
+
+/// [`check_with`] with the run's inputs `args`.
+fn check_args(
+    name: &str,
+    v: &Verified,
+    jit: &coopvm::jit::NativeCode,
+    gas_limit: u64,
+    args: &[coopvm::Arg],
+) -> Outcome {
     let ctx = ExecutionContext::default();
-    let params = RunParams::new(&ctx, &v.contract().state, gas_limit);
+    let params = RunParams::new(&ctx, &v.contract().state, gas_limit).with_args(args);
     let full = coopvm::run::run(&coopvm::interp::lower(v), v, params, &mut NoHost);
     let seen = step_through(v, params);
     assert_eq!(seen.outcome, full, "{name} at gas {gas_limit}: stepping");
@@ -127,9 +138,10 @@ fn examples() -> Vec<(String, Verified)> {
 fn stepping_and_stats_agree_with_full_runs_on_every_example() {
     for (name, v) in examples() {
         let jit = coopvm::jit::compile_counted(&v).expect("compiles");
-        let ample = check_with(&name, &v, &jit, 1 << 40);
+        let args = common::example_inputs(&name);
+        let ample = check_args(&name, &v, &jit, 1 << 40, &args);
         for gas in gas_limits(ample.gas_used) {
-            check_with(&name, &v, &jit, gas);
+            check_args(&name, &v, &jit, gas, &args);
         }
     }
 }

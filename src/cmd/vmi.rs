@@ -35,8 +35,9 @@ pub struct DecodeArgs {
 pub struct EvalArgs {
     /// The function: a contract (`.casm` or `.cvm`) or DataValue bytes of a coopvm function.
     file: PathBuf,
-    /// Arguments, comma-separated, pushed in order (the last ends on top): integers, or
-    /// `s:TEXT` for a string (passed as a string handle).
+    /// Arguments, comma-separated, the function's inputs in order (the last ends on top; as
+    /// many as its `.params`): integers, or `s:TEXT` for a string (passed as a string
+    /// handle).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     args: Vec<String>,
     /// Gas available.
@@ -53,7 +54,8 @@ pub struct EvalArgs {
 /// `coopvm prove`.
 #[derive(Args, Debug)]
 pub struct ProveArgs {
-    /// The relation: a contract called with [public, private] that leaves non-zero if it holds.
+    /// The relation: a contract with `.params 2`, run on [public, private], that leaves
+    /// non-zero if it holds.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
     #[arg(long, allow_hyphen_values = true)]
@@ -110,8 +112,14 @@ pub fn parse_value(text: &str) -> Result<CoopValue, String> {
 }
 
 /// Parses the inputs of a run (`coopvm run --args`, split at commas by clap) with the value
-/// syntax of `eval --args`: integers, or `s:TEXT` for a string (passed as a handle).
+/// syntax of `eval --args`: integers, or `s:TEXT` for a string (passed as a handle). An
+/// empty `--args ""` is no inputs.
 pub fn parse_inputs(texts: &[String]) -> Result<Vec<coopvm::Arg>, String> {
+    if let [only] = texts {
+        if only.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
     texts
         .iter()
         .map(|t| match parse_value(t)? {
