@@ -273,22 +273,39 @@ fn cooperative_host_scenarios_agree() {
             .map(|(_, v, _)| v.clone())
             .unwrap_or_else(|| panic!("no example {suffix}"))
     };
-    let steps: &[(&str, &str, u64)] = &[
-        ("governance/found.casm", "did:key:alice", 0),
-        ("governance/join.casm", "did:key:bob", 1),
-        ("governance/join.casm", "did:key:carol", 1),
-        ("governance/join.casm", "did:key:dave", 1),
-        ("governance/join.casm", "did:key:bob", 2),
-        ("governance/delegate.casm", "did:key:carol", 3),
-        ("governance/delegate.casm", "did:key:dave", 3),
-        ("governance/execute.casm", "did:key:alice", 500),
-        ("governance/vote_yes.casm", "did:key:bob", 10),
-        ("governance/vote_no.casm", "did:key:alice", 20),
-        ("governance/vote_no.casm", "did:key:carol", 30),
-        ("governance/vote_yes.casm", "did:key:erin", 1000),
-        ("governance/execute.casm", "did:key:alice", 1000),
-        ("governance/execute.casm", "did:key:alice", 1001),
-        ("calls/caller.casm", "did:key:alice", 1002),
+    let bob = || vec![Arg::from("did:key:bob")];
+    let vote = |choice| Arg::ints(&[1, choice]);
+    let one = || Arg::ints(&[1]);
+    let steps: &[(&str, &str, u64, Vec<Arg>)] = &[
+        ("governance/found.casm", "did:key:alice", 0, vec![]),
+        ("governance/join.casm", "did:key:bob", 1, vec![]),
+        ("governance/join.casm", "did:key:carol", 1, vec![]),
+        ("governance/join.casm", "did:key:dave", 1, vec![]),
+        ("governance/join.casm", "did:key:bob", 2, vec![]),
+        ("governance/delegate.casm", "did:key:carol", 3, bob()),
+        ("governance/delegate.casm", "did:key:dave", 3, bob()),
+        ("governance/execute.casm", "did:key:alice", 500, one()),
+        ("governance/vote.casm", "did:key:bob", 10, vote(1)),
+        ("governance/vote.casm", "did:key:alice", 20, vote(0)),
+        ("governance/vote.casm", "did:key:carol", 30, vote(0)),
+        ("governance/vote.casm", "did:key:erin", 1000, vote(1)),
+        ("governance/execute.casm", "did:key:bob", 1000, one()),
+        ("governance/execute.casm", "did:key:alice", 1000, one()),
+        ("governance/execute.casm", "did:key:alice", 1001, one()),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1002,
+            vec![Arg::from("did:key:carol"), Arg::Int(15)],
+        ),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1002,
+            vec![Arg::from("did:key:carol"), Arg::Int(100)],
+        ),
+        ("treasury/balance.casm", "did:key:carol", 1003, bob()),
+        ("calls/caller.casm", "did:key:alice", 1004, vec![]),
     ];
     for gas in [coopvm::DEFAULT_GAS_LIMIT, 120, 260] {
         let mut hosts = [CoopHost::new(), CoopHost::new()];
@@ -296,7 +313,7 @@ fn cooperative_host_scenarios_agree() {
             host.deploy(get("calls/doubler.casm"));
         }
         let mut succeeded = 0;
-        for (file, caller, timestamp) in steps {
+        for (file, caller, timestamp, args) in steps {
             let v = get(file);
             let ctx = ExecutionContext {
                 caller_did: (*caller).into(),
@@ -304,14 +321,23 @@ fn cooperative_host_scenarios_agree() {
                 ..ctx()
             };
             let [a, b] = &mut hosts;
-            let want = a.execute(&v, &ctx, gas, &Engine::Interp);
-            let got = b.execute(&v, &ctx, gas, &Engine::Jit);
+            let on = |host: &mut CoopHost, engine: Engine| {
+                host.execute_with(&v, &ctx, |host, state| {
+                    let params = RunParams::new(&ctx, state, gas)
+                        .with_calls(&engine)
+                        .with_args(args);
+                    (engine.run_params(&v, params, host), ())
+                })
+                .0
+            };
+            let want = on(a, Engine::Interp);
+            let got = on(b, Engine::Jit);
             assert_eq!(got, want, "{file} as {caller} with gas {gas}");
             succeeded += usize::from(got.is_ok());
         }
         if gas == coopvm::DEFAULT_GAS_LIMIT {
             // The scenario really runs (the refusals are the ones tests/governance.rs expects).
-            assert_eq!(succeeded, 10, "successful steps");
+            assert_eq!(succeeded, 17, "successful steps");
         }
         assert_eq!(
             format!("{:?}", hosts[1].domain),
@@ -766,7 +792,10 @@ fn the_generator_reaches_the_new_opcodes_and_inputs() {
     ] {
         assert!(seen.contains(&op), "{op:?} never generated");
     }
-    assert!(with_inputs > 100 && string_inputs > 30, "{with_inputs} {string_inputs}");
+    assert!(
+        with_inputs > 100 && string_inputs > 30,
+        "{with_inputs} {string_inputs}"
+    );
 }
 
 /// Raw instruction streams (any opcode, small operands, targets anywhere): those the verifier

@@ -3,7 +3,7 @@
 
 use coopvm::domain::CoopHost;
 use coopvm::{load, Engine};
-use coopvm::{ExecutionContext, Limits, Outcome, Verified};
+use coopvm::{Arg, ExecutionContext, Limits, Outcome, RunParams, Verified};
 
 const ENGINES: [Engine; 3] = [Engine::Interp, Engine::Jit, Engine::Auto];
 
@@ -35,40 +35,88 @@ fn world(host: &CoopHost) -> Vec<String> {
 fn scenario(engine: Engine) -> (Vec<Outcome>, Vec<String>) {
     let mut host = CoopHost::new();
     let steps = [
-        ("governance/found.casm", "did:key:alice", 0),
-        ("governance/join.casm", "did:key:bob", 1),
-        ("governance/join.casm", "did:key:carol", 1),
-        ("governance/join.casm", "did:key:carol", 1),
-        ("governance/delegate.casm", "did:key:carol", 2),
-        ("governance/execute.casm", "did:key:alice", 5),
-        ("governance/vote_yes.casm", "did:key:bob", 10),
-        ("governance/vote_no.casm", "did:key:alice", 11),
-        ("governance/vote_no.casm", "did:key:carol", 12),
-        ("governance/execute.casm", "did:key:alice", 1000),
-        ("governance/execute.casm", "did:key:alice", 1001),
+        ("governance/found.casm", "did:key:alice", 0, ""),
+        ("governance/join.casm", "did:key:bob", 1, ""),
+        ("governance/join.casm", "did:key:carol", 1, ""),
+        ("governance/join.casm", "did:key:carol", 1, ""),
+        (
+            "governance/delegate.casm",
+            "did:key:carol",
+            2,
+            "s:did:key:bob",
+        ),
+        ("governance/execute.casm", "did:key:alice", 5, "1"),
+        ("governance/vote.casm", "did:key:bob", 10, "1,1"),
+        ("governance/vote.casm", "did:key:alice", 11, "1,0"),
+        ("governance/vote.casm", "did:key:carol", 12, "1,0"),
+        ("governance/execute.casm", "did:key:alice", 1000, "1"),
+        ("governance/execute.casm", "did:key:alice", 1001, "1"),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1002,
+            "s:did:key:carol,30",
+        ),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1003,
+            "s:did:key:carol,30",
+        ),
     ];
     let outs = steps
         .iter()
-        .map(|(file, caller, t)| engine.run_on(&mut host, &verified(file), &ctx(caller, *t)))
+        .map(|(file, caller, t, args)| {
+            let args: Vec<Arg> = args
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(|a| match a.strip_prefix("s:") {
+                    Some(s) => Arg::from(s),
+                    None => Arg::Int(a.parse().unwrap()),
+                })
+                .collect();
+            engine.run_on(&mut host, &verified(file), &ctx(caller, *t), &args)
+        })
         .collect();
     (outs, world(&host))
 }
 
 trait RunOn {
-    fn run_on(self, host: &mut CoopHost, v: &Verified, ctx: &ExecutionContext) -> Outcome;
+    fn run_on(
+        self,
+        host: &mut CoopHost,
+        v: &Verified,
+        ctx: &ExecutionContext,
+        args: &[Arg],
+    ) -> Outcome;
 }
 
 impl RunOn for Engine {
-    fn run_on(self, host: &mut CoopHost, v: &Verified, ctx: &ExecutionContext) -> Outcome {
-        host.execute(v, ctx, 100_000, &self)
+    fn run_on(
+        self,
+        host: &mut CoopHost,
+        v: &Verified,
+        ctx: &ExecutionContext,
+        args: &[Arg],
+    ) -> Outcome {
+        host.execute_with(v, ctx, |host, state| {
+            let params = RunParams::new(ctx, state, 100_000)
+                .with_calls(&self)
+                .with_args(args);
+            (self.run_params(v, params, host), ())
+        })
+        .0
     }
 }
 
 #[test]
 fn engines_agree_on_the_governance_scenario() {
     let (reference, ref_world) = scenario(Engine::Interp);
-    assert!(reference[9].is_ok(), "the proposal executes");
-    assert!(!reference[5].is_ok(), "too early");
+    assert_eq!(reference[9].stack, vec![1], "the proposal executes");
+    assert_eq!(reference[5].stack, vec![-2], "too early");
+    assert_eq!(reference[8].stack, vec![0], "carol was counted through bob");
+    assert_eq!(reference[11].stack, vec![1], "bob pays carol 30 of his 40");
+    assert_eq!(reference[12].stack, vec![0], "and cannot pay 30 more");
     for engine in &ENGINES[1..] {
         let (outs, w) = scenario(*engine);
         assert_eq!(outs, reference, "{}", engine.name());
