@@ -35,6 +35,7 @@ mod trace;
     coopvm disasm --clif examples/fib.casm\n  \
     coopvm run --engine jit examples/loop.casm\n  \
     coopvm assemble examples/counter.casm -o counter.cvm\n  \
+    coopvm run examples/relation_square.casm --args 49,7\n  \
     coopvm eval examples/relation_square.casm --args 49,7\n  \
     coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
     coopvm verify examples/relation_square.casm --public 49 --proof proof.bin")]

@@ -398,4 +398,17 @@ mod tests {
         let out = host.execute(&g, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
     }
+
+    #[test]
+    fn a_callee_with_inputs_is_refused() {
+        let mut host = CoopHost::default();
+        host.deploy(verified(".contract takes_one\n.params 1\npush 2\nmul\n"));
+        let main = verified(
+            ".contract main\n.depends takes_one\npush \"takes_one\"\npush 21\ncallcontract\n",
+        );
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("takes 1 input(s)"), "{}", e.message);
+    }
 }
