@@ -538,9 +538,10 @@ fn scan_func(
             _ => {
                 let low = h - i64::from(info.pops);
                 let after = low + i64::from(info.pushes);
-                scan.reach(pc, h, insn.needs()); // `pick N` needs N + 1
-                                                 // Peak within the instruction is `after` (no opcode pushes before popping
-                                                 // more than it ends with).
+                // `pick N` needs N + 1 values (`Insn::needs`), every other opcode its pops.
+                scan.reach(pc, h, insn.needs());
+                // Peak within the instruction is `after` (no opcode pushes before popping
+                // more than it ends with).
                 if after > scan.max.0 {
                     scan.max = (after, pc as u32);
                 }
