@@ -33,11 +33,36 @@ pub(crate) struct CommonArgs {
     /// The block number (what `getblock` pushes).
     #[arg(long, default_value_t = 0)]
     block: u64,
+    /// The inputs of a contract that declares `.params N`: exactly N values, comma-separated,
+    /// deepest first (the last ends on top): integers, or `s:TEXT` for a string (passed as a
+    /// string handle), as `eval --args` takes them.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        value_name = "VALUES"
+    )]
+    args: Vec<String>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }
 
 impl CommonArgs {
+    /// The run's inputs (`--args`), as many as `contract`'s `.params`; otherwise a usage
+    /// error naming both counts.
+    pub(crate) fn inputs(&self, contract: &coopvm::Contract) -> Result<Vec<coopvm::Arg>, CliError> {
+        let args = crate::cmd::vmi::parse_inputs(&self.args).map_err(CliError::Usage)?;
+        let want = contract.params as usize;
+        if args.len() != want {
+            return Err(CliError::Usage(format!(
+                "{} takes {want} input(s) (`.params {want}`), but --args gives {}",
+                self.file.display(),
+                args.len()
+            )));
+        }
+        Ok(args)
+    }
+
     /// The throw-away world of a run without `--state`: empty, but for the caller's
     /// `--reputation`.
     pub(crate) fn world(&self) -> Result<CoopHost, CliError> {

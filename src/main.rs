@@ -37,6 +37,7 @@ mod render;
     coopvm disasm --clif examples/fib.casm\n  \
     coopvm run --engine jit examples/loop.casm\n  \
     coopvm assemble examples/counter.casm -o counter.cvm\n  \
+    coopvm run examples/relation_square.casm --args 49,7\n  \
     coopvm eval examples/relation_square.casm --args 49,7\n  \
     coopvm prove examples/relation_square.casm --public 49 --private 7 -o proof.bin\n  \
     coopvm verify examples/relation_square.casm --public 49 --proof proof.bin")]
@@ -92,8 +93,9 @@ enum Command {
     Decode(cmd::vmi::DecodeArgs),
     /// Evaluate a function on arguments, as the VM interface does (docs/vmi.md).
     ///
-    /// The arguments are pushed before the function's code runs (1 gas each); the result is
-    /// the top of the final stack. Exit 0 with a result, 1 without one.
+    /// The arguments are the function's inputs (`.params N`: exactly N of them, on its stack
+    /// when its code starts, as `run --args` gives them); the result is the top of the final
+    /// stack. Exit 0 with a result, 1 without one.
     Eval(cmd::vmi::EvalArgs),
     /// Prove that a relation holds for a public and a private input (witness proof: NOT
     /// zero-knowledge, the proof contains the private input).

@@ -1,4 +1,4 @@
-//! Costs of the VM interface: evaluating a small function (wrapper contract, verification and
+//! Costs of the VM interface: evaluating a small function (verification and
 //! run), proving and verifying a witness proof, and DataValue bytes of a function.
 //!
 //! `cargo bench -p coopvm-bench --bench vmi`

@@ -36,6 +36,6 @@ pub use host::{Env, Event, EventValue, Host, HostCx, NoHost};
 pub use isa::{HostOp, Op, OpKind, PureOp};
 pub use limits::{Limits, DEFAULT_GAS_LIMIT};
 pub use program::{Contract, Insn, Program, State};
-pub use run::{Exec, Execute, Executor, NoCalls, Outcome, RunParams};
+pub use run::{Arg, Exec, Execute, Executor, NoCalls, Outcome, RunParams};
 pub use stats::Stats;
 pub use verify::{verify, Verified, VerifyError};

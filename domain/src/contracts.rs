@@ -1034,4 +1034,21 @@ mod tests {
         assert!(host.execute(&v, &ctx(), 10_000, &Engine::Interp).is_ok());
         assert_eq!(host.deployed("a").unwrap().limits(), &Limits::default());
     }
+
+    #[test]
+    fn a_callee_with_inputs_is_refused() {
+        let mut host = CoopHost::default();
+        host.deploy(
+            verified(".contract takes_one\n.params 1\npush 2\nmul\n"),
+            "did:key:alice",
+        )
+        .unwrap();
+        let main = verified(
+            ".contract main\n.depends takes_one\npush \"takes_one\"\npush 21\ncallcontract\n",
+        );
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("takes 1 input(s)"), "{}", e.message);
+    }
 }

@@ -483,6 +483,44 @@ impl Host for CoopHost {
     ) -> VmResult<()> {
         self.domain.transfer_resource(cx, coop, to, amount)
     }
+    fn get_balance(&mut self, _: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
+        self.domain.get_balance(coop, member)
+    }
+    fn get_pool(&mut self, _: &mut HostCx, coop: &str) -> VmResult<i64> {
+        self.domain.get_pool(coop)
+    }
+    fn is_member(&mut self, _: &mut HostCx, coop: &str, did: &str) -> VmResult<bool> {
+        self.domain.is_member(coop, did)
+    }
+    fn in_federation(&mut self, _: &mut HostCx, federation: &str, coop: &str) -> VmResult<bool> {
+        self.domain.in_federation(federation, coop)
+    }
+    fn federation_size(&mut self, _: &mut HostCx, federation: &str) -> VmResult<i64> {
+        self.domain.federation_size(federation)
+    }
+    fn federation_member(
+        &mut self,
+        cx: &mut HostCx,
+        federation: &str,
+        index: i64,
+    ) -> VmResult<String> {
+        self.domain.federation_member(cx, federation, index)
+    }
+    fn proposal_state(&mut self, cx: &mut HostCx, id: i64) -> VmResult<i64> {
+        self.domain.proposal_state(cx, id)
+    }
+    fn proposal_tally(&mut self, _: &mut HostCx, id: i64, choice: i64) -> VmResult<i64> {
+        self.domain.proposal_tally(id, choice)
+    }
+    fn has_voted(&mut self, _: &mut HostCx, id: i64, did: &str) -> VmResult<bool> {
+        self.domain.has_voted(id, did)
+    }
+    fn did_registered(&mut self, _: &mut HostCx, did: &str) -> VmResult<bool> {
+        self.domain.did_registered(did)
+    }
+    fn did_controller(&mut self, _: &mut HostCx, did: &str) -> VmResult<String> {
+        self.domain.did_controller(did)
+    }
     fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()> {
         self.domain.create_federation(cx, name, coop)
     }
@@ -548,6 +586,9 @@ pub(crate) mod testkit {
         pub ctx: ExecutionContext,
         pub events: Vec<Event>,
         pub gas: u64,
+        /// The string the last successful op pushed, if its result is a string handle of
+        /// the run.
+        pub text: Option<String>,
     }
 
     /// An argument of a host op: an integer, or a string (passed as a handle).
@@ -568,6 +609,7 @@ pub(crate) mod testkit {
                 },
                 events: Vec::new(),
                 gas: 0,
+                text: None,
             }
         }
 
@@ -603,6 +645,9 @@ pub(crate) mod testkit {
             match r {
                 Ok(r) => {
                     self.host.commit();
+                    self.text = (op.info().pushes == 1)
+                        .then(|| env.string(r.value).ok().map(str::to_owned))
+                        .flatten();
                     self.events = env.events;
                     self.gas = r.gas;
                     Ok(r.value)
@@ -722,8 +767,55 @@ mod props {
         }
     }
 
+    /// Every read operation, with arguments drawn from the step's choices.
+    fn read(h: &mut Harness, s: &Step) -> VmResult<i64> {
+        let coop = A::S(COOPS[s.coop]);
+        let other = A::S(CALLERS[s.other]);
+        let id = A::I(s.other as i64);
+        match s.op {
+            0 => h.op(Op::GetBalance, &[coop, other]),
+            1 => h.op(Op::GetPool, &[coop]),
+            2 => h.op(Op::IsMember, &[coop, other]),
+            3 => h.op(Op::InFederation, &[A::S("f"), coop]),
+            4 => h.op(Op::FederationSize, &[A::S("f")]),
+            5 => h.op(Op::FederationMember, &[A::S("f"), A::I(s.n % 3)]),
+            6 => h.op(Op::ProposalState, &[id]),
+            7 => h.op(Op::ProposalTally, &[id, A::I(s.n % 2)]),
+            8 => h.op(Op::HasVoted, &[id, other]),
+            _ => {
+                if s.n % 2 == 0 {
+                    h.op(Op::DidRegistered, &[other])
+                } else {
+                    h.op(Op::DidController, &[other])
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn reads_change_nothing(
+            setup in proptest::collection::vec(step(), 0..40),
+            reads in proptest::collection::vec(step(), 1..20),
+        ) {
+            let mut h = Harness::new();
+            for s in &setup {
+                let _ = apply(&mut h, s);
+            }
+            // Sometimes a federation and a registered DID to read about.
+            let _ = h.caller(CALLERS[0]).op(Op::CreateFederation, &[A::S("f"), A::S(COOPS[0])]);
+            let _ = h.op(Op::UpdateDidDocument, &[A::S(CALLERS[0]), A::S("doc")]);
+            let before = snapshot(&h.host);
+            for s in &reads {
+                h.caller(CALLERS[s.caller]);
+                if read(&mut h, s).is_ok() {
+                    prop_assert!(h.events.is_empty(), "a read emitted {:?}", h.events);
+                }
+                prop_assert_eq!(&snapshot(&h.host), &before, "read {:?}", s);
+            }
+        }
 
         #[test]
         fn every_step_conserves_and_refusals_change_nothing(

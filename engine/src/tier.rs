@@ -132,6 +132,18 @@ impl std::fmt::Debug for CodeCache {
     }
 }
 
+/// The cache key of `verified` and its canonical bytes (compared on a hit).
+fn key_of(verified: &Verified) -> (Key, Vec<u8>) {
+    let bytes = codec::encode(verified.contract());
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    let key = Key {
+        hash: hasher.finish(),
+        limits: *verified.limits(),
+    };
+    (key, bytes)
+}
+
 enum Plan {
     Run(Arc<NativeCode>),
     Interpret,
@@ -183,6 +195,15 @@ impl CodeCache {
             .count()
     }
 
+    /// Whether this cache holds native code for `verified` (its canonical bytes and limits).
+    pub fn is_compiled(&self, verified: &Verified) -> bool {
+        let (key, bytes) = key_of(verified);
+        self.lock()
+            .slots
+            .get(&key)
+            .is_some_and(|s| s.bytes == bytes && matches!(s.state, CodeState::Ready(_)))
+    }
+
     /// Drops every entry (native code is freed once no run uses it).
     pub fn clear(&self) {
         self.lock().slots.clear();
@@ -202,13 +223,7 @@ impl CodeCache {
         params: RunParams<'_>,
         host: &mut H,
     ) -> (Outcome, Tier) {
-        let bytes = codec::encode(verified.contract());
-        let mut hasher = DefaultHasher::new();
-        bytes.hash(&mut hasher);
-        let key = Key {
-            hash: hasher.finish(),
-            limits: *verified.limits(),
-        };
+        let (key, bytes) = key_of(verified);
         if verified.contract().program.code.len() > self.policy.max_code_len {
             return (on_interpreter(verified, params, host), Tier::Interp);
         }

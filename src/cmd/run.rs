@@ -7,7 +7,7 @@ use crate::render::report;
 use clap::Args;
 use coopvm::domain::CoopHost;
 use coopvm::store::Store;
-use coopvm::{load, Engine, ExecutionContext, State};
+use coopvm::{load, Engine, ExecutionContext, RunParams, State};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,17 +43,21 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
+    let inputs = common.inputs(verified.contract())?;
     let ctx = common.context();
     let engine = Engine::from(args.engine);
     let contract = verified.contract();
     let gas_limit = common.gas_limit;
     let stats_wanted = args.stats;
     let runner = |host: &mut CoopHost, ctx: &ExecutionContext, state: &State| {
+        let params = RunParams::new(ctx, state, gas_limit)
+            .with_calls(&engine)
+            .with_args(&inputs);
         if stats_wanted {
-            let (out, stats) = engine.run_with_stats(&verified, ctx, state, gas_limit, host);
+            let (out, stats) = engine.run_params_with_stats(&verified, params, host);
             (out, Some(stats))
         } else {
-            (engine.run(&verified, ctx, state, gas_limit, host), None)
+            (engine.run_params(&verified, params, host), None)
         }
     };
     let (out, stats) = match &args.state {

@@ -30,6 +30,7 @@ pub(crate) fn trace(args: TraceArgs) -> Result<ExitCode, CliError> {
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
     let verified = loaded.verify(&common.limits.limits())?;
+    let inputs = common.inputs(verified.contract())?;
     let ctx = common.context();
     let gas_limit = common.gas_limit;
     let options = Options {
@@ -40,7 +41,9 @@ pub(crate) fn trace(args: TraceArgs) -> Result<ExitCode, CliError> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut host = common.world()?;
     let (outcome, written) = host.execute_with(&verified, &ctx, |host, ctx, state| {
-        let params = RunParams::new(ctx, state, gas_limit).with_calls(&Engine::Interp);
+        let params = RunParams::new(ctx, state, gas_limit)
+            .with_calls(&Engine::Interp)
+            .with_args(&inputs);
         render::trace(&verified, &map, params, host, &options, &mut out)
     });
     // A run refused before it started (a missing dependency) still gets its end line.

@@ -37,8 +37,9 @@ pub(crate) struct DecodeArgs {
 pub(crate) struct EvalArgs {
     /// The function: a contract (`.casm` or `.cvm`) or DataValue bytes of a coopvm function.
     file: PathBuf,
-    /// Arguments, comma-separated, pushed in order (the last ends on top): integers, or
-    /// `s:TEXT` for a string (passed as a string handle).
+    /// Arguments, comma-separated, the function's inputs in order (the last ends on top; as
+    /// many as its `.params`): integers, or `s:TEXT` for a string (passed as a string
+    /// handle).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     args: Vec<String>,
     /// Gas available.
@@ -55,7 +56,8 @@ pub(crate) struct EvalArgs {
 /// `coopvm prove`.
 #[derive(Args, Debug)]
 pub(crate) struct ProveArgs {
-    /// The relation: a contract called with [public, private] that leaves non-zero if it holds.
+    /// The relation: a contract with `.params 2`, run on [public, private], that leaves
+    /// non-zero if it holds.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
     #[arg(long, allow_hyphen_values = true)]
@@ -110,6 +112,27 @@ fn parse_value(text: &str) -> Result<CoopValue, CliError> {
         .parse::<i64>()
         .map(CoopValue::Int)
         .map_err(|_| CliError::Value(text.to_owned()))
+}
+
+/// Parses the inputs of a run (`coopvm run --args`, split at commas by clap) with the value
+/// syntax of `eval --args`: integers, or `s:TEXT` for a string (passed as a handle). An
+/// empty `--args ""` is no inputs.
+pub(crate) fn parse_inputs(texts: &[String]) -> Result<Vec<coopvm::Arg>, String> {
+    if let [only] = texts {
+        if only.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
+    texts
+        .iter()
+        .map(|t| match parse_value(t).map_err(|e| e.to_string())? {
+            CoopValue::Int(n) => Ok(coopvm::Arg::Int(n)),
+            CoopValue::Bytes(b) => String::from_utf8(b)
+                .map(coopvm::Arg::Str)
+                .map_err(|_| format!("`{t}` is not UTF-8")),
+            _ => Err(format!("`{t}` is neither a 64-bit integer nor `s:TEXT`")),
+        })
+        .collect()
 }
 
 /// Loads a function from a contract file or from DataValue bytes of a coopvm function.

@@ -15,17 +15,16 @@ fn temp_db(name: &str) -> PathBuf {
 }
 
 fn example(name: &str) -> String {
-    format!(
-        "{}/examples/governance/{name}.casm",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/examples/{name}.casm", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs a scenario step; returns (exit code, JSON outcome).
-fn step(db: &Path, file: &str, caller: &str, timestamp: u64) -> (i32, Value) {
+/// Runs a scenario step (`file` under `examples/`, with the inputs `args`, `--args`
+/// syntax, empty for none); returns (exit code, JSON outcome).
+fn step(db: &Path, file: &str, caller: &str, timestamp: u64, args: &str) -> (i32, Value) {
     let out = Command::new(BIN)
         .args(["run", &example(file), "--json", "--caller", caller])
         .args(["--timestamp", &timestamp.to_string()])
+        .args(["--args", args])
         .arg("--state")
         .arg(db)
         .output()
@@ -40,14 +39,27 @@ fn step(db: &Path, file: &str, caller: &str, timestamp: u64) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), json)
 }
 
-fn ok(db: &Path, file: &str, caller: &str, timestamp: u64) -> Value {
-    let (code, json) = step(db, file, caller, timestamp);
+/// A step that succeeds; returns its outcome.
+fn ok(db: &Path, file: &str, caller: &str, timestamp: u64, args: &str) -> Value {
+    let (code, json) = step(db, file, caller, timestamp, args);
     assert_eq!(code, 0, "{file} as {caller}: {json}");
     json
 }
 
-fn refused(db: &Path, file: &str, caller: &str, timestamp: u64, kind: &str) {
-    let (code, json) = step(db, file, caller, timestamp);
+/// A step that succeeds, leaving `stack` and emitting no event: a contract that read the
+/// world and decided not to act.
+fn declined(db: &Path, file: &str, caller: &str, timestamp: u64, args: &str, stack: i64) {
+    let json = ok(db, file, caller, timestamp, args);
+    assert_eq!(
+        json["stack"],
+        serde_json::json!([stack]),
+        "{file} as {caller}"
+    );
+    assert_eq!(json["events"], serde_json::json!([]), "{file} as {caller}");
+}
+
+fn refused(db: &Path, file: &str, caller: &str, timestamp: u64, args: &str, kind: &str) {
+    let (code, json) = step(db, file, caller, timestamp, args);
     assert_eq!(code, 1, "{file} as {caller}: {json}");
     assert_eq!(json["error"]["kind"], kind, "{json}");
     assert_eq!(json["events"].as_array().unwrap().len(), 1);
@@ -84,51 +96,92 @@ const BOB: &str = "did:key:bob";
 const CAROL: &str = "did:key:carol";
 const DAVE: &str = "did:key:dave";
 
+fn names(json: &Value) -> Vec<&str> {
+    json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
+const FOUND: &str = "governance/found";
+const JOIN: &str = "governance/join";
+const DELEGATE: &str = "governance/delegate";
+const VOTE: &str = "governance/vote";
+const EXECUTE: &str = "governance/execute";
+const PAY: &str = "treasury/pay";
+const BALANCE: &str = "treasury/balance";
+
 #[test]
 fn governance_scenario_across_invocations() {
     let db = temp_db("scenario");
-    let found = ok(&db, "found", ALICE, 0);
+    let found = ok(&db, FOUND, ALICE, 0, "");
     assert_eq!(found["stack"], serde_json::json!([1]));
-    let names: Vec<&str> = found["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["CooperativeCreated", "ProposalCreated"]);
+    assert_eq!(names(&found), ["CooperativeCreated", "ProposalCreated"]);
 
     for m in [BOB, CAROL, DAVE] {
-        ok(&db, "join", m, 1);
+        ok(&db, JOIN, m, 1, "");
     }
-    refused(&db, "join", BOB, 2, "already_member");
-    // Carol and dave delegate to bob.
-    ok(&db, "delegate", CAROL, 3);
-    ok(&db, "delegate", DAVE, 3);
-    // Too early to execute, and no votes yet.
-    refused(&db, "execute", ALICE, 500, "deadline_not_reached");
+    refused(&db, JOIN, BOB, 2, "", "already_member");
+    // Carol and dave delegate to bob (the delegate is the contract's input).
+    ok(&db, DELEGATE, CAROL, 3, "s:did:key:bob");
+    ok(&db, DELEGATE, DAVE, 3, "s:did:key:bob");
+    // Too early: the execute contract reads the proposal's state and declines (-2).
+    declined(&db, EXECUTE, ALICE, 500, "1", -2);
 
-    let yes = ok(&db, "vote_yes", BOB, 10);
+    // Votes: [proposal, choice] from --args.
+    let yes = ok(&db, VOTE, BOB, 10, "1,1");
+    assert_eq!(yes["stack"], serde_json::json!([1]));
     assert_eq!(yes["events"][0]["name"], "VoteCast");
     assert_eq!(yes["events"][0]["fields"]["weight"], 3);
-    let no = ok(&db, "vote_no", ALICE, 20);
+    let no = ok(&db, VOTE, ALICE, 20, "1,0");
     assert_eq!(no["events"][0]["fields"]["weight"], 1);
-    // Carol's vote was cast by her delegate; bob already voted.
-    refused(&db, "vote_no", CAROL, 30, "double_vote");
-    refused(&db, "vote_yes", BOB, 30, "double_vote");
+    // Carol was counted through bob, bob already voted: the vote contract reads that
+    // (hasvoted) and casts nothing (0) instead of failing with double_vote.
+    declined(&db, VOTE, CAROL, 30, "1,0", 0);
+    declined(&db, VOTE, BOB, 30, "1,1", 0);
     // Voting closes at the deadline.
-    refused(&db, "vote_yes", "did:key:erin", 1000, "proposal_closed");
+    refused(&db, VOTE, "did:key:erin", 1000, "1,1", "proposal_closed");
 
-    let exec = ok(&db, "execute", ALICE, 1000);
+    // Only the treasurer executes (a caller check on the DID's text): bob gets -1.
+    declined(&db, EXECUTE, BOB, 1000, "1", -1);
+    let exec = ok(&db, EXECUTE, ALICE, 1000, "1");
     assert_eq!(exec["stack"], serde_json::json!([1]));
-    let names: Vec<&str> = exec["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ProposalExecuted", "ResourceAllocated"]);
-    // Only once.
-    refused(&db, "execute", ALICE, 1001, "proposal_closed");
+    assert_eq!(names(&exec), ["ProposalExecuted", "ResourceAllocated"]);
+    // It logged the tally it read: 3 yes, 1 no.
+    assert_eq!(exec["logs"], serde_json::json!([3, 1]));
+    // Only once: executed already, it declines.
+    declined(&db, EXECUTE, ALICE, 1001, "1", -2);
+
+    // The treasury: bob pays carol 15 of his 40, then cannot pay 100: the contract reads
+    // his balance, transfers nothing and logs the shortfall.
+    let paid = ok(&db, PAY, BOB, 1002, "s:did:key:carol,15");
+    assert_eq!(paid["stack"], serde_json::json!([1]));
+    assert_eq!(names(&paid), ["ResourceTransferred"]);
+    let short = ok(&db, PAY, BOB, 1003, "s:did:key:carol,100");
+    assert_eq!(short["stack"], serde_json::json!([0]));
+    assert_eq!(short["events"], serde_json::json!([]));
+    assert_eq!(short["logs"], serde_json::json!([75]));
+    // A non-member has no balance to read.
+    refused(
+        &db,
+        PAY,
+        "did:key:erin",
+        1004,
+        "s:did:key:carol,1",
+        "not_member",
+    );
+    let bal = ok(&db, BALANCE, CAROL, 1005, "s:did:key:bob");
+    assert_eq!(bal["stack"], serde_json::json!([25, 60]));
+    // A wrong number of inputs is a usage error: nothing runs.
+    let out = Command::new(BIN)
+        .args(["run", &example(PAY), "--args", "s:did:key:carol", "--state"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes 2 input(s)"));
 
     // What the database holds after all these invocations.
     let s = stored(&db);
@@ -136,18 +189,27 @@ fn governance_scenario_across_invocations() {
     assert_eq!(makers["pool"], 60);
     assert_eq!(makers["supply"], 100);
     assert_eq!(makers["members"], 4);
-    let bob = entry(
-        &s["members"],
-        &serde_json::json!({"cooperative": "makers", "member": BOB}),
-    );
-    assert_eq!(bob["balance"], 40);
+    let balance = |who: &str| {
+        entry(
+            &s["members"],
+            &serde_json::json!({"cooperative": "makers", "member": who}),
+        )["balance"]
+            .clone()
+    };
+    assert_eq!((balance(BOB), balance(CAROL)), (25.into(), 15.into()));
     let p = entry(&s["proposals"], &serde_json::json!({"id": 1}));
     assert_eq!(p["executed"], true);
     assert_eq!(p["passed"], true);
     assert_eq!((p["yes"].as_i64(), p["no"].as_i64()), (Some(3), Some(1)));
     assert_eq!(s["contract_states"]["gov_found"]["proposal"], 1);
-    // Nine successful runs; the failed ones wrote nothing.
-    assert_eq!(s["meta"]["runs"], 9);
+    // Transient values are never stored: the pay contract has no state.
+    let pay_state = &s["contract_states"]["treasury_pay"];
+    assert!(
+        pay_state.as_object().is_none_or(|o| o.is_empty()),
+        "{pay_state}"
+    );
+    // Seventeen successful runs; the failed ones wrote nothing.
+    assert_eq!(s["meta"]["runs"], 17);
     let events: Vec<&str> = s["events"]
         .as_array()
         .unwrap()
@@ -168,6 +230,7 @@ fn governance_scenario_across_invocations() {
             "VoteCast",
             "ProposalExecuted",
             "ResourceAllocated",
+            "ResourceTransferred",
         ]
     );
     assert!(s["events"]
@@ -177,16 +240,16 @@ fn governance_scenario_across_invocations() {
         .enumerate()
         .all(|(i, e)| e["seq"] == i as u64));
     assert_eq!(s["events"][7]["caller"], BOB);
-    assert_eq!(s["events"][7]["contract"], "gov_vote_yes");
+    assert_eq!(s["events"][7]["contract"], "gov_vote");
 }
 
 #[test]
 fn quorum_not_met_blocks_execution() {
     let db = temp_db("quorum");
-    ok(&db, "found", ALICE, 0);
-    ok(&db, "join", BOB, 0);
-    ok(&db, "vote_yes", BOB, 5);
-    refused(&db, "execute", ALICE, 1000, "quorum_not_met");
+    ok(&db, FOUND, ALICE, 0, "");
+    ok(&db, JOIN, BOB, 0, "");
+    ok(&db, VOTE, BOB, 5, "1,1");
+    refused(&db, EXECUTE, ALICE, 1000, "1", "quorum_not_met");
     let s = stored(&db);
     assert_eq!(s["cooperatives"]["makers"]["pool"], 100);
     assert_eq!(
@@ -198,9 +261,18 @@ fn quorum_not_met_blocks_execution() {
 #[test]
 fn non_members_cannot_vote_or_delegate() {
     let db = temp_db("nonmember");
-    ok(&db, "found", ALICE, 0);
-    refused(&db, "vote_yes", "did:key:mallory", 5, "not_member");
-    refused(&db, "delegate", "did:key:mallory", 5, "not_member");
+    ok(&db, FOUND, ALICE, 0, "");
+    refused(&db, VOTE, "did:key:mallory", 5, "1,1", "not_member");
+    refused(
+        &db,
+        DELEGATE,
+        "did:key:mallory",
+        5,
+        "s:did:key:alice",
+        "not_member",
+    );
     // Bob is not a member either, so delegating to him is refused.
-    refused(&db, "delegate", ALICE, 5, "not_member");
+    refused(&db, DELEGATE, ALICE, 5, "s:did:key:bob", "not_member");
+    // A proposal that does not exist: the vote contract's read refuses it first.
+    refused(&db, VOTE, ALICE, 5, "7,1", "not_found");
 }

@@ -109,13 +109,14 @@ fn traces_of_the_examples_match_the_golden_files() {
 fn json_traces_are_one_object_per_line_and_end_like_run_on_every_example() {
     for (example, _) in common::runnable_examples() {
         let file = format!("examples/{example}");
-        let out = coopvm(&["trace", &file, "--json"]);
+        let args = common::example_args(&example).join(",");
+        let out = coopvm(&["trace", &file, "--json", "--args", &args]);
         let lines: Vec<Value> = text(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
         let end = lines.last().expect("an end line");
-        let run = coopvm(&["run", &file, "--json", "--stats"]);
+        let run = coopvm(&["run", &file, "--json", "--stats", "--args", &args]);
         let run: Value = serde_json::from_slice(&run.stdout).expect("run --json");
         assert_eq!(end["end"], run["status"], "{example}");
         assert_eq!(end["stack"], run["stack"], "{example}");

@@ -9,12 +9,12 @@
 //! ```
 //! use coopvm_vmi::{DataValue, Registry, CoopVm, Vm, CoopValue, Function, COOPVM_NUMBER};
 //! let vm = CoopVm::default();
-//! let f = Function::assemble("add.casm", "add\n").unwrap();
+//! let f = Function::assemble("add.casm", ".params 2\nadd\n").unwrap();
 //! let f = vm.encode(&CoopValue::Function(f));
 //! let registry = Registry::standard();
 //! let (result, gas) = registry.evaluate(&f, &[DataValue::Int(40), DataValue::Int(2)], 100);
 //! assert_eq!(result, Some(DataValue::Int(42)));
-//! assert_eq!(gas, 3); // two argument pushes and the add
+//! assert_eq!(gas, 1); // the add (the arguments are the function's inputs: free)
 //! assert!(registry.get(COOPVM_NUMBER).is_some());
 //! ```
 

@@ -109,9 +109,15 @@ pub(super) struct Budget {
     pub exhausted: bool,
 }
 
-/// Runs the fixed point over `code` (whose operands and targets are valid) under the stack
-/// limit `limit`, spending `budget` on propagating needs in order.
-pub(super) fn run(code: &[Insn], limit: i64, budget: &mut Budget) -> Result<Reach, VerifyError> {
+/// Runs the fixed point over `code` (whose operands and targets are valid) for a contract
+/// whose main body starts with `params` inputs (`.params N`), under the stack limit `limit`,
+/// spending `budget` on propagating needs in order.
+pub(super) fn run(
+    code: &[Insn],
+    params: i64,
+    limit: i64,
+    budget: &mut Budget,
+) -> Result<Reach, VerifyError> {
     let len = code.len();
     let mut fp = Fixpoint {
         code,
@@ -128,16 +134,23 @@ pub(super) fn run(code: &[Insn], limit: i64, budget: &mut Budget) -> Result<Reac
         resumes: Vec::new(),
         queue: BinaryHeap::new(),
         stack: Vec::new(),
+        params,
     };
     fp.discover(0);
+    // `.params N`: main needs (at least, and exactly when it uses fewer) its N inputs, also
+    // when it is called as a subroutine, so its heights are absolute.
+    let main = &mut fp.reach.subs[0];
+    main.min = -params;
+    main.local_min = -params;
     while let Some(Reverse(entry)) = fp.queue.pop() {
         fp.settle(entry)?;
     }
     if fp.budget.exhausted {
         fp.solve_needs()?;
     }
-    // Main starts on an empty stack: any need is an underflow.
-    if fp.reach.subs[0].sig.need > 0 {
+    // Main starts with its inputs (`.params N`, else an empty stack): any further need is an
+    // underflow.
+    if fp.reach.subs[0].sig.need > params {
         return Err(fp.main_underflow());
     }
     Ok(fp.reach)
@@ -155,6 +168,8 @@ struct Fixpoint<'a> {
     queue: BinaryHeap<Reverse<u32>>,
     /// The current walk's work list.
     stack: Vec<(u32, i64)>,
+    /// Main's inputs (`.params N`).
+    params: i64,
 }
 
 impl Fixpoint<'_> {
@@ -339,9 +354,11 @@ impl Fixpoint<'_> {
                     // Peak within the instruction is `after` (no opcode pushes before popping
                     // more than it ends with).
                     let after = low.saturating_add(i64::from(info.pushes));
+                    // `pick N` reads N + 1 values (`Insn::needs`), every other opcode its pops.
+                    let deepest = h - insn.needs();
                     let sub = &mut self.reach.subs[f as usize];
-                    sub.min = sub.min.min(low);
-                    sub.local_min = sub.local_min.min(low);
+                    sub.min = sub.min.min(deepest);
+                    sub.local_min = sub.local_min.min(deepest);
                     sub.max = sub.max.max(after);
                     self.stack.push((pc + 1, after));
                 }
@@ -403,15 +420,15 @@ impl Fixpoint<'_> {
 
     /// The error for a fault the walk of `f` met, worded as a walk from scratch words it.
     fn walk_error(&self, f: u32, fault: VerifyError) -> VerifyError {
-        witness::scan(self.code, self.entry(f), |e| self.reach.sig_of(e))
+        witness::scan(self.code, self.entry(f), 0, |e| self.reach.sig_of(e))
             .err()
             .unwrap_or(fault)
     }
 
     /// The stack-underflow error for main, with the signatures known now.
     fn main_underflow(&self) -> VerifyError {
-        match witness::scan(self.code, 0, |e| self.reach.sig_of(e)) {
-            Ok(scan) => witness::main_underflow(self.code, &scan),
+        match witness::scan(self.code, 0, -self.params, |e| self.reach.sig_of(e)) {
+            Ok(scan) => witness::main_underflow(self.code, &scan, self.params),
             Err(e) => e,
         }
     }

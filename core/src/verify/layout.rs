@@ -44,7 +44,7 @@ pub(super) fn build(
         let params = sub.sig.need;
         let max_height = sub.max.saturating_add(params);
         if max_height > stack_limit {
-            let scan = witness::scan(code, sub.entry, |e| reach.sig_of(e))?;
+            let scan = witness::scan(code, sub.entry, 0, |e| reach.sig_of(e))?;
             return Err(VerifyError::StackOverflow {
                 pc: scan.max_pc,
                 height: max_height as u64,

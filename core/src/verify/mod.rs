@@ -268,6 +268,13 @@ impl Verified {
 pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyError> {
     limits.check().map_err(VerifyError::BadLimits)?;
     check_contract(&contract)?;
+    // `.params`: the inputs must fit on the stack.
+    if contract.params > limits.stack {
+        return Err(VerifyError::BadContract(format!(
+            "the contract takes {} inputs (`.params {}`), more than the stack limit of {}",
+            contract.params, contract.params, limits.stack
+        )));
+    }
     let analysis = analyze(&contract, limits)?;
     Ok(Verified {
         contract,
@@ -344,6 +351,6 @@ fn analyze_with_budget(
             }
         }
     }
-    let reach = fixpoint::run(code, i64::from(limits.stack), budget)?;
+    let reach = fixpoint::run(code, i64::from(c.params), i64::from(limits.stack), budget)?;
     layout::build(code, limits, &reach)
 }

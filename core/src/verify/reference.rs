@@ -24,13 +24,16 @@ struct Scan {
     calls: Vec<u32>,
     /// The lowest-indexed instruction that reaches below the entry height: (pc, height, needs).
     underflow: Option<(u32, i64, i64)>,
+    /// The lowest height (relative to the entry) the code may reach: 0, or `-N` for the main
+    /// body of a contract with `.params N`.
+    floor: i64,
 }
 
 impl Scan {
     fn reach(&mut self, pc: usize, h: i64, needs: i64) {
         let low = h - needs;
         self.min = self.min.min(low);
-        if low < 0 && self.underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
+        if low < self.floor && self.underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
             self.underflow = Some((pc as u32, h, needs));
         }
     }
@@ -67,7 +70,13 @@ pub(super) fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyE
     // Fixed point over subroutine signatures: a worklist of subroutines to (re)scan; a
     // subroutine is rescanned when a callee's signature changes.
     let stack_limit = i64::from(limits.stack);
-    let mut sigs: BTreeMap<u32, Sig> = BTreeMap::from([(0, Sig::default())]);
+    // `.params N`: main needs exactly its N inputs (also when it is called as a subroutine).
+    let inputs = i64::from(c.params);
+    let main_sig = Sig {
+        need: inputs,
+        delta: None,
+    };
+    let mut sigs: BTreeMap<u32, Sig> = BTreeMap::from([(0, main_sig)]);
     let mut callers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     let mut scratch = vec![None; len];
     let mut scans: BTreeMap<u32, Scan> = BTreeMap::new();
@@ -83,7 +92,11 @@ pub(super) fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyE
         }
         let sig = sigs[&entry];
         let new = Sig {
-            need: -scan.min,
+            need: if entry == 0 {
+                (-scan.min).max(inputs)
+            } else {
+                -scan.min
+            },
             delta: scan_delta(c, &scan)?.or(sig.delta),
         };
         if new.need > stack_limit {
@@ -102,7 +115,7 @@ pub(super) fn analyze(c: &Contract, limits: &Limits) -> Result<Analysis, VerifyE
         scans.insert(entry, scan);
     }
     // Main starts on an empty stack: any need is an underflow.
-    if sigs[&0].need > 0 {
+    if sigs[&0].need > inputs {
         return Err(main_underflow(c, &scans[&0]));
     }
 
@@ -212,6 +225,7 @@ fn scan_func(
         max: (0, entry),
         calls: Vec::new(),
         underflow: None,
+        floor: if entry == 0 { -i64::from(c.params) } else { 0 },
     };
     let mut work = vec![(entry as usize, 0i64)];
     while let Some((pc, h)) = work.pop() {
@@ -262,7 +276,7 @@ fn scan_func(
             _ => {
                 let low = h - i64::from(info.pops);
                 let after = low + i64::from(info.pushes);
-                scan.reach(pc, h, i64::from(info.pops));
+                scan.reach(pc, h, insn.needs());
                 // Peak within the instruction is `after` (no opcode pushes before popping
                 // more than it ends with).
                 if after > scan.max.0 {
@@ -306,7 +320,7 @@ fn main_underflow(c: &Contract, scan: &Scan) -> VerifyError {
     VerifyError::StackUnderflow {
         pc,
         op: c.program.code[pc as usize].op,
-        height: height.max(0) as u32,
+        height: (height + i64::from(c.params)).max(0) as u32,
         needs: needs.max(0) as u32,
     }
 }

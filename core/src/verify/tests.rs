@@ -285,6 +285,10 @@ fn limits_must_be_in_range() {
             ..Limits::default()
         },
         Limits {
+            transient_keys: u32::MAX,
+            ..Limits::default()
+        },
+        Limits {
             code_len: u32::MAX,
             ..Limits::default()
         },
@@ -294,6 +298,86 @@ fn limits_must_be_in_range() {
         assert!(e.to_string().contains("above the maximum"), "{e}");
     }
     assert!(check_with("push 1", Limits::MAX).is_ok());
+}
+
+#[test]
+fn params_are_mains_entry_height() {
+    let v = check(".params 2\nadd\n").unwrap();
+    let a = v.analysis();
+    assert_eq!((a.funcs[0].params, a.funcs[0].max_height), (2, 2));
+    assert_eq!(a.height, vec![2]);
+    // Unused inputs are fine; needing more than the inputs is an underflow at the
+    // instruction, with the absolute height.
+    assert!(check(".params 3\npush 1\n").is_ok());
+    assert!(check(".params 1\n").is_ok());
+    let e = check(".params 1\npush 1\nadd\nadd\n").unwrap_err();
+    assert_eq!(
+        e,
+        VerifyError::StackUnderflow {
+            pc: 2,
+            op: Op::Add,
+            height: 1,
+            needs: 2
+        }
+    );
+    let e = check(".params 2\npick 2\n").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            VerifyError::StackUnderflow {
+                pc: 0,
+                height: 2,
+                needs: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(check(".params 2\npick 1\n").is_ok());
+    // A subroutine called from main may use the inputs.
+    let v = check(".params 2\ncall f\nhalt\nf: mul\nreturn\n").unwrap();
+    assert_eq!(v.analysis().funcs[1].params, 2);
+    // Main called as a subroutine takes its inputs from the caller.
+    let v =
+        check(".params 1\ntop: dup\njumpif more\nreturn\nmore: push 1\nsub\ncall top\nreturn\n")
+            .unwrap();
+    assert_eq!(v.analysis().funcs[0].params, 1);
+    // ... all of them: here main pops its input and then calls itself with none.
+    let e = check(".params 1\ntop: pop\ncall top\n").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            VerifyError::StackUnderflow {
+                pc: 1,
+                height: 0,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // The inputs count against the stack limit.
+    let small = Limits {
+        stack: 2,
+        ..Limits::default()
+    };
+    assert!(check_with(".params 2\n", small).is_ok());
+    let e = check_with(".params 3\n", small).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::BadContract(ref m) if m.contains("stack limit of 2")),
+        "{e:?}"
+    );
+    let e = check_with(".params 2\npush 1\n", small).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            VerifyError::StackOverflow {
+                pc: 0,
+                height: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -26,10 +26,12 @@ pub(super) struct Scan {
 }
 
 /// Walks the subroutine at `entry` from relative height 0, following every path whose
-/// callees' effects (`sig`) are known, and checks that heights and `return`s agree.
+/// callees' effects (`sig`) are known, and checks that heights and `return`s agree. An
+/// underflow is a reach below `floor` (0, or `-N` for the main body with `.params N`).
 pub(super) fn scan(
     code: &[Insn],
     entry: u32,
+    floor: i64,
     sig: impl Fn(u32) -> Sig,
 ) -> Result<Scan, VerifyError> {
     let len = code.len();
@@ -38,7 +40,7 @@ pub(super) fn scan(
     let mut max = (0i64, entry);
     let mut underflow: Option<(u32, i64, i64)> = None;
     let mut reach = |pc: usize, h: i64, needs: i64| {
-        if h - needs < 0 && underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
+        if h - needs < floor && underflow.is_none_or(|(p, _, _)| (pc as u32) < p) {
             underflow = Some((pc as u32, h, needs));
         }
     };
@@ -85,7 +87,7 @@ pub(super) fn scan(
             _ => {
                 let low = h - i64::from(info.pops);
                 let after = low.saturating_add(i64::from(info.pushes));
-                reach(pc, h, i64::from(info.pops));
+                reach(pc, h, insn.needs());
                 // Peak within the instruction is `after` (no opcode pushes before popping
                 // more than it ends with).
                 if after > max.0 {
@@ -119,13 +121,14 @@ pub(super) fn scan(
     })
 }
 
-/// The stack-underflow error for main, which starts on an empty stack.
-pub(super) fn main_underflow(code: &[Insn], scan: &Scan) -> VerifyError {
+/// The stack-underflow error for main, which starts with its `params` inputs (`.params N`)
+/// or on an empty stack.
+pub(super) fn main_underflow(code: &[Insn], scan: &Scan, params: i64) -> VerifyError {
     let (pc, height, needs) = scan.underflow.unwrap_or((0, 0, 0));
     VerifyError::StackUnderflow {
         pc,
         op: code[pc as usize].op,
-        height: height.max(0) as u32,
+        height: (height + params).max(0) as u32,
         needs: needs.max(0) as u32,
     }
 }
