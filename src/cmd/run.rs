@@ -22,7 +22,7 @@ pub(crate) struct RunArgs {
     /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
     /// stats with --stats).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Also report the run's statistics: wall time, instructions executed, basic blocks
     /// entered, gas used, peak stack and call depth, memory keys, host calls and how often
     /// each opcode ran.
@@ -42,7 +42,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let common = &args.common;
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
-    let verified = loaded.verify(&common.limits.limits())?;
+    let verified = super::verify(loaded, &common.limits.limits())?;
     let ctx = common.context();
     let engine = Engine::from(args.engine);
     let contract = verified.contract();

@@ -14,7 +14,7 @@ pub(crate) struct StateArgs {
     path: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Prints the deployed contracts, contract states, the cooperative domain and the event log.
