@@ -32,6 +32,7 @@ pub(crate) fn deploy(a: DeployArgs, upgrade: bool) -> Result<ExitCode, CliError>
     for file in &a.files {
         verified.push(super::verify(load::from_path(file)?, &Limits::default())?);
     }
+    super::check_db_path(&a.state)?;
     let mut store = Store::open(&a.state)?;
     let at = a.state.display();
     for v in verified {

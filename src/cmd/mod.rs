@@ -38,6 +38,18 @@ pub(crate) fn verify(loaded: Loaded, limits: &Limits) -> Result<Verified, CliErr
     })
 }
 
+/// Refuses a state database path that exists but is not a regular file (a directory, a
+/// FIFO, a device): opening a FIFO would wait forever for a writer.
+pub(crate) fn check_db_path(path: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(CliError::Usage(format!(
+            "{}: not a regular file, so not a state database",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to write `output` when it is one of `inputs` (the same file, however named):
 /// `assemble f.casm -o f.casm` would replace the source with bytes.
 pub(crate) fn check_output(output: &Path, inputs: &[&Path]) -> Result<(), CliError> {

@@ -62,7 +62,10 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 "--reputation is for runs without --state: with a state database the caller's stored reputation is used".to_owned(),
             ))
         }
-        Some(path) => Store::open(path)?.execute_with(&verified, &ctx, runner)?,
+        Some(path) => {
+            super::check_db_path(path)?;
+            Store::open(path)?.execute_with(&verified, &ctx, runner)?
+        }
         None => common.world()?.execute_with(&verified, &ctx, runner),
     };
     let stats = stats.flatten();

@@ -23,6 +23,7 @@ pub(crate) fn state(a: StateArgs) -> Result<ExitCode, CliError> {
     if !a.path.exists() {
         return Err(CliError::NoState(a.path));
     }
+    super::check_db_path(&a.path)?;
     let dump = Store::open_read_only(&a.path)?.dump()?;
     if a.json {
         println!("{dump}");
