@@ -14,7 +14,7 @@ pub(crate) struct CommonArgs {
     /// The contract (`.casm` text or `.cvm` bytes).
     pub(crate) file: PathBuf,
     /// Gas available to the run; every instruction costs at least 1.
-    #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
+    #[arg(long, default_value_t = DEFAULT_GAS_LIMIT, allow_negative_numbers = true)]
     pub(crate) gas_limit: u64,
     /// The caller's DID (what `getcaller` pushes).
     #[arg(long, default_value = "did:key:anonymous")]
@@ -28,10 +28,10 @@ pub(crate) struct CommonArgs {
     #[arg(long = "permission", value_name = "P")]
     permissions: Vec<String>,
     /// The block timestamp (what `gettimestamp` pushes).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     timestamp: u64,
     /// The block number (what `getblock` pushes).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     block: u64,
     /// The inputs of a contract that declares `.params N`: exactly N values, comma-separated,
     /// deepest first (the last ends on top): integers, or `s:TEXT` for a string (passed as a
@@ -91,13 +91,13 @@ impl CommonArgs {
 #[derive(Args, Debug)]
 pub(crate) struct LimitArgs {
     /// Maximum values on the stack.
-    #[arg(long, default_value_t = Limits::default().stack)]
+    #[arg(long, default_value_t = Limits::default().stack, allow_negative_numbers = true)]
     stack_limit: u32,
     /// Maximum nested calls.
-    #[arg(long, default_value_t = Limits::default().call_depth)]
+    #[arg(long, default_value_t = Limits::default().call_depth, allow_negative_numbers = true)]
     call_depth: u32,
     /// Maximum keys in the contract's memory.
-    #[arg(long, default_value_t = Limits::default().memory_keys)]
+    #[arg(long, default_value_t = Limits::default().memory_keys, allow_negative_numbers = true)]
     memory_keys: u32,
 }
 

@@ -111,14 +111,40 @@ pub(crate) const EXIT_FAILED: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = cli.command.json();
     match init_logs(cli.log_level.as_deref()).and_then(|()| execute(cli.command)) {
         Ok(code) => code,
         Err(e) => {
+            // Under `--json` the error is also the one JSON object on stdout.
+            if json {
+                println!("{}", e.json());
+            }
             eprintln!("{}", e.report());
             e.exit_code()
         }
     }
+}
+
+/// A command line clap refuses: clap's message and exit code (2; 0 for `--help` and
+/// `--version`), and under `--json` also the JSON error object (kind `usage`) on stdout.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if json && !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = render::escape(first.strip_prefix("error: ").unwrap_or(first)).into_owned();
+        let view = serde_json::json!({
+            "status": "error",
+            "error": { "kind": "usage", "message": message },
+        });
+        println!("{view}");
+    }
+    e.exit()
 }
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `--log-level` or else
@@ -146,6 +172,19 @@ fn init_logs(level: Option<&str>) -> Result<(), CliError> {
         .without_time()
         .try_init()
         .map_err(|e| CliError::LogInit(e.to_string()))
+}
+
+impl Command {
+    /// Whether the command was given `--json` (its errors are then printed as JSON too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Run(a) => a.json,
+            Command::Trace(a) => a.json,
+            Command::State(a) => a.json,
+            Command::Eval(a) => a.json,
+            _ => false,
+        }
+    }
 }
 
 /// Runs the command.

@@ -53,11 +53,30 @@ impl From<String> for EventValue {
     }
 }
 
+/// Who emitted an event: the host (domain operations and the `Error` event of a failed run)
+/// or the contract itself (`emitevent`). A contract chooses its event names freely, so only
+/// this field tells a contract's `Error` or `ResourceAllocated` from the host's.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// The host: a domain operation, or the run's `Error` event.
+    #[default]
+    Host,
+    /// The contract, with `emitevent`: `name` is the topic the contract chose.
+    Contract,
+}
+
 /// An event emitted by a run: a typed name plus who, where and when, and named fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// The event type, e.g. `CooperativeCreated`, or the topic of an `emitevent`.
     pub name: String,
+    /// Who emitted it: `host` or `contract` (`emitevent`). Events stored before this field
+    /// existed read as `host`.
+    #[serde(default)]
+    pub source: EventSource,
     /// The contract whose run emitted it.
     pub contract: String,
     /// The caller's DID.
@@ -82,14 +101,24 @@ pub struct HostCx<'e> {
 }
 
 impl HostCx<'_> {
-    /// Emits the event `name` with `fields`, stamped with the contract, caller and block.
+    /// Emits the host event `name` with `fields`, stamped with the contract, caller and block.
     pub fn emit(
         &mut self,
         name: &str,
         fields: impl IntoIterator<Item = (&'static str, EventValue)>,
     ) {
+        self.emit_from(EventSource::Host, name, fields);
+    }
+
+    fn emit_from(
+        &mut self,
+        source: EventSource,
+        name: &str,
+        fields: impl IntoIterator<Item = (&'static str, EventValue)>,
+    ) {
         self.events.push(Event {
             name: name.to_owned(),
+            source,
             contract: self.contract_id.to_owned(),
             caller: self.ctx.caller_did.clone(),
             block: self.ctx.block_number,
@@ -468,7 +497,12 @@ fn system(env: &mut Env<'_>, op: SystemOp, args: &[i64]) -> VmResult<HostReturn>
         }
         SystemOp::EmitEvent => {
             let (mut cx, strings) = env.split(0);
-            cx.emit(strings.get(arg(0))?, [("value", EventValue::Int(arg(1)))]);
+            // The contract's own event: marked as such, so it cannot pass for the host's.
+            cx.emit_from(
+                EventSource::Contract,
+                strings.get(arg(0))?,
+                [("value", EventValue::Int(arg(1)))],
+            );
             0
         }
         SystemOp::GetTimestamp => clamp_u64(env.ctx.timestamp),
@@ -556,6 +590,7 @@ mod tests {
         assert_eq!(env.events[0].caller, "did:key:alice");
         assert_eq!(env.events[0].block, 9);
         assert_eq!(env.events[0].fields["value"], EventValue::Int(3));
+        assert_eq!(env.events[0].source, EventSource::Contract);
         assert_eq!(env.host_calls, 6);
     }
 

@@ -32,7 +32,7 @@ pub mod wire;
 
 pub use context::ExecutionContext;
 pub use error::{ErrorKind, VmError, VmResult};
-pub use host::{Env, Event, EventValue, Host, HostCx, NoHost};
+pub use host::{Env, Event, EventSource, EventValue, Host, HostCx, NoHost};
 pub use isa::{HostOp, Op, OpKind, PureOp};
 pub use limits::{Limits, DEFAULT_GAS_LIMIT};
 pub use program::{Contract, Insn, Program, State};

@@ -409,6 +409,7 @@ pub fn error_event(contract: &str, ctx: &ExecutionContext, e: &VmError) -> Event
     }
     Event {
         name: "Error".to_owned(),
+        source: crate::host::EventSource::Host,
         contract: contract.to_owned(),
         caller: ctx.caller_did.clone(),
         block: ctx.block_number,

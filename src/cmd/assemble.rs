@@ -18,6 +18,7 @@ pub(crate) struct AssembleArgs {
 
 /// Writes the canonical bytes of the contract to `--output`.
 pub(crate) fn assemble(a: AssembleArgs) -> Result<ExitCode, CliError> {
+    super::check_output(&a.output, &[&a.file])?;
     let loaded = load::from_path(&a.file)?;
     let bytes = codec::encode(&loaded.contract);
     std::fs::write(&a.output, &bytes).map_err(|source| CliError::Write {

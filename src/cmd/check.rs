@@ -18,11 +18,11 @@ pub(crate) struct CheckArgs {
 
 /// Prints what the verifier found: instructions, basic blocks, subroutines, maximum stack.
 pub(crate) fn check(a: CheckArgs) -> Result<ExitCode, CliError> {
-    let v = load::from_path(&a.file)?.verify(&a.limits.limits())?;
+    let v = super::verify(load::from_path(&a.file)?, &a.limits.limits())?;
     let analysis = v.analysis();
     println!(
         "ok: {} is valid: {} instructions, {} basic blocks, {} subroutine(s), max stack {}",
-        a.file.display(),
+        crate::render::escape(&a.file.display().to_string()),
         v.contract().program.code.len(),
         analysis.blocks.len(),
         analysis.funcs.len(),

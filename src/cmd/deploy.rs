@@ -30,12 +30,14 @@ pub(crate) fn deploy(a: DeployArgs, upgrade: bool) -> Result<ExitCode, CliError>
     // verifies them with again when it loads them.
     let mut verified = Vec::new();
     for file in &a.files {
-        verified.push(load::from_path(file)?.verify(&Limits::default())?);
+        verified.push(super::verify(load::from_path(file)?, &Limits::default())?);
     }
+    super::check_db_path(&a.state)?;
     let mut store = Store::open(&a.state)?;
     let at = a.state.display();
     for v in verified {
         let id = v.contract().id.clone();
+        let shown = crate::render::escape(&id);
         let done = if upgrade {
             store.upgrade(v, &a.caller)?
         } else {
@@ -44,11 +46,13 @@ pub(crate) fn deploy(a: DeployArgs, upgrade: bool) -> Result<ExitCode, CliError>
         let revision = store.host().deployment(&id).map_or(0, |d| d.revision);
         match done {
             DeployOutcome::Unchanged => {
-                println!("`{id}` is already deployed with this code (revision {revision}) in {at}")
+                println!(
+                    "`{shown}` is already deployed with this code (revision {revision}) in {at}"
+                )
             }
-            DeployOutcome::Deployed => println!("deployed `{id}` to {at}"),
+            DeployOutcome::Deployed => println!("deployed `{shown}` to {at}"),
             DeployOutcome::Upgraded => {
-                println!("upgraded `{id}` to revision {revision} in {at}")
+                println!("upgraded `{shown}` to revision {revision} in {at}")
             }
         }
     }

@@ -25,10 +25,13 @@ pub(crate) struct DisasmArgs {
 pub(crate) fn disasm(a: DisasmArgs) -> Result<ExitCode, CliError> {
     let loaded = load::from_path(&a.file)?;
     if a.clif {
-        let verified = loaded.verify(&a.limits.limits())?;
+        let verified = super::verify(loaded, &a.limits.limits())?;
         print!("{}", coopvm::jit::clif(&verified)?);
     } else {
-        print!("{}", disasm::disassemble(&loaded.contract));
+        // Strings are quoted with escapes already; anything else from the contract (an id,
+        // a key) is escaped here, line by line.
+        let text = disasm::disassemble(&loaded.contract);
+        print!("{}", crate::render::escape_lines(&text));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ pub(crate) struct RunArgs {
     /// Print one JSON object (status, stack, gas_used, state, events, logs, error; and
     /// stats with --stats).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Also report the run's statistics: wall time, instructions executed, basic blocks
     /// entered, gas used, peak stack and call depth, memory keys, host calls and how often
     /// each opcode ran.
@@ -42,7 +42,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let common = &args.common;
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
-    let verified = loaded.verify(&common.limits.limits())?;
+    let verified = super::verify(loaded, &common.limits.limits())?;
     let inputs = common.inputs(verified.contract())?;
     let ctx = common.context();
     let engine = Engine::from(args.engine);
@@ -66,7 +66,10 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 "--reputation is for runs without --state: with a state database the caller's stored reputation is used".to_owned(),
             ))
         }
-        Some(path) => Store::open(path)?.execute_with(&verified, &ctx, runner)?,
+        Some(path) => {
+            super::check_db_path(path)?;
+            Store::open(path)?.execute_with(&verified, &ctx, runner)?
+        }
         None => common.world()?.execute_with(&verified, &ctx, runner),
     };
     let stats = stats.flatten();

@@ -14,7 +14,7 @@ pub(crate) struct StateArgs {
     path: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Prints the deployed contracts, contract states, the cooperative domain and the event log.
@@ -23,6 +23,7 @@ pub(crate) fn state(a: StateArgs) -> Result<ExitCode, CliError> {
     if !a.path.exists() {
         return Err(CliError::NoState(a.path));
     }
+    super::check_db_path(&a.path)?;
     let dump = Store::open_read_only(&a.path)?.dump()?;
     if a.json {
         println!("{dump}");

@@ -20,7 +20,7 @@ pub(crate) struct TraceArgs {
     limit: u64,
     /// Print JSON lines: one object per instruction, then one for the end of the run.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Traces the run on the in-memory cooperative host, exactly as `run` without `--state`;
@@ -29,7 +29,7 @@ pub(crate) fn trace(args: TraceArgs) -> Result<ExitCode, CliError> {
     let common = &args.common;
     let loaded = load::from_path(&common.file)?;
     let map = loaded.map.clone();
-    let verified = loaded.verify(&common.limits.limits())?;
+    let verified = super::verify(loaded, &common.limits.limits())?;
     let inputs = common.inputs(verified.contract())?;
     let ctx = common.context();
     let gas_limit = common.gas_limit;

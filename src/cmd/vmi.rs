@@ -9,7 +9,9 @@ use crate::error::CliError;
 use crate::EXIT_FAILED;
 use clap::Args;
 use coopvm::load;
-use coopvm::vmi::{data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm};
+use coopvm::vmi::{
+    data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
+};
 use coopvm::Engine;
 use coopvm::{disasm, DEFAULT_GAS_LIMIT};
 use std::path::{Path, PathBuf};
@@ -50,7 +52,7 @@ pub(crate) struct EvalArgs {
     engine: EngineArg,
     /// Print one JSON object: {"result": N or null, "gas_used": N, "gas_limit": N, "engine": ...}.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `coopvm prove`.
@@ -89,11 +91,10 @@ pub(crate) struct VerifyArgs {
     gas_limit: u64,
 }
 
+/// Reads an input file, at most [`load::MAX_INPUT_BYTES`] (so `/dev/zero` is refused, not
+/// read until memory runs out).
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|source| CliError::Read {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(load::read_input(path)?)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
@@ -111,7 +112,7 @@ fn parse_value(text: &str) -> Result<CoopValue, CliError> {
     text.trim()
         .parse::<i64>()
         .map(CoopValue::Int)
-        .map_err(|_| CliError::Value(text.to_owned()))
+        .map_err(|_| CliError::Value(crate::render::bounded(text)))
 }
 
 /// Parses the inputs of a run (`coopvm run --args`, split at commas by clap) with the value
@@ -143,11 +144,12 @@ fn load_function(path: &Path) -> Result<CoopValue, CliError> {
             path: path.to_owned(),
             source,
         })?;
+        invalid_code(path, &d)?;
         return match CoopVm::default().decode(&d) {
             Some(f @ CoopValue::Function(_)) => Ok(f),
             _ => Err(CliError::NotAFunction {
                 path: path.to_owned(),
-                value: d.to_string(),
+                value: crate::render::bounded(&d.to_string()),
             }),
         };
     }
@@ -160,8 +162,26 @@ fn load_function(path: &Path) -> Result<CoopValue, CliError> {
         })
 }
 
+/// A DataValue that claims to be a coopvm function (coopvm's VM number) but whose code is
+/// not a valid contract: an error saying why, instead of a foreign-looking `fn<vm N>`.
+fn invalid_code(path: &Path, d: &DataValue) -> Result<(), CliError> {
+    if let DataValue::FunctionV { vm, code } = d {
+        if *vm == COOPVM_NUMBER {
+            if let Err(e) = Function::from_bytes(code) {
+                return Err(CliError::InvalidFunctionCode {
+                    path: path.to_owned(),
+                    len: code.len(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `coopvm encode FILE -o OUT`.
 pub(crate) fn encode(a: EncodeArgs) -> Result<ExitCode, CliError> {
+    super::check_output(&a.output, &[&a.file])?;
     let f = load_function(&a.file)?;
     let bytes = CoopVm::default().encode(&f).to_bytes();
     write(&a.output, &bytes)?;
@@ -176,14 +196,18 @@ pub(crate) fn decode(a: DecodeArgs) -> Result<ExitCode, CliError> {
         path: a.file.clone(),
         source,
     })?;
-    println!("{d}");
+    invalid_code(&a.file, &d)?;
+    println!("{}", crate::render::escape(&d.to_string()));
     if let Some(CoopValue::Function(f)) = CoopVm::default().decode(&d) {
         println!(
             "; coopvm function: contract `{}`, {} instruction(s)",
-            f.contract().id,
+            crate::render::escape(&f.contract().id),
             f.contract().program.code.len()
         );
-        print!("{}", disasm::disassemble(f.contract()));
+        print!(
+            "{}",
+            crate::render::escape_lines(&disasm::disassemble(f.contract()))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -204,6 +228,7 @@ pub(crate) fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     };
     if a.json {
         let view = serde_json::json!({
+            "status": if top.is_some() { "ok" } else { "error" },
             "result": top,
             "gas_used": gas_used,
             "gas_limit": a.gas_limit,
@@ -234,6 +259,7 @@ fn prover(gas_limit: u64) -> CoopVm {
 /// `coopvm prove FILE --public X --private Y -o OUT`: exit 1 if there is no proof (the
 /// relation does not hold, or fails).
 pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
+    super::check_output(&a.output, &[&a.file])?;
     let f = load_function(&a.file)?;
     let public = parse_value(&a.public)?;
     let private = parse_value(&a.private)?;
@@ -249,7 +275,7 @@ pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("no proof: {e}");
+            eprintln!("no proof: {}", crate::render::escape(&e.to_string()));
             Ok(ExitCode::from(EXIT_FAILED))
         }
     }
@@ -264,7 +290,11 @@ pub(crate) fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
     let valid = match Proof::from_bytes(&bytes) {
         Ok(proof) => prover(a.gas_limit).verify(&f, &public, &proof),
         Err(e) => {
-            eprintln!("{}: {e}", a.proof.display());
+            eprintln!(
+                "invalid: {}: {}",
+                crate::render::escape(&a.proof.display().to_string()),
+                crate::render::escape(&e.to_string())
+            );
             false
         }
     };

@@ -15,6 +15,7 @@ mod differential;
 mod domain_engines;
 mod garbage;
 mod governance;
+mod hardening;
 mod identity;
 mod jit_cli;
 mod logs;

@@ -200,7 +200,7 @@ macro_rules! for_each_op {
                 Log = 0x80, "log", 1 -> 0, gas 2, System, false, "[v] -> []",
                     "Pops v and appends it to the run's execution log.";
                 EmitEvent = 0x81, "emitevent", 2 -> 0, gas 10, System, false, "[topic, v] -> []",
-                    "Pops v and the string handle `topic` and emits the event `topic` with value v.";
+                    "Pops v and the string handle `topic` and emits the event `topic` with value v, marked `source: contract` (never mistaken for a host event of the same name).";
                 GetTimestamp = 0x82, "gettimestamp", 0 -> 1, gas 2, System, false, "[] -> [t]",
                     "Pushes the execution context's timestamp.";
                 GetCaller = 0x83, "getcaller", 0 -> 1, gas 2, System, false, "[] -> [did]",
