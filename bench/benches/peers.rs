@@ -41,9 +41,10 @@
 //! After criterion's own output the bench prints a markdown table: the mean time of each
 //! kernel on each engine and the ratios interp / wasmi, interp / native, JIT / native and
 //! JIT / wasmtime (below 1.00x means coopvm is faster), with the load average at the start
-//! and the end of the run. The table is read back from criterion's `estimates.json` files
-//! (`coopvm_bench::report`); a kernel filtered out of the run shows `-`. On a shared,
-//! loaded machine compare only ratios from one run.
+//! and the end of the run. Ratios to native are `n/a` for `host`, `host2` and `tiny`, whose
+//! native twins only return the result. The table is read back from criterion's
+//! `estimates.json` files (`coopvm_bench::report`); a kernel filtered out of the run shows
+//! `-`. On a shared, loaded machine compare only ratios from one run.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
@@ -270,6 +271,10 @@ const ENGINES: [&str; 6] = [
     "wasmtime-fuel",
 ];
 
+/// Kernels whose native twin does not do the work (it returns what the host calls or the
+/// protocol would produce), so their ratios to native are left out of the table.
+const NO_NATIVE_RATIO: [&str; 3] = ["host", "host2", "tiny"];
+
 /// `tiny`'s coopvm engines: whole runs under the run protocol (see the module docs).
 fn bench_tiny(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -389,6 +394,13 @@ fn summary(started: SystemTime, load_before: Option<String>) {
             unreachable!("one figure per engine")
         };
         let cell = |x: Option<f64>| x.map_or_else(|| "-".into(), report::time);
+        let to_native = |x: Option<f64>| {
+            if NO_NATIVE_RATIO.contains(&k.name) {
+                "n/a".into()
+            } else {
+                report::ratio(x, native)
+            }
+        };
         lines.push(format!(
             "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             k.name,
@@ -399,8 +411,8 @@ fn summary(started: SystemTime, load_before: Option<String>) {
             cell(wasmi),
             cell(wasmtime),
             report::ratio(interp, wasmi),
-            report::ratio(interp, native),
-            report::ratio(jit, native),
+            to_native(interp),
+            to_native(jit),
             report::ratio(jit, wasmtime),
         ));
     }
@@ -415,7 +427,8 @@ fn summary(started: SystemTime, load_before: Option<String>) {
     lines.push(
         "Ratios are coopvm's time over the other's: below 1.00x coopvm is faster. `tiny` is \
          whole runs under the run protocol for coopvm, a call into a live instance for the \
-         peers (see the bench's docs); runs per second = 1e9 / ns."
+         peers (see the bench's docs); runs per second = 1e9 / ns. n/a: the native twin of \
+         host, host2 and tiny only returns the result (no host calls, no run)."
             .into(),
     );
     println!("{}", lines.join("\n"));

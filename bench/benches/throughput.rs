@@ -16,14 +16,14 @@
 //!
 //! With t threads, one iteration is t runs, one on each thread, all threads running the
 //! same verified contract at once (started together by a barrier; the threads are spawned
-//! once per criterion sample, a fixed cost that criterion's per-iteration slope leaves out
-//! and the mean, over samples of thousands of runs, barely sees). Criterion reports the
-//! throughput in runs per second (`elem/s`). At the end the bench prints a markdown table:
-//! runs per second on 1 and 2 threads and their ratio (the scaling), with the load average,
-//! which matters: two threads on a machine whose cores are busy cannot scale.
+//! once per criterion sample, a fixed cost that criterion's per-iteration slope leaves
+//! out). Criterion reports the throughput in runs per second (`elem/s`). At the end the
+//! bench prints a markdown table from the same slope: runs per second on 1 and 2 threads and
+//! their ratio (the scaling), with the load average, which matters: two threads on a machine
+//! whose cores are busy cannot scale.
 
 use coopvm::{interp, Engine, ExecutionContext, NoHost, RunParams, Verified};
-use coopvm_bench::report;
+use coopvm_bench::report::{self, Statistic};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
@@ -122,11 +122,14 @@ fn summary(started: SystemTime, load_before: Option<String>) {
         .to_string();
     let mut rows = Vec::new();
     for way in WAYS {
-        // Mean time per iteration (one run on each thread) -> runs per second in total.
+        // Time per iteration (one run on each thread) -> runs per second in total. The
+        // slope, as criterion prints it: the threads' start-up, a fixed cost per sample,
+        // drops out of it.
         let rate: Vec<Option<f64>> = THREADS
             .iter()
             .map(|&t| {
-                report::mean_ns(&home, &format!("tiny/{t}t"), way, &n, started)
+                let group = format!("tiny/{t}t");
+                report::estimate_ns(&home, (&group, way, &n), Statistic::Typical, started)
                     .map(|ns| t as f64 * 1e9 / ns)
             })
             .collect();
@@ -149,7 +152,7 @@ fn summary(started: SystemTime, load_before: Option<String>) {
         return;
     }
     println!(
-        "\n## tiny: runs per second under the run protocol (criterion mean)\n\n\
+        "\n## tiny: runs per second under the run protocol (criterion slope)\n\n\
          Load average (1, 5, 15 min): {} at the start, {} at the end; {} CPUs.\n\n\
          | engine | 1 thread | 2 threads | 2 threads / 1 |\n|---|---:|---:|---:|\n{}",
         load_before.as_deref().unwrap_or("?"),

@@ -46,14 +46,24 @@ pub fn file_safe(name: &str) -> String {
     name.replace(['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'], "_")
 }
 
-/// Mean time per iteration in nanoseconds (criterion's "mean" point estimate) of the
-/// benchmark `group/function/value`, if criterion wrote it at or after `since` (so a
-/// benchmark filtered out of this run does not show an old figure).
-pub fn mean_ns(
+/// Which of criterion's estimates to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    /// The mean time per iteration.
+    Mean,
+    /// The slope of time against iterations over the samples (what criterion prints as
+    /// `time:` for its default linear sampling; a fixed cost per sample drops out of it),
+    /// else the mean.
+    Typical,
+}
+
+/// Time per iteration in nanoseconds (`stat`) of the benchmark `group/function/value`, if
+/// criterion wrote it at or after `since` (so a benchmark filtered out of this run does not
+/// show an old figure).
+pub fn estimate_ns(
     home: &Path,
-    group: &str,
-    function: &str,
-    value: &str,
+    (group, function, value): (&str, &str, &str),
+    stat: Statistic,
     since: SystemTime,
 ) -> Option<f64> {
     let file = home
@@ -66,21 +76,45 @@ pub fn mean_ns(
     if !fresh {
         return None;
     }
-    mean_point_estimate(&std::fs::read_to_string(&file).ok()?)
+    let json = std::fs::read_to_string(&file).ok()?;
+    match stat {
+        Statistic::Mean => point_estimate(&json, "mean"),
+        Statistic::Typical => {
+            point_estimate(&json, "slope").or_else(|| point_estimate(&json, "mean"))
+        }
+    }
 }
 
-/// The `point_estimate` of `mean` in criterion's `estimates.json`.
+/// Criterion's mean time per iteration in nanoseconds ([`estimate_ns`] of the mean).
+pub fn mean_ns(
+    home: &Path,
+    group: &str,
+    function: &str,
+    value: &str,
+    since: SystemTime,
+) -> Option<f64> {
+    estimate_ns(home, (group, function, value), Statistic::Mean, since)
+}
+
+/// The `point_estimate` of the estimate `name` (`mean`, `slope`, ...) in criterion's
+/// `estimates.json`; `None` when it is missing or `null` (the slope of flat sampling).
 ///
 /// ```
 /// let json = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,
 ///     "lower_bound":1.0,"upper_bound":3.0},"point_estimate":2.5,"standard_error":0.1},
-///     "median":{"point_estimate":9.0}}"#;
-/// assert_eq!(coopvm_bench::report::mean_point_estimate(json), Some(2.5));
+///     "median":{"point_estimate":9.0},"slope":null}"#;
+/// assert_eq!(coopvm_bench::report::point_estimate(json, "mean"), Some(2.5));
+/// assert_eq!(coopvm_bench::report::point_estimate(json, "median"), Some(9.0));
+/// assert_eq!(coopvm_bench::report::point_estimate(json, "slope"), None);
 /// ```
-pub fn mean_point_estimate(json: &str) -> Option<f64> {
-    let mean = &json[json.find("\"mean\"")?..];
+pub fn point_estimate(json: &str, name: &str) -> Option<f64> {
+    let at = &json[json.find(&format!("\"{name}\""))?..];
+    let value = at[at.find(':')? + 1..].trim_start();
+    if !value.starts_with('{') {
+        return None;
+    }
     let key = "\"point_estimate\":";
-    let rest = mean[mean.find(key)? + key.len()..].trim_start();
+    let rest = value[value.find(key)? + key.len()..].trim_start();
     let end = rest
         .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
         .unwrap_or(rest.len());
@@ -139,12 +173,11 @@ mod tests {
         );
         assert_eq!(target_directory("{}"), None);
         assert_eq!(file_safe("peers/fib"), "peers_fib");
+        let json = r#"{"mean":{"point_estimate":1.5e3,"standard_error":2},"slope":null}"#;
+        assert_eq!(point_estimate(json, "mean"), Some(1500.0));
+        assert_eq!(point_estimate(json, "slope"), None);
         assert_eq!(
-            mean_point_estimate(r#"{"mean":{"point_estimate":1.5e3,"standard_error":2}}"#),
-            Some(1500.0)
-        );
-        assert_eq!(
-            mean_point_estimate(r#"{"median":{"point_estimate":1}}"#),
+            point_estimate(r#"{"median":{"point_estimate":1}}"#, "mean"),
             None
         );
         assert_eq!(ratio(Some(3.0), Some(2.0)), "1.50x");
@@ -167,6 +200,8 @@ mod tests {
         let later = SystemTime::now() + std::time::Duration::from_secs(3600);
         assert_eq!(mean_ns(&dir, "g/x", "f", "1", later), None);
         assert_eq!(mean_ns(&dir, "g/x", "f", "2", long_ago), None);
+        let typical = estimate_ns(&dir, ("g/x", "f", "1"), Statistic::Typical, long_ago);
+        assert_eq!(typical, Some(42.0), "no slope: the mean");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
