@@ -18,9 +18,12 @@
 //! The need (how deep a subroutine reaches into its caller's stack) is propagated through the
 //! same queue, which recursion can make slow (a recursion that consumes one caller value per
 //! call climbs one value at a time until it passes the stack limit). That propagation spends
-//! a budget; once it is spent, needs are no longer propagated through the queue, the walks are
-//! finished alone, and [`super::needs`] solves the needs over the call graph. The result is the
-//! same least fixed point either way.
+//! a [`Budget`] (its size is in the [module documentation](super)); once it is spent, needs
+//! are no longer propagated through the queue, the walks are finished alone, and
+//! [`super::needs`] solves the needs over the call graph. The result is the same least fixed
+//! point either way. Code reached by several subroutines (which is rejected once the fixed
+//! point is done) is walked by each, as before, but only up to the code's length in all;
+//! past that, or past the budget, the contract is rejected for it at once.
 
 use super::needs::{self, Call};
 use super::witness::{self, Sig};
