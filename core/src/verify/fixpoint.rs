@@ -43,7 +43,8 @@ pub(super) struct Sub {
     pub entry: u32,
     /// Its signature as published to its callers.
     pub sig: Sig,
-    /// The height at its `return`s reached so far (they all agree).
+    /// The height at the `return`s reached so far (they all agree); published as `sig.delta`
+    /// when it is settled.
     ret: Option<i64>,
     /// The lowest height reached minus what the instruction there needs from the stack, calls
     /// counted at their callees' current needs (0 at most).
@@ -52,7 +53,7 @@ pub(super) struct Sub {
     local_min: i64,
     /// The highest height after any instruction reached (0 at least).
     pub max: i64,
-    /// Its call sites (a list through [`Site::next`]).
+    /// The call sites that call it (a list through [`Site::next`]).
     callers: u32,
     /// Walks waiting to be made (a list through [`Resume::next`]).
     pending: u32,
