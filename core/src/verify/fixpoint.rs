@@ -18,9 +18,12 @@
 //! The need (how deep a subroutine reaches into its caller's stack) is propagated through the
 //! same queue, which recursion can make slow (a recursion that consumes one caller value per
 //! call climbs one value at a time until it passes the stack limit). That propagation spends
-//! a budget; once it is spent, needs are no longer propagated through the queue, the walks are
-//! finished alone, and [`super::needs`] solves the needs over the call graph. The result is the
-//! same least fixed point either way.
+//! a [`Budget`] (its size is in the [module documentation](super)); once it is spent, needs
+//! are no longer propagated through the queue, the walks are finished alone, and
+//! [`super::needs`] solves the needs over the call graph. The result is the same least fixed
+//! point either way. Code reached by several subroutines (which is rejected once the fixed
+//! point is done) is walked by each, as before, but only up to the code's length in all;
+//! past that, or past the budget, the contract is rejected for it at once.
 
 use super::needs::{self, Call};
 use super::witness::{self, Sig};
@@ -40,7 +43,8 @@ pub(super) struct Sub {
     pub entry: u32,
     /// Its signature as published to its callers.
     pub sig: Sig,
-    /// The height at its `return`s reached so far (they all agree).
+    /// The height at the `return`s reached so far (they all agree); published as `sig.delta`
+    /// when it is settled.
     ret: Option<i64>,
     /// The lowest height reached minus what the instruction there needs from the stack, calls
     /// counted at their callees' current needs (0 at most).
@@ -49,7 +53,7 @@ pub(super) struct Sub {
     local_min: i64,
     /// The highest height after any instruction reached (0 at least).
     pub max: i64,
-    /// Its call sites (a list through [`Site::next`]).
+    /// The call sites that call it (a list through [`Site::next`]).
     callers: u32,
     /// Walks waiting to be made (a list through [`Resume::next`]).
     pending: u32,
