@@ -144,7 +144,7 @@ fn compile(c: &mut Criterion) {
         "subroutine",
         "governance/found",
     ] {
-        let path = format!("{}/examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read_to_string(&path).expect("example exists");
         sources.push((name.replace('/', "_"), src));
     }
