@@ -2,8 +2,8 @@
 //! fib and a host-call loop, with native Rust baselines for the loop and fib; and the JIT's
 //! compile time for every example and for a ~100-instruction contract.
 //!
-//! Run: `cargo bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
-//! `cargo bench --bench jit -- compile` runs only the compile-time groups (`compile`, and
+//! Run: `cargo bench -p coopvm-bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench -p coopvm-bench --bench jit -- compile` runs only the compile-time groups (`compile`, and
 //! `compile_scaling`: compile time per instruction from 100 to 16,000 instructions, at each
 //! optimization level, and a chain of 16,000 `jumpif` blocks); `-- runs` the run-protocol
 //! throughput of a counter-sized contract on one and two threads (`runs`). The figures the

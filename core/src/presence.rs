@@ -72,11 +72,12 @@ impl Presence {
             }
         }
         let n = a.blocks.len();
-        let entry: Vec<bool> = a
-            .blocks
-            .iter()
-            .map(|b| a.funcs.iter().any(|f| f.entry == b.start))
-            .collect();
+        let mut entry = vec![false; n];
+        for f in &a.funcs {
+            if let Some(&bi) = a.block_at.get(f.entry as usize).filter(|&&i| i != NONE) {
+                entry[bi as usize] = true;
+            }
+        }
         // Successors of every block.
         let succ = |bi: usize| -> [Option<usize>; 2] {
             let b = &a.blocks[bi];

@@ -13,14 +13,15 @@
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
 //! comes first; a contract whose compile estimate is large must also have used
 //! [`Policy::gas_per_compile_unit`] gas per unit of it (compile cost is about linear in the
-//! estimate), so compiling a big contract waits until interpreting it has cost as much. The defaults implement the classic rule "compile once interpretation has cost
-//! about as much as compiling", from `cargo bench --bench jit` (figures in the README):
-//! interpreting costs 1.1 to 1.7 ns per unit of gas and JIT code 0.09 to 0.17 ns, while
-//! compiling an example costs 0.09 to 0.43 ms (1.3 ms for 100 instructions), so 200,000 gas
-//! of interpretation (about 0.3 ms) pays for a typical compile. Tiny contracts (tens of gas)
-//! run in about 1 µs on either engine, dominated by the run protocol, so the JIT saves them
-//! little; 1,000 runs (about 1 ms of interpretation) bound what they can spend before being
-//! compiled anyway, at the cost of one compile.
+//! estimate), so compiling a big contract waits until interpreting it has cost as much. The
+//! defaults implement the classic rule "compile once interpretation has cost about as much as
+//! compiling": interpreted code costs an order of magnitude more per unit of gas than JIT
+//! code, and [`Policy::gas`] is about as much interpretation as compiling a typical contract
+//! takes. Tiny contracts (tens of gas) are dominated by the run protocol on either engine, so
+//! the JIT saves them little; [`Policy::runs`] bounds what they can spend interpreted before
+//! being compiled anyway, at the cost of one compile. The measurements behind the defaults
+//! come from `cargo bench -p coopvm-bench --bench jit`; the README ("The JIT and tiering")
+//! keeps the figures.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run and the last thread
@@ -301,6 +302,19 @@ impl CodeCache {
                     .count()
             })
             .sum()
+    }
+
+    /// Whether this cache holds native code for `verified` (its fingerprint and limits). A
+    /// compile in the background counts only once it is done (see
+    /// [`CodeCache::wait_for_compiles`]).
+    pub fn is_compiled(&self, verified: &Verified) -> bool {
+        let key = Key {
+            fingerprint: verified.fingerprint(),
+            limits: *verified.limits(),
+        };
+        self.shard(&key)
+            .get(&key)
+            .is_some_and(|e| e.state.load(Ordering::Acquire) == READY)
     }
 
     /// Drops every entry (native code is freed once no run and no thread's memory of it

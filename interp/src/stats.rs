@@ -51,7 +51,7 @@ pub(crate) fn execute_counted<H: Host + ?Sized>(
             _ => NOT_A_BLOCK,
         })
         .collect();
-    let mut m = Machine::new(code, gas_limit);
+    let mut m = Machine::new(code, gas_limit).with_inputs(env.inputs());
     let mut probe = Counter {
         block_of: &block_of,
         tally,

@@ -504,6 +504,10 @@ impl NativeCode {
         }
         let mut stack = GiveBack(std::mem::take(&mut stack));
         let stack = &mut stack.0;
+        // The inputs (`.params`): main's entry block loads them from here.
+        let inputs = env.inputs();
+        let n = inputs.len().min(stack.len());
+        stack[..n].copy_from_slice(&inputs[..n]);
         let mut frame = rt::Frame::new(
             env,
             host,

@@ -38,6 +38,8 @@ pub(super) fn signatures(b: &mut FunctionBuilder<'_>, ptr: Type) -> Sigs {
         store_dyn: sig(vec![ptr, types::I64, types::I64], 0),
         load_dyn: sig(vec![ptr, types::I64], 2),
         grow: sig(vec![ptr], 0),
+        tstore: sig(vec![ptr, types::I32, types::I64, types::I64], 0),
+        tload: sig(vec![ptr, types::I32, types::I64], 2),
     }
 }
 

@@ -3,7 +3,8 @@
 //! `load` or `store` of a key the presence analysis proves present is a plain register move,
 //! any other tests the key's presence flag, itself a register. Other static keys are read and
 //! written in the context block's slots. Creating a key and every dynamic access go through
-//! trampolines into `coopvm_core::memory::Memory` (which counts keys against the limit).
+//! trampolines into `coopvm_core::memory::Memory` (which counts keys against the limit). Every access to the
+//! transient memory (`tstore`/`tload`) goes through a trampoline too.
 
 use super::{Arg, Lower};
 use crate::rt::{off, Exit};
@@ -115,5 +116,35 @@ impl Lower<'_, '_> {
         let r = self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key]);
         self.check_pair(r[1], pc);
         self.set(h - 1, r[0]);
+    }
+
+    /// `tstore` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the
+    /// stack; through the trampoline into the transient memory.
+    pub(super) fn tstore(&mut self, pc: u32, slot: Option<u32>, h: u32) {
+        let ctx = self.ctx;
+        let (dynamic, key, v) = match slot {
+            Some(slot) => {
+                let key = self.b.ins().iconst(types::I64, i64::from(slot));
+                (0, key, self.get(h - 1))
+            }
+            None => (1, self.get(h - 1), self.get(h - 2)),
+        };
+        let d = self.b.ins().iconst(types::I32, dynamic);
+        let status = self.trampoline(off::TSTORE, self.sigs.tstore, &[ctx, d, key, v])[0];
+        self.fail_if(status, Exit::Trampoline, pc, None, None);
+    }
+
+    /// `tload` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the
+    /// stack; through the trampoline into the transient memory.
+    pub(super) fn tload(&mut self, pc: u32, slot: Option<u32>, h: u32) {
+        let ctx = self.ctx;
+        let (dynamic, key, at) = match slot {
+            Some(slot) => (0, self.b.ins().iconst(types::I64, i64::from(slot)), h),
+            None => (1, self.get(h - 1), h - 1),
+        };
+        let d = self.b.ins().iconst(types::I32, dynamic);
+        let r = self.trampoline(off::TLOAD, self.sigs.tload, &[ctx, d, key]);
+        self.check_pair(r[1], pc);
+        self.set(at, r[0]);
     }
 }

@@ -127,6 +127,64 @@ fn gas_limit_and_context_options() {
 }
 
 #[test]
+fn args_are_the_inputs_of_a_run() {
+    let dir = tempdir("args");
+    let f = dir.join("pay.casm");
+    std::fs::write(
+        &f,
+        ".contract pay\n.params 3\n; [who, amount, fee]\nsub\nswap\ngetcaller\nstreq\n",
+    )
+    .unwrap();
+    let f = f.display().to_string();
+    // Integers and `s:` strings, deepest first; the string is a handle the run made.
+    let (code, v) = json_run(&[&f, "--args", "s:did:key:me,50,-2", "--caller", "did:key:me"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stack"], serde_json::json!([52, 1]));
+    assert_eq!(v["gas_used"], 1 + 1 + 2 + 3 + 1);
+    // The same for trace and for every engine.
+    for engine in ["interp", "jit", "auto"] {
+        let out = coopvm(&["run", &f, "--engine", engine, "--args", "s:x,1,1", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["stack"], serde_json::json!([0, 0]), "{engine}");
+    }
+    let out = coopvm(&["trace", &f, "--args", "s:x,1,1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("end: ok"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A wrong count is a usage error naming both counts, for run and trace.
+    for args in [&["--args", "1,2"][..], &[], &["--args", "1,2,3,4"]] {
+        for cmd in ["run", "trace"] {
+            let mut all = vec![cmd, &f];
+            all.extend_from_slice(args);
+            let out = coopvm(&all);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {args:?}");
+            let err = text(&out.stderr);
+            let given = args.get(1).map_or(0, |a| a.split(',').count());
+            assert!(
+                err.contains(&format!(
+                    "takes 3 input(s) (`.params 3`), but --args gives {given}"
+                )),
+                "{err}"
+            );
+        }
+    }
+    // A bad value is a usage error too; a contract without `.params` takes none.
+    let out = coopvm(&["run", &f, "--args", "1,x,2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`x` is neither"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = coopvm(&["run", &example("counter.casm"), "--args", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("takes 0 input(s)"));
+}
+
+#[test]
 fn limits_are_configurable() {
     let (code, v) = json_run(&[&example("fib.casm"), "--call-depth", "5"]);
     assert_eq!(code, 1);
@@ -260,6 +318,7 @@ fn usage_errors_exit_2_and_help_teaches() {
         "--permission",
         "--timestamp",
         "--block",
+        "--args",
         "--json",
     ] {
         assert!(run_help.contains(opt), "{opt} missing from run --help");
@@ -275,6 +334,49 @@ fn docs_match_the_instruction_table() {
         generated, committed,
         "docs/opcodes.md is stale: regenerate it with `cargo run -- docs > docs/opcodes.md`"
     );
+}
+
+#[test]
+fn errors_are_printed_once_with_the_error_prefix() {
+    let dir = tempdir("errors");
+    let bad = dir.join("bad.casm");
+    std::fs::write(&bad, "push 1\n  ad\n").unwrap();
+    let bad = bad.display().to_string();
+    let unwritable = dir.join("no/such/dir/out.bin").display().to_string();
+    let relation = example("relation_square.casm");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["run", "/no/such/file.casm"],
+            "error: cannot read /no/such/file.casm",
+        ),
+        (&["eval", &bad], "error: unknown instruction `ad`"),
+        (&["check", &bad], "error: unknown instruction `ad`"),
+        (
+            &["assemble", &example("loop.casm"), "-o", &unwritable],
+            "error: cannot write ",
+        ),
+        (
+            &[
+                "prove",
+                &relation,
+                "--public",
+                "x",
+                "--private",
+                "1",
+                "-o",
+                &unwritable,
+            ],
+            "error: `x` is neither",
+        ),
+        (&["state", &unwritable], "error: no state database at "),
+    ];
+    for (args, start) in cases {
+        let out = coopvm(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with(start), "{args:?}: {err}");
+        assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+    }
 }
 
 fn tempdir(tag: &str) -> PathBuf {

@@ -1,20 +1,23 @@
 //! Differential tests: the JIT against the reference interpreter.
 //!
 //! Every example, and thousands of generated verified programs (straight-line arithmetic with
-//! overflow and division by zero, counted loops, conditionals, subroutine calls and recursion,
-//! static and dynamic memory with missing keys and the key limit, system host operations, a
-//! test host with dynamic gas and failures, `halt` anywhere), run on both engines under many
-//! gas limits (every limit up to the full cost for small programs, so `out_of_gas` is hit at
-//! every block boundary and host charge). Status, stack, gas used, state, events, logs, error
-//! (kind, location and message) and the host's final state must be identical. A failing case
-//! prints the program as assembly.
+//! overflow and division by zero, stack shuffles (`over`, `rot`, `pick N`), counted loops,
+//! conditionals, subroutine calls and recursion, static and dynamic memory with missing keys
+//! and the key limit, transient memory (`tstore`/`tload`) with its own limit, string
+//! equality and length on good and bad handles, system host operations, a test host with
+//! dynamic gas, failures and reads that return strings, `halt` anywhere, and inputs:
+//! `.params N` with integer and string inputs), run on both engines under many gas limits
+//! (every limit up to the full cost for small programs, so `out_of_gas` is hit at every block
+//! boundary and host charge). Status, stack, gas used, state, events, logs, error (kind,
+//! location and message) and the host's final state must be identical. A failing case prints
+//! the program as assembly and its inputs.
 
 use coopvm::error::{ErrorKind, VmError, VmResult};
 use coopvm::host::HostCx;
 use coopvm::jit::NativeCode;
 use coopvm::{
-    asm::assemble, disasm::disassemble, verify, ExecutionContext, Host, Limits, NoHost, Outcome,
-    RunParams, State, Verified,
+    asm::assemble, disasm::disassemble, verify, Arg, ExecutionContext, Host, Limits, NoHost,
+    Outcome, RunParams, State, Verified,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -103,15 +106,39 @@ impl Host for TestHost {
     fn verify_did(&mut self, _: &mut HostCx, d: &str, _: &str, _: &str) -> VmResult<bool> {
         Ok(d.starts_with("did:"))
     }
+    // Reads: dynamic gas, refusals, and results that are strings of the run.
+    fn get_balance(&mut self, cx: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
+        cx.charge(1);
+        if !self.live().contains_key(&format!("coop:{coop}")) {
+            return refuse(coop);
+        }
+        Ok(self.live().get(member).copied().unwrap_or(0))
+    }
+    fn federation_member(
+        &mut self,
+        cx: &mut HostCx,
+        federation: &str,
+        index: i64,
+    ) -> VmResult<String> {
+        let Ok(n) = u64::try_from(index) else {
+            return Err(VmError::new(ErrorKind::InvalidArgument, "negative index"));
+        };
+        cx.charge(n);
+        Ok(format!("{federation}-{index}"))
+    }
+    fn did_controller(&mut self, _: &mut HostCx, did: &str) -> VmResult<String> {
+        Ok(did.to_uppercase())
+    }
 }
 
-/// Both engines on `v` with each gas limit; panics with the program's assembly on the first
-/// disagreement. Returns the outcomes (JIT's).
+/// Both engines on `v` with inputs `args` and each gas limit; panics with the program's
+/// assembly on the first disagreement. Returns the outcomes (JIT's).
 fn compare(
     v: &Verified,
     code: &NativeCode,
     state: &State,
     host: &TestHost,
+    args: &[Arg],
     gases: &[u64],
 ) -> Vec<Outcome> {
     let ctx = ctx();
@@ -119,14 +146,14 @@ fn compare(
     let r = gases
         .iter()
         .map(|&gas| {
-            let params = RunParams::new(&ctx, state, gas);
+            let params = RunParams::new(&ctx, state, gas).with_args(args);
             let mut h1 = host.clone();
             let want = coopvm::run::run(&coopvm::interp::lower(v), v, params, &mut h1);
             let mut h2 = host.clone();
             let got = coopvm::run::run(code, v, params, &mut h2);
             if got != want || h1 != h2 {
                 panic!(
-                    "engines disagree with gas limit {gas}, limits {:?}, state {state:?}\n\
+                    "engines disagree with gas limit {gas}, limits {:?}, state {state:?}, inputs {args:?}\n\
                      --- program ---\n{}\n--- interp ---\n{want:#?}\n{h1:?}\n--- jit ---\n{got:#?}\n{h2:?}",
                     v.limits(),
                     disassemble(v.contract())
@@ -143,12 +170,12 @@ fn compare(
 
 /// Run statistics on both engines (the interpreter's stats loop and the JIT's counted code)
 /// for `v` with each gas limit: the same outcome as a plain run and the same figures.
-fn compare_stats(v: &Verified, state: &State, host: &TestHost, gases: &[u64]) {
+fn compare_stats(v: &Verified, state: &State, host: &TestHost, args: &[Arg], gases: &[u64]) {
     let ctx = ctx();
     let counted = coopvm::jit::compile_counted(v).expect("the JIT compiles what it compiled");
     let lowered = coopvm::interp::lower(v);
     for &gas in gases {
-        let params = RunParams::new(&ctx, state, gas);
+        let params = RunParams::new(&ctx, state, gas).with_args(args);
         let plain = coopvm::run::run(&lowered, v, params, &mut host.clone());
         let (interp, want) = coopvm::stats::run_with_stats(&lowered, v, params, &mut host.clone());
         let (jit, got) = coopvm::stats::run_with_stats(&counted, v, params, &mut host.clone());
@@ -171,9 +198,9 @@ fn gas_limits(full: u64, salt: u64) -> Vec<u64> {
     g
 }
 
-/// Every `.casm` file under `examples/`, verified. A relation (a contract that expects its
-/// inputs on the stack, like `relation_square.casm`) gets inputs pushed in front of its code.
-fn examples() -> Vec<(String, Verified)> {
+/// Every `.casm` file under `examples/`, verified, with the inputs its `; args:` line
+/// declares (for `.params`; none otherwise).
+fn examples() -> Vec<(String, Verified, Vec<Arg>)> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("readable directory") {
             let path = entry.expect("entry").path();
@@ -196,43 +223,40 @@ fn examples() -> Vec<(String, Verified)> {
             let name = path.display().to_string();
             let src = std::fs::read_to_string(&path).expect("readable");
             let contract = assemble(&name, &src).expect("examples assemble");
-            let v = (0..4)
-                .find_map(|inputs| verify(with_inputs(&contract, inputs), &Limits::default()).ok())
-                .unwrap_or_else(|| panic!("{name} does not verify"));
-            (name, v)
+            let v = verify(contract, &Limits::default())
+                .unwrap_or_else(|e| panic!("{name} does not verify: {e}"));
+            let args: Vec<Arg> = src
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("; args:"))
+                .map(|a| {
+                    a.split(',')
+                        .map(|v| match v.trim().strip_prefix("s:") {
+                            Some(s) => Arg::from(s),
+                            None => Arg::Int(v.trim().parse().expect("an integer input")),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(
+                args.len(),
+                v.contract().params as usize,
+                "{name}: `; args:`"
+            );
+            (name, v, args)
         })
         .collect()
-}
-
-/// `contract` with `n` input values (49, 7, 3, ...) pushed in front of its code.
-fn with_inputs(contract: &coopvm::Contract, n: usize) -> coopvm::Contract {
-    use coopvm::{isa::OperandKind, Insn, Op};
-    let mut c = contract.clone();
-    let mut code: Vec<Insn> = [49, 7, 3, 1][..n]
-        .iter()
-        .map(|&v| Insn::with(Op::Push, v))
-        .collect();
-    for insn in &c.program.code {
-        let mut insn = *insn;
-        if insn.op.info().operand == OperandKind::Target {
-            insn.arg += n as i64;
-        }
-        code.push(insn);
-    }
-    c.program.code = code;
-    c
 }
 
 #[test]
 fn every_example_agrees_at_every_gas_limit() {
     let all = examples();
     assert!(all.len() >= 10, "only {} examples found", all.len());
-    for (_, v) in &all {
+    for (_, v, args) in &all {
         let state = v.contract().state.clone();
         let host = TestHost::default();
         let code = coopvm::jit::compile(v).expect("compiles");
-        let full = compare(v, &code, &state, &host, &[coopvm::DEFAULT_GAS_LIMIT])[0].gas_used;
-        compare(v, &code, &state, &host, &gas_limits(full, 7));
+        let full = compare(v, &code, &state, &host, args, &[coopvm::DEFAULT_GAS_LIMIT])[0].gas_used;
+        compare(v, &code, &state, &host, args, &gas_limits(full, 7));
     }
 }
 
@@ -245,34 +269,52 @@ fn cooperative_host_scenarios_agree() {
     let all = examples();
     let get = |suffix: &str| {
         all.iter()
-            .find(|(n, _)| n.ends_with(suffix))
-            .map(|(_, v)| v.clone())
+            .find(|(n, _, _)| n.ends_with(suffix))
+            .map(|(_, v, _)| v.clone())
             .unwrap_or_else(|| panic!("no example {suffix}"))
     };
-    let steps: &[(&str, &str, u64)] = &[
-        ("governance/found.casm", "did:key:alice", 0),
-        ("governance/join.casm", "did:key:bob", 1),
-        ("governance/join.casm", "did:key:carol", 1),
-        ("governance/join.casm", "did:key:dave", 1),
-        ("governance/join.casm", "did:key:bob", 2),
-        ("governance/delegate.casm", "did:key:carol", 3),
-        ("governance/delegate.casm", "did:key:dave", 3),
-        ("governance/execute.casm", "did:key:alice", 500),
-        ("governance/vote_yes.casm", "did:key:bob", 10),
-        ("governance/vote_no.casm", "did:key:alice", 20),
-        ("governance/vote_no.casm", "did:key:carol", 30),
-        ("governance/vote_yes.casm", "did:key:erin", 1000),
-        ("governance/execute.casm", "did:key:alice", 1000),
-        ("governance/execute.casm", "did:key:alice", 1001),
-        ("calls/caller.casm", "did:key:alice", 1002),
+    let bob = || vec![Arg::from("did:key:bob")];
+    let vote = |choice| Arg::ints(&[1, choice]);
+    let one = || Arg::ints(&[1]);
+    let steps: &[(&str, &str, u64, Vec<Arg>)] = &[
+        ("governance/found.casm", "did:key:alice", 0, vec![]),
+        ("governance/join.casm", "did:key:bob", 1, vec![]),
+        ("governance/join.casm", "did:key:carol", 1, vec![]),
+        ("governance/join.casm", "did:key:dave", 1, vec![]),
+        ("governance/join.casm", "did:key:bob", 2, vec![]),
+        ("governance/delegate.casm", "did:key:carol", 3, bob()),
+        ("governance/delegate.casm", "did:key:dave", 3, bob()),
+        ("governance/execute.casm", "did:key:alice", 500, one()),
+        ("governance/vote.casm", "did:key:bob", 10, vote(1)),
+        ("governance/vote.casm", "did:key:alice", 20, vote(0)),
+        ("governance/vote.casm", "did:key:carol", 30, vote(0)),
+        ("governance/vote.casm", "did:key:erin", 1000, vote(1)),
+        ("governance/execute.casm", "did:key:bob", 1000, one()),
+        ("governance/execute.casm", "did:key:alice", 1000, one()),
+        ("governance/execute.casm", "did:key:alice", 1001, one()),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1002,
+            vec![Arg::from("did:key:carol"), Arg::Int(15)],
+        ),
+        (
+            "treasury/pay.casm",
+            "did:key:bob",
+            1002,
+            vec![Arg::from("did:key:carol"), Arg::Int(100)],
+        ),
+        ("treasury/balance.casm", "did:key:carol", 1003, bob()),
+        ("calls/caller.casm", "did:key:alice", 1004, vec![]),
     ];
     for gas in [coopvm::DEFAULT_GAS_LIMIT, 120, 260] {
         let mut hosts = [CoopHost::new(), CoopHost::new()];
         for host in &mut hosts {
-            host.deploy(get("calls/doubler.casm"));
+            host.deploy(get("calls/doubler.casm"), "did:key:alice")
+                .unwrap();
         }
         let mut succeeded = 0;
-        for (file, caller, timestamp) in steps {
+        for (file, caller, timestamp, args) in steps {
             let v = get(file);
             let ctx = ExecutionContext {
                 caller_did: (*caller).into(),
@@ -280,14 +322,23 @@ fn cooperative_host_scenarios_agree() {
                 ..ctx()
             };
             let [a, b] = &mut hosts;
-            let want = a.execute(&v, &ctx, gas, &Engine::Interp);
-            let got = b.execute(&v, &ctx, gas, &Engine::Jit);
+            let on = |host: &mut CoopHost, engine: Engine| {
+                host.execute_with(&v, &ctx, |host, ctx, state| {
+                    let params = RunParams::new(ctx, state, gas)
+                        .with_calls(&engine)
+                        .with_args(args);
+                    (engine.run_params(&v, params, host), ())
+                })
+                .0
+            };
+            let want = on(a, Engine::Interp);
+            let got = on(b, Engine::Jit);
             assert_eq!(got, want, "{file} as {caller} with gas {gas}");
             succeeded += usize::from(got.is_ok());
         }
         if gas == coopvm::DEFAULT_GAS_LIMIT {
             // The scenario really runs (the refusals are the ones tests/governance.rs expects).
-            assert_eq!(succeeded, 10, "successful steps");
+            assert_eq!(succeeded, 17, "successful steps");
         }
         assert_eq!(
             format!("{:?}", hosts[1].domain),
@@ -310,6 +361,10 @@ struct Gen<'t> {
 }
 
 const KEYS: [&str; 3] = ["a", "b", "c"];
+/// A string long enough for several units of `streq`'s dynamic gas (1 per 32 bytes).
+const LONG: &str = "a string of seventy bytes, long enough to cost streq three units of gas";
+/// String inputs of generated programs.
+const INPUT_STRINGS: [&str; 4] = ["did:key:alice", "topic", "", LONG];
 const IMMS: [i64; 10] = [0, 1, -1, 2, 3, 7, 100, i64::MAX, i64::MIN, -50];
 
 impl Gen<'_> {
@@ -365,7 +420,7 @@ impl Gen<'_> {
 
     fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
         let avail = h - floor;
-        match self.pick(22) {
+        match self.pick(30) {
             0 | 1 => {
                 let v = self.imm();
                 self.emit(&format!("push {v}"));
@@ -481,6 +536,73 @@ impl Gen<'_> {
                 self.emit("jump end");
                 h
             }
+            20 if avail >= 2 => {
+                self.emit("over");
+                h + 1
+            }
+            21 if avail >= 3 => {
+                self.emit("rot");
+                h
+            }
+            22 if avail >= 1 => {
+                // Any depth the frame allows (the inputs of main included).
+                let n = self.pick(avail.min(8));
+                self.emit(&format!("pick {n}"));
+                h + 1
+            }
+            23 => {
+                // Transient memory: its own keys, missing keys, its own limit.
+                let k = KEYS[self.pick(3) as usize];
+                let d = self.pick(5) as i64 - 1;
+                match self.pick(4) {
+                    0 if avail >= 1 => {
+                        self.emit(&format!("tstore {k}"));
+                        h - 1
+                    }
+                    1 => {
+                        self.emit(&format!("tload {k}"));
+                        h + 1
+                    }
+                    2 if avail >= 1 => {
+                        self.emit(&format!("push {d}\ntstore"));
+                        h - 1
+                    }
+                    _ => {
+                        self.emit(&format!("push {d}\ntload"));
+                        h + 1
+                    }
+                }
+            }
+            24 => {
+                // String equality and length: constants, made strings, inputs, and values
+                // that are no handle; long strings for the dynamic gas.
+                match self.pick(6) {
+                    0 => self.emit("getcaller\npush \"did:key:alice\"\nstreq"),
+                    1 => self.emit(&format!("push \"{LONG}\"\npush \"{LONG}\"\nstreq")),
+                    2 => self.emit("getcaller\nstrlen"),
+                    3 if avail >= 1 => self.emit("dup\nstrlen"),
+                    4 if avail >= 2 => self.emit("over\nover\nstreq"),
+                    _ => self.emit(&format!("push \"{LONG}\"\nstrlen")),
+                }
+                h + 1
+            }
+            25 => {
+                // Reads of the test host: dynamic gas, refusals, strings returned.
+                match self.pick(5) {
+                    0 => self.emit("push \"newcoop\"\ngetcaller\ngetbalance"),
+                    1 => {
+                        let i = self.pick(4) as i64 - 1;
+                        self.emit(&format!(
+                            "push \"fed\"\npush {i}\nfederationmember\ndup\nstrlen\nadd"
+                        ))
+                    }
+                    2 => self.emit("getcaller\ndidcontroller\ngetcaller\nstreq"),
+                    3 => self.emit("push \"did:key:alice\"\ndidcontroller"),
+                    // Not implemented by the test host: host_unavailable.
+                    _ => self.emit("push 1\nproposalstate"),
+                }
+                h + 1
+            }
             _ => {
                 let v = self.imm();
                 self.emit(&format!("push {v}"));
@@ -492,6 +614,12 @@ impl Gen<'_> {
 
 /// Generates a program from `tape`: subroutines (some recursive), then main.
 fn program(tape: &[u32]) -> String {
+    program_with_inputs(tape).0
+}
+
+/// Generates a program from `tape` and the inputs to run it with: `.params N` (0 to 3) and
+/// N integers or strings, which main may consume like any other values.
+fn program_with_inputs(tape: &[u32]) -> (String, Vec<Arg>) {
     let mut g = Gen {
         tape,
         at: 0,
@@ -500,6 +628,16 @@ fn program(tape: &[u32]) -> String {
         subs: Vec::new(),
         budget: 60,
     };
+    let params = g.pick(4);
+    let inputs: Vec<Arg> = (0..params)
+        .map(|_| {
+            if g.pick(3) == 0 {
+                Arg::from(INPUT_STRINGS[g.pick(4) as usize])
+            } else {
+                Arg::Int(g.imm())
+            }
+        })
+        .collect();
     let mut subs_text = String::new();
     // A recursive countdown: [n] -> [sum], recursing n times (n from the caller).
     if g.pick(2) == 1 {
@@ -530,13 +668,14 @@ fn program(tape: &[u32]) -> String {
         main.push_str(&format!("push {n}\ncall rec\npop\n"));
     }
     g.out = main;
-    let h = g.block(0, 0, 0);
+    let h = g.block(params, 0, 0);
     let _ = h;
     g.emit("halt");
-    format!(
-        ".contract gen\n.permission member\n{}{subs_text}end:\n",
+    let src = format!(
+        ".contract gen\n.permission member\n.params {params}\n{}{subs_text}end:\n",
         g.out
-    )
+    );
+    (src, inputs)
 }
 
 fn limits(choice: u32) -> Limits {
@@ -551,12 +690,18 @@ fn limits(choice: u32) -> Limits {
         1 => Limits { stack: 12, ..d },
         2 => Limits {
             memory_keys: 2,
+            transient_keys: 1,
             ..d
         },
         3 => Limits {
             memory_keys: 0,
+            transient_keys: 0,
             call_depth: 40,
             stack: 64,
+            ..d
+        },
+        4 => Limits {
+            transient_keys: 2,
             ..d
         },
         _ => d,
@@ -585,7 +730,7 @@ proptest! {
 
     #[test]
     fn generated_programs_agree(tape in prop::collection::vec(any::<u32>(), 0..200), env in any::<u32>()) {
-        let src = program(&tape);
+        let (src, args) = program_with_inputs(&tape);
         let contract = assemble("gen.casm", &src).expect("generated programs assemble");
         let Ok(v) = verify(contract, &limits(env)) else {
             // Too deep for a small stack limit: the verifier's business, not ours.
@@ -598,10 +743,60 @@ proptest! {
             host.scores.insert("coop:nocoop".into(), 1);
         }
         let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let full = compare(&v, &code, &state, &host, &[1_000_000])[0].gas_used;
-        compare(&v, &code, &state, &host, &gas_limits(full, u64::from(env)));
-        compare_stats(&v, &state, &host, &[full, u64::from(env) % (full + 1)]);
+        let full = compare(&v, &code, &state, &host, &args, &[1_000_000])[0].gas_used;
+        compare(&v, &code, &state, &host, &args, &gas_limits(full, u64::from(env)));
+        compare_stats(&v, &state, &host, &args, &[full, u64::from(env) % (full + 1)]);
     }
+}
+
+/// The generator reaches every opcode of the toolkit (stack shuffles, transient memory,
+/// strings, reads) and inputs of both kinds in programs the verifier accepts, so the
+/// property above compares the engines on them.
+#[test]
+fn the_generator_reaches_the_new_opcodes_and_inputs() {
+    use std::collections::BTreeSet;
+    let mut seen = BTreeSet::new();
+    let (mut with_inputs, mut string_inputs) = (0, 0);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..400 {
+        let tape: Vec<u32> = (0..150)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u32
+            })
+            .collect();
+        let (src, args) = program_with_inputs(&tape);
+        let Ok(v) = verify(assemble("gen.casm", &src).unwrap(), &Limits::default()) else {
+            continue;
+        };
+        with_inputs += usize::from(!args.is_empty());
+        string_inputs += usize::from(args.iter().any(|a| matches!(a, Arg::Str(_))));
+        seen.extend(v.contract().program.code.iter().map(|i| i.op));
+    }
+    use coopvm::Op::*;
+    for op in [
+        Over,
+        Rot,
+        Pick,
+        TStore,
+        TLoad,
+        TStoreDyn,
+        TLoadDyn,
+        StrEq,
+        StrLen,
+        GetBalance,
+        FederationMember,
+        DidController,
+        ProposalState,
+    ] {
+        assert!(seen.contains(&op), "{op:?} never generated");
+    }
+    assert!(
+        with_inputs > 100 && string_inputs > 30,
+        "{with_inputs} {string_inputs}"
+    );
 }
 
 /// Raw instruction streams (any opcode, small operands, targets anywhere): those the verifier
@@ -651,14 +846,18 @@ proptest! {
         ops in prop::collection::vec((any::<u8>(), any::<i8>()), 1..16),
         env in any::<u32>(),
     ) {
-        let Ok(v) = verify(raw_program(&ops), &limits(env)) else {
+        // Sometimes with inputs (integers, and a string, whose handle follows the constants).
+        let mut contract = raw_program(&ops);
+        contract.params = env % 3;
+        let args: Vec<Arg> = [Arg::Int(-3), Arg::from("did:key:alice")][..contract.params as usize].to_vec();
+        let Ok(v) = verify(contract, &limits(env)) else {
             return Ok(());
         };
         let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let state = state(env / 7);
         let host = TestHost::default();
-        let full = compare(&v, &code, &state, &host, &[100_000])[0].gas_used;
-        compare(&v, &code, &state, &host, &gas_limits(full, u64::from(env)));
+        let full = compare(&v, &code, &state, &host, &args, &[100_000])[0].gas_used;
+        compare(&v, &code, &state, &host, &args, &gas_limits(full, u64::from(env)));
     }
 }
 
@@ -697,7 +896,7 @@ fn a_panicking_host_panics_through_the_jit_like_the_interpreter() {
 #[test]
 fn cross_isa_aarch64_compiles_every_example() {
     let isa = coopvm::jit::isa_for("aarch64-unknown-linux-gnu").expect("aarch64 backend");
-    for (name, v) in examples() {
+    for (name, v, _) in examples() {
         let size =
             coopvm::jit::compile_for_isa(&v, &*isa).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(size > 0, "{name}");

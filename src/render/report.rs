@@ -1,5 +1,6 @@
 //! Rendering an [`Outcome`] for people and for tools (`run --json`).
 
+use super::{escape, quoted};
 use coopvm::asm::SourceMap;
 use coopvm::{Event, Outcome, Stats};
 use serde::Serialize;
@@ -122,10 +123,10 @@ pub fn human(
     let mut s = String::new();
     match &out.result {
         Ok(()) => {
-            let _ = writeln!(s, "ok: contract `{contract}` ran on {engine}");
+            let _ = writeln!(s, "ok: contract `{}` ran on {engine}", escape(contract));
         }
         Err(e) => {
-            let message = format!("{}: {}", e.kind, e.message);
+            let message = format!("{}: {}", e.kind, escape(&e.message));
             let _ = writeln!(s, "{}", coopvm::load::render(map, e.pc, &message, None));
             let _ = writeln!(
                 s,
@@ -142,7 +143,7 @@ pub fn human(
         let pairs: Vec<String> = out
             .state
             .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
+            .map(|(k, v)| format!("{} = {v}", escape(k)))
             .collect();
         let _ = writeln!(s, "state:    {}", pairs.join(", "));
     }
@@ -151,11 +152,17 @@ pub fn human(
             .fields
             .iter()
             .map(|(k, v)| match v {
-                coopvm::EventValue::Int(i) => format!("{k}={i}"),
-                coopvm::EventValue::Str(t) => format!("{k}={t:?}"),
+                coopvm::EventValue::Int(i) => format!("{}={i}", escape(k)),
+                coopvm::EventValue::Str(t) => format!("{}={}", escape(k), quoted(t)),
             })
             .collect();
-        let _ = writeln!(s, "event:    {} {}", e.name, fields.join(" "));
+        // A contract's own event (`emitevent`) is shown as such, its name quoted: it can
+        // never pass for the host's event of the same name.
+        let name = match e.source {
+            coopvm::EventSource::Host => escape(&e.name).into_owned(),
+            coopvm::EventSource::Contract => format!("contract event {}", quoted(&e.name)),
+        };
+        let _ = writeln!(s, "event:    {name} {}", fields.join(" "));
     }
     if !out.logs.is_empty() {
         let logs: Vec<String> = out.logs.iter().map(i64::to_string).collect();
@@ -171,7 +178,7 @@ pub fn state_human(dump: &serde_json::Value) -> String {
     let _ = writeln!(
         s,
         "state database {}",
-        dump["path"].as_str().unwrap_or_default()
+        escape(dump["path"].as_str().unwrap_or_default())
     );
     let Value::Object(root) = dump else {
         return s;
@@ -185,20 +192,20 @@ pub fn state_human(dump: &serde_json::Value) -> String {
             Value::Array(a) => a.len(),
             _ => 0,
         };
-        let _ = writeln!(s, "{section} ({count}):");
+        let _ = writeln!(s, "{} ({count}):", escape(section));
         match value {
             Value::Object(m) => {
                 for (k, v) in m {
-                    let _ = writeln!(s, "  {k}: {v}");
+                    let _ = writeln!(s, "  {}: {}", escape(k), escape(&v.to_string()));
                 }
             }
             Value::Array(a) => {
                 for v in a {
-                    let _ = writeln!(s, "  {v}");
+                    let _ = writeln!(s, "  {}", escape(&v.to_string()));
                 }
             }
             other => {
-                let _ = writeln!(s, "  {other}");
+                let _ = writeln!(s, "  {}", escape(&other.to_string()));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests of `coopvm encode`, `decode`, `eval`, `prove` and `verify`, running the
 //! built binary.
 
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -123,7 +124,7 @@ fn false_relations_give_no_proof_file() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("does not hold"), "{}", stderr(&o));
     assert!(!proof.exists());
-    // Out of gas: no proof either.
+    // Out of gas (the relation needs 5): no proof either.
     let o = coopvm(&[
         "prove",
         &rel,
@@ -134,34 +135,46 @@ fn false_relations_give_no_proof_file() {
         "-o",
         p,
         "--gas-limit",
-        "5",
+        "4",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("out of gas"), "{}", stderr(&o));
     assert!(!proof.exists());
 }
 
-/// `coopvm eval FILE` (no arguments) gives the top of the stack and the gas of `coopvm run
-/// FILE` for every example, including those using the cooperative host.
+/// `coopvm eval FILE --args A` gives the top of the stack and the gas of `coopvm run FILE
+/// --args A` for every example (with the inputs it declares), including those using the
+/// cooperative host.
 #[test]
 fn eval_agrees_with_run_on_every_example() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut files = Vec::new();
-    for dir in [root.clone(), root.join("governance"), root.join("calls")] {
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "casm") {
-                files.push(p.display().to_string());
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "casm") {
+                files.push(p);
             }
         }
     }
     let mut ok = 0;
-    for f in &files {
-        let run = coopvm(&["run", f, "--json"]);
-        if run.status.code() == Some(2) {
-            continue; // not runnable (a relation)
-        }
-        let eval = coopvm(&["eval", f, "--json"]);
+    for path in &files {
+        let f = &path.display().to_string();
+        let name = path.strip_prefix(&root).unwrap().to_string_lossy();
+        let args = common::example_args(&name).join(",");
+        let with = |cmd: &str| {
+            let mut all = vec![cmd, f.as_str(), "--json"];
+            if !args.is_empty() {
+                all.extend(["--args", &args]);
+            }
+            coopvm(&all)
+        };
+        let run = with("run");
+        assert_ne!(run.status.code(), Some(2), "{f}: {}", stderr(&run));
+        let eval = with("eval");
         let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
         assert_eq!(eval["gas_used"], run["gas_used"], "{f}");
@@ -220,15 +233,24 @@ fn eval_uses_the_same_gas_as_run() {
 #[test]
 fn eval_with_arguments() {
     let rel = example("relation_square.casm");
+    // The arguments are the relation's inputs: no gas for them (dup, mul, eq, halt: 5).
     let o = coopvm(&["eval", &rel, "--args", "49,-7"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "result: 1\ngas used: 7 of 10000000\n");
+    assert_eq!(stdout(&o), "result: 1\ngas used: 5 of 10000000\n");
     let o = coopvm(&["eval", &rel, "--args", "48,7"]);
-    assert_eq!(stdout(&o), "result: 0\ngas used: 7 of 10000000\n");
-    // A string argument is pushed as a handle (the first string constant: 0).
+    assert_eq!(stdout(&o), "result: 0\ngas used: 5 of 10000000\n");
+    // A string argument is a handle: the first string of the run after the relation's
+    // constants (it has none: 0).
     let o = coopvm(&["eval", &rel, "--args", "0,s:did:key:a"]);
-    assert_eq!(stdout(&o), "result: 1\ngas used: 7 of 10000000\n");
-    // Too few arguments: the wrapper does not verify, so there is no result.
+    assert_eq!(stdout(&o), "result: 1\ngas used: 5 of 10000000\n");
+    // The same as `run --args`.
+    let o = coopvm(&["run", &rel, "--args", "49,-7", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["stack"].clone(), v["gas_used"].clone()),
+        (serde_json::json!([1]), 5.into())
+    );
+    // Too few arguments (the relation takes two): no result.
     let o = coopvm(&["eval", &rel, "--args", "49"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).starts_with("result: none"));

@@ -50,10 +50,12 @@ fn register_then_verify_a_did_key_signature() {
     let (code, out) = run(&example("verify"), &db, "did:key:anyone");
     assert_eq!((code, &out["stack"]), (0, &serde_json::json!([1])));
 
-    // The same signature over another payload does not verify.
+    // The same signature over another payload does not verify (a contract of its own: the
+    // id `id_verify` is deployed with the original code).
     let src = std::fs::read_to_string(example("verify"))
         .unwrap()
-        .replace("I approve proposal 1\"", "I approve proposal 2\"");
+        .replace("I approve proposal 1\"", "I approve proposal 2\"")
+        .replace(".contract id_verify", ".contract id_verify_tampered");
     let tampered = d.join("tampered.casm");
     std::fs::write(&tampered, src).unwrap();
     let (_, out) = run(&tampered, &db, "did:key:anyone");

@@ -2,10 +2,10 @@
 //! limits, every engine), the figures are right, `run --stats` reports them, and the metrics
 //! facade receives them.
 
-mod common;
+use crate::common;
 
 use coopvm::{observe, Engine};
-use coopvm::{ExecutionContext, NoHost, Verified};
+use coopvm::{ExecutionContext, NoHost, RunParams, Verified};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,15 +27,18 @@ fn stats_on_changes_no_outcome_and_engines_agree() {
     let ctx = ExecutionContext::default();
     for (name, v) in examples() {
         let state = v.contract().state.clone();
+        let args = common::example_inputs(&name);
+        let params = |gas| RunParams::new(&ctx, &state, gas).with_args(&args);
         let need = Engine::Interp
-            .run(&v, &ctx, &state, u64::MAX / 2, &mut NoHost)
+            .run_params(&v, params(u64::MAX / 2), &mut NoHost)
             .gas_used;
         for gas in [0, 1, 5, need / 3, need / 2, need - 1, need, need + 100] {
-            let (_, reference) = Engine::Interp.run_with_stats(&v, &ctx, &state, gas, &mut NoHost);
+            let (_, reference) = Engine::Interp.run_params_with_stats(&v, params(gas), &mut NoHost);
             for &engine in ENGINES {
                 let at = format!("{name} on {} at gas {gas}", engine.name());
-                let plain = engine.run(&v, &ctx, &state, gas, &mut NoHost);
-                let (counted, stats) = engine.run_with_stats(&v, &ctx, &state, gas, &mut NoHost);
+                let plain = engine.run_params(&v, params(gas).with_calls(&engine), &mut NoHost);
+                let (counted, stats) =
+                    engine.run_params_with_stats(&v, params(gas).with_calls(&engine), &mut NoHost);
                 assert_eq!(counted, plain, "{at}");
                 assert_eq!(stats.gas_used, plain.gas_used, "{at}");
                 assert_eq!(stats.host_calls, plain.host_calls, "{at}");
@@ -133,9 +136,12 @@ fn run_stats_on_the_command_line() {
 fn run_stats_are_the_same_on_every_engine_on_the_command_line() {
     for (example, _) in examples() {
         let file = format!("examples/{example}");
+        let args = common::example_args(&example).join(",");
         let mut reference = None;
         for engine in ["interp", "jit", "auto"] {
-            let out = coopvm(&["run", &file, "--stats", "--json", "--engine", engine]);
+            let out = coopvm(&[
+                "run", &file, "--stats", "--json", "--engine", engine, "--args", &args,
+            ]);
             let mut v: Value = serde_json::from_slice(&out.stdout).expect("run --json");
             if let Some(stats) = v.get_mut("stats").and_then(Value::as_object_mut) {
                 assert!(

@@ -1,7 +1,5 @@
 //! Helpers shared by the end-to-end tests.
 
-#![allow(dead_code)] // each test file uses a part
-
 use coopvm::load;
 use coopvm::{Limits, Verified};
 use std::path::PathBuf;
@@ -10,8 +8,33 @@ use std::path::PathBuf;
 /// starts with its inputs on the stack).
 const NOT_RUNNABLE: &str = "Not runnable with";
 
+/// The inputs an example declares for a run: its `; args: 40,2` comment line (the syntax of
+/// `coopvm run --args`), or none. `name` is the path under `examples/`.
+pub fn example_args(name: &str) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("; args:"))
+        .map(|a| a.trim().split(',').map(|v| v.trim().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// [`example_args`] as run inputs.
+pub fn example_inputs(name: &str) -> Vec<coopvm::Arg> {
+    example_args(name)
+        .iter()
+        .map(|v| match v.strip_prefix("s:") {
+            Some(s) => coopvm::Arg::from(s),
+            None => coopvm::Arg::Int(v.parse().unwrap_or_else(|_| panic!("{name}: `{v}`"))),
+        })
+        .collect()
+}
+
 /// Every example that `coopvm run` can run (in `examples/` and its subdirectories), verified
-/// with the default limits, named by their path under `examples/`.
+/// with the default limits, named by their path under `examples/`; one with `.params` runs
+/// with its [`example_inputs`].
 /// An example that fails to load or verify without saying it is not runnable fails the test.
 pub fn runnable_examples() -> Vec<(String, Verified)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");

@@ -1,8 +1,9 @@
 //! `coopvm trace` against expected output: the traces of the examples are kept in
 //! `tests/golden/`. After an intended change of the trace format or of the examples,
-//! regenerate them with `COOPVM_BLESS=1 cargo test --test trace` and review the diff.
+//! regenerate them with `COOPVM_BLESS=1 cargo test --test integration trace::` and review
+//! the diff.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ fn traces_of_the_examples_match_the_golden_files() {
         }
         let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (run COOPVM_BLESS=1 cargo test --test trace)",
+                "{}: {e} (run COOPVM_BLESS=1 cargo test --test integration trace::)",
                 path.display()
             )
         });
@@ -108,13 +109,14 @@ fn traces_of_the_examples_match_the_golden_files() {
 fn json_traces_are_one_object_per_line_and_end_like_run_on_every_example() {
     for (example, _) in common::runnable_examples() {
         let file = format!("examples/{example}");
-        let out = coopvm(&["trace", &file, "--json"]);
+        let args = common::example_args(&example).join(",");
+        let out = coopvm(&["trace", &file, "--json", "--args", &args]);
         let lines: Vec<Value> = text(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
         let end = lines.last().expect("an end line");
-        let run = coopvm(&["run", &file, "--json", "--stats"]);
+        let run = coopvm(&["run", &file, "--json", "--stats", "--args", &args]);
         let run: Value = serde_json::from_slice(&run.stdout).expect("run --json");
         assert_eq!(end["end"], run["status"], "{example}");
         assert_eq!(end["stack"], run["stack"], "{example}");

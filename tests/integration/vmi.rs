@@ -1,6 +1,7 @@
 //! The VM laws (encode/decode inverses, canonical bytes, pure and gas-bounded evaluation) as
 //! property tests, and the soundness and completeness of the provable VM.
 
+use crate::common;
 use coopvm::domain::CoopHost;
 use coopvm::isa::Op;
 use coopvm::vmi::{
@@ -39,9 +40,11 @@ fn arb_code() -> impl Strategy<Value = Vec<Insn>> {
     })
 }
 
-fn function_of(code: Vec<Insn>) -> Function {
+/// A function with `code` that takes `params` arguments.
+fn function_of(code: Vec<Insn>, params: u32) -> Function {
     let c = Contract {
         id: "gen".into(),
+        params,
         program: Program {
             code,
             keys: vec![],
@@ -53,7 +56,7 @@ fn function_of(code: Vec<Insn>) -> Function {
 }
 
 fn arb_function() -> impl Strategy<Value = Function> {
-    arb_code().prop_map(function_of)
+    (arb_code(), 0u32..3).prop_map(|(code, params)| function_of(code, params))
 }
 
 fn arb_coop_value() -> impl Strategy<Value = CoopValue> {
@@ -159,11 +162,13 @@ proptest! {
 
     #[test]
     fn evaluate_is_pure_and_gas_bounded(
-        f in arb_function(),
+        code in arb_code(),
         args in proptest::collection::vec(-5i64..5, 0..3),
+        arity_off in prop_oneof![4 => Just(0u32), 1 => 1u32..3],
         gas_limit in 0u64..120,
     ) {
-        let f = CoopValue::Function(f);
+        // Mostly as many arguments as the function takes; sometimes not (no result, no gas).
+        let f = CoopValue::Function(function_of(code, args.len() as u32 + arity_off));
         let args: Vec<CoopValue> = args.into_iter().map(CoopValue::Int).collect();
         let reference = CoopVm::default().evaluate(&f, &args, gas_limit);
         prop_assert!(reference.1 <= gas_limit);
@@ -233,6 +238,19 @@ fn example_files() -> Vec<std::path::PathBuf> {
 fn gas_matches_a_plain_run_of_every_example() {
     let mut checked = 0;
     for path in example_files() {
+        let name = path
+            .strip_prefix(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let inputs = common::example_inputs(&name);
+        let args: Vec<CoopValue> = inputs
+            .iter()
+            .map(|a| match a {
+                coopvm::Arg::Int(n) => CoopValue::Int(*n),
+                coopvm::Arg::Str(s) => CoopValue::Bytes(s.as_bytes().to_vec()),
+            })
+            .collect();
         let loaded = load::from_path(&path).unwrap();
         let f = CoopValue::Function(Function::new(loaded.contract.clone()).unwrap());
         let Ok(verified) = loaded.verify(&Limits::default()) else {
@@ -243,14 +261,21 @@ fn gas_matches_a_plain_run_of_every_example() {
             ..Default::default()
         };
         for gas in [5, 1000, coopvm::DEFAULT_GAS_LIMIT] {
-            // What `coopvm run FILE` does: a fresh in-memory cooperative host.
-            let out = CoopHost::new().execute(&verified, &ctx, gas, &Engine::Interp);
+            // What `coopvm run FILE --args ...` does: a fresh in-memory cooperative host.
+            let out = CoopHost::new()
+                .execute_with(&verified, &ctx, |host, ctx, state| {
+                    let params = coopvm::RunParams::new(ctx, state, gas)
+                        .with_calls(&Engine::Interp)
+                        .with_args(&inputs);
+                    (Engine::Interp.run_params(&verified, params, host), ())
+                })
+                .0;
             let expect = match (&out.result, out.stack.last()) {
                 (Ok(()), Some(&v)) => Some(CoopValue::Int(v)),
                 _ => None,
             };
             assert_eq!(
-                CoopVm::default().evaluate(&f, &[], gas),
+                CoopVm::default().evaluate(&f, &args, gas),
                 (expect, out.gas_used),
                 "{}",
                 path.display()
@@ -293,7 +318,7 @@ fn the_jit_evaluates_natively_and_agrees() {
     let f = CoopValue::Function(
         Function::assemble(
             "sum.casm",
-            "push 0\nswap\ntop: dup\njumpif body\npop\nhalt\nbody: dup\nstore i\nadd\nload i\npush 1\nsub\njump top\n",
+            ".params 1\npush 0\nswap\ntop: dup\njumpif body\npop\nhalt\nbody: dup\nstore i\nadd\nload i\npush 1\nsub\njump top\n",
         )
         .unwrap(),
     );
@@ -302,7 +327,7 @@ fn the_jit_evaluates_natively_and_agrees() {
     assert_eq!(interp.0, Some(CoopValue::Int(77_777 * 77_778 / 2)));
     let jit = CoopVm::with_engine(Engine::Jit).evaluate(&f, &args, 10_000_000);
     assert_eq!(jit, interp);
-    // The wrapper was compiled to native code, not interpreted as a fallback.
+    // The function was compiled to native code, not interpreted as a fallback.
     assert!(coopvm::tier::CodeCache::global_eager().compiled() >= 1);
     // Out of gas in the middle of the loop: same on both.
     let limit = interp.1 / 2;
@@ -313,30 +338,76 @@ fn the_jit_evaluates_natively_and_agrees() {
 }
 
 #[test]
-fn arguments_cost_one_gas_each() {
+fn arguments_are_inputs_and_cost_nothing() {
     let vm = CoopVm::default();
-    let fib_body = example("fib.casm");
-    let (plain, plain_gas) = vm.evaluate(&fib_body, &[], 1_000_000);
+    let fib = example("fib.casm");
+    let (plain, plain_gas) = vm.evaluate(&fib, &[], 1_000_000);
     assert_eq!(plain, Some(CoopValue::Int(6765)));
-    // Extra arguments below the body's own values change nothing but 1 gas each.
-    let (with, with_gas) = vm.evaluate(
-        &fib_body,
-        &[CoopValue::Int(1), CoopValue::Int(2)],
-        1_000_000,
+    // fib.casm takes no inputs: arguments are refused, before anything runs.
+    assert_eq!(
+        vm.evaluate(&fib, &[CoopValue::Int(1), CoopValue::Int(2)], 1_000_000),
+        (None, 0)
     );
-    assert_eq!(with, plain);
-    assert_eq!(with_gas, plain_gas + 2);
+    // A function with inputs runs on them as `coopvm run --args` would, at no extra gas.
+    let rel = example("relation_square.casm");
+    let args = [CoopValue::Int(49), CoopValue::Int(7)];
+    assert_eq!(
+        vm.evaluate(&rel, &args, 100),
+        (Some(CoopValue::Int(1)), 1 + 2 + 1 + 1)
+    );
+    assert_eq!(vm.evaluate(&rel, &args[..1], 100), (None, 0));
+    assert!(plain_gas > 0);
+}
+
+#[test]
+fn one_verified_and_compiled_contract_serves_every_argument_list() {
+    // The function's contract is run as it is: its bytes (the JIT's cache key) do not depend
+    // on the arguments, so the code cache holds one entry for all of them.
+    let f = CoopValue::Function(
+        Function::assemble(
+            "serves_all_lists.casm",
+            ".contract serves_all_lists\n.params 2\nmul\n",
+        )
+        .unwrap(),
+    );
+    let CoopValue::Function(func) = &f else {
+        unreachable!()
+    };
+    let verified = coopvm::verify(func.contract().clone(), &Limits::default()).unwrap();
+    let jit = CoopVm::with_engine(Engine::Jit);
+    for (a, b) in [(2, 3), (4, 5), (-1, 9), (0, 0)] {
+        let out = jit
+            .call(&f, &[CoopValue::Int(a), CoopValue::Int(b)], 100)
+            .unwrap();
+        assert_eq!((out.stack, out.gas_used), (vec![a * b], 2));
+    }
+    assert!(coopvm::tier::CodeCache::global_eager().is_compiled(&verified));
+    // Tiering warms up across argument lists: after the policy's number of runs, every one
+    // with other arguments, the function runs as native code.
+    let auto = CoopVm::with_engine(Engine::Auto);
+    let runs = coopvm::tier::Policy::default().runs;
+    for i in 0..=runs as i64 {
+        let args = [CoopValue::Int(i), CoopValue::Int(i + 1)];
+        assert_eq!(
+            auto.evaluate(&f, &args, 100),
+            (Some(CoopValue::Int(i * (i + 1))), 2)
+        );
+    }
+    // The run that made it hot handed it to the background compiler.
+    coopvm::tier::CodeCache::global().wait_for_compiles();
+    assert!(coopvm::tier::CodeCache::global().is_compiled(&verified));
 }
 
 #[test]
 fn string_arguments_are_handles() {
     let vm = CoopVm::default();
     // `emitevent` needs a string handle as topic: a UTF-8 byte string argument is one.
-    let f =
-        CoopValue::Function(Function::assemble("e.casm", "push 7\nemitevent\npush 1\n").unwrap());
+    let f = CoopValue::Function(
+        Function::assemble("e.casm", ".params 1\npush 7\nemitevent\npush 1\n").unwrap(),
+    );
     assert_eq!(
         vm.evaluate(&f, &[CoopValue::Bytes(b"Topic".to_vec())], 100),
-        (Some(CoopValue::Int(1)), 13)
+        (Some(CoopValue::Int(1)), 12)
     );
     // An integer that is not a handle makes the host operation fail.
     assert_eq!(vm.evaluate(&f, &[CoopValue::Int(99)], 100).0, None);
@@ -422,11 +493,11 @@ fn registry_dispatches_by_vm_number() {
         (Some(DataValue::Int(17)), 2)
     );
     let coop = CoopVm::default().encode(&CoopValue::Function(
-        Function::assemble("m.casm", "mul\n").unwrap(),
+        Function::assemble("m.casm", ".params 2\nmul\n").unwrap(),
     ));
     assert_eq!(
         registry.evaluate(&coop, &args, 100),
-        (Some(DataValue::Int(12)), 4)
+        (Some(DataValue::Int(12)), 2)
     );
     // coopvm carries the other VM's function as data; it cannot evaluate it.
     let coopvm: &dyn DynVm = registry.get(COOPVM_NUMBER).unwrap();
@@ -487,7 +558,8 @@ fn relations_out_of_gas_have_no_proof() {
         proof_gas_limit: 10_000,
         ..CoopVm::default()
     };
-    let forever = CoopValue::Function(Function::assemble("l.casm", "top: jump top\n").unwrap());
+    let forever =
+        CoopValue::Function(Function::assemble("l.casm", ".params 2\ntop: jump top\n").unwrap());
     assert_eq!(
         vm.prove(&forever, &CoopValue::Int(1), &CoopValue::Int(1)),
         Err(ProveError::OutOfGas(10_000))
@@ -498,7 +570,7 @@ fn relations_out_of_gas_have_no_proof() {
 fn a_proof_is_bound_to_its_public_input_and_relation() {
     let vm = CoopVm::default();
     // f(public, private) = private > public: private 100 satisfies public 1 and public 2.
-    let gt = CoopValue::Function(Function::assemble("gt.casm", "lt\n").unwrap());
+    let gt = CoopValue::Function(Function::assemble("gt.casm", ".params 2\nlt\n").unwrap());
     let proof = vm
         .prove(&gt, &CoopValue::Int(1), &CoopValue::Int(100))
         .unwrap();
@@ -508,7 +580,7 @@ fn a_proof_is_bound_to_its_public_input_and_relation() {
         .is_ok());
     assert!(!vm.verify(&gt, &CoopValue::Int(2), &proof));
     // Nor does it verify for another relation that the same inputs satisfy.
-    let ne = CoopValue::Function(Function::assemble("ne.casm", "ne\n").unwrap());
+    let ne = CoopValue::Function(Function::assemble("ne.casm", ".params 2\nne\n").unwrap());
     assert!(vm
         .prove(&ne, &CoopValue::Int(1), &CoopValue::Int(100))
         .is_ok());

@@ -100,7 +100,7 @@ struct JsonEnd<'a> {
     stack: &'a [i64],
     gas_used: u64,
     gas_limit: u64,
-    error: Option<crate::report::JsonError<'a>>,
+    error: Option<super::report::JsonError<'a>>,
 }
 
 fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<()> {
@@ -190,6 +190,8 @@ fn write_steps<H: Host + ?Sized, W: Write>(
         printed += 1;
         let Some(insn) = insn else { continue };
         let text = insn_text(contract, insn);
+        // Strings and keys come from the contract: escaped for people, as they are in JSON.
+        let shown = super::escape(&text);
         let line = map.span(pc).map(|s| s.line);
         // The instruction that ended the run with an error: its stack is the one it found.
         let error = match (step, stepper.outcome()) {
@@ -220,7 +222,7 @@ fn write_steps<H: Host + ?Sized, W: Write>(
                 stepper.executed(),
                 pc,
                 line,
-                text,
+                shown,
                 stepper.gas_left(),
                 stack_text(stepper.machine_stack())
             )?;
@@ -240,7 +242,7 @@ pub fn write_end<W: Write>(
 ) -> io::Result<()> {
     let error = outcome.result.as_ref().err().map(|e| {
         let span = e.pc.and_then(|pc| map.span(pc));
-        crate::report::JsonError {
+        super::report::JsonError {
             kind: e.kind.name(),
             message: &e.message,
             pc: e.pc,
@@ -277,7 +279,9 @@ pub fn write_end<W: Write>(
             writeln!(
                 out,
                 "end: error {}{place} after {steps} instructions: {}; rolled back, gas used {} of {gas_limit}",
-                e.kind, e.message, outcome.gas_used
+                e.kind,
+                super::escape(e.message),
+                outcome.gas_used
             )
         }
     }
