@@ -8,6 +8,8 @@
 
 use coopvm::{load, Limits, Verified};
 
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod report;
 
 /// A benchmark scenario.

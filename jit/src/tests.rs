@@ -299,6 +299,41 @@ fn same_args(src: &str, args: &[coopvm_core::Arg]) -> Outcome {
 }
 
 #[test]
+fn division_by_constants() {
+    use coopvm_core::Arg;
+    let dividends = [
+        0,
+        1,
+        -1,
+        7,
+        -7,
+        99,
+        -100,
+        1_000_003,
+        -1_000_004,
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+        0x1234_5678_9abc_def0,
+        -0x1234_5678_9abc_def0,
+    ];
+    // Powers of two, magic numbers with and without the added dividend, and the divisors
+    // that keep their checks (0, 1, -1, negatives).
+    for d in [2, 4, 1 << 62, 3, 7, 10, 641, 1_000_003, i64::MAX, 1, 0, -1, -2, -3, i64::MIN] {
+        for op in ["div", "mod"] {
+            let src = format!(".params 1\npush {d}\n{op}\n");
+            for a in dividends {
+                let out = same_args(&src, &Arg::ints(&[a]));
+                if d != 0 && !(d == -1 && a == i64::MIN) {
+                    let want = if op == "div" { a / d } else { a % d };
+                    assert_eq!(out.stack, vec![want], "{a} {op} {d}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn inputs() {
     use coopvm_core::Arg;
     assert_eq!(
