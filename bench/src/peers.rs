@@ -217,4 +217,3 @@ impl Wasmtime {
         f.call(&mut self.store, n).expect("wasmtime call")
     }
 }
-
