@@ -9,15 +9,16 @@
 //! ```
 //!
 //! Arguments: the kernel (`coopvm_bench::kernels`), the engine (`native`, `interp`, `jit`,
-//! `wasmi`, `wasmtime`, and for `tiny` also `jit-run`: `Engine::Jit.run` under the whole run
-//! protocol with the code compiled by a warm-up run), then optionally `n` (default: the
+//! `wasmi`, `wasmtime`, and for `tiny` also `jit-protocol`: the run protocol
+//! (`coopvm::run::run`) around code compiled once, and `jit-run`: `Engine::Jit.run`, which
+//! also finds the code in the engine's cache), then optionally `n` (default: the
 //! kernel's) and the repetitions (default 1). Callgrind's "Collected" line is then the
 //! instruction count of the repetitions alone; ratios of two engines on one kernel do not
 //! depend on the machine's load.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
-use coopvm::{interp, Engine, Execute, ExecutionContext, NoHost, Verified};
+use coopvm::{interp, Engine, Execute, ExecutionContext, NoHost, RunParams, Verified};
 use coopvm_bench::peers::{Wasmi, Wasmtime, GAS, TIMESTAMP, WAT};
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -34,7 +35,8 @@ fn measured(reps: u32, f: &mut dyn FnMut() -> i64) -> i64 {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: peer_counts <kernel> <native|interp|jit|jit-run|wasmi|wasmtime> [n] [reps]";
+    let usage =
+        "usage: peer_counts <kernel> <native|interp|jit|jit-protocol|jit-run|wasmi|wasmtime> [n] [reps]";
     let (Some(kernel), Some(engine)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::FAILURE;
@@ -81,6 +83,16 @@ fn main() -> ExitCode {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
                 let mut memory = Memory::new(&contract.program, &contract.state, keys);
                 top(&code.execute(&mut env, &mut NoHost, &mut memory, GAS).stack)
+            };
+            f();
+            measured(reps, &mut f)
+        }
+        "jit-protocol" => {
+            let code = coopvm::jit::compile(&v).expect("the kernel compiles");
+            let state = contract.state.clone();
+            let mut f = || {
+                let params = RunParams::new(&ctx, &state, GAS);
+                top(&coopvm::run::run(&code, &v, params, &mut NoHost).stack)
             };
             f();
             measured(reps, &mut f)

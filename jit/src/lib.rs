@@ -196,6 +196,8 @@ pub struct NativeCode {
     entry: Entry,
     limits: Limits,
     keys: usize,
+    /// Whether the code has subroutines (without, a run needs no return stack).
+    calls: bool,
     /// Whether the code keeps run statistics ([`compile_counted`]).
     counted: bool,
     /// Basic blocks counted (0 unless compiled with statistics).
@@ -445,6 +447,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
         entry,
         limits: *verified.limits(),
         keys: verified.contract().program.keys.len(),
+        calls: verified.analysis().funcs.len() > 1,
         counted: options.stats,
         blocks: if options.stats {
             verified.analysis().blocks.len()
@@ -515,6 +518,7 @@ impl NativeCode {
             self.keys,
             gas_limit,
             self.limits.call_depth,
+            self.calls,
         );
         frame.counts = vec![0; self.blocks];
         let mut ctx = frame.ctx(stack, gas_limit);

@@ -231,7 +231,8 @@ pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory`.
+    /// A frame for one run, with the static slots copied out of `memory`; code without
+    /// subroutines (`calls` false) gets no return stack.
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -239,6 +240,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         keys: usize,
         gas_limit: u64,
         call_depth: u32,
+        calls: bool,
     ) -> Self {
         let mut slots = vec![0; keys];
         let mut present = vec![0; keys];
@@ -248,7 +250,9 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 *flag = 1;
             }
         }
-        let rets = if call_depth <= PREALLOC_RETS {
+        let rets = if !calls {
+            Vec::new()
+        } else if call_depth <= PREALLOC_RETS {
             vec![0; call_depth as usize]
         } else {
             vec![0; 64]
