@@ -595,7 +595,7 @@ fn compiled_or_refused(src: &str) {
 }
 
 #[test]
-#[ignore = "slow in debug builds (the verifier's subroutine inference); run with --ignored"]
+#[ignore = "slow in debug builds; run with --ignored"]
 fn eight_thousand_subroutines_compile_or_are_refused() {
     compiled_or_refused(&many_subroutines(8_000));
 }
