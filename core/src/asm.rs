@@ -19,23 +19,11 @@
 //! assert!(err.to_string().contains("did you mean `push`"));
 //! ```
 
+use crate::diagnostic::quote;
+pub use crate::diagnostic::{Diagnostic, Span};
 use crate::isa::{Op, OperandKind};
 use crate::program::{is_identifier, Contract, Insn, StateKey};
 use std::collections::HashMap;
-use std::fmt;
-
-/// Where an instruction came from in the source.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column (in characters).
-    pub column: u32,
-    /// Byte offset of the start.
-    pub start: usize,
-    /// Byte offset one past the end.
-    pub end: usize,
-}
 
 /// Maps instruction indices back to their source, for located run-time and verifier errors.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,53 +52,6 @@ impl SourceMap {
             message: message.to_owned(),
             help,
         }
-    }
-}
-
-/// A located error with the source it points into; `Display` shows the file:line:column,
-/// the offending line and a caret under the offending text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// File name.
-    pub file: String,
-    /// Source text.
-    pub source: String,
-    /// Where (line 0 means the whole file).
-    pub span: Span,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it, when we can tell.
-    pub help: Option<String>,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use codespan_reporting::diagnostic::{Diagnostic as D, Label};
-        use codespan_reporting::files::SimpleFile;
-        use codespan_reporting::term;
-        let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
-        let mut d = D::error().with_message(self.message.clone());
-        if self.span.line > 0 {
-            let end = self.span.end.max(self.span.start).min(self.source.len());
-            let start = self.span.start.min(end);
-            d = d.with_labels(vec![Label::primary((), start..end)]);
-        } else {
-            d = d.with_notes(vec![format!("in {}", self.file)]);
-        }
-        if let Some(help) = &self.help {
-            d = d.with_notes(vec![format!("help: {help}")]);
-        }
-        let mut out = String::new();
-        let config = term::Config::default();
-        if term::emit_to_string(&mut out, &config, &file, &d).is_err() {
-            // Fall back to a plain line if rendering fails (it should not).
-            return write!(
-                f,
-                "{}:{}:{}: error: {}",
-                self.file, self.span.line, self.span.column, self.message
-            );
-        }
-        f.write_str(out.trim_end())
     }
 }
 
@@ -340,7 +281,7 @@ impl<'s> Assembler<'s> {
             if !is_identifier(name) {
                 return Err(self.error(
                     *span,
-                    format!("`{name}` is not a valid label name"),
+                    format!("`{}` is not a valid label name", quote(name)),
                     Some(
                         "labels are identifiers: a letter or `_`, then letters, digits, `_` or `.`"
                             .into(),
@@ -351,7 +292,7 @@ impl<'s> Assembler<'s> {
             if let Some((_, first)) = self.labels.get(name) {
                 return Err(self.error(
                     *span,
-                    format!("label `{name}` is defined twice"),
+                    format!("label `{}` is defined twice", quote(name)),
                     Some(format!("it was first defined on line {}", first.line)),
                 ));
             }
@@ -386,7 +327,7 @@ impl<'s> Assembler<'s> {
             _ => {
                 return Err(self.error(
                     span,
-                    format!("unknown directive `{name}`"),
+                    format!("unknown directive `{}`", quote(name)),
                     Some(".contract, .version, .reputation, .permission, .depends, .meta, .state and .params are the directives".into()),
                 ))
             }
@@ -451,7 +392,7 @@ impl<'s> Assembler<'s> {
                 if c.metadata.insert(k.clone(), text(&args[1])).is_some() {
                     return Err(self.error(
                         args[0].span,
-                        format!("metadata key `{k}` is given twice"),
+                        format!("metadata key `{}` is given twice", quote(&k)),
                         None,
                     ));
                 }
@@ -461,7 +402,7 @@ impl<'s> Assembler<'s> {
                 if StateKey::parse(&k).is_none() {
                     return Err(self.error(
                         args[0].span,
-                        format!("`{k}` is not a valid state key"),
+                        format!("`{}` is not a valid state key", quote(&k)),
                         Some(
                             "state keys are identifiers (`votes`) or decimal integers (`7`)".into(),
                         ),
@@ -471,7 +412,7 @@ impl<'s> Assembler<'s> {
                 if self.contract.state.insert(k.clone(), v).is_some() {
                     return Err(self.error(
                         args[0].span,
-                        format!("state key `{k}` is given twice"),
+                        format!("state key `{}` is given twice", quote(&k)),
                         None,
                     ));
                 }
@@ -493,7 +434,7 @@ impl<'s> Assembler<'s> {
         let candidates: Vec<Op> = Op::by_mnemonic(word).collect();
         if candidates.is_empty() {
             let help = suggest(word).map(|s| format!("did you mean `{s}`?"));
-            return Err(self.error(span, format!("unknown instruction `{word}`"), help));
+            return Err(self.error(span, format!("unknown instruction `{}`", quote(word)), help));
         }
         if args.len() > 1 {
             return Err(self.error(
@@ -528,7 +469,7 @@ impl<'s> Assembler<'s> {
                     if !is_identifier(w) {
                         return Err(self.error(
                             t.span,
-                            format!("`{w}` is not a valid key name"),
+                            format!("`{}` is not a valid key name", quote(w)),
                             Some("static keys are identifiers; for an integer key push it and use `store` / `load` without an operand".into()),
                         ));
                     }
@@ -538,7 +479,7 @@ impl<'s> Assembler<'s> {
                     if !is_identifier(w) {
                         return Err(self.error(
                             t.span,
-                            format!("`{w}` is not a valid label name"),
+                            format!("`{}` is not a valid label name", quote(w)),
                             None,
                         ));
                     }
@@ -587,7 +528,11 @@ impl<'s> Assembler<'s> {
                     let help = closest(&label, names.iter().map(|s| s.as_str()))
                         .map(|s| format!("did you mean `{s}`?"))
                         .or_else(|| Some("define it with `name:` before an instruction".into()));
-                    return Err(self.error(span, format!("undefined label `{label}`"), help));
+                    return Err(self.error(
+                        span,
+                        format!("undefined label `{}`", quote(&label)),
+                        help,
+                    ));
                 }
             }
         }
@@ -654,7 +599,7 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
         Some(hex) => (16, hex),
         None => (10, body),
     };
-    let bad = || format!("`{text}` is not an integer literal");
+    let bad = || format!("`{}` is not an integer literal", quote(text));
     if digits.is_empty()
         || digits.starts_with('_')
         || digits.ends_with('_')
@@ -675,16 +620,29 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
     } else {
         magnitude as i128
     };
-    i64::try_from(value).map_err(|_| format!("`{text}` does not fit in a signed 64-bit integer"))
+    i64::try_from(value)
+        .map_err(|_| format!("`{}` does not fit in a signed 64-bit integer", quote(text)))
 }
 
 fn suggest(word: &str) -> Option<&'static str> {
     closest(word, Op::ALL.iter().map(|op| op.info().mnemonic))
 }
 
+/// Names longer than this get no "did you mean" suggestion (nobody mistypes a name that
+/// long, and comparing it with every label would cost its length times theirs).
+const MAX_SUGGESTED_LEN: usize = 64;
+
+/// The name closest to `word` within a small edit distance. Only names of similar length are
+/// compared (the distance is at least the length difference), and each comparison costs at
+/// most `MAX_SUGGESTED_LEN` squared, so the search is linear in the number of names.
 fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let word = word.to_ascii_lowercase();
     names
+        .filter(|n| n.len() <= MAX_SUGGESTED_LEN)
+        .filter(|n| word.len().abs_diff(n.len()) <= 2.max(n.len() / 4))
         .map(|n| (edit_distance(&word, &n.to_ascii_lowercase()), n))
         .filter(|(d, n)| *d <= 2.max(n.len() / 4))
         .min_by_key(|(d, _)| *d)
@@ -810,6 +768,44 @@ mod tests {
         assert_eq!(e.help.as_deref(), Some("did you mean `lop`?"));
         assert!(err("9x: halt").message.contains("not a valid label name"));
         assert!(err("\"s\"").message.contains("string literal"));
+    }
+
+    #[test]
+    fn huge_names_give_small_messages_and_no_quadratic_suggestions() {
+        // Before: "did you mean" compared the undefined label with every label by edit
+        // distance, so two 30 KB labels took seconds and two 2 MB labels hours.
+        let (a, b) = ("a".repeat(2_000_000), "b".repeat(2_000_000));
+        let e = err(&format!("{b}:\njump {a}\n"));
+        assert!(
+            e.message.starts_with("undefined label `aaaa"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("… (2000000 bytes)`"), "{}", e.message);
+        assert_eq!(
+            e.help.as_deref(),
+            Some("define it with `name:` before an instruction")
+        );
+        assert!(e.to_string().len() < 1_000);
+        // Many similar long labels: still no pairwise comparisons.
+        let many: String = (0..2_000)
+            .map(|i| format!("{}{i}:\n", "l".repeat(100)))
+            .collect();
+        let e = err(&format!("{many}jump {}x\n", "l".repeat(100)));
+        assert_eq!(
+            e.help.as_deref(),
+            Some("define it with `name:` before an instruction")
+        );
+        for src in [
+            "x".repeat(1_000_000),
+            format!("push {}", "9".repeat(1_000_000)),
+            format!(".state 9{} 1", "k".repeat(1_000_000)),
+            format!(".bogus{}", "z".repeat(1_000_000)),
+        ] {
+            let e = err(&src);
+            assert!(e.message.len() < 200, "{}", e.message);
+            assert!(e.to_string().len() < 1_000, "{}", e.to_string().len());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod address;
 pub mod asm;
 pub mod codec;
 pub mod context;
+pub mod diagnostic;
 pub mod disasm;
 pub mod docs;
 pub mod error;
