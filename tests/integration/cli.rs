@@ -220,6 +220,25 @@ fn check_reports_structure() {
 }
 
 #[test]
+fn check_json_reports_structure_and_errors_as_one_object() {
+    let out = coopvm(&["check", &example("fib.casm"), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["subroutines"], 2);
+    assert!(v["instructions"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["max_stack"].as_u64().unwrap() > 0, "{v}");
+    let dir = tempdir("check-json");
+    let f = dir.join("bad.casm");
+    std::fs::write(&f, "push 1\n  ad\n").unwrap();
+    let out = coopvm(&["check", &f.display().to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["error"]["kind"], "assembly", "{v}");
+}
+
+#[test]
 fn assembly_errors_are_located_and_exit_2() {
     let dir = tempdir("asm");
     let f = dir.join("bad.casm");
