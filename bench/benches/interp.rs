@@ -59,7 +59,10 @@ fn protocol(c: &mut Criterion) {
     let ctx = ExecutionContext::default();
     let state = v.contract().state.clone();
     let first = Engine::Interp.run(&v, &ctx, &state, 1_000, &mut NoHost);
-    assert_eq!((first.stack.as_slice(), first.state["count"]), (&[1][..], 1));
+    assert_eq!(
+        (first.stack.as_slice(), first.state["count"]),
+        (&[1][..], 1)
+    );
     let mut group = c.benchmark_group("protocol");
     group.bench_function("counter/interp", |b| {
         b.iter(|| Engine::Interp.run(black_box(&v), &ctx, &state, 1_000, &mut NoHost))

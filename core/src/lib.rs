@@ -12,6 +12,7 @@
 //! assert_eq!(verified.analysis().funcs[0].max_height, 2);
 //! ```
 
+pub mod artefact;
 pub mod asm;
 pub mod codec;
 pub mod context;
