@@ -2,7 +2,7 @@
 //! in-memory host (with its journaled rollback), a vote weighted through a delegation chain,
 //! and a persistent run (one redb write transaction per run, durable commit).
 //!
-//! `cargo bench --bench domain`
+//! `cargo bench -p coopvm-bench --bench domain`
 
 use coopvm::domain::CoopHost;
 use coopvm::store::Store;

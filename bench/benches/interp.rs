@@ -1,13 +1,14 @@
 //! Criterion benches of the reference interpreter against native Rust, on the shared kernels
-//! (`coopvm_bench`). Execution only: each contract is verified and lowered once.
+//! (`coopvm_bench`). Execution only: each contract is verified and lowered once (so `tiny`
+//! here is one execution without the run protocol; `benches/throughput.rs` runs it whole).
 //!
 //! The `protocol` group measures a counter-sized contract (`load count`, `push 1`, `add`,
 //! `dup`, `store count`, `halt`) under the full run protocol through
 //! `Engine::Interp.run(...)` (checks, transaction, memory in, state out): its time per
 //! iteration is the inverse of runs per second on one core.
 //!
-//! Run: `cargo bench --bench interp` (add `-- loop` to pick a kernel, `-- protocol` for the
-//! counter contract).
+//! Run: `cargo bench -p coopvm-bench --bench interp` (add `-- loop` to pick a kernel,
+//! `-- protocol` for the counter contract).
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
@@ -24,10 +25,8 @@ fn bench(c: &mut Criterion) {
     };
     for k in kernels::kernels() {
         let n = k.default_n;
-        let v = load::from_source(k.name, &(k.source)(n))
-            .unwrap()
-            .verify(&Limits::default())
-            .unwrap();
+        let v = k.verified(n);
+        let keys = v.limits().memory_keys;
         let compiled = interp::lower(&v);
         let contract = v.contract();
         let mut group = c.benchmark_group(k.name);
@@ -37,7 +36,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("interp", n), |b| {
             b.iter(|| {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-                let mut memory = Memory::new(&contract.program, &contract.state, 16);
+                let mut memory = Memory::new(&contract.program, &contract.state, keys);
                 let exec = compiled.execute(&mut env, &mut NoHost, &mut memory, u64::MAX);
                 assert!(exec.result.is_ok());
                 exec.stack

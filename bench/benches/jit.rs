@@ -2,9 +2,9 @@
 //! fib and a host-call loop, with native Rust baselines for the loop and fib; and the JIT's
 //! compile time for every example and for a ~100-instruction contract.
 //!
-//! Run: `cargo bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
-//! `cargo bench --bench jit -- compile` runs only the compile-time group. The figures the
-//! tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
+//! Run: `cargo bench -p coopvm-bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench -p coopvm-bench --bench jit -- compile` runs only the compile-time group. The
+//! figures the tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
 
 use coopvm::host::Env;
 use coopvm::load;
@@ -144,7 +144,7 @@ fn compile(c: &mut Criterion) {
         "subroutine",
         "governance/found",
     ] {
-        let path = format!("{}/examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../examples/{name}.casm", env!("CARGO_MANIFEST_DIR"));
         let src = std::fs::read_to_string(&path).expect("example exists");
         sources.push((name.replace('/', "_"), src));
     }

@@ -5,10 +5,11 @@
 //! (`Engine::run` against `Engine::run_with_stats`, which also emits logs and metrics, here
 //! with no subscriber or recorder installed).
 //!
-//! Run: `cargo bench --bench stats`. On a loaded machine criterion's means wander with the
-//! load; `COOPVM_BENCH_PAIRS=1 cargo bench --bench stats` instead runs the two kernels
-//! (interpreter and JIT) alternately, 1000 times each, and prints for each the fastest time
-//! and the median of the per-pair ratio on/off, which the load disturbs far less.
+//! Run: `cargo bench -p coopvm-bench --bench stats`. On a loaded machine criterion's means
+//! wander with the load; `COOPVM_BENCH_PAIRS=1 cargo bench -p coopvm-bench --bench stats`
+//! instead runs the two kernels (interpreter and JIT) alternately, 1000 times each, and prints
+//! for each the fastest time and the median of the per-pair ratio on/off, which the load
+//! disturbs far less.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;

@@ -1,7 +1,7 @@
-//! Costs of the VM interface: evaluating a small function (wrapper contract, verification and
+//! Costs of the VM interface: evaluating a small function (verification and
 //! run), proving and verifying a witness proof, and DataValue bytes of a function.
 //!
-//! `cargo bench --bench vmi`
+//! `cargo bench -p coopvm-bench --bench vmi`
 
 use coopvm::vmi::{CoopValue, CoopVm, DataValue, Function, ProvableVm, Vm};
 use criterion::{criterion_group, criterion_main, Criterion};

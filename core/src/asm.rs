@@ -6,7 +6,8 @@
 //! `\t`, `\u{..}` escapes), labels (targets of `jump`, `jumpif`, `call`) and identifiers
 //! (static memory keys of `store` / `load`). Directives describe the contract:
 //! `.contract ID`, `.version V`, `.reputation N`, `.permission NAME` (repeatable),
-//! `.depends ID` (repeatable), `.meta KEY VALUE`, `.state KEY VALUE`.
+//! `.depends ID` (repeatable), `.meta KEY VALUE`, `.state KEY VALUE`, `.params N` (the
+//! contract starts with N input values on its stack, deepest first as given).
 //!
 //! ```
 //! use coopvm_core::asm::assemble;
@@ -381,11 +382,12 @@ impl<'s> Assembler<'s> {
             ".depends" => ("depends", 1),
             ".meta" => ("meta", 2),
             ".state" => ("state", 2),
+            ".params" => ("params", 1),
             _ => {
                 return Err(self.error(
                     span,
                     format!("unknown directive `{name}`"),
-                    Some(".contract, .version, .reputation, .permission, .depends, .meta and .state are the directives".into()),
+                    Some(".contract, .version, .reputation, .permission, .depends, .meta, .state and .params are the directives".into()),
                 ))
             }
         };
@@ -406,7 +408,7 @@ impl<'s> Assembler<'s> {
             Tok::Word(w) => (*w).to_owned(),
             Tok::Str(s) => s.clone(),
         };
-        if matches!(key, "contract" | "version" | "reputation") {
+        if matches!(key, "contract" | "version" | "reputation" | "params") {
             if let Some(first) = self.seen.get(key) {
                 return Err(self.error(
                     span,
@@ -416,8 +418,23 @@ impl<'s> Assembler<'s> {
             }
             self.seen.insert(key, span);
         }
-        let reputation = if key == "reputation" {
+        let reputation = if matches!(key, "reputation" | "params") {
             self.int(&args[0])?
+        } else {
+            0
+        };
+        let params = if key == "params" {
+            let max = crate::limits::Limits::MAX.stack;
+            match u32::try_from(reputation) {
+                Ok(n) if n <= max => n,
+                _ => {
+                    return Err(self.error(
+                        args[0].span,
+                        format!("`.params` takes 0 to {max} inputs, not {reputation}"),
+                        Some(directive_usage(key).into()),
+                    ))
+                }
+            }
         } else {
             0
         };
@@ -426,6 +443,7 @@ impl<'s> Assembler<'s> {
             "contract" => c.id = text(&args[0]),
             "version" => c.version = text(&args[0]),
             "reputation" => c.required_reputation = reputation,
+            "params" => c.params = params,
             "permission" => c.permissions.push(text(&args[0])),
             "depends" => c.dependencies.push(text(&args[0])),
             "meta" => {
@@ -608,6 +626,7 @@ fn directive_usage(key: &str) -> &'static str {
         "permission" => "write it as `.permission vote` (one per line)",
         "depends" => "write it as `.depends other_contract` (one per line)",
         "meta" => "write it as `.meta key \"value\"`",
+        "params" => "write it as `.params 2` (the number of inputs)",
         _ => "write it as `.state key 0`",
     }
 }
@@ -812,6 +831,19 @@ mod tests {
             .contains("expected an integer"));
         assert!(err(".reputation ten").message.contains("not an integer"));
         assert!(err(".meta a 1\n.meta a 2").message.contains("given twice"));
+        assert!(err(".params 1\n.params 1").message.contains("given twice"));
+        assert!(err(".params -1").message.contains("takes 0 to"));
+        assert!(err(".params 99999999999").message.contains("takes 0 to"));
+        assert!(err(".params two").message.contains("not an integer"));
+        assert!(err(".params").message.contains("takes one value"));
+    }
+
+    #[test]
+    fn params() {
+        assert_eq!(assemble("t", "add").unwrap().params, 0);
+        let c = assemble("t", ".params 2\nadd").unwrap();
+        assert_eq!(c.params, 2);
+        assert_eq!(assemble("t", ".PARAMS 0x3").unwrap().params, 3);
     }
 
     #[test]

@@ -21,8 +21,13 @@ use std::collections::BTreeMap;
 
 /// The first four bytes of every encoded contract.
 pub const MAGIC: &[u8; 4] = b"\0cvm";
-/// The format version this build writes and reads.
+/// The format version of a contract without inputs (`.params 0`); this build writes it
+/// for every such contract, so their bytes are what they were before inputs existed.
 pub const FORMAT_VERSION: u8 = 1;
+/// The format version of a contract with inputs (`.params N`, N >= 1): version 1's layout
+/// plus the number of inputs before the code. A version-2 encoding of a contract without
+/// inputs is not canonical and does not decode.
+pub const FORMAT_VERSION_PARAMS: u8 = 2;
 
 /// Why bytes are not a canonical contract encoding.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +52,11 @@ impl From<WireError> for DecodeError {
 pub fn encode(contract: &Contract) -> Vec<u8> {
     let mut w = Vec::with_capacity(64 + contract.program.code.len() * 3);
     w.extend_from_slice(MAGIC);
-    w.push(FORMAT_VERSION);
+    w.push(if contract.params == 0 {
+        FORMAT_VERSION
+    } else {
+        FORMAT_VERSION_PARAMS
+    });
     put_str(&mut w, &contract.id);
     put_str(&mut w, &contract.version);
     put_int(&mut w, contract.required_reputation);
@@ -65,6 +74,9 @@ pub fn encode(contract: &Contract) -> Vec<u8> {
     }
     put_list(&mut w, &contract.program.keys);
     put_list(&mut w, &contract.program.strings);
+    if contract.params != 0 {
+        put_uint(&mut w, u64::from(contract.params));
+    }
     put_uint(&mut w, contract.program.code.len() as u64);
     for insn in &contract.program.code {
         w.push(insn.op as u8);
@@ -83,7 +95,11 @@ pub fn encode(contract: &Contract) -> Vec<u8> {
 /// of operands are the verifier's job.
 pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
     let mut r = Reader::new(bytes);
-    r.header(MAGIC, FORMAT_VERSION, "coopvm contract")?;
+    let format = r.header_in(
+        MAGIC,
+        FORMAT_VERSION..=FORMAT_VERSION_PARAMS,
+        "coopvm contract",
+    )?;
     let id = r.string()?;
     let version = r.string()?;
     let required_reputation = r.int()?;
@@ -120,6 +136,20 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
     }
     let keys = list(&mut r)?;
     let strings = list(&mut r)?;
+    let params = if format == FORMAT_VERSION_PARAMS {
+        let at = r.pos();
+        match u32::try_from(r.uint()?) {
+            Ok(0) => {
+                return Err(r
+                    .fail_at(at, "a version 2 contract has at least one input (one without is written as version 1)")
+                    .into())
+            }
+            Ok(n) => n,
+            Err(_) => return Err(r.fail_at(at, "the number of inputs exceeds 32 bits").into()),
+        }
+    } else {
+        0
+    };
     let n = r.count()?;
     let mut code = Vec::with_capacity(n);
     for _ in 0..n {
@@ -146,6 +176,7 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
         dependencies,
         metadata,
         state,
+        params,
         program: Program {
             code,
             keys,
@@ -191,6 +222,55 @@ mod tests {
     }
 
     #[test]
+    fn params_use_version_2_and_only_when_needed() {
+        let plain = sample();
+        assert_eq!(encode(&plain)[4], FORMAT_VERSION);
+        let mut c = sample();
+        for n in [1, 2, 300, u32::MAX] {
+            c.params = n;
+            let b = encode(&c);
+            assert_eq!(b[4], FORMAT_VERSION_PARAMS);
+            assert_eq!(decode(&b).unwrap(), c);
+            assert_eq!(encode(&decode(&b).unwrap()), b);
+            for k in 0..b.len() {
+                assert!(decode(&b[..k]).is_err(), "prefix of {k} bytes decoded");
+            }
+        }
+        // Version 2 with 0 inputs is not canonical; neither is an input count beyond 32 bits.
+        let plain_bytes = encode(&plain);
+        let code_at = code_offset(&plain);
+        let mut b = plain_bytes.clone();
+        b[4] = FORMAT_VERSION_PARAMS;
+        b.insert(code_at, 0);
+        let e = decode(&b).unwrap_err();
+        assert!(e.message.contains("at least one input"), "{e}");
+        assert_eq!(e.offset, code_at);
+        let mut b = plain_bytes.clone();
+        b[4] = FORMAT_VERSION_PARAMS;
+        for (i, byte) in [0x80, 0x80, 0x80, 0x80, 0x10].into_iter().enumerate() {
+            b.insert(code_at + i, byte);
+        }
+        assert!(decode(&b).unwrap_err().message.contains("32 bits"));
+        // A version 1 contract has no input count to read.
+        let mut b = encode(&c);
+        b[4] = FORMAT_VERSION;
+        assert!(decode(&b).is_err() || decode(&b).unwrap() != c);
+    }
+
+    /// The offset of the code length in `c`'s encoding (`c` without inputs).
+    fn code_offset(c: &Contract) -> usize {
+        let without = Contract {
+            program: Program {
+                code: Vec::new(),
+                ..c.program.clone()
+            },
+            ..c.clone()
+        };
+        // Without code, the encoding ends with the code length 0 (one byte).
+        encode(&without).len() - 1
+    }
+
+    #[test]
     fn rejects_every_truncation_and_trailing_bytes() {
         let b = encode(&sample());
         for n in 0..b.len() {
@@ -205,10 +285,10 @@ mod tests {
     fn rejects_non_canonical_forms() {
         // Bad magic, bad version.
         assert!(decode(b"cvm\0\x01").unwrap_err().message.contains("magic"));
-        assert!(decode(b"\0cvm\x02")
+        assert!(decode(b"\0cvm\x03")
             .unwrap_err()
             .message
-            .contains("version 2"));
+            .contains("version 3 is not supported (this build reads versions 1 to 2)"));
         // An overlong varint for the id length (0 written as 0x80 0x00).
         let mut b = MAGIC.to_vec();
         b.extend_from_slice(&[1, 0x80, 0x00]);

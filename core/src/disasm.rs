@@ -39,6 +39,9 @@ pub fn disassemble(contract: &Contract) -> String {
     for (k, v) in &c.state {
         let _ = writeln!(out, ".state {} {v}", word(k));
     }
+    if c.params != 0 {
+        let _ = writeln!(out, ".params {}", c.params);
+    }
     let code = &c.program.code;
     let targets: BTreeSet<i64> = code
         .iter()
@@ -122,6 +125,7 @@ mod tests {
             .depends x.y
             .meta "k;" "v\"\n"
             .state c 1
+            .params 2
         top: push "s\t\u{1}"
             load c
             store d

@@ -17,7 +17,8 @@ pub fn opcodes_markdown() -> String {
          host operations may charge more at run time. Strings travel as handles (see\n\
          `docs/strings.md`). Opcodes marked *extension* are coopvm additions to the seed.\n\
          Who may perform each domain operation, its refusals, dynamic gas and events are\n\
-         specified in `docs/domain.md`.\n\n",
+         specified in `docs/domain.md`. A contract starts on an empty stack, or with its\n\
+         inputs when it declares `.params N` (N values, deepest first, as the run gives them).\n\n",
     );
     for &class in Class::ALL {
         let _ = writeln!(out, "## {}\n", class.title());

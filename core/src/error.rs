@@ -62,7 +62,7 @@ error_kinds! {
     NotMember = 16, "not_member", "The caller or account is not a member of the cooperative.";
     AlreadyMember = 17, "already_member", "The account is already a member.";
     InsufficientResources = 18, "insufficient_resources", "A pool or balance would go below zero.";
-    InvalidArgument = 19, "invalid_argument", "An operand is out of its allowed range.";
+    InvalidArgument = 19, "invalid_argument", "An operand is out of its allowed range, or a run was given another number of inputs than the contract's `.params`.";
     DoubleVote = 20, "double_vote", "The voter (or their delegate) has already voted.";
     DelegationCycle = 21, "delegation_cycle", "The delegation would create a cycle.";
     QuorumNotMet = 22, "quorum_not_met", "The proposal has not reached its quorum.";

@@ -12,6 +12,10 @@
 //! `0..n` name the contract's string constants (`push "..."`) in pool order; handles from `n`
 //! up name strings the run created (such as the caller's DID from `getcaller`), in order of
 //! creation. Any other value used as a string is `invalid_string_handle`.
+//!
+//! Handles compare by identity (`eq`); contents compare with `streq`, which costs 1 gas per
+//! 32 bytes of the shorter string on top of its static cost ([`streq_gas`]), and `strlen`
+//! gives a string's length in bytes (static cost only: the length is stored).
 
 use crate::context::ExecutionContext;
 use crate::error::{ErrorKind, VmError, VmResult};
@@ -49,11 +53,30 @@ impl From<String> for EventValue {
     }
 }
 
+/// Who emitted an event: the host (domain operations and the `Error` event of a failed run)
+/// or the contract itself (`emitevent`). A contract chooses its event names freely, so only
+/// this field tells a contract's `Error` or `ResourceAllocated` from the host's.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// The host: a domain operation, or the run's `Error` event.
+    #[default]
+    Host,
+    /// The contract, with `emitevent`: `name` is the topic the contract chose.
+    Contract,
+}
+
 /// An event emitted by a run: a typed name plus who, where and when, and named fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// The event type, e.g. `CooperativeCreated`, or the topic of an `emitevent`.
     pub name: String,
+    /// Who emitted it: `host` or `contract` (`emitevent`). Events stored before this field
+    /// existed read as `host`.
+    #[serde(default)]
+    pub source: EventSource,
     /// The contract whose run emitted it.
     pub contract: String,
     /// The caller's DID.
@@ -78,14 +101,24 @@ pub struct HostCx<'e> {
 }
 
 impl HostCx<'_> {
-    /// Emits the event `name` with `fields`, stamped with the contract, caller and block.
+    /// Emits the host event `name` with `fields`, stamped with the contract, caller and block.
     pub fn emit(
         &mut self,
         name: &str,
         fields: impl IntoIterator<Item = (&'static str, EventValue)>,
     ) {
+        self.emit_from(EventSource::Host, name, fields);
+    }
+
+    fn emit_from(
+        &mut self,
+        source: EventSource,
+        name: &str,
+        fields: impl IntoIterator<Item = (&'static str, EventValue)>,
+    ) {
         self.events.push(Event {
             name: name.to_owned(),
+            source,
             contract: self.contract_id.to_owned(),
             caller: self.ctx.caller_did.clone(),
             block: self.ctx.block_number,
@@ -172,7 +205,7 @@ macro_rules! host_interface {
                     &mut self,
                     cx: &mut HostCx,
                     $($arg: host_type!($aty)),*
-                ) -> VmResult<host_type!($rty)> {
+                ) -> VmResult<host_result!($rty)> {
                     let _ = (&cx, $(&$arg),*);
                     host_default!($hmn $(, $default)?)
                 }
@@ -197,9 +230,10 @@ macro_rules! host_interface {
                         &mut cx,
                         $(host_arg!($aty, raw.next().unwrap_or(0), strings)),*
                     )?;
+                    let gas = cx.extra_gas;
                     Ok(HostReturn {
-                        value: host_value!($rty, result),
-                        gas: cx.extra_gas,
+                        value: host_value!($rty, result, env),
+                        gas,
                     })
                 })*
                 $(HostOp::$s => system(env, SystemOp::$s, args),)*
@@ -225,6 +259,17 @@ macro_rules! host_type {
     };
 }
 
+/// The Rust type of a host operation's result type in the table: as `host_type!`, except
+/// that a `Str` result is an owned `String` (the run interns it and pushes its handle).
+macro_rules! host_result {
+    (Str) => {
+        String
+    };
+    ($ty:ident) => {
+        host_type!($ty)
+    };
+}
+
 /// The argument `$raw` (a value popped from the stack) decoded as a `$ty`.
 macro_rules! host_arg {
     (Str, $raw:expr, $strings:ident) => {
@@ -235,17 +280,21 @@ macro_rules! host_arg {
     };
 }
 
-/// The value a host operation's result `$r` of type `$ty` pushes (0 when it pushes nothing).
+/// The value a host operation's result `$r` of type `$ty` pushes (0 when it pushes nothing);
+/// a string is interned in the run's environment `$env` and pushed as its handle.
 macro_rules! host_value {
-    (Unit, $r:ident) => {{
+    (Unit, $r:ident, $env:ident) => {{
         let () = $r;
         0
     }};
-    (Int, $r:ident) => {
+    (Int, $r:ident, $env:ident) => {
         $r
     };
-    (Bool, $r:ident) => {
+    (Bool, $r:ident, $env:ident) => {
         i64::from($r)
+    };
+    (Str, $r:ident, $env:ident) => {
+        $env.intern(&$r)
     };
 }
 
@@ -262,8 +311,8 @@ macro_rules! host_default {
 crate::isa::for_each_op!(host_interface);
 
 /// A host with no cooperative world: every domain operation fails with `host_unavailable`.
-/// System operations (`log`, `emitevent`, `gettimestamp`, `getcaller`, `getblock`) still work,
-/// since [`dispatch`] serves them from the [`Env`].
+/// System operations (`log`, `emitevent`, `gettimestamp`, `getcaller`, `getblock`, `streq`,
+/// `strlen`) still work, since [`dispatch`] serves them from the [`Env`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoHost;
 
@@ -293,6 +342,7 @@ pub struct Env<'a> {
     pub logs: Vec<i64>,
     /// Number of host operations executed.
     pub host_calls: u64,
+    inputs: Vec<i64>,
 }
 
 impl<'a> Env<'a> {
@@ -307,7 +357,26 @@ impl<'a> Env<'a> {
             events: Vec::new(),
             logs: Vec::new(),
             host_calls: 0,
+            inputs: Vec::new(),
         }
+    }
+
+    /// The same environment, with the run's inputs `args` (`.params`): string inputs become
+    /// strings of the run, in order (see the module docs), before anything else does.
+    pub fn with_inputs(mut self, args: &[crate::run::Arg]) -> Self {
+        self.inputs = args
+            .iter()
+            .map(|a| match a {
+                crate::run::Arg::Int(v) => *v,
+                crate::run::Arg::Str(s) => self.intern(s),
+            })
+            .collect();
+        self
+    }
+
+    /// The values the contract starts with on its stack (its inputs), bottom first.
+    pub fn inputs(&self) -> &[i64] {
+        &self.inputs
     }
 
     /// The same environment, with nested contract calls executed by `calls`.
@@ -428,7 +497,12 @@ fn system(env: &mut Env<'_>, op: SystemOp, args: &[i64]) -> VmResult<HostReturn>
         }
         SystemOp::EmitEvent => {
             let (mut cx, strings) = env.split(0);
-            cx.emit(strings.get(arg(0))?, [("value", EventValue::Int(arg(1)))]);
+            // The contract's own event: marked as such, so it cannot pass for the host's.
+            cx.emit_from(
+                EventSource::Contract,
+                strings.get(arg(0))?,
+                [("value", EventValue::Int(arg(1)))],
+            );
             0
         }
         SystemOp::GetTimestamp => clamp_u64(env.ctx.timestamp),
@@ -437,9 +511,26 @@ fn system(env: &mut Env<'_>, op: SystemOp, args: &[i64]) -> VmResult<HostReturn>
             env.intern(caller)
         }
         SystemOp::GetBlock => clamp_u64(env.ctx.block_number),
+        SystemOp::StrEq => {
+            let (a, b) = (env.string(arg(0))?, env.string(arg(1))?);
+            return Ok(HostReturn {
+                value: i64::from(a == b),
+                gas: streq_gas(a, b),
+            });
+        }
+        SystemOp::StrLen => i64::try_from(env.string(arg(0))?.len()).unwrap_or(i64::MAX),
     };
     Ok(ret(value))
 }
+
+/// The dynamic gas of `streq` on `a` and `b`: 1 per 32 bytes (rounded up) of the shorter
+/// string, the most a comparison reads.
+pub fn streq_gas(a: &str, b: &str) -> u64 {
+    (a.len().min(b.len()) as u64).div_ceil(STREQ_BYTES_PER_GAS)
+}
+
+/// Bytes `streq` compares per unit of dynamic gas.
+pub const STREQ_BYTES_PER_GAS: u64 = 32;
 
 fn ret(value: i64) -> HostReturn {
     HostReturn { value, gas: 0 }
@@ -499,7 +590,59 @@ mod tests {
         assert_eq!(env.events[0].caller, "did:key:alice");
         assert_eq!(env.events[0].block, 9);
         assert_eq!(env.events[0].fields["value"], EventValue::Int(3));
+        assert_eq!(env.events[0].source, EventSource::Contract);
         assert_eq!(env.host_calls, 6);
+    }
+
+    #[test]
+    fn string_equality_and_length() {
+        let ctx = ctx();
+        let long = "x".repeat(65);
+        let consts = vec![
+            "did:key:alice".to_string(),
+            "did:key:bob".to_string(),
+            long.clone(),
+            long.clone(),
+            String::new(),
+        ];
+        let mut env = Env::new(&ctx, "c", &consts);
+        let caller = dispatch(&mut NoHost, &mut env, HostOp::GetCaller, &[], 100)
+            .unwrap()
+            .value;
+        // The caller's DID is a created string: another handle, the same text.
+        assert_eq!(caller, 5);
+        let eq = |env: &mut Env, a, b| dispatch(&mut NoHost, env, HostOp::StrEq, &[a, b], 100);
+        assert_eq!(
+            eq(&mut env, caller, 0).unwrap(),
+            HostReturn { value: 1, gas: 1 }
+        );
+        assert_eq!(eq(&mut env, 0, caller).unwrap().value, 1);
+        assert_eq!(eq(&mut env, caller, 1).unwrap().value, 0);
+        // Distinct constants with the same text are equal; the dynamic gas is per 32 bytes
+        // of the shorter string, rounded up.
+        assert_eq!(eq(&mut env, 2, 3).unwrap(), HostReturn { value: 1, gas: 3 });
+        assert_eq!(eq(&mut env, 2, 0).unwrap(), HostReturn { value: 0, gas: 1 });
+        assert_eq!(eq(&mut env, 4, 4).unwrap(), HostReturn { value: 1, gas: 0 });
+        assert_eq!(eq(&mut env, 4, 2).unwrap(), HostReturn { value: 0, gas: 0 });
+        for bad in [[-1, 0], [0, 6], [6, 6], [i64::MIN, i64::MAX]] {
+            let e = eq(&mut env, bad[0], bad[1]).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidStringHandle);
+        }
+        let len = |env: &mut Env, s| dispatch(&mut NoHost, env, HostOp::StrLen, &[s], 100);
+        assert_eq!(
+            len(&mut env, caller).unwrap(),
+            HostReturn { value: 13, gas: 0 }
+        );
+        assert_eq!(len(&mut env, 2).unwrap().value, 65);
+        assert_eq!(len(&mut env, 4).unwrap().value, 0);
+        assert_eq!(
+            len(&mut env, 6).unwrap_err().kind,
+            ErrorKind::InvalidStringHandle
+        );
+        // Multi-byte characters count in bytes.
+        let consts = vec!["é€".to_string()];
+        let mut env = Env::new(&ctx, "c", &consts);
+        assert_eq!(len(&mut env, 0).unwrap().value, 5);
     }
 
     #[test]

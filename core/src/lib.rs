@@ -12,6 +12,7 @@
 //! assert_eq!(verified.analysis().funcs[0].max_height, 2);
 //! ```
 
+pub mod address;
 pub mod artefact;
 pub mod asm;
 pub mod codec;
@@ -32,10 +33,10 @@ pub mod wire;
 
 pub use context::ExecutionContext;
 pub use error::{ErrorKind, VmError, VmResult};
-pub use host::{Env, Event, EventValue, Host, HostCx, NoHost};
+pub use host::{Env, Event, EventSource, EventValue, Host, HostCx, NoHost};
 pub use isa::{HostOp, Op, OpKind, PureOp};
 pub use limits::{Limits, DEFAULT_GAS_LIMIT};
 pub use program::{Contract, Insn, Program, State};
-pub use run::{Exec, Execute, Executor, NoCalls, Outcome, RunParams};
+pub use run::{Arg, Exec, Execute, Executor, NoCalls, Outcome, RunParams};
 pub use stats::Stats;
 pub use verify::{verify, Verified, VerifyError};

@@ -17,6 +17,9 @@ pub struct Limits {
     pub call_depth: u32,
     /// Maximum number of keys in a contract's memory.
     pub memory_keys: u32,
+    /// Maximum number of keys in a run's transient memory (`tstore`/`tload`), counted
+    /// separately from [`Limits::memory_keys`].
+    pub transient_keys: u32,
     /// Maximum number of instructions in a contract.
     pub code_len: u32,
 }
@@ -27,6 +30,7 @@ impl Default for Limits {
             stack: 1024,
             call_depth: 256,
             memory_keys: 4096,
+            transient_keys: 1024,
             code_len: 1 << 16,
         }
     }
@@ -39,6 +43,7 @@ impl Limits {
         stack: 1 << 20,
         call_depth: 1 << 20,
         memory_keys: 1 << 24,
+        transient_keys: 1 << 24,
         code_len: 1 << 22,
     };
 
@@ -55,6 +60,7 @@ impl Limits {
             ("stack", self.stack, max.stack),
             ("call depth", self.call_depth, max.call_depth),
             ("memory keys", self.memory_keys, max.memory_keys),
+            ("transient keys", self.transient_keys, max.transient_keys),
             ("code length", self.code_len, max.code_len),
         ] {
             if value > limit {

@@ -5,6 +5,11 @@
 //! with a fast, deterministic hasher; an access allocates nothing (an insert of a new key may
 //! grow the table). The memory starts from the contract's state and is turned back into a
 //! [`State`] only when a run succeeds.
+//!
+//! Beside it lives the run's *transient* memory (`tstore`/`tload`): the same two kinds of
+//! keys (static slots and integer keys), in namespaces of their own, starting empty, with
+//! their own key limit ([`crate::Limits::transient_keys`]), and never part of the state: it
+//! is dropped with the run, whatever its result.
 
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
@@ -30,10 +35,22 @@ pub struct Memory {
     other: State,
     count: u32,
     limit: u32,
+    transient: Transient,
+}
+
+/// The run's transient memory (see the module docs).
+#[derive(Clone, Debug)]
+struct Transient {
+    slots: Vec<Option<i64>>,
+    dynamic: FxHashMap<i64, i64>,
+    count: u32,
+    limit: u32,
 }
 
 impl Memory {
-    /// Memory for `program` holding `state`, allowing at most `limit` keys.
+    /// Memory for `program` holding `state`, allowing at most `limit` keys, with an empty
+    /// transient memory of the default limit ([`crate::Limits::transient_keys`]; see
+    /// [`Memory::with_transient_limit`]).
     pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
         let mut slots = spare_slots(program.keys.len());
         let mut dynamic = FxHashMap::default();
@@ -59,13 +76,84 @@ impl Memory {
             }
         }
         let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
+        let transient = Transient {
+            slots: vec![None; program.keys.len()],
+            dynamic: FxHashMap::default(),
+            count: 0,
+            limit: crate::Limits::default().transient_keys,
+        };
         Memory {
             slots,
             dynamic,
             other,
             count,
             limit,
+            transient,
         }
+    }
+
+    /// The same memory, allowing at most `limit` keys in its transient memory.
+    pub fn with_transient_limit(mut self, limit: u32) -> Memory {
+        self.transient.limit = limit;
+        self
+    }
+
+    /// Number of keys holding a value in the transient memory.
+    pub fn transient_len(&self) -> u32 {
+        self.transient.count
+    }
+
+    /// The value in transient static slot `slot` (`tload K`).
+    pub fn tload(&self, slot: u32) -> VmResult<i64> {
+        match self.transient.slots.get(slot as usize) {
+            Some(Some(v)) => Ok(*v),
+            _ => Err(VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("tload of transient static key #{slot}, which holds no value"),
+            )),
+        }
+    }
+
+    /// Stores `value` in transient static slot `slot` (`tstore K`).
+    pub fn tstore(&mut self, slot: u32, value: i64) -> VmResult<()> {
+        let t = &mut self.transient;
+        match t.slots.get_mut(slot as usize) {
+            Some(cell @ None) => {
+                grow_transient(&mut t.count, t.limit)?;
+                *cell = Some(value);
+                Ok(())
+            }
+            Some(Some(cell)) => {
+                *cell = value;
+                Ok(())
+            }
+            None => Err(VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("transient static key #{slot} does not exist"),
+            )),
+        }
+    }
+
+    /// The value under the integer key `key` in the transient memory (dynamic `tload`).
+    pub fn tload_dyn(&self, key: i64) -> VmResult<i64> {
+        self.transient.dynamic.get(&key).copied().ok_or_else(|| {
+            VmError::new(
+                ErrorKind::InvalidMemoryAccess,
+                format!("tload of transient key {key}, which holds no value"),
+            )
+        })
+    }
+
+    /// Stores `value` under the integer key `key` in the transient memory (dynamic `tstore`).
+    pub fn tstore_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
+        let t = &mut self.transient;
+        if let Some(cell) = t.dynamic.get_mut(&key) {
+            *cell = value;
+            return Ok(());
+        }
+        grow_transient(&mut t.count, t.limit)?;
+        t.dynamic.insert(key, value);
+        Ok(())
     }
 
     /// Number of keys holding a value.
@@ -178,7 +266,8 @@ impl Memory {
         Ok(())
     }
 
-    /// The state this memory holds, keys named as in [`State`].
+    /// The state this memory holds, keys named as in [`State`] (the transient memory is
+    /// not part of it).
     pub fn into_state(self, program: &Program) -> State {
         let mut state = self.other;
         for (name, value) in program.keys.iter().zip(&self.slots) {
@@ -246,6 +335,17 @@ fn grow(count: &mut u32, limit: u32) -> VmResult<()> {
     Ok(())
 }
 
+fn grow_transient(count: &mut u32, limit: u32) -> VmResult<()> {
+    if *count >= limit {
+        return Err(VmError::new(
+            ErrorKind::MemoryLimitExceeded,
+            format!("transient memory is limited to {limit} keys"),
+        ));
+    }
+    *count += 1;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +406,48 @@ mod tests {
             m.store_dyn(2, 1).unwrap_err().kind,
             ErrorKind::MemoryLimitExceeded
         );
+    }
+
+    #[test]
+    fn transient_memory_is_separate_and_never_state() {
+        let p = program();
+        let s = State::from([("a".into(), 1), ("5".into(), 50)]);
+        let mut m = Memory::new(&p, &s, 3).with_transient_limit(2);
+        // Its own namespaces: the persistent `a` and `5` are not transient keys.
+        assert_eq!(m.tload(0).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(
+            m.tload_dyn(5).unwrap_err().kind,
+            ErrorKind::InvalidMemoryAccess
+        );
+        assert_eq!(m.tload(9).unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        assert_eq!(
+            m.tstore(9, 1).unwrap_err().kind,
+            ErrorKind::InvalidMemoryAccess
+        );
+        m.tstore(0, 10).unwrap();
+        m.tstore_dyn(5, 55).unwrap();
+        m.tstore(0, 11).unwrap();
+        m.tstore_dyn(5, 56).unwrap();
+        assert_eq!((m.tload(0).unwrap(), m.tload_dyn(5).unwrap()), (11, 56));
+        assert_eq!((m.len(), m.transient_len()), (2, 2));
+        // Its own limit: a third transient key fails, persistent keys are unaffected.
+        let e = m.tstore(1, 1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MemoryLimitExceeded);
+        assert_eq!(e.message, "transient memory is limited to 2 keys");
+        assert_eq!(
+            m.tstore_dyn(6, 1).unwrap_err().kind,
+            ErrorKind::MemoryLimitExceeded
+        );
+        m.store(1, 2).unwrap();
+        // The persistent values are untouched and the state has no transient key.
+        assert_eq!((m.load(0).unwrap(), m.load_dyn(5).unwrap()), (1, 50));
+        let state = m.into_state(&p);
+        assert_eq!(
+            state,
+            State::from([("a".into(), 1), ("b".into(), 2), ("5".into(), 50)])
+        );
+        // The default limit is the default Limits'.
+        let m = Memory::new(&p, &State::new(), 0);
+        assert_eq!(m.transient.limit, crate::Limits::default().transient_keys);
     }
 }

@@ -29,7 +29,28 @@ impl Insn {
     pub const fn with(op: Op, arg: i64) -> Self {
         Insn { op, arg }
     }
+
+    /// How many values the instruction needs on the stack: its table row's `pops`, except
+    /// `pick N`, which pops nothing but reads the value N places below the top, so it needs
+    /// N + 1. The verifier checks this against the stack height before the instruction.
+    ///
+    /// ```
+    /// use coopvm_core::{Insn, Op};
+    /// assert_eq!(Insn::new(Op::Add).needs(), 2);
+    /// assert_eq!(Insn::with(Op::Pick, 3).needs(), 4);
+    /// ```
+    pub fn needs(&self) -> i64 {
+        match self.op {
+            Op::Pick => self.arg.saturating_add(1),
+            op => i64::from(op.info().pops),
+        }
+    }
 }
+
+/// The largest `N` of `pick N`: one less than the largest stack limit
+/// ([`crate::Limits::MAX`]), so `N + 1` never overflows and always names a value a stack
+/// may hold.
+pub const MAX_PICK: i64 = crate::limits::Limits::MAX.stack as i64 - 1;
 
 /// A contract's code: instructions plus the tables their operands index.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -74,6 +95,9 @@ pub struct Contract {
     pub metadata: Metadata,
     /// Initial key-value state.
     pub state: State,
+    /// Inputs the contract starts with on its stack (`.params N`): a run supplies exactly
+    /// this many values, deepest first, and the verifier takes N as main's entry height.
+    pub params: u32,
     /// The code.
     pub program: Program,
 }
@@ -135,6 +159,9 @@ impl Program {
                 insn.arg,
                 self.keys.len()
             )),
+            OperandKind::Imm if insn.op == Op::Pick && !(0..=MAX_PICK).contains(&insn.arg) => Some(
+                format!("`pick {}`: the depth must be 0 to {MAX_PICK}", insn.arg),
+            ),
             _ => None,
         }
     }
@@ -173,5 +200,12 @@ mod tests {
         assert!(p.operand_error(&Insn::with(Op::PushStr, 0)).is_some());
         assert!(p.operand_error(&Insn::with(Op::Add, 3)).is_some());
         assert!(p.operand_error(&Insn::with(Op::Push, -3)).is_none());
+        assert!(p.operand_error(&Insn::with(Op::Pick, 0)).is_none());
+        assert!(p.operand_error(&Insn::with(Op::Pick, MAX_PICK)).is_none());
+        assert!(p.operand_error(&Insn::with(Op::Pick, -1)).is_some());
+        assert!(p
+            .operand_error(&Insn::with(Op::Pick, MAX_PICK + 1))
+            .is_some());
+        assert!(p.operand_error(&Insn::with(Op::Pick, i64::MAX)).is_some());
     }
 }

@@ -47,6 +47,42 @@ impl Outcome {
     }
 }
 
+/// An input of a run, for a contract that declares `.params N`: an integer, or a string,
+/// which the run adds to its strings before the first instruction and passes as its handle
+/// (see `docs/strings.md`).
+///
+/// ```
+/// use coopvm_core::run::Arg;
+/// assert_eq!(Arg::ints(&[40, 2]), vec![Arg::Int(40), Arg::Int(2)]);
+/// assert_eq!(Arg::from("did:key:alice"), Arg::Str("did:key:alice".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Arg {
+    /// An integer, pushed as it is.
+    Int(i64),
+    /// A string, pushed as its handle.
+    Str(String),
+}
+
+impl Arg {
+    /// Integer inputs.
+    pub fn ints(values: &[i64]) -> Vec<Arg> {
+        values.iter().copied().map(Arg::Int).collect()
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Str(s.to_owned())
+    }
+}
+
 /// What a run needs besides the code and the host.
 #[derive(Clone, Copy)]
 pub struct RunParams<'a> {
@@ -60,6 +96,9 @@ pub struct RunParams<'a> {
     /// What executes the contracts this run calls (`callcontract`): the engine layer hands
     /// itself here, so a host never needs to know which engine runs. [`NoCalls`] refuses.
     pub calls: &'a dyn Executor,
+    /// The inputs, deepest first: exactly as many as the contract's `.params` (empty by
+    /// default), else the run is refused with `invalid_argument` before it starts.
+    pub args: &'a [Arg],
 }
 
 impl<'a> RunParams<'a> {
@@ -70,12 +109,34 @@ impl<'a> RunParams<'a> {
             state,
             gas_limit,
             calls: &NoCalls,
+            args: &[],
         }
     }
 
     /// The same parameters, with nested contract calls executed by `calls`.
     pub fn with_calls(self, calls: &'a dyn Executor) -> Self {
         RunParams { calls, ..self }
+    }
+
+    /// The same parameters, with the inputs `args` (for a contract with `.params N`, exactly
+    /// N of them, deepest first).
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
+    /// use coopvm_core::run::{run, Arg, Session};
+    /// let v = verify(assemble("t", ".params 2\nsub\n").unwrap(), &Limits::default()).unwrap();
+    /// let ctx = ExecutionContext::default();
+    /// let args = Arg::ints(&[40, 2]);
+    /// let params = RunParams::new(&ctx, &v.contract().state, 100).with_args(&args);
+    /// let session = Session::begin(&v, params, &mut NoHost).ok().unwrap();
+    /// assert_eq!(session.env.inputs(), &[40, 2]);
+    /// // A wrong number of inputs is refused before the run starts.
+    /// let short = RunParams::new(&ctx, &v.contract().state, 100).with_args(&args[..1]);
+    /// let refused = Session::begin(&v, short, &mut NoHost).err().unwrap();
+    /// assert_eq!(refused.result.unwrap_err().kind.name(), "invalid_argument");
+    /// ```
+    pub fn with_args(self, args: &'a [Arg]) -> Self {
+        RunParams { args, ..self }
     }
 }
 
@@ -85,6 +146,7 @@ impl std::fmt::Debug for RunParams<'_> {
             .field("ctx", self.ctx)
             .field("state", self.state)
             .field("gas_limit", &self.gas_limit)
+            .field("args", &self.args)
             .finish_non_exhaustive()
     }
 }
@@ -236,8 +298,9 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Checks permissions and reputation (no gas), then starts the host's transaction.
-    /// A refused run comes back as its final outcome (`host.begin` was not called).
+    /// Checks the number of inputs, then permissions and reputation (no gas), then starts
+    /// the host's transaction. A refused run comes back as its final outcome (`host.begin`
+    /// was not called).
     pub fn begin<H: Host + ?Sized>(
         verified: &'a Verified,
         params: RunParams<'a>,
@@ -245,7 +308,8 @@ impl<'a> Session<'a> {
     ) -> Result<Session<'a>, Box<Outcome>> {
         let contract = verified.contract();
         let ctx = params.ctx;
-        if let Err(e) = preflight(contract, ctx) {
+        if let Err(e) = check_inputs(contract, params.args).and_then(|()| preflight(contract, ctx))
+        {
             return Err(Box::new(Outcome {
                 events: vec![error_event(contract.id.as_str(), ctx, &e)],
                 result: Err(e),
@@ -256,12 +320,15 @@ impl<'a> Session<'a> {
                 host_calls: 0,
             }));
         }
-        let env = Env::new(ctx, &contract.id, &contract.program.strings).with_calls(params.calls);
+        let env = Env::new(ctx, &contract.id, &contract.program.strings)
+            .with_calls(params.calls)
+            .with_inputs(params.args);
         let memory = Memory::new(
             &contract.program,
             params.state,
             verified.limits().memory_keys,
-        );
+        )
+        .with_transient_limit(verified.limits().transient_keys);
         host.begin();
         Ok(Session {
             verified,
@@ -316,6 +383,22 @@ impl<'a> Session<'a> {
     }
 }
 
+/// `Ok` if `args` are as many as `contract`'s `.params`, else `invalid_argument`.
+pub fn check_inputs(contract: &crate::Contract, args: &[Arg]) -> Result<(), VmError> {
+    let want = contract.params as usize;
+    if args.len() == want {
+        return Ok(());
+    }
+    Err(VmError::new(
+        crate::ErrorKind::InvalidArgument,
+        format!(
+            "contract `{}` takes {want} input(s) (`.params {want}`), but the run was given {}",
+            contract.id,
+            args.len()
+        ),
+    ))
+}
+
 /// The event reported instead of a failed run's events.
 pub fn error_event(contract: &str, ctx: &ExecutionContext, e: &VmError) -> Event {
     let mut fields = std::collections::BTreeMap::new();
@@ -326,6 +409,7 @@ pub fn error_event(contract: &str, ctx: &ExecutionContext, e: &VmError) -> Event
     }
     Event {
         name: "Error".to_owned(),
+        source: crate::host::EventSource::Host,
         contract: contract.to_owned(),
         caller: ctx.caller_did.clone(),
         block: ctx.block_number,

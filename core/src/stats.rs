@@ -223,6 +223,8 @@ impl Tally {
             // The failing instruction changed nothing: heights before each one that began.
             stats.peak_stack = stats.peak_stack.max(h + rise(verified, b as usize, pc));
         }
+        // A contract's inputs (`.params N`) are on the stack before any block runs.
+        stats.peak_stack = stats.peak_stack.max(verified.contract().params);
         for op in Op::ALL {
             let n = per_op[*op as u8 as usize];
             if n > 0 {

@@ -82,19 +82,37 @@ impl<'b> Reader<'b> {
 
     /// Checks the `magic` and version byte that start a format named `what`.
     pub fn header(&mut self, magic: &[u8], version: u8, what: &str) -> Result<(), WireError> {
+        self.header_in(magic, version..=version, what).map(|_| ())
+    }
+
+    /// Checks the `magic` and a version byte within `versions` that start a format named
+    /// `what`; returns the version.
+    pub fn header_in(
+        &mut self,
+        magic: &[u8],
+        versions: std::ops::RangeInclusive<u8>,
+        what: &str,
+    ) -> Result<u8, WireError> {
         if !self.bytes[self.pos..].starts_with(magic) {
             return Err(self.fail(&format!("not a {what} (bad magic)")));
         }
         self.pos += magic.len();
         let at = self.pos;
         let found = self.byte()?;
-        if found != version {
+        if !versions.contains(&found) {
+            let reads = if versions.start() == versions.end() {
+                format!("version {}", versions.start())
+            } else {
+                format!("versions {} to {}", versions.start(), versions.end())
+            };
             return Err(self.fail_at(
                 at,
-                &format!("{what} format version {found} is not supported (this build reads version {version})"),
+                &format!(
+                    "{what} format version {found} is not supported (this build reads {reads})"
+                ),
             ));
         }
-        Ok(())
+        Ok(found)
     }
 
     /// One byte.

@@ -58,42 +58,46 @@ fn assembled_contract() -> impl Strategy<Value = Contract> {
             0..4,
         ),
         proptest::collection::vec(insn(), 0..40),
+        prop_oneof![Just(0u32), 0u32..5, Just(1u32 << 20)],
     )
-        .prop_map(|(id, version, rep, perms, deps, metadata, state, insns)| {
-            let mut program = Program::default();
-            let len = insns.len();
-            for (op, arg) in insns {
-                let arg = match arg {
-                    Arg::Imm(n) => n,
-                    Arg::Index(i) => (i % (len + 1)) as i64,
-                    Arg::Text(t) => {
-                        let table = if op.info().operand == OperandKind::Key {
-                            &mut program.keys
-                        } else {
-                            &mut program.strings
-                        };
-                        match table.iter().position(|x| *x == t) {
-                            Some(i) => i as i64,
-                            None => {
-                                table.push(t);
-                                table.len() as i64 - 1
+        .prop_map(
+            |(id, version, rep, perms, deps, metadata, state, insns, params)| {
+                let mut program = Program::default();
+                let len = insns.len();
+                for (op, arg) in insns {
+                    let arg = match arg {
+                        Arg::Imm(n) => n,
+                        Arg::Index(i) => (i % (len + 1)) as i64,
+                        Arg::Text(t) => {
+                            let table = if op.info().operand == OperandKind::Key {
+                                &mut program.keys
+                            } else {
+                                &mut program.strings
+                            };
+                            match table.iter().position(|x| *x == t) {
+                                Some(i) => i as i64,
+                                None => {
+                                    table.push(t);
+                                    table.len() as i64 - 1
+                                }
                             }
                         }
-                    }
-                };
-                program.code.push(Insn { op, arg });
-            }
-            Contract {
-                id,
-                version,
-                required_reputation: rep,
-                permissions: perms,
-                dependencies: deps,
-                metadata,
-                state,
-                program,
-            }
-        })
+                    };
+                    program.code.push(Insn { op, arg });
+                }
+                Contract {
+                    id,
+                    version,
+                    required_reputation: rep,
+                    permissions: perms,
+                    dependencies: deps,
+                    metadata,
+                    state,
+                    params,
+                    program,
+                }
+            },
+        )
 }
 
 /// Any contract at all, valid or not.
@@ -107,11 +111,13 @@ fn arbitrary_contract() -> impl Strategy<Value = Contract> {
             (proptest::sample::select(Op::ALL.to_vec()), any::<i64>()),
             0..30,
         ),
+        prop_oneof![Just(0u32), any::<u32>()],
     )
-        .prop_map(|(id, rep, state, strings, code)| Contract {
+        .prop_map(|(id, rep, state, strings, code, params)| Contract {
             id,
             required_reputation: rep,
             state,
+            params,
             program: Program {
                 code: code
                     .into_iter()
@@ -177,7 +183,7 @@ proptest! {
     fn assembler_never_panics_on_near_misses(
         lines in proptest::collection::vec(
             prop_oneof![
-                "(push|store|load|jump|call|jumpif|\\.state|\\.meta|\\.contract) ?[-0-9a-z_\"\\\\x:]{0,10}",
+                "(push|store|load|jump|call|jumpif|pick|tstore|tload|\\.state|\\.meta|\\.contract|\\.params) ?[-0-9a-z_\"\\\\x:]{0,10}",
                 "[a-z]{1,6}: ?[a-z]{0,6}",
                 "\"[^\"]{0,5}\\\\?\"?",
             ],

@@ -1,11 +1,40 @@
-//! Deployed contracts, runs, and `callcontract`.
+//! Contract identity, deployment and upgrade, runs, and `callcontract`.
+//!
+//! # Identity
+//! A contract is known by its id: the `.contract` id its author chose, or, for a contract
+//! without one, its code address `c_<32 hex digits>` derived from its code
+//! ([`coopvm_core::address`]; [`coopvm_core::load`] assigns it, and the host treats a
+//! contract with an empty id, e.g. from `asm::assemble`, the same way: it runs, stores its
+//! state and is deployed under its address, and its events carry it). The host keeps one
+//! [`Deployment`] record per id, and an id names exactly one piece of code at a time:
+//! - **Deployment.** The first [`CoopHost::deploy`] of an id, or the first successful run of
+//!   a contract whose id is not deployed yet, deploys it: the caller's DID becomes its
+//!   *owner*, and its code and code hash ([`coopvm_core::address::code_hash_hex`], SHA-256 of
+//!   the canonical bytes) are recorded as revision 1.
+//! - **Runs use the deployed code.** A run of a contract whose id is deployed with
+//!   *different* code is refused before it starts (`already_exists`), so a file cannot take
+//!   over another contract's stored state by declaring its id. Running the deployed code
+//!   (the same file, or `.cvm`) is fine for anyone.
+//! - **Only the owner changes the code, and only explicitly.** Deploying different code under
+//!   a deployed id is refused ([`DeployError::NotOwner`] for anyone but the owner,
+//!   [`DeployError::AlreadyDeployed`] for the owner, who must say [`CoopHost::upgrade`]).
+//!   An upgrade keeps the contract's stored state, increments the revision and records the
+//!   previous code hash. A code address cannot be upgraded: other code has another address.
+//! - **Isolation.** A contract's `load`/`store` reach only its own state (stored under its
+//!   id); a called contract runs on its own state, and `callcontract` and `.depends` resolve
+//!   to the deployed code of the callee.
+//!
+//! The owner is the caller DID of the [`ExecutionContext`]: the node embedding coopvm must
+//! authenticate callers (the command line takes `--caller` on trust).
 //!
 //! # Runs
-//! [`CoopHost::execute`] runs a contract against the host: it checks that every contract
-//! named in `.depends` is deployed (`missing_dependency` otherwise, before any gas is used),
-//! starts from the contract's stored state (or its `.state` on its first run), runs it under
-//! the full run protocol, and on success stores the new state and appends the run's events to
-//! the event log.
+//! [`CoopHost::execute`] runs a contract against the host: it checks the contract's identity
+//! (above), that every contract named in `.depends` is deployed (`missing_dependency`
+//! otherwise, before any gas is used), takes the caller's reputation from the reputation
+//! table (the context's `reputation_score` is ignored: `.reputation` is checked against the
+//! world's score), starts from the contract's stored state (or its `.state` on its first run),
+//! runs it under the full run protocol, and on success stores the new state, appends the
+//! run's events to the event log and deploys the contract if it was not deployed.
 //!
 //! # Contract calls
 //! `callcontract [contract, arg] -> [result]` runs another contract inside the current run:
@@ -17,7 +46,8 @@
 //!   reserved key [`ARG_KEY`] (`load arg`); after the call `arg` keeps the value it had before
 //!   (or stays absent), so the argument never persists;
 //! - it runs with the same execution context (caller DID, permissions, timestamp) and passes
-//!   the same permission and reputation checks as a top-level run;
+//!   the same permission and reputation checks as a top-level run (reputation from the
+//!   table);
 //! - it may use all the gas the caller has left; the gas it used is charged to the caller
 //!   after it returns;
 //! - on success the result is the top of its final stack (0 if empty), its state changes and
@@ -28,7 +58,8 @@
 //!   callee ends the caller with `out_of_gas` and gas used = the caller's limit; for other
 //!   errors the caller's gas used does not include the callee's.
 
-use super::{fail, CoopHost};
+use super::{fail, CoopHost, Deployment};
+use coopvm_core::address;
 use coopvm_core::error::{ErrorKind, VmError, VmResult};
 use coopvm_core::run::error_event;
 use coopvm_core::{
@@ -40,26 +71,287 @@ use std::sync::Arc;
 pub const MAX_CONTRACT_CALL_DEPTH: usize = 8;
 /// The state key through which a called contract receives its argument.
 pub const ARG_KEY: &str = "arg";
+/// Longest contract id, in bytes.
+pub const MAX_CONTRACT_ID_LEN: usize = 256;
 
-/// A contract that is running: its id and its declared dependencies.
+/// A contract that is running: its id, the id it declares (empty for a contract known by its
+/// address that does not carry it: what the engine reports), and its declared dependencies.
 #[derive(Clone, Debug)]
 pub(crate) struct Active {
     id: String,
+    declared: String,
     depends: Vec<String>,
 }
 
+/// What a successful [`CoopHost::deploy`] or [`CoopHost::upgrade`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// The id was not deployed: it is now, as revision 1.
+    Deployed,
+    /// The id was already deployed with exactly this code: nothing changed.
+    Unchanged,
+    /// The owner replaced the code: a new revision.
+    Upgraded,
+}
+
+/// Why a contract cannot be deployed or upgraded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeployError {
+    /// The id is empty, too long, holds control characters or is another contract's address.
+    #[error("contract id `{id}` cannot be deployed: {reason}")]
+    InvalidId {
+        /// The id (at most 80 characters of it).
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The contract has no instructions.
+    #[error("contract `{id}` has no instructions")]
+    Empty {
+        /// The contract id.
+        id: String,
+    },
+    /// The contract does not verify with the default limits, which the store uses when it
+    /// loads deployments.
+    #[error("contract `{id}` cannot be deployed: {reason}")]
+    Unverifiable {
+        /// The contract id.
+        id: String,
+        /// The verifier's error.
+        reason: String,
+    },
+    /// The owner is not a DID.
+    #[error("contract `{id}` cannot be deployed by `{owner}`: the owner must be a DID (did:<method>:<id>)")]
+    InvalidOwner {
+        /// The contract id.
+        id: String,
+        /// The would-be owner.
+        owner: String,
+    },
+    /// Someone other than the owner tried to replace a deployed contract.
+    #[error("contract `{id}` is deployed by `{owner}`: only its owner can replace it, with an upgrade (`{caller}` is not the owner)")]
+    NotOwner {
+        /// The contract id.
+        id: String,
+        /// Its owner.
+        owner: String,
+        /// Who tried.
+        caller: String,
+    },
+    /// The owner deployed different code under a deployed id without asking for an upgrade.
+    #[error("contract `{id}` is already deployed with different code (revision {revision}, sha256 {code_hash}): replace it with an upgrade (`coopvm upgrade`)")]
+    AlreadyDeployed {
+        /// The contract id.
+        id: String,
+        /// Its current revision.
+        revision: u64,
+        /// The code hash of the deployed code.
+        code_hash: String,
+    },
+    /// An upgrade of an id that is not deployed.
+    #[error("contract `{id}` is not deployed, so it cannot be upgraded: deploy it first")]
+    NotDeployed {
+        /// The contract id.
+        id: String,
+    },
+    /// An upgrade of a code address.
+    #[error("`{id}` is a code address, derived from its code: its code cannot change (deploy the new code, which has its own address)")]
+    CodeAddress {
+        /// The address.
+        id: String,
+    },
+}
+
+/// The first 80 characters of `text`, for messages.
+fn shown(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// The id `contract` is known by: its own, or its code address when it has none
+/// ([`coopvm_core::address::address`]; [`coopvm_core::load`] assigns it, a contract built
+/// otherwise gets it here). `Err` explains why its own id cannot name a deployment.
+pub fn contract_id(contract: &Contract) -> Result<String, String> {
+    if contract.id.is_empty() {
+        return Ok(address::address(contract));
+    }
+    check_contract_id(contract)?;
+    Ok(contract.id.clone())
+}
+
+/// `Ok` if `contract`'s id may name a deployment: 1 to [`MAX_CONTRACT_ID_LEN`] bytes, no
+/// control characters, and not another contract's code address. (An empty id stands for the
+/// contract's code address: see [`contract_id`].)
+pub fn check_contract_id(contract: &Contract) -> Result<(), String> {
+    let id = &contract.id;
+    if id.is_empty() {
+        return Ok(());
+    }
+    if id.len() > MAX_CONTRACT_ID_LEN {
+        return Err(format!(
+            "a contract id has at most {MAX_CONTRACT_ID_LEN} bytes, not {}",
+            id.len()
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err("a contract id cannot hold control characters".into());
+    }
+    address::check_reserved(contract)
+}
+
 impl CoopHost {
-    /// Deploys `verified` under its id, replacing an earlier deployment of that id.
-    pub fn deploy(&mut self, verified: Verified) -> Arc<Verified> {
-        let v = Arc::new(verified);
+    /// Deploys `verified` under its id with `owner` (a DID) as its owner; see the module docs
+    /// ("Identity"). Deploying exactly the deployed code again changes nothing; different code
+    /// under a deployed id is refused (the owner upgrades it with [`CoopHost::upgrade`]).
+    pub fn deploy(
+        &mut self,
+        verified: Verified,
+        owner: &str,
+    ) -> Result<DeployOutcome, DeployError> {
+        let verified = self.deployable(verified, owner)?;
+        let contract = verified.contract();
+        let id = contract.id.clone();
+        match self.domain.deployments.get(&id) {
+            None => {
+                self.install_new(Arc::new(verified), owner);
+                Ok(DeployOutcome::Deployed)
+            }
+            Some(d) => {
+                if self.same_code(&id, contract) {
+                    return Ok(DeployOutcome::Unchanged);
+                }
+                if d.owner != owner {
+                    return Err(DeployError::NotOwner {
+                        id,
+                        owner: d.owner.clone(),
+                        caller: owner.to_owned(),
+                    });
+                }
+                Err(DeployError::AlreadyDeployed {
+                    id,
+                    revision: d.revision,
+                    code_hash: d.code_hash.clone(),
+                })
+            }
+        }
+    }
+
+    /// Replaces the code of the deployed contract with `verified`'s id: only its owner may,
+    /// and never for a code address. The contract keeps its stored state; its revision grows
+    /// by one and the previous code hash is recorded.
+    pub fn upgrade(
+        &mut self,
+        verified: Verified,
+        caller: &str,
+    ) -> Result<DeployOutcome, DeployError> {
+        let verified = self.deployable(verified, caller)?;
+        let contract = verified.contract();
+        let id = contract.id.clone();
+        if address::is_address(&id) {
+            return Err(DeployError::CodeAddress { id });
+        }
+        let Some(d) = self.domain.deployments.get(&id).cloned() else {
+            return Err(DeployError::NotDeployed { id });
+        };
+        if d.owner != caller {
+            return Err(DeployError::NotOwner {
+                id,
+                owner: d.owner,
+                caller: caller.to_owned(),
+            });
+        }
+        if self.same_code(&id, contract) {
+            return Ok(DeployOutcome::Unchanged);
+        }
+        let mut previous = d.previous;
+        previous.push(d.code_hash);
+        let record = Deployment {
+            owner: d.owner,
+            code_hash: address::code_hash_hex(contract),
+            revision: d.revision + 1,
+            previous,
+        };
+        self.domain.deployments.put_committed(id.clone(), record);
+        self.contracts.insert(id.clone(), Arc::new(verified));
+        self.new_code.insert(id);
+        Ok(DeployOutcome::Upgraded)
+    }
+
+    /// The checks every deployment and upgrade makes: a valid id and owner, code, and
+    /// verification with the host's (default) limits. Returns the contract verified with them.
+    fn deployable(&self, verified: Verified, owner: &str) -> Result<Verified, DeployError> {
+        let contract = verified.contract();
+        let id = contract_id(contract).map_err(|reason| DeployError::InvalidId {
+            id: shown(&contract.id),
+            reason,
+        })?;
+        if !crate::identity::is_did(owner) {
+            return Err(DeployError::InvalidOwner {
+                id: contract.id.clone(),
+                owner: shown(owner),
+            });
+        }
+        if contract.program.code.is_empty() {
+            return Err(DeployError::Empty {
+                id: contract.id.clone(),
+            });
+        }
+        self.as_deployed(verified, &id)
+            .map_err(|reason| DeployError::Unverifiable { id, reason })
+    }
+
+    /// `verified` as it is deployed: under `id` (its code address when it has no id), verified
+    /// with the host's limits (which the store verifies deployments with when it loads them).
+    fn as_deployed(&self, verified: Verified, id: &str) -> Result<Verified, String> {
+        if verified.limits() == &self.limits && verified.contract().id == id {
+            return Ok(verified);
+        }
+        let mut contract = verified.into_contract();
+        contract.id = id.to_owned();
+        coopvm_core::verify(contract, &self.limits).map_err(|e| e.to_string())
+    }
+
+    /// Whether `id` is deployed with exactly `contract`.
+    fn same_code(&self, id: &str, contract: &Contract) -> bool {
         self.contracts
-            .insert(v.contract().id.clone(), Arc::clone(&v));
-        v
+            .get(id)
+            .is_some_and(|v| v.contract() == contract)
+    }
+
+    /// Records a new deployment (revision 1) of `v` owned by `owner`.
+    fn install_new(&mut self, v: Arc<Verified>, owner: &str) {
+        let id = v.contract().id.clone();
+        let record = Deployment {
+            owner: owner.to_owned(),
+            code_hash: address::code_hash_hex(v.contract()),
+            revision: 1,
+            previous: Vec::new(),
+        };
+        self.domain.deployments.put_committed(id.clone(), record);
+        self.contracts.insert(id.clone(), v);
+        self.new_code.insert(id);
+    }
+
+    /// Installs code read from a store (its deployment record is loaded with the tables).
+    pub(crate) fn install_stored(&mut self, v: Verified) {
+        self.contracts.insert(v.contract().id.clone(), Arc::new(v));
+    }
+
+    /// Takes the code deployed or upgraded since the last call, for the store to write.
+    pub(crate) fn take_new_code(&mut self) -> Vec<Arc<Verified>> {
+        std::mem::take(&mut self.new_code)
+            .into_iter()
+            .filter_map(|id| self.contracts.get(&id).cloned())
+            .collect()
     }
 
     /// The deployed contract `id`.
     pub fn deployed(&self, id: &str) -> Option<&Arc<Verified>> {
         self.contracts.get(id)
+    }
+
+    /// The deployment record of `id`.
+    pub fn deployment(&self, id: &str) -> Option<&Deployment> {
+        self.domain.deployments.get(&id.to_owned())
     }
 
     /// Every deployed contract, by id.
@@ -86,13 +378,51 @@ impl CoopHost {
         }
     }
 
-    /// The state contract `contract` starts from: what is stored, or its `.state`.
+    /// The id `contract` runs under ([`contract_id`]) if it may run under it: the id is valid
+    /// and either not deployed or deployed with exactly this code (`already_exists`
+    /// otherwise, naming the owner). A code address is always its own code's.
+    pub fn check_identity(&self, contract: &Contract) -> VmResult<String> {
+        let id = match contract_id(contract) {
+            Ok(id) => id,
+            Err(reason) => return fail(ErrorKind::InvalidArgument, reason),
+        };
+        let Some(d) = self.domain.deployments.get(&id) else {
+            return Ok(id);
+        };
+        if address::is_address(&id) || self.same_code(&id, contract) {
+            return Ok(id);
+        }
+        fail(
+            ErrorKind::AlreadyExists,
+            format!(
+                "contract `{}` is deployed with different code (owner `{}`, revision {}, sha256 {}; this code's sha256 is {}): only the deployed code runs under its id. Give this contract another `.contract` id (or none, for an address of its own), or have the owner upgrade `{}`",
+                contract.id,
+                shown(&d.owner),
+                d.revision,
+                d.code_hash,
+                address::code_hash_hex(contract),
+                contract.id
+            ),
+        )
+    }
+
+    /// The state contract `contract` starts from: what is stored under its id
+    /// ([`contract_id`]), or its `.state`.
     pub fn initial_state(&self, contract: &Contract) -> State {
-        self.domain
-            .contract_states
-            .get(&contract.id)
-            .cloned()
-            .unwrap_or_else(|| contract.state.clone())
+        let stored = match contract_id(contract) {
+            Ok(id) => self.domain.contract_states.get(&id),
+            Err(_) => None,
+        };
+        stored.cloned().unwrap_or_else(|| contract.state.clone())
+    }
+
+    /// The context a run of the caller of `ctx` gets: `ctx` with the caller's reputation
+    /// from the reputation table.
+    pub fn run_context(&self, ctx: &ExecutionContext) -> ExecutionContext {
+        ExecutionContext {
+            reputation_score: self.reputation(&ctx.caller_did),
+            ..ctx.clone()
+        }
     }
 
     /// Runs `verified` against this host with `executor` (see the module docs), which also
@@ -105,42 +435,69 @@ impl CoopHost {
         gas_limit: u64,
         executor: &dyn Executor,
     ) -> Outcome {
-        self.execute_with(verified, ctx, |host, state| {
+        self.execute_with(verified, ctx, |host, ctx, state| {
             let params = RunParams::new(ctx, state, gas_limit).with_calls(executor);
             (executor.execute(verified, params, host), ())
         })
         .0
     }
 
-    /// Like [`CoopHost::execute`], with `runner` executing the contract: it gets the host and
-    /// the state to start from, must run `verified` with `ctx` on that host (e.g. with
-    /// `coopvm_engine::Engine::run_with_stats`) and may return extra data besides the outcome. The
-    /// extra data is `None` when the run was refused before it started (missing dependency).
+    /// Like [`CoopHost::execute`], with `runner` executing the contract: it gets the host, the
+    /// context to run with (`ctx` with the caller's reputation from the reputation table) and
+    /// the state to start from, must run `verified` with that context on that host (e.g. with
+    /// `coopvm_engine::Engine::run_with_stats`) and may return extra data besides the outcome.
+    /// The extra data is `None` when the run was refused before it started (an id deployed
+    /// with other code, a missing dependency, a contract that cannot be deployed).
     pub fn execute_with<T>(
         &mut self,
         verified: &Verified,
         ctx: &ExecutionContext,
-        runner: impl FnOnce(&mut CoopHost, &State) -> (Outcome, T),
+        runner: impl FnOnce(&mut CoopHost, &ExecutionContext, &State) -> (Outcome, T),
     ) -> (Outcome, Option<T>) {
         let contract = verified.contract();
         let state = self.initial_state(contract);
+        let refuse = |e: VmError, id: &str, state: State| Outcome {
+            events: vec![error_event(id, ctx, &e)],
+            result: Err(e),
+            stack: Vec::new(),
+            gas_used: 0,
+            state,
+            logs: Vec::new(),
+            host_calls: 0,
+        };
+        let id = match self.check_identity(contract) {
+            Ok(id) => id,
+            Err(e) => return (refuse(e, &contract.id, state), None),
+        };
+        // A contract that is not deployed yet is deployed by its first successful run, as
+        // `deploy` would (under its id, with the limits deployments are verified with).
+        let new_deployment = if self.contracts.contains_key(&id) {
+            None
+        } else {
+            match self.as_deployed(verified.clone(), &id) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(reason) => {
+                    let e = VmError::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "contract `{}` is not deployed and cannot be: with the default limits, {reason}",
+                            shown(&id)
+                        ),
+                    );
+                    return (refuse(e, &id, state), None);
+                }
+            }
+        };
         if let Err(e) = self.check_dependencies(contract) {
-            let out = Outcome {
-                events: vec![error_event(&contract.id, ctx, &e)],
-                result: Err(e),
-                stack: Vec::new(),
-                gas_used: 0,
-                state,
-                logs: Vec::new(),
-                host_calls: 0,
-            };
-            return (out, None);
+            return (refuse(e, &id, state), None);
         }
+        let run_ctx = self.run_context(ctx);
         self.active.push(Active {
-            id: contract.id.clone(),
+            id: id.clone(),
+            declared: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
-        let (out, extra) = runner(self, &state);
+        let (mut out, extra) = runner(self, &run_ctx, &state);
         self.active.pop();
         if self.in_transaction() {
             // A runner that did not finish its run's transaction: undo it rather than leave
@@ -149,8 +506,17 @@ impl CoopHost {
                 coopvm_core::Host::rollback(self);
             }
         }
+        if contract.id.is_empty() {
+            // The engine stamped the events with the empty id: they are the address's.
+            for e in out.events.iter_mut().filter(|e| e.contract.is_empty()) {
+                e.contract.clone_from(&id);
+            }
+        }
         if out.is_ok() {
-            let stored = self.domain.contract_states.get(&contract.id);
+            if let Some(v) = new_deployment {
+                self.install_new(v, &ctx.caller_did);
+            }
+            let stored = self.domain.contract_states.get(&id);
             let unchanged = match stored {
                 Some(s) => *s == out.state,
                 None => out.state.is_empty(),
@@ -158,7 +524,7 @@ impl CoopHost {
             if !unchanged {
                 self.domain
                     .contract_states
-                    .put_committed(contract.id.clone(), out.state.clone());
+                    .put_committed(id.clone(), out.state.clone());
             }
             let runs = self.runs() + 1;
             self.domain.meta.put_committed("runs".to_owned(), runs);
@@ -171,7 +537,7 @@ impl CoopHost {
     pub(crate) fn call(&mut self, cx: &mut HostCx, callee: &str, arg: i64) -> VmResult<i64> {
         let caller_id = cx.contract_id;
         let depends = match self.active.last() {
-            Some(a) if a.id == caller_id => a.depends.clone(),
+            Some(a) if a.declared == caller_id => a.depends.clone(),
             _ => match self.contracts.get(caller_id) {
                 Some(v) => v.contract().dependencies.clone(),
                 None => {
@@ -210,14 +576,16 @@ impl CoopHost {
         self.check_dependencies(contract)?;
         let mut state = self.initial_state(contract);
         let saved_arg = state.insert(ARG_KEY.to_owned(), arg);
-        let ctx: &ExecutionContext = cx.ctx;
+        // The callee's `.reputation` is checked against the caller's stored score too.
+        let ctx = self.run_context(cx.ctx);
         let calls = cx.calls;
         let gas = cx.gas_left();
         self.active.push(Active {
             id: contract.id.clone(),
+            declared: contract.id.clone(),
             depends: contract.dependencies.clone(),
         });
-        let params = RunParams::new(ctx, &state, gas).with_calls(calls);
+        let params = RunParams::new(&ctx, &state, gas).with_calls(calls);
         let out = calls.execute(&v, params, self);
         self.active.pop();
         cx.charge(out.gas_used);
@@ -265,6 +633,11 @@ mod tests {
             .unwrap()
     }
 
+    /// Deploys `src` as alice.
+    fn deploy(host: &mut CoopHost, src: &str) {
+        host.deploy(verified(src), "did:key:alice").unwrap();
+    }
+
     fn ctx() -> ExecutionContext {
         ExecutionContext {
             caller_did: "did:key:alice".into(),
@@ -280,7 +653,7 @@ mod tests {
     #[test]
     fn call_runs_the_dependency_with_its_argument() {
         let mut host = CoopHost::default();
-        host.deploy(verified(DOUBLER));
+        deploy(&mut host, DOUBLER);
         let main = verified(
             ".contract main\n.depends doubler\n\
              push \"doubler\"\npush 21\ncallcontract\nhalt\n",
@@ -306,11 +679,12 @@ mod tests {
     #[test]
     fn callee_failure_rolls_back_everything() {
         let mut host = CoopHost::default();
-        host.deploy(verified(
+        deploy(
+            &mut host,
             ".contract failing\n.state n 0\n\
              push \"c\"\npush 5\ncreatecooperative\n\
              push 1\nstore n\npush 1\npush 0\ndiv\n",
-        ));
+        );
         let main = verified(
             ".contract main\n.depends failing\n.state x 0\n\
              push 7\nstore x\n\
@@ -333,7 +707,7 @@ mod tests {
     #[test]
     fn caller_failure_after_a_successful_call_rolls_back_the_callee() {
         let mut host = CoopHost::default();
-        host.deploy(verified(DOUBLER));
+        deploy(&mut host, DOUBLER);
         let main = verified(
             ".contract main\n.depends doubler\n\
              push \"doubler\"\npush 1\ncallcontract\npush 0\ndiv\n",
@@ -346,7 +720,7 @@ mod tests {
     #[test]
     fn callee_out_of_gas_uses_the_callers_limit() {
         let mut host = CoopHost::default();
-        host.deploy(verified(".contract spin\nl:\njump l\n"));
+        deploy(&mut host, ".contract spin\nl:\njump l\n");
         let main = verified(".contract main\n.depends spin\npush \"spin\"\npush 0\ncallcontract\n");
         let out = host.execute(&main, &ctx(), 500, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
@@ -357,7 +731,7 @@ mod tests {
     fn refusals() {
         let mut host = CoopHost::default();
         // Not declared.
-        host.deploy(verified(DOUBLER));
+        deploy(&mut host, DOUBLER);
         let undeclared = verified(".contract m\npush \"doubler\"\npush 1\ncallcontract\n");
         let out = host.execute(&undeclared, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
@@ -370,32 +744,311 @@ mod tests {
         assert_eq!(out.gas_used, 0);
         assert_eq!(out.events[0].name, "Error");
         // Re-entrancy: a -> b -> a.
-        host.deploy(verified(
+        deploy(
+            &mut host,
             ".contract a\n.depends b\npush \"b\"\npush 0\ncallcontract\n",
-        ));
-        host.deploy(verified(
+        );
+        deploy(
+            &mut host,
             ".contract b\n.depends a\npush \"a\"\npush 0\ncallcontract\n",
-        ));
+        );
         let a = host.deployed("a").unwrap().clone();
         let out = host.execute(&a, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
         // Depth: c0 -> c1 -> ... -> c9.
         for i in 0..10 {
-            host.deploy(verified(&format!(
-                ".contract c{i}\n.depends c{}\npush \"c{}\"\npush 0\ncallcontract\n",
-                i + 1,
-                i + 1
-            )));
+            deploy(
+                &mut host,
+                &format!(
+                    ".contract c{i}\n.depends c{}\npush \"c{}\"\npush 0\ncallcontract\n",
+                    i + 1,
+                    i + 1
+                ),
+            );
         }
-        host.deploy(verified(".contract c10\npush 1\n"));
+        deploy(&mut host, ".contract c10\npush 1\n");
         let c0 = host.deployed("c0").unwrap().clone();
         let out = host.execute(&c0, &ctx(), 100_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::CallDepthExceeded);
         // The callee's own permission checks apply.
-        host.deploy(verified(".contract guarded\n.permission admin\npush 1\n"));
+        deploy(&mut host, ".contract guarded\n.permission admin\npush 1\n");
         let g =
             verified(".contract m2\n.depends guarded\npush \"guarded\"\npush 0\ncallcontract\n");
         let out = host.execute(&g, &ctx(), 10_000, &Engine::Interp);
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::PermissionDenied);
+    }
+
+    const CALLER: &str = ".contract caller\n.depends doubler\n\
+        push \"doubler\"\npush 21\ncallcontract\n";
+    const EVIL: &str =
+        ".contract doubler\n.state calls 0\npush 99\nstore calls\nload arg\npop\npush 99\n";
+
+    #[test]
+    fn a_deployed_id_runs_only_its_deployed_code() {
+        let mut host = CoopHost::default();
+        deploy(&mut host, DOUBLER);
+        let caller = verified(CALLER);
+        assert_eq!(
+            host.execute(&caller, &ctx(), 10_000, &Engine::Interp).stack,
+            [42]
+        );
+        // A file declaring `.contract doubler` with other code cannot run under that id...
+        let evil = verified(EVIL);
+        let mallory = ExecutionContext {
+            caller_did: "did:key:mallory".into(),
+            ..ctx()
+        };
+        let out = host.execute(&evil, &mallory, 10_000, &Engine::Interp);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AlreadyExists);
+        assert!(
+            e.message.contains("deployed with different code"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("did:key:alice"), "{}", e.message);
+        assert_eq!(out.gas_used, 0);
+        // ... nor be deployed over it, by anyone.
+        let e = host.deploy(verified(EVIL), "did:key:mallory").unwrap_err();
+        assert!(matches!(e, DeployError::NotOwner { .. }), "{e}");
+        let e = host.deploy(verified(EVIL), "did:key:alice").unwrap_err();
+        assert!(
+            matches!(e, DeployError::AlreadyDeployed { revision: 1, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("upgrade"), "{e}");
+        // So the caller still gets the real doubler, whose state was not touched.
+        assert_eq!(
+            host.execute(&caller, &ctx(), 10_000, &Engine::Interp).stack,
+            [42]
+        );
+        assert_eq!(host.contract_state("doubler").unwrap()["calls"], 2);
+        // Running or deploying the deployed code itself is fine, for anyone.
+        assert_eq!(
+            host.deploy(verified(DOUBLER), "did:key:mallory"),
+            Ok(DeployOutcome::Unchanged)
+        );
+        // (It runs, and fails only because `arg` is given by callers.)
+        let out = host.execute(&verified(DOUBLER), &mallory, 10_000, &Engine::Interp);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+    }
+
+    #[test]
+    fn only_the_owner_upgrades_and_the_state_stays() {
+        let mut host = CoopHost::default();
+        deploy(&mut host, DOUBLER);
+        let caller = verified(CALLER);
+        host.execute(&caller, &ctx(), 10_000, &Engine::Interp);
+        let first = host.deployment("doubler").unwrap().clone();
+        assert_eq!((first.owner.as_str(), first.revision), ("did:key:alice", 1));
+        assert_eq!(
+            first.code_hash,
+            address::code_hash_hex(verified(DOUBLER).contract())
+        );
+        let tripler = DOUBLER.replace("push 2", "push 3");
+        let e = host
+            .upgrade(verified(&tripler), "did:key:mallory")
+            .unwrap_err();
+        assert!(matches!(e, DeployError::NotOwner { .. }), "{e}");
+        assert_eq!(
+            host.upgrade(verified(&tripler), "did:key:alice"),
+            Ok(DeployOutcome::Upgraded)
+        );
+        let d = host.deployment("doubler").unwrap();
+        assert_eq!(d.revision, 2);
+        assert_eq!(d.previous, vec![first.code_hash]);
+        // callcontract resolves to the upgraded code, which keeps the stored state.
+        assert_eq!(
+            host.execute(&caller, &ctx(), 10_000, &Engine::Interp).stack,
+            [63]
+        );
+        assert_eq!(host.contract_state("doubler").unwrap()["calls"], 2);
+        // Upgrading to the same code changes nothing; an unknown id cannot be upgraded.
+        assert_eq!(
+            host.upgrade(verified(&tripler), "did:key:alice"),
+            Ok(DeployOutcome::Unchanged)
+        );
+        assert_eq!(host.deployment("doubler").unwrap().revision, 2);
+        let e = host
+            .upgrade(verified(".contract ghost\npush 1\n"), "did:key:alice")
+            .unwrap_err();
+        assert!(matches!(e, DeployError::NotDeployed { .. }), "{e}");
+    }
+
+    #[test]
+    fn the_first_successful_run_deploys_with_the_caller_as_owner() {
+        let mut host = CoopHost::default();
+        let bob = ExecutionContext {
+            caller_did: "did:key:bob".into(),
+            ..ctx()
+        };
+        // A failed first run deploys nothing.
+        let failing = verified(".contract counter\npush 1\npush 0\ndiv\n");
+        assert!(!host.execute(&failing, &bob, 1_000, &Engine::Interp).is_ok());
+        assert!(host.deployment("counter").is_none());
+        let counter =
+            verified(".contract counter\n.state n 0\nload n\npush 1\nadd\ndup\nstore n\n");
+        assert!(host.execute(&counter, &bob, 1_000, &Engine::Interp).is_ok());
+        let d = host.deployment("counter").unwrap();
+        assert_eq!((d.owner.as_str(), d.revision), ("did:key:bob", 1));
+        assert!(host.deployed("counter").is_some());
+        // Now the failing file (other code, same id) is refused, and the counter counts on.
+        let out = host.execute(&failing, &bob, 1_000, &Engine::Interp);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::AlreadyExists);
+        assert_eq!(
+            host.execute(&counter, &ctx(), 1_000, &Engine::Interp).stack,
+            [2]
+        );
+    }
+
+    #[test]
+    fn anonymous_contracts_do_not_share_state() {
+        let mut host = CoopHost::default();
+        let a = verified(".state n 0\nload n\npush 1\nadd\ndup\nstore n\n");
+        let b = verified(".state n 0\nload n\npush 10\nadd\ndup\nstore n\n");
+        assert_ne!(a.contract().id, b.contract().id);
+        for _ in 0..2 {
+            host.execute(&a, &ctx(), 1_000, &Engine::Interp);
+        }
+        assert_eq!(host.execute(&b, &ctx(), 1_000, &Engine::Interp).stack, [10]);
+        assert_eq!(host.contract_state(&a.contract().id).unwrap()["n"], 2);
+        // A code address cannot be upgraded.
+        let e = host.upgrade(a.clone(), "did:key:alice").unwrap_err();
+        assert!(matches!(e, DeployError::CodeAddress { .. }), "{e}");
+    }
+
+    #[test]
+    fn ids_and_owners_are_checked() {
+        let mut host = CoopHost::default();
+        let mut c = verified(".contract x\npush 1\n").into_contract();
+        c.id = "bad\nid".into();
+        let v = coopvm_core::verify(c, &Limits::default()).unwrap();
+        let out = host.execute(&v, &ctx(), 1_000, &Engine::Interp);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
+        let e = host.deploy(v, "did:key:alice").unwrap_err();
+        assert!(matches!(e, DeployError::InvalidId { .. }), "{e}");
+        let e = host
+            .deploy(verified(".contract x\npush 1\n"), "alice")
+            .unwrap_err();
+        assert!(matches!(e, DeployError::InvalidOwner { .. }), "{e}");
+        // A contract built without the loader, without an id, is known by its code address.
+        let src =
+            ".state n 0\nload n\npush 1\nadd\ndup\nstore n\npush \"Counted\"\npush 1\nemitevent\n";
+        let anonymous = coopvm_core::verify(
+            coopvm_core::asm::assemble("t", src).unwrap(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let loaded = verified(src);
+        let id = loaded.contract().id.clone();
+        assert!(address::is_address(&id));
+        let out = host.execute(&anonymous, &ctx(), 1_000, &Engine::Interp);
+        assert_eq!(out.stack, [1]);
+        assert_eq!(out.events[0].contract, id);
+        assert_eq!(host.contract_state(&id).unwrap()["n"], 1);
+        assert_eq!(host.deployed(&id).unwrap().contract(), loaded.contract());
+        // The loaded form (which carries the address) is the same contract.
+        assert_eq!(
+            host.execute(&loaded, &ctx(), 1_000, &Engine::Interp).stack,
+            [2]
+        );
+        assert_eq!(
+            host.execute(&anonymous, &ctx(), 1_000, &Engine::Interp)
+                .stack,
+            [3]
+        );
+        assert_eq!(
+            host.deploy(anonymous, "did:key:bob"),
+            Ok(DeployOutcome::Unchanged)
+        );
+    }
+
+    #[test]
+    fn reputation_is_the_stored_score_not_the_contexts() {
+        let mut host = CoopHost::default();
+        let guarded = verified(".contract guarded\n.reputation 50\npush 1\n");
+        let claims = ExecutionContext {
+            reputation_score: 10_000_000,
+            ..ctx()
+        };
+        let out = host.execute(&guarded, &claims, 1_000, &Engine::Interp);
+        assert_eq!(
+            out.result.unwrap_err().kind,
+            ErrorKind::InsufficientReputation
+        );
+        host.set_reputation("did:key:alice", 50).unwrap();
+        assert!(host
+            .execute(
+                &guarded,
+                &ExecutionContext::default(),
+                1_000,
+                &Engine::Interp
+            )
+            .result
+            .is_err());
+        assert!(host
+            .execute(&guarded, &ctx(), 1_000, &Engine::Interp)
+            .is_ok());
+        assert!(host.set_reputation("did:key:alice", 1001).is_err());
+        // A callee's `.reputation` is checked against the stored score too.
+        deploy(&mut host, ".contract lib\n.reputation 60\npush 7\n");
+        let main = verified(".contract main\n.depends lib\npush \"lib\"\npush 0\ncallcontract\n");
+        let out = host.execute(&main, &claims, 1_000, &Engine::Interp);
+        assert_eq!(
+            out.result.unwrap_err().kind,
+            ErrorKind::InsufficientReputation
+        );
+        host.set_reputation("did:key:alice", 60).unwrap();
+        assert_eq!(
+            host.execute(&main, &ctx(), 1_000, &Engine::Interp).stack,
+            [7]
+        );
+    }
+
+    #[test]
+    fn deployments_need_the_default_limits() {
+        let mut host = CoopHost::default();
+        let big = Limits {
+            stack: 1 << 20,
+            ..Limits::default()
+        };
+        let deep: String = ".contract deep\n".to_owned() + &"push 1\n".repeat(1100);
+        let v = coopvm_core::verify(load::from_source("t", &deep).unwrap().contract, &big).unwrap();
+        let e = host.deploy(v.clone(), "did:key:alice").unwrap_err();
+        assert!(matches!(e, DeployError::Unverifiable { .. }), "{e}");
+        // Nor can its first run deploy it.
+        let out = host.execute(&v, &ctx(), 10_000, &Engine::Interp);
+        assert!(out.result.unwrap_err().message.contains("cannot be"));
+        // Smaller limits are fine: the deployment is verified again with the defaults.
+        let small = Limits {
+            stack: 2,
+            ..Limits::default()
+        };
+        let v = coopvm_core::verify(
+            load::from_source("t", ".contract a\npush 1\n")
+                .unwrap()
+                .contract,
+            &small,
+        )
+        .unwrap();
+        assert!(host.execute(&v, &ctx(), 10_000, &Engine::Interp).is_ok());
+        assert_eq!(host.deployed("a").unwrap().limits(), &Limits::default());
+    }
+
+    #[test]
+    fn a_callee_with_inputs_is_refused() {
+        let mut host = CoopHost::default();
+        host.deploy(
+            verified(".contract takes_one\n.params 1\npush 2\nmul\n"),
+            "did:key:alice",
+        )
+        .unwrap();
+        let main = verified(
+            ".contract main\n.depends takes_one\npush \"takes_one\"\npush 21\ncallcontract\n",
+        );
+        let out = host.execute(&main, &ctx(), 10_000, &Engine::Interp);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("takes 1 input(s)"), "{}", e.message);
     }
 }

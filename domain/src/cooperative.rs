@@ -30,6 +30,25 @@ impl Domain {
         }
     }
 
+    /// `getbalance [coop, member] -> [units]`: refuses like the writing operations
+    /// (`not_found`, then `not_member`).
+    pub fn get_balance(&self, coop: &str, member: &str) -> VmResult<i64> {
+        self.coop(coop)?;
+        Ok(self.require_member(coop, member)?.balance)
+    }
+
+    /// `getpool [coop] -> [units]`.
+    pub fn get_pool(&self, coop: &str) -> VmResult<i64> {
+        Ok(self.coop(coop)?.pool)
+    }
+
+    /// `ismember [coop, did] -> [0|1]`: `not_found` for a missing cooperative; any text
+    /// may be asked about (a non-DID is simply not a member).
+    pub fn is_member(&self, coop: &str, did: &str) -> VmResult<bool> {
+        self.coop(coop)?;
+        Ok(self.members.contains(&key(coop, did)))
+    }
+
     /// `createcooperative [name, pool] -> []`.
     pub fn create_cooperative(&mut self, cx: &mut HostCx, name: &str, pool: i64) -> VmResult<()> {
         check_name("cooperative name", name)?;
@@ -311,6 +330,40 @@ mod tests {
         let c = h.host.cooperative("makers").unwrap();
         assert_eq!((c.pool, c.members), (88, 1));
         conserved(&h, "makers");
+    }
+
+    #[test]
+    fn reads() {
+        let mut h = world();
+        h.op(Op::AllocateResource, &[S("makers"), S(BOB), I(30)])
+            .unwrap();
+        assert_eq!(h.op(Op::GetBalance, &[S("makers"), S(BOB)]), Ok(30));
+        assert_eq!(h.op(Op::GetBalance, &[S("makers"), S(ALICE)]), Ok(0));
+        assert_eq!(h.op(Op::GetPool, &[S("makers")]), Ok(70));
+        assert_eq!(h.op(Op::IsMember, &[S("makers"), S(BOB)]), Ok(1));
+        assert_eq!(h.op(Op::IsMember, &[S("makers"), S(CAROL)]), Ok(0));
+        // Any text may be asked about; a non-DID is simply not a member.
+        assert_eq!(h.op(Op::IsMember, &[S("makers"), S("not a did")]), Ok(0));
+        // Reads change nothing and emit nothing; their gas is static.
+        assert!(h.events.is_empty());
+        assert_eq!(h.gas, 0);
+        // The same refusals as the writing operations.
+        assert_eq!(
+            h.refuse(Op::GetBalance, &[S("nope"), S(BOB)]),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            h.refuse(Op::GetBalance, &[S("makers"), S(CAROL)]),
+            ErrorKind::NotMember
+        );
+        assert_eq!(h.refuse(Op::GetPool, &[S("nope")]), ErrorKind::NotFound);
+        assert_eq!(
+            h.refuse(Op::IsMember, &[S("nope"), S(BOB)]),
+            ErrorKind::NotFound
+        );
+        for op in [Op::GetBalance, Op::GetPool, Op::IsMember] {
+            assert_eq!(op.info().gas, 20, "{op:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,56 @@ use coopvm_core::error::{ErrorKind, VmResult};
 use coopvm_core::{EventValue, HostCx};
 
 impl Domain {
+    fn federation_named(&self, name: &str) -> VmResult<&Federation> {
+        match self.federations.get(&name.to_owned()) {
+            Some(f) => Ok(f),
+            None => fail(ErrorKind::NotFound, format!("no federation named `{name}`")),
+        }
+    }
+
+    /// `infederation [federation, coop] -> [0|1]`.
+    pub fn in_federation(&self, federation: &str, coop: &str) -> VmResult<bool> {
+        self.federation_named(federation)?;
+        Ok(self.federation_members.contains(&key(federation, coop)))
+    }
+
+    /// `federationsize [federation] -> [n]`.
+    pub fn federation_size(&self, federation: &str) -> VmResult<i64> {
+        let f = self.federation_named(federation)?;
+        Ok(i64::try_from(f.members).unwrap_or(i64::MAX))
+    }
+
+    /// `federationmember [federation, index] -> [coop]`: the name of member number `index`
+    /// (from 0, in byte order of the names); 1 gas per member before it.
+    pub fn federation_member(
+        &self,
+        cx: &mut HostCx,
+        federation: &str,
+        index: i64,
+    ) -> VmResult<String> {
+        let size = self.federation_named(federation)?.members;
+        let Some(at) = u64::try_from(index).ok().filter(|&i| i < size) else {
+            return fail(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "federation `{federation}` has {size} member(s); there is no member number {index}"
+                ),
+            );
+        };
+        cx.charge(at);
+        self.federation_members
+            .iter_from(&key(federation, ""))
+            .take_while(|((f, _), _)| f == federation)
+            .nth(at as usize)
+            .map(|((_, coop), _)| coop.clone())
+            .ok_or_else(|| {
+                coopvm_core::VmError::new(
+                    ErrorKind::HostFailure,
+                    format!("federation `{federation}` counts {size} members but lists fewer"),
+                )
+            })
+    }
+
     /// `createfederation [name, coop] -> []`.
     pub fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()> {
         check_name("federation name", name)?;
@@ -108,6 +158,59 @@ mod tests {
         assert_eq!(h.event_names(), ["FederationJoined"]);
         let f = h.host.federation("fed").unwrap();
         assert_eq!((f.founder.as_str(), f.members), ("a", 2));
+    }
+
+    #[test]
+    fn reads() {
+        let mut h = Harness::new();
+        for (caller, coop) in [
+            ("did:key:alice", "m"),
+            ("did:key:bob", "b"),
+            ("did:key:carol", "z"),
+        ] {
+            h.caller(caller)
+                .op(Op::CreateCooperative, &[S(coop), I(0)])
+                .unwrap();
+        }
+        h.caller("did:key:carol")
+            .op(Op::CreateFederation, &[S("fed"), S("z")])
+            .unwrap();
+        h.caller("did:key:alice")
+            .op(Op::JoinFederation, &[S("fed"), S("m")])
+            .unwrap();
+        h.caller("did:key:bob")
+            .op(Op::JoinFederation, &[S("fed"), S("b")])
+            .unwrap();
+        assert_eq!(h.op(Op::FederationSize, &[S("fed")]), Ok(3));
+        assert_eq!(h.op(Op::InFederation, &[S("fed"), S("m")]), Ok(1));
+        assert_eq!(h.op(Op::InFederation, &[S("fed"), S("nope")]), Ok(0));
+        // Members by index, in byte order of their names, 1 gas per member skipped; the
+        // result is a handle of a string the run made.
+        for (i, name) in ["b", "m", "z"].iter().enumerate() {
+            let handle = h
+                .op(Op::FederationMember, &[S("fed"), I(i as i64)])
+                .unwrap();
+            assert_eq!(handle, 1, "the first created string after the one constant");
+            assert_eq!(h.text.as_deref(), Some(*name));
+            assert_eq!(h.gas, i as u64);
+            assert!(h.events.is_empty());
+        }
+        assert_eq!(
+            h.refuse(Op::FederationMember, &[S("fed"), I(3)]),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            h.refuse(Op::FederationMember, &[S("fed"), I(-1)]),
+            ErrorKind::InvalidArgument
+        );
+        for op in [Op::FederationSize, Op::FederationMember, Op::InFederation] {
+            let args: &[_] = match op {
+                Op::FederationSize => &[S("nope")],
+                Op::FederationMember => &[S("nope"), I(0)],
+                _ => &[S("nope"), S("m")],
+            };
+            assert_eq!(h.refuse(op, args), ErrorKind::NotFound, "{op:?}");
+        }
     }
 
     #[test]

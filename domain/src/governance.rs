@@ -18,11 +18,50 @@ use coopvm_core::error::{ErrorKind, VmResult};
 use coopvm_core::{EventValue, HostCx};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// `proposalstate`: voting is open (before the deadline).
+pub const STATE_VOTING: i64 = 0;
+/// `proposalstate`: the deadline has passed and the proposal is not executed yet.
+pub const STATE_ENDED: i64 = 1;
+/// `proposalstate`: executed, and it passed.
+pub const STATE_PASSED: i64 = 2;
+/// `proposalstate`: executed, and it did not pass.
+pub const STATE_REJECTED: i64 = 3;
+
 impl Domain {
+    fn proposal_found(&self, id: i64) -> VmResult<&Proposal> {
+        match self.proposals.get(&id) {
+            Some(p) => Ok(p),
+            None => fail(ErrorKind::NotFound, format!("no proposal with id {id}")),
+        }
+    }
+
+    /// `proposalstate [id] -> [state]`: [`STATE_VOTING`], [`STATE_ENDED`], [`STATE_PASSED`]
+    /// or [`STATE_REJECTED`], at the run's timestamp.
+    pub fn proposal_state(&self, cx: &HostCx, id: i64) -> VmResult<i64> {
+        let p = self.proposal_found(id)?;
+        Ok(match (p.executed, p.passed) {
+            (true, true) => STATE_PASSED,
+            (true, false) => STATE_REJECTED,
+            (false, _) if i128::from(cx.ctx.timestamp) < i128::from(p.deadline) => STATE_VOTING,
+            (false, _) => STATE_ENDED,
+        })
+    }
+
+    /// `proposaltally [id, choice] -> [weight]`: the yes weight (`choice != 0`) or the no
+    /// weight.
+    pub fn proposal_tally(&self, id: i64, choice: i64) -> VmResult<i64> {
+        let p = self.proposal_found(id)?;
+        Ok(if choice != 0 { p.yes } else { p.no })
+    }
+
+    /// `hasvoted [id, did] -> [0|1]`: whether `did` was counted on the proposal.
+    pub fn has_voted(&self, id: i64, did: &str) -> VmResult<bool> {
+        self.proposal_found(id)?;
+        Ok(self.ballots.contains(&(id, did.to_owned())))
+    }
+
     fn proposal_mut_check(&self, id: i64) -> VmResult<&Proposal> {
-        let Some(p) = self.proposals.get(&id) else {
-            return fail(ErrorKind::NotFound, format!("no proposal with id {id}"));
-        };
+        let p = self.proposal_found(id)?;
         if p.executed {
             return fail(
                 ErrorKind::ProposalClosed,
@@ -364,6 +403,52 @@ mod tests {
             ErrorKind::ProposalClosed
         );
         assert_eq!(vote(&mut h, D_, 1), Err(ErrorKind::ProposalClosed));
+    }
+
+    #[test]
+    fn reads_follow_the_proposal() {
+        let mut h = world();
+        let state = |h: &mut Harness| h.op(Op::ProposalState, &[I(1)]).unwrap();
+        let tally = |h: &mut Harness, choice| h.op(Op::ProposalTally, &[I(1), I(choice)]).unwrap();
+        let voted = |h: &mut Harness, who| h.op(Op::HasVoted, &[I(1), S(who)]).unwrap();
+        assert_eq!(state(&mut h), STATE_VOTING);
+        assert_eq!((tally(&mut h, 1), tally(&mut h, 0)), (0, 0));
+        h.caller(C_)
+            .op(Op::DelegateVotes, &[S("makers"), S(B_)])
+            .unwrap();
+        vote(&mut h, B_, 1).unwrap();
+        vote(&mut h, A_, 0).unwrap();
+        assert_eq!(
+            (tally(&mut h, 1), tally(&mut h, 7), tally(&mut h, 0)),
+            (2, 2, 1)
+        );
+        // Carol was counted through bob; dave was not.
+        assert_eq!(
+            (voted(&mut h, B_), voted(&mut h, C_), voted(&mut h, D_)),
+            (1, 1, 0)
+        );
+        assert_eq!(voted(&mut h, "not a did"), 0);
+        assert!(h.events.is_empty());
+        assert_eq!(h.gas, 0);
+        h.ctx.timestamp = 200;
+        assert_eq!(state(&mut h), STATE_ENDED);
+        h.op(Op::ExecuteProposal, &[I(1)]).unwrap();
+        assert_eq!(state(&mut h), STATE_PASSED);
+        // A rejected proposal.
+        h.ctx.timestamp = 100;
+        h.op(Op::CreateProposal, &[S("makers"), S("t"), I(1), I(150)])
+            .unwrap();
+        h.caller(D_).op(Op::CastVote, &[I(2), I(0)]).unwrap();
+        h.ctx.timestamp = 150;
+        h.op(Op::ExecuteProposal, &[I(2)]).unwrap();
+        assert_eq!(h.op(Op::ProposalState, &[I(2)]), Ok(STATE_REJECTED));
+        // A missing proposal is the writing operations' refusal.
+        assert_eq!(h.refuse(Op::ProposalState, &[I(9)]), ErrorKind::NotFound);
+        assert_eq!(
+            h.refuse(Op::ProposalTally, &[I(9), I(1)]),
+            ErrorKind::NotFound
+        );
+        assert_eq!(h.refuse(Op::HasVoted, &[I(-1), S(A_)]), ErrorKind::NotFound);
     }
 
     #[test]

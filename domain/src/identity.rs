@@ -152,6 +152,22 @@ fn key_of(did: &str, document: &str) -> Option<VerifyingKey> {
 }
 
 impl Domain {
+    /// `didregistered [did] -> [0|1]`: `invalid_did` for text that is not a DID.
+    pub fn did_registered(&self, did: &str) -> VmResult<bool> {
+        check_did(did)?;
+        Ok(self.dids.contains(&did.to_owned()))
+    }
+
+    /// `didcontroller [did] -> [controller]`: `invalid_did`, then `not_found` for a DID
+    /// that is not registered.
+    pub fn did_controller(&self, did: &str) -> VmResult<String> {
+        check_did(did)?;
+        match self.dids.get(&did.to_owned()) {
+            Some(r) => Ok(r.controller.clone()),
+            None => fail(ErrorKind::NotFound, format!("`{did}` is not registered")),
+        }
+    }
+
     /// `verifydid [did, payload, signature] -> [ok]`.
     pub fn verify_did(
         &mut self,
@@ -326,6 +342,24 @@ mod tests {
             h.op(Op::VerifyDid, &[S(&did), S("hello"), S(&forged)]),
             Ok(0)
         );
+    }
+
+    #[test]
+    fn registration_reads() {
+        let (_, did) = keypair(6);
+        let mut h = Harness::new();
+        assert_eq!(h.op(Op::DidRegistered, &[S(&did)]), Ok(0));
+        assert_eq!(h.refuse(Op::DidController, &[S(&did)]), ErrorKind::NotFound);
+        h.caller(&did)
+            .op(Op::UpdateDidDocument, &[S(&did), S("{}")])
+            .unwrap();
+        assert_eq!(h.op(Op::DidRegistered, &[S(&did)]), Ok(1));
+        h.op(Op::DidController, &[S(&did)]).unwrap();
+        assert_eq!(h.text.as_deref(), Some(did.as_str()));
+        assert!(h.events.is_empty());
+        for op in [Op::DidRegistered, Op::DidController] {
+            assert_eq!(h.refuse(op, &[S("not a did")]), ErrorKind::InvalidDid);
+        }
     }
 
     #[test]

@@ -43,9 +43,9 @@ pub mod table;
 use coopvm_core::error::{ErrorKind, VmError, VmResult};
 use coopvm_core::{Event, Host, HostCx, Limits, State, Verified};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use table::{Journal, Table};
+use table::{Journal, Shape, Table};
 
 /// The caller permission that allows `updatequorum`.
 pub const PERM_GOVERNANCE: &str = "governance";
@@ -146,6 +146,25 @@ pub struct DidRecord {
     pub version: u64,
 }
 
+/// The deployment record of a contract id: who owns it and which code it runs. See
+/// [`contracts`] ("Identity").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The DID that deployed the contract (the caller of its first successful run, or of
+    /// `deploy`): the only one who may upgrade it.
+    pub owner: String,
+    /// SHA-256 of the current code's canonical bytes, 64 hexadecimal digits
+    /// ([`coopvm_core::address::code_hash_hex`]).
+    pub code_hash: String,
+    /// 1 when deployed, one more for every upgrade.
+    pub revision: u64,
+    /// The code hashes of the earlier revisions, oldest first.
+    pub previous: Vec<String>,
+}
+
+/// Number of tables in a [`Domain`].
+pub const TABLES: usize = 12;
+
 /// Every table of the cooperative world.
 #[derive(Clone, Debug)]
 pub struct Domain {
@@ -171,29 +190,42 @@ pub struct Domain {
     pub contract_states: Table<String, State>,
     /// Counters: `next_proposal`, `runs`.
     pub meta: Table<String, i64>,
+    /// Deployment records by contract id (the code itself is kept by [`CoopHost`]).
+    pub deployments: Table<String, Deployment>,
 }
 
 impl Default for Domain {
     fn default() -> Self {
         Domain {
             cooperatives: Table::new("cooperatives"),
-            members: Table::new("members"),
+            members: Table::with_shape("members", list(&["cooperative", "member"], None)),
             federations: Table::new("federations"),
-            federation_members: Table::new("federation_members"),
-            proposals: Table::new("proposals"),
-            ballots: Table::new("ballots"),
-            delegations: Table::new("delegations"),
+            federation_members: Table::with_shape(
+                "federation_members",
+                list(&["federation", "cooperative"], None),
+            ),
+            proposals: Table::with_shape("proposals", list(&["id"], None)),
+            ballots: Table::with_shape("ballots", list(&["proposal", "member"], None)),
+            delegations: Table::with_shape(
+                "delegations",
+                list(&["cooperative", "delegator"], Some("delegate")),
+            ),
             reputations: Table::new("reputations"),
             dids: Table::new("dids"),
             contract_states: Table::new("contract_states"),
             meta: Table::new("meta"),
+            deployments: Table::new("deployments"),
         }
     }
 }
 
+const fn list(key: &'static [&'static str], value: Option<&'static str>) -> Shape {
+    Shape::List { key, value }
+}
+
 impl Domain {
     /// Every table, type-erased, in a fixed order.
-    pub fn journals(&self) -> [&dyn Journal; 11] {
+    pub fn journals(&self) -> [&dyn Journal; TABLES] {
         [
             &self.cooperatives,
             &self.members,
@@ -206,11 +238,12 @@ impl Domain {
             &self.dids,
             &self.contract_states,
             &self.meta,
+            &self.deployments,
         ]
     }
 
     /// Every table, type-erased and mutable, in the order of [`Domain::journals`].
-    pub fn journals_mut(&mut self) -> [&mut dyn Journal; 11] {
+    pub fn journals_mut(&mut self) -> [&mut dyn Journal; TABLES] {
         [
             &mut self.cooperatives,
             &mut self.members,
@@ -223,6 +256,7 @@ impl Domain {
             &mut self.dids,
             &mut self.contract_states,
             &mut self.meta,
+            &mut self.deployments,
         ]
     }
 
@@ -238,7 +272,9 @@ pub struct CoopHost {
     /// The domain state.
     pub domain: Domain,
     contracts: BTreeMap<String, Arc<Verified>>,
-    savepoints: Vec<[usize; 11]>,
+    /// Ids whose code changed since the store last wrote (deployed or upgraded).
+    new_code: BTreeSet<String>,
+    savepoints: Vec<[usize; TABLES]>,
     /// Contracts currently running: the outermost first (for `callcontract`).
     active: Vec<contracts::Active>,
     limits: Limits,
@@ -254,6 +290,7 @@ impl CoopHost {
         CoopHost {
             domain: Domain::default(),
             contracts: BTreeMap::new(),
+            new_code: BTreeSet::new(),
             savepoints: Vec::new(),
             active: Vec::new(),
             limits: Limits::default(),
@@ -287,13 +324,30 @@ impl CoopHost {
         self.domain.proposals.get(&id)
     }
 
-    /// The reputation score of `did` (0 if never rated).
+    /// The reputation score of `did` (0 if never rated). This, not the context's
+    /// `reputation_score`, is what contracts' `.reputation` is checked against.
     pub fn reputation(&self, did: &str) -> i64 {
         self.domain
             .reputations
             .get(&did.to_owned())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Sets the reputation of `did` outside any run, for building a world (tests, or a
+    /// throw-away world for a what-if run such as `coopvm run --reputation` without a
+    /// database). Refused outside [`reputation::MIN_SCORE`]..=[`reputation::MAX_SCORE`].
+    pub fn set_reputation(&mut self, did: &str, score: i64) -> Result<(), String> {
+        let range = reputation::MIN_SCORE..=reputation::MAX_SCORE;
+        if !range.contains(&score) {
+            return Err(format!(
+                "a reputation score is within {}..={}, not {score}",
+                range.start(),
+                range.end()
+            ));
+        }
+        self.domain.reputations.put_committed(did.to_owned(), score);
+        Ok(())
     }
 
     /// The registry entry of `did`.
@@ -339,7 +393,7 @@ impl CoopHost {
         !self.savepoints.is_empty()
     }
 
-    fn marks(&self) -> [usize; 11] {
+    fn marks(&self) -> [usize; TABLES] {
         self.domain.journals().map(|j| j.mark())
     }
 }
@@ -429,6 +483,44 @@ impl Host for CoopHost {
     ) -> VmResult<()> {
         self.domain.transfer_resource(cx, coop, to, amount)
     }
+    fn get_balance(&mut self, _: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
+        self.domain.get_balance(coop, member)
+    }
+    fn get_pool(&mut self, _: &mut HostCx, coop: &str) -> VmResult<i64> {
+        self.domain.get_pool(coop)
+    }
+    fn is_member(&mut self, _: &mut HostCx, coop: &str, did: &str) -> VmResult<bool> {
+        self.domain.is_member(coop, did)
+    }
+    fn in_federation(&mut self, _: &mut HostCx, federation: &str, coop: &str) -> VmResult<bool> {
+        self.domain.in_federation(federation, coop)
+    }
+    fn federation_size(&mut self, _: &mut HostCx, federation: &str) -> VmResult<i64> {
+        self.domain.federation_size(federation)
+    }
+    fn federation_member(
+        &mut self,
+        cx: &mut HostCx,
+        federation: &str,
+        index: i64,
+    ) -> VmResult<String> {
+        self.domain.federation_member(cx, federation, index)
+    }
+    fn proposal_state(&mut self, cx: &mut HostCx, id: i64) -> VmResult<i64> {
+        self.domain.proposal_state(cx, id)
+    }
+    fn proposal_tally(&mut self, _: &mut HostCx, id: i64, choice: i64) -> VmResult<i64> {
+        self.domain.proposal_tally(id, choice)
+    }
+    fn has_voted(&mut self, _: &mut HostCx, id: i64, did: &str) -> VmResult<bool> {
+        self.domain.has_voted(id, did)
+    }
+    fn did_registered(&mut self, _: &mut HostCx, did: &str) -> VmResult<bool> {
+        self.domain.did_registered(did)
+    }
+    fn did_controller(&mut self, _: &mut HostCx, did: &str) -> VmResult<String> {
+        self.domain.did_controller(did)
+    }
     fn create_federation(&mut self, cx: &mut HostCx, name: &str, coop: &str) -> VmResult<()> {
         self.domain.create_federation(cx, name, coop)
     }
@@ -494,6 +586,9 @@ pub(crate) mod testkit {
         pub ctx: ExecutionContext,
         pub events: Vec<Event>,
         pub gas: u64,
+        /// The string the last successful op pushed, if its result is a string handle of
+        /// the run.
+        pub text: Option<String>,
     }
 
     /// An argument of a host op: an integer, or a string (passed as a handle).
@@ -514,6 +609,7 @@ pub(crate) mod testkit {
                 },
                 events: Vec::new(),
                 gas: 0,
+                text: None,
             }
         }
 
@@ -549,6 +645,9 @@ pub(crate) mod testkit {
             match r {
                 Ok(r) => {
                     self.host.commit();
+                    self.text = (op.info().pushes == 1)
+                        .then(|| env.string(r.value).ok().map(str::to_owned))
+                        .flatten();
                     self.events = env.events;
                     self.gas = r.gas;
                     Ok(r.value)
@@ -668,8 +767,55 @@ mod props {
         }
     }
 
+    /// Every read operation, with arguments drawn from the step's choices.
+    fn read(h: &mut Harness, s: &Step) -> VmResult<i64> {
+        let coop = A::S(COOPS[s.coop]);
+        let other = A::S(CALLERS[s.other]);
+        let id = A::I(s.other as i64);
+        match s.op {
+            0 => h.op(Op::GetBalance, &[coop, other]),
+            1 => h.op(Op::GetPool, &[coop]),
+            2 => h.op(Op::IsMember, &[coop, other]),
+            3 => h.op(Op::InFederation, &[A::S("f"), coop]),
+            4 => h.op(Op::FederationSize, &[A::S("f")]),
+            5 => h.op(Op::FederationMember, &[A::S("f"), A::I(s.n % 3)]),
+            6 => h.op(Op::ProposalState, &[id]),
+            7 => h.op(Op::ProposalTally, &[id, A::I(s.n % 2)]),
+            8 => h.op(Op::HasVoted, &[id, other]),
+            _ => {
+                if s.n % 2 == 0 {
+                    h.op(Op::DidRegistered, &[other])
+                } else {
+                    h.op(Op::DidController, &[other])
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn reads_change_nothing(
+            setup in proptest::collection::vec(step(), 0..40),
+            reads in proptest::collection::vec(step(), 1..20),
+        ) {
+            let mut h = Harness::new();
+            for s in &setup {
+                let _ = apply(&mut h, s);
+            }
+            // Sometimes a federation and a registered DID to read about.
+            let _ = h.caller(CALLERS[0]).op(Op::CreateFederation, &[A::S("f"), A::S(COOPS[0])]);
+            let _ = h.op(Op::UpdateDidDocument, &[A::S(CALLERS[0]), A::S("doc")]);
+            let before = snapshot(&h.host);
+            for s in &reads {
+                h.caller(CALLERS[s.caller]);
+                if read(&mut h, s).is_ok() {
+                    prop_assert!(h.events.is_empty(), "a read emitted {:?}", h.events);
+                }
+                prop_assert_eq!(&snapshot(&h.host), &before, "read {:?}", s);
+            }
+        }
 
         #[test]
         fn every_step_conserves_and_refusals_change_nothing(

@@ -9,20 +9,43 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How a table appears in `coopvm state --json` ([`crate::store::Store::dump`]): the same
+/// shape whatever it holds, empty or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// An object from the (string) key to the value.
+    Map,
+    /// An array of objects, one per entry in key order: the key's parts under `key`'s names,
+    /// then the value's fields (an object value), or the value under `value`'s name.
+    List {
+        /// The names of the key's parts (one for a plain key, one per tuple element).
+        key: &'static [&'static str],
+        /// The name of the value when it is not an object.
+        value: Option<&'static str>,
+    },
+}
+
 /// A map whose changes can be undone back to a mark and whose committed changes are tracked.
 #[derive(Clone, Debug)]
 pub struct Table<K, V> {
     name: &'static str,
+    shape: Shape,
     map: BTreeMap<K, V>,
     log: Vec<(K, Option<V>)>,
     dirty: BTreeSet<K>,
 }
 
 impl<K: Ord + Clone, V: Clone> Table<K, V> {
-    /// An empty table called `name` (its name in the store).
+    /// An empty table called `name` (its name in the store), shown as a [`Shape::Map`].
     pub fn new(name: &'static str) -> Self {
+        Table::with_shape(name, Shape::Map)
+    }
+
+    /// An empty table called `name`, shown as `shape`.
+    pub fn with_shape(name: &'static str, shape: Shape) -> Self {
         Table {
             name,
+            shape,
             map: BTreeMap::new(),
             log: Vec::new(),
             dirty: BTreeSet::new(),
@@ -100,6 +123,8 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
 pub trait Journal: Send + Sync {
     /// The table's name in the store.
     fn name(&self) -> &'static str;
+    /// How the table is shown.
+    fn shape(&self) -> Shape;
     /// The current length of the undo log (a savepoint).
     fn mark(&self) -> usize;
     /// Undoes every change made after `mark`.
@@ -123,6 +148,10 @@ where
 {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn shape(&self) -> Shape {
+        self.shape
     }
 
     fn mark(&self) -> usize {

@@ -110,7 +110,22 @@ impl Engine {
         gas_limit: u64,
         host: &mut H,
     ) -> (Outcome, Stats) {
-        let params = RunParams::new(ctx, state, gas_limit).with_calls(&self);
+        self.run_params_with_stats(
+            verified,
+            RunParams::new(ctx, state, gas_limit).with_calls(&self),
+            host,
+        )
+    }
+
+    /// Runs `verified` with `params` as given (its inputs, nested calls to
+    /// `params.calls`), like [`Engine::run_params`], also collecting the run's [`Stats`]
+    /// like [`Engine::run_with_stats`].
+    pub fn run_params_with_stats<H: Host + ?Sized>(
+        self,
+        verified: &Verified,
+        params: RunParams<'_>,
+        host: &mut H,
+    ) -> (Outcome, Stats) {
         let (out, stats) = match self {
             // Native code compiled with block counters (not cached: statistics are for
             // inspection); a contract the JIT refuses runs on the interpreter, as `run` does.

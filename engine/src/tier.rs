@@ -6,13 +6,13 @@
 //! the gas its interpreted runs used, and, once hot, its compiled code. A contract is *hot*
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
 //! comes first. The defaults implement the classic rule "compile once interpretation has cost
-//! about as much as compiling", from `cargo bench --bench jit` (figures in the README):
-//! interpreting costs 1.1 to 1.7 ns per unit of gas and JIT code 0.09 to 0.17 ns, while
-//! compiling an example costs 0.09 to 0.43 ms (1.3 ms for 100 instructions), so 200,000 gas
-//! of interpretation (about 0.3 ms) pays for a typical compile. Tiny contracts (tens of gas)
-//! run in about 1 µs on either engine, dominated by the run protocol, so the JIT saves them
-//! little; 1,000 runs (about 1 ms of interpretation) bound what they can spend before being
-//! compiled anyway, at the cost of one compile.
+//! about as much as compiling": interpreted code costs an order of magnitude more per unit
+//! of gas than JIT code, and [`Policy::gas`] is about as much interpretation as compiling a
+//! typical contract takes. Tiny contracts (tens of gas) are dominated by the run protocol on
+//! either engine, so the JIT saves them little; [`Policy::runs`] bounds what they can spend
+//! interpreted before being compiled anyway, at the cost of one compile. The measurements
+//! behind the defaults come from `cargo bench -p coopvm-bench --bench jit`; the README
+//! ("The JIT and tiering") keeps the figures.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run using it ends.
@@ -50,13 +50,14 @@ pub struct Policy {
     /// Contracts remembered at most (compiled or not).
     pub capacity: usize,
     /// Contracts with more instructions stay on the interpreter (compile time grows faster
-    /// than linearly: about 75 ms for 5,000 instructions, 1.4 s for 50,000).
+    /// than linearly with the code's length; figures in the README).
     pub max_code_len: usize,
 }
 
 impl Default for Policy {
     /// Hot after 1,000 runs or 200,000 gas of interpretation (see the module docs); at
-    /// most 16,384 instructions compiled (a few hundred milliseconds of compile).
+    /// most 16,384 instructions compiled (which bounds the pause a compile can cause; see
+    /// [`Policy::max_code_len`]).
     fn default() -> Self {
         Policy {
             runs: 1_000,
@@ -131,6 +132,18 @@ impl std::fmt::Debug for CodeCache {
     }
 }
 
+/// The cache key of `verified` and its canonical bytes (compared on a hit).
+fn key_of(verified: &Verified) -> (Key, Vec<u8>) {
+    let bytes = codec::encode(verified.contract());
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    let key = Key {
+        hash: hasher.finish(),
+        limits: *verified.limits(),
+    };
+    (key, bytes)
+}
+
 enum Plan {
     Run(Arc<NativeCode>),
     Interpret,
@@ -182,6 +195,15 @@ impl CodeCache {
             .count()
     }
 
+    /// Whether this cache holds native code for `verified` (its canonical bytes and limits).
+    pub fn is_compiled(&self, verified: &Verified) -> bool {
+        let (key, bytes) = key_of(verified);
+        self.lock()
+            .slots
+            .get(&key)
+            .is_some_and(|s| s.bytes == bytes && matches!(s.state, CodeState::Ready(_)))
+    }
+
     /// Drops every entry (native code is freed once no run uses it).
     pub fn clear(&self) {
         self.lock().slots.clear();
@@ -201,13 +223,7 @@ impl CodeCache {
         params: RunParams<'_>,
         host: &mut H,
     ) -> (Outcome, Tier) {
-        let bytes = codec::encode(verified.contract());
-        let mut hasher = DefaultHasher::new();
-        bytes.hash(&mut hasher);
-        let key = Key {
-            hash: hasher.finish(),
-            limits: *verified.limits(),
-        };
+        let (key, bytes) = key_of(verified);
         if verified.contract().program.code.len() > self.policy.max_code_len {
             return (on_interpreter(verified, params, host), Tier::Interp);
         }

@@ -98,6 +98,12 @@ pub enum IOp {
     Dup,
     /// `swap`.
     Swap,
+    /// `over`.
+    Over,
+    /// `rot`.
+    Rot,
+    /// `pick N`: copy the value N places below the top.
+    Pick(u32),
     /// A host opcode, executed through [`coopvm_core::host::dispatch`].
     Host(HostOp),
     /// `store K` into slot.
@@ -108,6 +114,14 @@ pub enum IOp {
     StoreDyn,
     /// `load` with the key on the stack.
     LoadDyn,
+    /// `tstore K` into a transient slot.
+    TStore(u32),
+    /// `tload K` from a transient slot.
+    TLoad(u32),
+    /// `tstore` with the key on the stack.
+    TStoreDyn,
+    /// `tload` with the key on the stack.
+    TLoadDyn,
     /// Unconditional jump to a stream index.
     Jump(u32),
     /// Pop; jump to a stream index if non-zero.
@@ -243,6 +257,10 @@ pub fn lower(verified: &Verified) -> Lowered {
                     PureOp::Load => IOp::Load(insn.arg as u32),
                     PureOp::StoreDyn => IOp::StoreDyn,
                     PureOp::LoadDyn => IOp::LoadDyn,
+                    PureOp::TStore => IOp::TStore(insn.arg as u32),
+                    PureOp::TLoad => IOp::TLoad(insn.arg as u32),
+                    PureOp::TStoreDyn => IOp::TStoreDyn,
+                    PureOp::TLoadDyn => IOp::TLoadDyn,
                     PureOp::Jump => branch(Branch::Jump),
                     PureOp::JumpIf => branch(Branch::JumpIf),
                     PureOp::Call => branch(Branch::Call),
@@ -266,6 +284,10 @@ pub fn lower(verified: &Verified) -> Lowered {
                     PureOp::Pop => IOp::Pop,
                     PureOp::Dup => IOp::Dup,
                     PureOp::Swap => IOp::Swap,
+                    PureOp::Over => IOp::Over,
+                    PureOp::Rot => IOp::Rot,
+                    // The verifier bounds N (0 <= N < the height here).
+                    PureOp::Pick => IOp::Pick(insn.arg as u32),
                 },
             };
             ops.push(op);
@@ -356,6 +378,16 @@ impl<'c> Machine<'c> {
             gas_left: gas_limit,
             gas_limit,
         }
+    }
+
+    /// The same machine, with `inputs` (the run's inputs, [`Env::inputs`]) on its stack,
+    /// bottom first, as the contract's `.params` declares them. The verifier bounds their
+    /// number by the stack limit; inputs beyond it are ignored.
+    pub fn with_inputs(mut self, inputs: &[i64]) -> Self {
+        let n = inputs.len().min(self.stack.len());
+        self.stack[..n].copy_from_slice(&inputs[..n]);
+        self.sp = n;
+        self
     }
 
     /// The value stack, bottom first.
@@ -522,6 +554,21 @@ impl<'c> Machine<'c> {
                     stack.swap(sp - 1, sp - 2);
                     ip += 1;
                 }
+                IOp::Over => {
+                    stack[sp] = stack[sp - 2];
+                    sp += 1;
+                    ip += 1;
+                }
+                IOp::Rot => {
+                    // [a, b, c] -> [b, c, a]
+                    stack[sp - 3..sp].rotate_left(1);
+                    ip += 1;
+                }
+                IOp::Pick(n) => {
+                    stack[sp] = stack[sp - 1 - n as usize];
+                    sp += 1;
+                    ip += 1;
+                }
                 IOp::Store(slot) => {
                     if let Err(e) = memory.store(slot, stack[sp - 1]) {
                         fail!(e);
@@ -545,6 +592,35 @@ impl<'c> Machine<'c> {
                     ip += 1;
                 }
                 IOp::LoadDyn => match memory.load_dyn(stack[sp - 1]) {
+                    Ok(v) => {
+                        stack[sp - 1] = v;
+                        ip += 1;
+                    }
+                    Err(e) => fail!(e),
+                },
+                IOp::TStore(slot) => {
+                    if let Err(e) = memory.tstore(slot, stack[sp - 1]) {
+                        fail!(e);
+                    }
+                    sp -= 1;
+                    ip += 1;
+                }
+                IOp::TLoad(slot) => match memory.tload(slot) {
+                    Ok(v) => {
+                        stack[sp] = v;
+                        sp += 1;
+                        ip += 1;
+                    }
+                    Err(e) => fail!(e),
+                },
+                IOp::TStoreDyn => {
+                    if let Err(e) = memory.tstore_dyn(stack[sp - 1], stack[sp - 2]) {
+                        fail!(e);
+                    }
+                    sp -= 2;
+                    ip += 1;
+                }
+                IOp::TLoadDyn => match memory.tload_dyn(stack[sp - 1]) {
                     Ok(v) => {
                         stack[sp - 1] = v;
                         ip += 1;

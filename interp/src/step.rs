@@ -74,11 +74,13 @@ impl<'a, H: Host + ?Sized> Stepper<'a, H> {
             Ok(session) => (Some(session), None),
             Err(refused) => (None, Some(*refused)),
         };
+        let inputs = session.as_ref().map_or(&[][..], |s| s.env.inputs());
+        let machine = Machine::new(code, params.gas_limit).with_inputs(inputs);
         Stepper {
             verified,
             code,
             host,
-            machine: Machine::new(code, params.gas_limit),
+            machine,
             session,
             outcome,
             gas_limit: params.gas_limit,
@@ -386,5 +388,27 @@ mod tests {
         assert_eq!(s.memory()["x"], 7);
         assert_eq!(s.logs(), &[3]);
         assert_eq!(s.gas_limit(), 100);
+    }
+
+    #[test]
+    fn inputs_are_on_the_stack_before_the_first_step() {
+        let v = verified(".params 2\nmul\n");
+        let code = crate::lower(&v);
+        let ctx = ExecutionContext::default();
+        let args = coopvm_core::Arg::ints(&[6, 7]);
+        let params = RunParams::new(&ctx, &v.contract().state, 10).with_args(&args);
+        let mut host = NoHost;
+        let mut s = Stepper::new(&v, &code, params, &mut host);
+        assert_eq!(s.stack(), &[6, 7]);
+        assert_eq!(s.step(), Step::Ran(0));
+        assert_eq!(s.stack(), &[42]);
+        assert_eq!(s.run_to_end().stack, vec![42]);
+        // The wrong number of inputs: refused, finished from the start.
+        let params = RunParams::new(&ctx, &v.contract().state, 10).with_args(&args[..1]);
+        let mut s = Stepper::new(&v, &code, params, &mut host);
+        assert!(s.is_finished());
+        assert_eq!(s.step(), Step::Finished);
+        let e = s.outcome().unwrap().result.clone().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
     }
 }

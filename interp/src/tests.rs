@@ -133,6 +133,68 @@ fn stack_ops() {
 }
 
 #[test]
+fn over_rot_pick() {
+    assert_eq!(stack("push 1\npush 2\nover"), vec![1, 2, 1]);
+    assert_eq!(stack("push 1\npush 2\npush 3\nrot"), vec![2, 3, 1]);
+    assert_eq!(
+        stack("push 9\npush 1\npush 2\npush 3\nrot\nrot\nrot"),
+        vec![9, 1, 2, 3]
+    );
+    assert_eq!(stack("push 1\npush 2\npush 3\npick 0"), vec![1, 2, 3, 3]);
+    assert_eq!(stack("push 1\npush 2\npush 3\npick 1"), vec![1, 2, 3, 2]);
+    assert_eq!(stack("push 1\npush 2\npush 3\npick 2"), vec![1, 2, 3, 1]);
+    // In a subroutine, `pick` reaches into the caller's values (the verifier counts them as
+    // the subroutine's parameters).
+    assert_eq!(
+        stack("push 5\npush 6\ncall f\nhalt\nf: pick 1\nreturn"),
+        vec![5, 6, 5]
+    );
+    // Gas: one each, like `dup`.
+    let out = run_src("push 1\npush 2\npush 3\nover\nrot\npick 3");
+    assert_eq!(out.gas_used, 6);
+    for op in [Op::Over, Op::Rot, Op::Pick] {
+        assert_eq!(op.info().gas, 1);
+    }
+}
+
+#[test]
+fn over_rot_pick_are_checked_by_the_verifier() {
+    use coopvm_core::VerifyError;
+    let check = |src: &str| verify(assemble("t.casm", src).unwrap(), &Limits::default());
+    for (src, pc) in [
+        ("push 1\nover", 1),
+        ("push 1\npush 2\nrot", 2),
+        ("push 1\npush 2\npick 2", 2),
+        ("pick 0", 0),
+    ] {
+        let e = check(src).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::StackUnderflow { pc: p, .. } if p == pc),
+            "{src}: {e:?}"
+        );
+    }
+    let e = check("push 1\npick -1").unwrap_err();
+    assert!(matches!(e, VerifyError::BadOperand { pc: 1, .. }), "{e:?}");
+    // A subroutine's `pick` deepens its signature.
+    let v = check("push 1\npush 2\npush 3\ncall f\nhalt\nf: pick 2\nreturn").unwrap();
+    assert_eq!(v.analysis().funcs[1].params, 3);
+    // `pick N` with N at the stack limit cannot be satisfied.
+    let small = Limits {
+        stack: 4,
+        ..Limits::default()
+    };
+    let e = verify(
+        assemble("t.casm", "push 1\npush 2\npush 3\npush 4\npick 4").unwrap(),
+        &small,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, VerifyError::StackUnderflow { pc: 4, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn static_memory() {
     let out = run_src(".state a 5\nload a\npush 2\nmul\nstore b\nload b\n");
     assert!(out.is_ok());
@@ -179,6 +241,116 @@ fn memory_limit() {
     assert_eq!(e.kind, ErrorKind::MemoryLimitExceeded);
     assert_eq!(e.pc, Some(4));
     assert_eq!(bad.state, State::from([("a".into(), 1)]));
+}
+
+#[test]
+fn transient_memory() {
+    // Static and dynamic transient keys; nothing of it reaches the state, and the
+    // persistent key of the same name is another value.
+    let out = run_src(
+        ".state a 5\npush 7\ntstore a\ntload a\nload a\nadd\npush 3\npush -2\ntstore\npush -2\ntload\ntload a\n",
+    );
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.stack, vec![12, 3, 7]);
+    assert_eq!(out.state, State::from([("a".into(), 5)]));
+    // Gas: 2 static, 4 dynamic.
+    let out = run_src("push 1\ntstore t\ntload t\npush 2\ntstore\npush 2\ntload");
+    assert_eq!(out.gas_used, 1 + 2 + 2 + 1 + 4 + 1 + 4);
+    // A missing transient key is invalid_memory_access, even where the state has the key.
+    assert_eq!(error(".state a 1\ntload a"), ErrorKind::InvalidMemoryAccess);
+    assert_eq!(
+        error(".state 4 1\npush 4\ntload"),
+        ErrorKind::InvalidMemoryAccess
+    );
+    let out = run_src("push 4\ntload");
+    assert_eq!(
+        out.result.unwrap_err().message,
+        "tload of transient key 4, which holds no value"
+    );
+}
+
+#[test]
+fn transient_memory_limit() {
+    let ctx = ExecutionContext::default();
+    let limits = Limits {
+        memory_keys: 1,
+        transient_keys: 2,
+        ..Limits::default()
+    };
+    // Two transient keys and one persistent key: within both limits.
+    let src = "push 1\ntstore a\npush 2\npush 9\ntstore\npush 1\ntstore a\npush 3\nstore a\n";
+    assert!(run_full(src, 100, limits, &ctx, &mut NoHost).is_ok());
+    let over = "push 1\ntstore a\npush 2\npush 9\ntstore\npush 3\ntstore b\n";
+    let out = run_full(over, 100, limits, &ctx, &mut NoHost);
+    let e = out.result.unwrap_err();
+    assert_eq!((e.kind, e.pc), (ErrorKind::MemoryLimitExceeded, Some(6)));
+    assert_eq!(e.message, "transient memory is limited to 2 keys");
+    let over = "push 1\ntstore a\npush 2\npush 9\ntstore\npush 3\npush 8\ntstore\n";
+    let out = run_full(over, 100, limits, &ctx, &mut NoHost);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+}
+
+fn run_args(src: &str, args: &[coopvm_core::Arg], gas: u64) -> Outcome {
+    let v = verified(src, Limits::default());
+    let ctx = ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        ..Default::default()
+    };
+    let state = v.contract().state.clone();
+    let params = RunParams::new(&ctx, &state, gas).with_args(args);
+    run(&lower(&v), &v, params, &mut NoHost)
+}
+
+#[test]
+fn inputs() {
+    use coopvm_core::Arg;
+    // Deepest first, as given: 40 - 2. Inputs cost no gas.
+    let out = run_args(".params 2\nsub", &Arg::ints(&[40, 2]), 100);
+    assert_eq!((out.stack, out.gas_used), (vec![38], 1));
+    // Unused inputs are the result.
+    assert_eq!(
+        run_args(".params 3", &Arg::ints(&[1, 2, 3]), 100).stack,
+        vec![1, 2, 3]
+    );
+    // A subroutine and `pick` reach them.
+    let out = run_args(
+        ".params 2\npick 1\ncall f\nhalt\nf: mul\nadd\nreturn",
+        &Arg::ints(&[3, 4]),
+        100,
+    );
+    assert_eq!(out.stack, vec![15]);
+    // A string input is a string of the run: the first handle after the constants.
+    let src = ".params 1\npush \"x\"\npop\ndup\ngetcaller\nstreq\nswap\nstrlen";
+    let out = run_args(src, &[Arg::from("did:key:alice")], 100);
+    assert_eq!(out.stack, vec![1, 13]);
+    let out = run_args(".params 1\ngetcaller", &[Arg::from("did:key:alice")], 100);
+    assert_eq!(
+        out.stack,
+        vec![0, 0],
+        "the caller's DID is the input's string"
+    );
+    // The wrong number of inputs is refused before the run: no gas, no host.
+    for args in [&Arg::ints(&[1])[..], &Arg::ints(&[1, 2, 3])[..], &[]] {
+        let mut host = Recorder::default();
+        let v = verified(".params 2\nadd", Limits::default());
+        let ctx = ExecutionContext::default();
+        let params = RunParams::new(&ctx, &v.contract().state, 100).with_args(args);
+        let out = run(&lower(&v), &v, params, &mut host);
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.message,
+            format!(
+                "contract `` takes 2 input(s) (`.params 2`), but the run was given {}",
+                args.len()
+            )
+        );
+        assert_eq!(out.gas_used, 0);
+        assert!(host.calls.is_empty());
+    }
+    // A contract without `.params` takes none.
+    let out = run_args("push 1", &Arg::ints(&[1]), 100);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
 }
 
 #[test]
@@ -320,6 +492,47 @@ fn system_ops() {
 }
 
 #[test]
+fn string_equality_and_length() {
+    let ctx = ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        ..Default::default()
+    };
+    let src = "getcaller\npush \"did:key:alice\"\nstreq\ngetcaller\npush \"did:key:alice\"\neq\n\
+               getcaller\npush \"did:key:bob\"\nstreq\ngetcaller\nstrlen\npush \"\"\nstrlen";
+    let out = run_full(src, 1000, Limits::default(), &ctx, &mut NoHost);
+    assert!(out.is_ok(), "{:?}", out.result);
+    // `eq` compares handles (a constant and a created string differ); `streq` the text.
+    assert_eq!(out.stack, vec![1, 0, 0, 13, 0]);
+    // streq: 3 + 1 per 32 bytes of the shorter string (13 and 13, 11 bytes: 1 each).
+    assert_eq!(
+        out.gas_used,
+        (2 + 1 + 3 + 1) + (2 + 1 + 1) + (2 + 1 + 3 + 1) + (2 + 2) + (1 + 2)
+    );
+    assert_eq!(out.host_calls, 8);
+    // The dynamic charge (2 for 64 bytes) can run out of gas after the static 5.
+    let long = format!("push \"{0}\"\npush \"{0}z\"\nstreq", "z".repeat(64));
+    for (limit, ok) in [(5, false), (6, false), (7, true)] {
+        let out = run_full(&long, limit, Limits::default(), &ctx, &mut NoHost);
+        assert_eq!(out.is_ok(), ok, "{limit}");
+        if ok {
+            assert_eq!((out.stack, out.gas_used), (vec![0], 7));
+        } else {
+            assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
+            assert_eq!(out.gas_used, limit);
+        }
+    }
+    assert_eq!(
+        error("push 0\npush 1\nstreq"),
+        ErrorKind::InvalidStringHandle
+    );
+    assert_eq!(
+        error("push \"a\"\npush 1\nstreq"),
+        ErrorKind::InvalidStringHandle
+    );
+    assert_eq!(error("push -1\nstrlen"), ErrorKind::InvalidStringHandle);
+}
+
+#[test]
 fn domain_ops_without_a_host_fail_cleanly() {
     let e = run_src(".state x 1\npush 2\nstore x\npush \"c\"\npush 10\ncreatecooperative");
     assert_eq!(e.result.unwrap_err().kind, ErrorKind::HostUnavailable);
@@ -441,6 +654,55 @@ impl Host for Recorder {
         self.note(cx, format!("call_contract({contract},{arg})"))?;
         Ok(arg * 2)
     }
+    fn get_balance(&mut self, cx: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
+        self.note(cx, format!("get_balance({coop},{member})"))?;
+        Ok(11)
+    }
+    fn get_pool(&mut self, cx: &mut HostCx, coop: &str) -> VmResult<i64> {
+        self.note(cx, format!("get_pool({coop})"))?;
+        Ok(12)
+    }
+    fn is_member(&mut self, cx: &mut HostCx, coop: &str, did: &str) -> VmResult<bool> {
+        self.note(cx, format!("is_member({coop},{did})"))?;
+        Ok(true)
+    }
+    fn in_federation(&mut self, cx: &mut HostCx, federation: &str, coop: &str) -> VmResult<bool> {
+        self.note(cx, format!("in_federation({federation},{coop})"))?;
+        Ok(false)
+    }
+    fn federation_size(&mut self, cx: &mut HostCx, federation: &str) -> VmResult<i64> {
+        self.note(cx, format!("federation_size({federation})"))?;
+        Ok(13)
+    }
+    fn federation_member(
+        &mut self,
+        cx: &mut HostCx,
+        federation: &str,
+        index: i64,
+    ) -> VmResult<String> {
+        self.note(cx, format!("federation_member({federation},{index})"))?;
+        Ok(format!("member-{index}"))
+    }
+    fn proposal_state(&mut self, cx: &mut HostCx, id: i64) -> VmResult<i64> {
+        self.note(cx, format!("proposal_state({id})"))?;
+        Ok(2)
+    }
+    fn proposal_tally(&mut self, cx: &mut HostCx, id: i64, choice: i64) -> VmResult<i64> {
+        self.note(cx, format!("proposal_tally({id},{choice})"))?;
+        Ok(14)
+    }
+    fn has_voted(&mut self, cx: &mut HostCx, id: i64, did: &str) -> VmResult<bool> {
+        self.note(cx, format!("has_voted({id},{did})"))?;
+        Ok(true)
+    }
+    fn did_registered(&mut self, cx: &mut HostCx, did: &str) -> VmResult<bool> {
+        self.note(cx, format!("did_registered({did})"))?;
+        Ok(false)
+    }
+    fn did_controller(&mut self, cx: &mut HostCx, did: &str) -> VmResult<String> {
+        self.note(cx, format!("did_controller({did})"))?;
+        Ok("did:key:m".into())
+    }
 }
 
 const DOMAIN: &str = r#"
@@ -495,6 +757,34 @@ const DOMAIN: &str = r#"
     push "lib"
     push 21
     callcontract
+    push "coop"
+    push "did:key:m"
+    getbalance
+    push "coop"
+    getpool
+    push "coop"
+    push "did:key:m"
+    ismember
+    push "fed"
+    push "coop"
+    infederation
+    push "fed"
+    federationsize
+    push "fed"
+    push 3
+    federationmember
+    push 41
+    proposalstate
+    push 41
+    push 0
+    proposaltally
+    push 41
+    push "did:key:m"
+    hasvoted
+    push "did:key:m"
+    didregistered
+    push "did:key:m"
+    didcontroller
 "#;
 
 #[test]
@@ -508,7 +798,13 @@ fn domain_ops_dispatch_to_the_host() {
         &mut host,
     );
     assert!(out.is_ok(), "{:?}", out.result);
-    assert_eq!(out.stack, vec![1, -8, 0, 42]);
+    // A string a host returns becomes a string of the run: `federationmember`'s answer
+    // gets the first handle after the 8 constants, `didcontroller`'s the next (created
+    // strings are handles of their own even when a constant has the same text).
+    assert_eq!(
+        out.stack,
+        vec![1, -8, 0, 42, 11, 12, 1, 0, 13, 8, 2, 14, 1, 0, 9]
+    );
     let want = [
         "begin",
         "create_cooperative(coop,100)",
@@ -528,11 +824,22 @@ fn domain_ops_dispatch_to_the_host() {
         "verify_did(did:key:m,payload,sig)",
         "update_did_document(did:key:m,doc)",
         "call_contract(lib,21)",
+        "get_balance(coop,did:key:m)",
+        "get_pool(coop)",
+        "is_member(coop,did:key:m)",
+        "in_federation(fed,coop)",
+        "federation_size(fed)",
+        "federation_member(fed,3)",
+        "proposal_state(41)",
+        "proposal_tally(41,0)",
+        "has_voted(41,did:key:m)",
+        "did_registered(did:key:m)",
+        "did_controller(did:key:m)",
         "commit",
     ];
     assert_eq!(host.calls, want);
-    assert_eq!(out.events.len(), 17);
-    assert_eq!(out.host_calls, 17);
+    assert_eq!(out.events.len(), 28);
+    assert_eq!(out.host_calls, 28);
     // Every domain opcode of the table is exercised above.
     let text = DOMAIN.to_ascii_lowercase();
     for op in coopvm_core::HostOp::ALL {
@@ -681,7 +988,7 @@ fn stepped(v: &Verified, params: RunParams<'_>, host: &mut Recorder) -> (Outcome
         Err(refused) => (*refused, Stats::default()),
         Ok(mut session) => {
             let mut tally = Tally::new(v.analysis());
-            let mut m = Machine::new(&code, params.gas_limit);
+            let mut m = Machine::new(&code, params.gas_limit).with_inputs(session.env.inputs());
             let (result, at_charge) = loop {
                 let ip = m.ip();
                 let charge = matches!(code.ops()[ip], IOp::Charge(_));
@@ -711,10 +1018,21 @@ fn stepped(v: &Verified, params: RunParams<'_>, host: &mut Recorder) -> (Outcome
     (out, stats)
 }
 
-/// Runs `v` on the register code (plain and with statistics) and steps it, at each gas
-/// limit: outcomes, host effects and statistics must be identical. Returns the gas the run
-/// used with the first limit.
+/// Integer inputs for `v`'s `.params`.
+fn int_inputs(v: &Verified) -> Vec<coopvm_core::Arg> {
+    let n = (v.contract().params as usize).min(4);
+    coopvm_core::Arg::ints(&[49, 7, 3, 1][..n])
+}
+
+/// [`agree_with`] with integer inputs for `v`'s `.params`.
 fn agree(v: &Verified, state: &State, gases: &[u64]) -> u64 {
+    agree_with(v, state, &int_inputs(v), gases)
+}
+
+/// Runs `v` with `args` on the register code (plain and with statistics) and steps it, at
+/// each gas limit: outcomes, host effects and statistics must be identical. Returns the gas
+/// the run used with the first limit.
+fn agree_with(v: &Verified, state: &State, args: &[coopvm_core::Arg], gases: &[u64]) -> u64 {
     let ctx = ExecutionContext {
         caller_did: "did:key:alice".into(),
         timestamp: 1_700_000_000,
@@ -726,7 +1044,7 @@ fn agree(v: &Verified, state: &State, gases: &[u64]) -> u64 {
     let code = lowered(v);
     let mut first = None;
     for &gas in gases {
-        let params = RunParams::new(&ctx, state, gas);
+        let params = RunParams::new(&ctx, state, gas).with_args(args);
         let (mut h1, mut h2, mut h3) = (
             Recorder::default(),
             Recorder::default(),
@@ -820,6 +1138,14 @@ fn register_code_agrees_with_stepping_on_every_example() {
         let state = v.contract().state.clone();
         let full = agree(v, &state, &[coopvm_core::DEFAULT_GAS_LIMIT]);
         agree(v, &state, &gas_limits(full));
+        let params = v.contract().params as usize;
+        if params > 0 {
+            // Inputs as the examples take them: a member's DID first, then integers.
+            let mut args = vec![coopvm_core::Arg::Str("did:key:bob".into())];
+            args.extend(coopvm_core::Arg::ints(&[7, 1, 3][..params - 1]));
+            let full = agree_with(v, &state, &args, &[coopvm_core::DEFAULT_GAS_LIMIT]);
+            agree_with(v, &state, &args, &gas_limits(full));
+        }
         // The register code is shorter than the stream it replaces.
         let code = lower(v);
         assert!(code.register_len() <= code.ops().len() + 2, "{name}");
@@ -912,7 +1238,7 @@ impl Gen<'_> {
 
     fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
         let avail = h - floor;
-        match self.pick(26) {
+        match self.pick(29) {
             0..=2 => {
                 let v = self.imm();
                 self.emit(&format!("push {v}"));
@@ -1083,6 +1409,59 @@ impl Gen<'_> {
                 self.emit(&format!("call {name}"));
                 h - params + results
             }
+            24 if avail >= 2 => {
+                // over, rot, pick N: the values they copy or move, in every place.
+                let n = self.pick(avail);
+                let pick = format!("pick {n}");
+                let (text, delta): (&str, i32) = match self.pick(8) {
+                    0 => ("over", 1),
+                    1 | 2 if avail >= 3 => ("rot", 0),
+                    3 if avail >= 3 => ("swap\nrot", 0),
+                    4 if avail >= 2 => ("push 4\nrot\npop", 0),
+                    5 if avail >= 3 => ("rot\nrot\nadd", -1),
+                    6 => (&pick, 1),
+                    _ => ("dup\nover\nswap\npop", 1),
+                };
+                self.emit(text);
+                h.saturating_add_signed(delta)
+            }
+            25 => {
+                // The transient memory: static and integer keys, read before or after a
+                // write.
+                let k = KEYS[self.pick(3) as usize];
+                let d = self.pick(3) as i64;
+                match self.pick(5) {
+                    0 if avail >= 1 => {
+                        self.emit(&format!("tstore {k}"));
+                        h - 1
+                    }
+                    1 if avail >= 1 => {
+                        self.emit(&format!("push {d}\ntstore"));
+                        h - 1
+                    }
+                    2 => {
+                        self.emit(&format!("push {d}\ntload"));
+                        h + 1
+                    }
+                    3 => {
+                        self.emit(&format!("push {d}\ntstore {k}\ntload {k}"));
+                        h + 1
+                    }
+                    _ => {
+                        self.emit(&format!("tload {k}"));
+                        h + 1
+                    }
+                }
+            }
+            26 => {
+                // Strings: equality and length of handles (constants and the caller).
+                match self.pick(3) {
+                    0 => self.emit("getcaller\npush \"did:key:alice\"\nstreq"),
+                    1 => self.emit("push \"topic\"\nstrlen"),
+                    _ => self.emit("getcaller\nstrlen"),
+                }
+                h + 1
+            }
             22 if self.pick(8) == 0 => {
                 self.emit("halt");
                 h
@@ -1133,11 +1512,16 @@ fn program(tape: &[u32]) -> String {
         let n = [3, 20, 300][g.pick(3) as usize];
         g.emit(&format!("push {n}\ncall rec\npop"));
     }
-    g.block(0, 0, 0);
+    // Main may take inputs (`.params N`), on the stack when it starts.
+    let params = [0, 0, 1, 2][g.pick(4) as usize];
+    g.block(params, 0, 0);
     if g.pick(2) == 0 {
         g.emit("halt");
     }
-    format!(".contract gen\n.permission member\n{}{subs}end:\n", g.out)
+    format!(
+        ".contract gen\n.permission member\n.params {params}\n{}{subs}end:\n",
+        g.out
+    )
 }
 
 fn limits(choice: u32) -> Limits {
@@ -1344,6 +1728,10 @@ fn op_name(op: &reg::RegOp) -> &'static str {
         Store { .. } => "Store",
         LoadDyn { .. } => "LoadDyn",
         StoreDyn { .. } => "StoreDyn",
+        TLoad { .. } => "TLoad",
+        TStore { .. } => "TStore",
+        TLoadDyn { .. } => "TLoadDyn",
+        TStoreDyn { .. } => "TStoreDyn",
         AddLoad { .. } => "AddLoad",
         IncMem { .. } => "IncMem",
         DecMem { .. } => "DecMem",
@@ -1440,6 +1828,10 @@ fn the_generators_exercise_every_register_operation() {
         "Store",
         "LoadDyn",
         "StoreDyn",
+        "TLoad",
+        "TStore",
+        "TLoadDyn",
+        "TStoreDyn",
         "AddLoad",
         "IncMem",
         "DecMem",

@@ -296,6 +296,10 @@ impl NativeCode {
         gas_limit: u64,
     ) -> (Exec, Counts) {
         let mut stack = vec![0i64; self.limits.stack as usize];
+        // The inputs (`.params`): main's entry block loads them from here.
+        let inputs = env.inputs();
+        let n = inputs.len().min(stack.len());
+        stack[..n].copy_from_slice(&inputs[..n]);
         let mut frame = rt::Frame::new(
             env,
             host,

@@ -78,6 +78,12 @@ pub(crate) type StoreDynFn = unsafe extern "C" fn(*mut Ctx, i64, i64, u32) -> u3
 pub(crate) type LoadDynFn = unsafe extern "C" fn(*mut Ctx, i64, u32) -> u32;
 /// `grow_rets(ctx) -> status`: makes room for one more return address.
 pub(crate) type GrowFn = unsafe extern "C" fn(*mut Ctx) -> u32;
+/// `tstore(ctx, dynamic, key, value, pc) -> status`: stores into the transient memory, at the
+/// static slot `key` (`dynamic` 0) or under the integer key `key` (`dynamic` 1).
+pub(crate) type TStoreFn = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, u32) -> u32;
+/// `tload(ctx, dynamic, key, pc) -> status`: loads from the transient memory (as `tstore`
+/// addresses it); the value in `args[0]`.
+pub(crate) type TLoadFn = unsafe extern "C" fn(*mut Ctx, u32, i64, u32) -> u32;
 
 /// The context block shared by native code and Rust. Native code addresses its fields by
 /// offset (`offset_of!`), so the layout is `repr(C)`.
@@ -114,6 +120,8 @@ pub(crate) struct Ctx {
     pub store_dyn: StoreDynFn,
     pub load_dyn: LoadDynFn,
     pub grow_rets: GrowFn,
+    pub tstore: TStoreFn,
+    pub tload: TLoadFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
     /// Statistics, kept only by code compiled with them (see `coopvm_core::stats::Tally`):
@@ -154,6 +162,8 @@ pub(crate) mod off {
     pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
     pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
     pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
+    pub const TSTORE: i32 = offset_of!(Ctx, tstore) as i32;
+    pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
     pub const ST_PENDING: i32 = offset_of!(Ctx, st_pending) as i32;
     pub const ST_PEAK: i32 = offset_of!(Ctx, st_peak) as i32;
@@ -238,6 +248,8 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             store_dyn: store_dyn::<H>,
             load_dyn: load_dyn::<H>,
             grow_rets: grow_rets::<H>,
+            tstore: tstore::<H>,
+            tload: tload::<H>,
             frame: self as *mut Self as *mut c_void,
             counts: self.counts.as_mut_ptr(),
             st_pending: 0,
@@ -401,6 +413,44 @@ unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
             frame.rets.resize(want, 0);
             ctx.rets = frame.rets.as_mut_ptr();
             ctx.ret_cap = frame.rets.len() as u64;
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn tstore<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    dynamic: u32,
+    key: i64,
+    value: i64,
+    pc: u32,
+) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, pc, |_, frame| {
+            if dynamic != 0 {
+                frame.memory.tstore_dyn(key, value)
+            } else {
+                frame.memory.tstore(key as u32, value)
+            }
+        })
+    }
+}
+
+unsafe extern "C" fn tload<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    dynamic: u32,
+    key: i64,
+    pc: u32,
+) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe {
+        guarded::<H>(ctx, pc, |ctx, frame| {
+            ctx.args[0] = if dynamic != 0 {
+                frame.memory.tload_dyn(key)?
+            } else {
+                frame.memory.tload(key as u32)?
+            };
             Ok(())
         })
     }

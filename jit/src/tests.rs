@@ -70,6 +70,21 @@ fn arithmetic_and_comparisons() {
 }
 
 #[test]
+fn over_rot_pick() {
+    assert_eq!(same("push 1\npush 2\nover\n").stack, vec![1, 2, 1]);
+    assert_eq!(same("push 1\npush 2\npush 3\nrot\n").stack, vec![2, 3, 1]);
+    for n in 0..4 {
+        let out = same(&format!("push 1\npush 2\npush 3\npush 4\npick {n}\n"));
+        assert_eq!(out.stack, vec![1, 2, 3, 4, 4 - n]);
+    }
+    // Across a call: the callee picks from its caller's frame, which lives in memory.
+    let src = "push 5\npush 6\ncall f\nhalt\nf: pick 1\nover\nrot\npush 7\ncall g\nreturn\ng: pick 4\nreturn\n";
+    let out = same(src);
+    assert_eq!(out.stack, vec![5, 5, 6, 6, 7, 5]);
+    sweep(src);
+}
+
+#[test]
 fn arithmetic_errors() {
     let cases = [
         ("push 1\npush 0\ndiv\n", ErrorKind::DivisionByZero),
@@ -195,6 +210,29 @@ fn memory() {
 }
 
 #[test]
+fn transient_memory() {
+    let src = ".state a 5\npush 7\ntstore a\ntload a\nload a\nadd\npush 3\npush -2\ntstore\npush -2\ntload\ntload a\n";
+    let out = same(src);
+    assert_eq!(out.stack, vec![12, 3, 7]);
+    assert_eq!(out.state, State::from([("a".into(), 5)]));
+    sweep(src);
+    same("tload nothing\n");
+    same(".state 4 1\npush 4\ntload\n");
+    // The transient key limit: the third new key fails, at the same instruction.
+    let src = "push 1\ntstore a\npush 2\ntstore a\npush 3\npush 10\ntstore\npush 4\ntstore b\npush 5\npush 11\ntstore\n";
+    for keys in [0, 1, 2, 3, 4] {
+        let limits = Limits {
+            transient_keys: keys,
+            memory_keys: 0,
+            ..Limits::default()
+        };
+        let v = verified(src, limits);
+        let out = same_with(src, limits, &v.contract().state, 1_000);
+        assert_eq!(out.is_ok(), keys >= 4, "{keys}");
+    }
+}
+
+#[test]
 fn host_system_ops() {
     let src = "push \"topic\"\ngetcaller\nemitevent\ngettimestamp\nlog\ngetblock\ngetcaller\npush 1\nlog\n";
     let out = same(src);
@@ -207,6 +245,92 @@ fn host_system_ops() {
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::HostUnavailable);
     let out = same("push 99\npush 1\nemitevent\n");
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidStringHandle);
+}
+
+#[test]
+fn string_equality_and_length() {
+    let long = "x".repeat(70);
+    let src = format!(
+        "getcaller\npush \"did:key:alice\"\nstreq\ngetcaller\npush \"did:key:bob\"\nstreq\n\
+         push \"{long}\"\npush \"{long}y\"\nstreq\ngetcaller\nstrlen\npush \"{long}\"\nstrlen\n"
+    );
+    let out = same(&src);
+    assert_eq!(out.stack, vec![1, 0, 0, 13, 70]);
+    // Static 3 per streq, 2 per strlen; dynamic 1 per 32 bytes of the shorter string.
+    let dynamic = 1 + 1 + 3;
+    assert_eq!(
+        out.gas_used,
+        2 + 1 + 3 + 2 + 1 + 3 + 1 + 1 + 3 + 2 + 2 + 1 + 2 + dynamic
+    );
+    sweep(&src);
+    for bad in [
+        "push 99\npush 0\nstreq\n",
+        "push 0\npush -1\nstreq\n",
+        "push 5\nstrlen\n",
+    ] {
+        let out = same(&format!("push \"s\"\npop\n{bad}"));
+        assert_eq!(
+            out.result.unwrap_err().kind,
+            ErrorKind::InvalidStringHandle,
+            "{bad}"
+        );
+    }
+}
+
+/// Runs `src` with `args` on both engines at every gas limit up to its cost; returns the
+/// JIT's outcome at the full limit.
+fn same_args(src: &str, args: &[coopvm_core::Arg]) -> Outcome {
+    let v = verified(src, Limits::default());
+    let ctx = ctx();
+    let code = compile(&v).expect("compiles");
+    let state = v.contract().state.clone();
+    let full = RunParams::new(&ctx, &state, 1_000_000).with_args(args);
+    let want = run(&coopvm_interp::lower(&v), &v, full, &mut NoHost);
+    for gas in (0..=want.gas_used + 1).chain([1_000_000]) {
+        let params = RunParams::new(&ctx, &state, gas).with_args(args);
+        let a = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
+        let b = run(&code, &v, params, &mut NoHost);
+        assert_eq!(
+            b, a,
+            "engines disagree on\n{src}\nwith {args:?} and gas {gas}"
+        );
+    }
+    run(&code, &v, full, &mut NoHost)
+}
+
+#[test]
+fn inputs() {
+    use coopvm_core::Arg;
+    assert_eq!(
+        same_args(".params 2\nsub\n", &Arg::ints(&[40, 2])).stack,
+        vec![38]
+    );
+    assert_eq!(
+        same_args(".params 3\n", &Arg::ints(&[1, 2, 3])).stack,
+        vec![1, 2, 3]
+    );
+    // Inputs reach subroutines, survive calls (spilled and reloaded) and loops.
+    let src = ".params 2\npick 1\ncall f\nhalt\nf: mul\nadd\nreturn\n";
+    assert_eq!(same_args(src, &Arg::ints(&[3, 4])).stack, vec![15]);
+    let sum = ".params 1\npush 0\nswap\ntop: dup\njumpif body\npop\nhalt\nbody: dup\ntstore i\nadd\ntload i\npush 1\nsub\njump top\n";
+    for n in [0, 1, 7] {
+        let out = same_args(sum, &Arg::ints(&[n]));
+        assert_eq!(out.stack, vec![n * (n + 1) / 2]);
+    }
+    // Main called recursively with its input.
+    let src = ".params 1\ntop: dup\njumpif more\nreturn\nmore: push 1\nsub\ncall top\nreturn\n";
+    assert_eq!(same_args(src, &Arg::ints(&[5])).stack, vec![0]);
+    // String inputs are handles of the run.
+    let out = same_args(".params 2\nstreq\n", &[Arg::from("a"), Arg::from("a")]);
+    assert_eq!(out.stack, vec![1]);
+    let out = same_args(
+        ".params 2\ngetcaller\nstreq\n",
+        &[Arg::Int(9), Arg::from("did:key:alice")],
+    );
+    assert_eq!(out.stack, vec![9, 1]);
+    // Refused runs agree too.
+    let out = same_args(".params 2\nadd\n", &Arg::ints(&[1]));
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidArgument);
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! The CLI's VM-interface commands: encode, decode, eval, prove and verify.
 //!
-//! Each command prints its own errors and returns the exit code: 0 success (for `verify`: a
-//! valid proof), 1 no result (`eval`), no proof (`prove`) or an invalid proof (`verify`),
-//! 2 usage or input errors (unreadable files, bad values).
+//! Exit codes: 0 success (for `verify`: a valid proof), 1 no result (`eval`), no proof
+//! (`prove`) or an invalid proof (`verify`); input errors (unreadable files, bad values) are
+//! [`CliError`]s, exit 2.
 
-use crate::{EngineArg, EXIT_FAILED, EXIT_USAGE};
+use crate::args::EngineArg;
+use crate::error::CliError;
+use crate::EXIT_FAILED;
 use clap::Args;
 use coopvm::load;
-use coopvm::vmi::{data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm};
+use coopvm::vmi::{
+    data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
+};
 use coopvm::Engine;
 use coopvm::{disasm, DEFAULT_GAS_LIMIT};
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::process::ExitCode;
 
 /// `coopvm encode`.
 #[derive(Args, Debug)]
-pub struct EncodeArgs {
+pub(crate) struct EncodeArgs {
     /// The contract (`.casm` text or `.cvm` bytes).
     file: PathBuf,
     /// Where to write the DataValue bytes.
@@ -25,18 +29,19 @@ pub struct EncodeArgs {
 
 /// `coopvm decode`.
 #[derive(Args, Debug)]
-pub struct DecodeArgs {
+pub(crate) struct DecodeArgs {
     /// A file of DataValue bytes (as written by `coopvm encode`).
     file: PathBuf,
 }
 
 /// `coopvm eval`.
 #[derive(Args, Debug)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// The function: a contract (`.casm` or `.cvm`) or DataValue bytes of a coopvm function.
     file: PathBuf,
-    /// Arguments, comma-separated, pushed in order (the last ends on top): integers, or
-    /// `s:TEXT` for a string (passed as a string handle).
+    /// Arguments, comma-separated, the function's inputs in order (the last ends on top; as
+    /// many as its `.params`): integers, or `s:TEXT` for a string (passed as a string
+    /// handle).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     args: Vec<String>,
     /// Gas available.
@@ -47,13 +52,14 @@ pub struct EvalArgs {
     engine: EngineArg,
     /// Print one JSON object: {"result": N or null, "gas_used": N, "gas_limit": N, "engine": ...}.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `coopvm prove`.
 #[derive(Args, Debug)]
-pub struct ProveArgs {
-    /// The relation: a contract called with [public, private] that leaves non-zero if it holds.
+pub(crate) struct ProveArgs {
+    /// The relation: a contract with `.params 2`, run on [public, private], that leaves
+    /// non-zero if it holds.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
     #[arg(long, allow_hyphen_values = true)]
@@ -71,7 +77,7 @@ pub struct ProveArgs {
 
 /// `coopvm verify`.
 #[derive(Args, Debug)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The relation the proof is about.
     file: PathBuf,
     /// The public input: an integer or `s:TEXT`.
@@ -85,103 +91,135 @@ pub struct VerifyArgs {
     gas_limit: u64,
 }
 
-fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(EXIT_USAGE)
+/// Reads an input file, at most [`load::MAX_INPUT_BYTES`] (so `/dev/zero` is refused, not
+/// read until memory runs out).
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    Ok(load::read_input(path)?)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|source| CliError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Parses a command-line value: an integer, or `s:TEXT` for a byte string.
-pub fn parse_value(text: &str) -> Result<CoopValue, String> {
+fn parse_value(text: &str) -> Result<CoopValue, CliError> {
     if let Some(s) = text.strip_prefix("s:") {
         return Ok(CoopValue::Bytes(s.as_bytes().to_vec()));
     }
     text.trim()
         .parse::<i64>()
         .map(CoopValue::Int)
-        .map_err(|_| format!("`{text}` is neither a 64-bit integer nor `s:TEXT`"))
+        .map_err(|_| CliError::Value(crate::render::bounded(text)))
+}
+
+/// Parses the inputs of a run (`coopvm run --args`, split at commas by clap) with the value
+/// syntax of `eval --args`: integers, or `s:TEXT` for a string (passed as a handle). An
+/// empty `--args ""` is no inputs.
+pub(crate) fn parse_inputs(texts: &[String]) -> Result<Vec<coopvm::Arg>, String> {
+    if let [only] = texts {
+        if only.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
+    texts
+        .iter()
+        .map(|t| match parse_value(t).map_err(|e| e.to_string())? {
+            CoopValue::Int(n) => Ok(coopvm::Arg::Int(n)),
+            CoopValue::Bytes(b) => String::from_utf8(b)
+                .map(coopvm::Arg::Str)
+                .map_err(|_| format!("`{t}` is not UTF-8")),
+            _ => Err(format!("`{t}` is neither a 64-bit integer nor `s:TEXT`")),
+        })
+        .collect()
 }
 
 /// Loads a function from a contract file or from DataValue bytes of a coopvm function.
-fn load_function(path: &Path) -> Result<CoopValue, String> {
+fn load_function(path: &Path) -> Result<CoopValue, CliError> {
     let bytes = read(path)?;
-    let name = path.display().to_string();
     if bytes.starts_with(data::MAGIC) {
-        let d = DataValue::from_bytes(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        let d = DataValue::from_bytes(&bytes).map_err(|source| CliError::DataValue {
+            path: path.to_owned(),
+            source,
+        })?;
+        invalid_code(path, &d)?;
         return match CoopVm::default().decode(&d) {
             Some(f @ CoopValue::Function(_)) => Ok(f),
-            _ => Err(format!(
-                "{name}: the DataValue is not a coopvm function: {d}"
-            )),
+            _ => Err(CliError::NotAFunction {
+                path: path.to_owned(),
+                value: crate::render::bounded(&d.to_string()),
+            }),
         };
     }
-    let loaded = load::from_bytes(&name, &bytes).map_err(|e| e.to_string())?;
+    let loaded = load::from_bytes(&path.display().to_string(), &bytes)?;
     Function::new(loaded.contract)
         .map(CoopValue::Function)
-        .map_err(|e| format!("{name}: {e}"))
+        .map_err(|source| CliError::Function {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A DataValue that claims to be a coopvm function (coopvm's VM number) but whose code is
+/// not a valid contract: an error saying why, instead of a foreign-looking `fn<vm N>`.
+fn invalid_code(path: &Path, d: &DataValue) -> Result<(), CliError> {
+    if let DataValue::FunctionV { vm, code } = d {
+        if *vm == COOPVM_NUMBER {
+            if let Err(e) = Function::from_bytes(code) {
+                return Err(CliError::InvalidFunctionCode {
+                    path: path.to_owned(),
+                    len: code.len(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `coopvm encode FILE -o OUT`.
-pub fn encode(a: EncodeArgs) -> ExitCode {
-    let run = || -> Result<usize, String> {
-        let f = load_function(&a.file)?;
-        let bytes = CoopVm::default().encode(&f).to_bytes();
-        write(&a.output, &bytes)?;
-        Ok(bytes.len())
-    };
-    match run() {
-        Ok(n) => {
-            println!("wrote {} ({n} bytes)", a.output.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => usage(e),
-    }
+pub(crate) fn encode(a: EncodeArgs) -> Result<ExitCode, CliError> {
+    super::check_output(&a.output, &[&a.file])?;
+    let f = load_function(&a.file)?;
+    let bytes = CoopVm::default().encode(&f).to_bytes();
+    write(&a.output, &bytes)?;
+    println!("wrote {} ({} bytes)", a.output.display(), bytes.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `coopvm decode FILE`: the value on one line, then the disassembly of a coopvm function.
-pub fn decode(a: DecodeArgs) -> ExitCode {
-    let bytes = match read(&a.file) {
-        Ok(b) => b,
-        Err(e) => return usage(e),
-    };
-    let d = match DataValue::from_bytes(&bytes) {
-        Ok(d) => d,
-        Err(e) => return usage(format!("{}: {e}", a.file.display())),
-    };
-    println!("{d}");
+pub(crate) fn decode(a: DecodeArgs) -> Result<ExitCode, CliError> {
+    let bytes = read(&a.file)?;
+    let d = DataValue::from_bytes(&bytes).map_err(|source| CliError::DataValue {
+        path: a.file.clone(),
+        source,
+    })?;
+    invalid_code(&a.file, &d)?;
+    println!("{}", crate::render::escape(&d.to_string()));
     if let Some(CoopValue::Function(f)) = CoopVm::default().decode(&d) {
         println!(
             "; coopvm function: contract `{}`, {} instruction(s)",
-            f.contract().id,
+            crate::render::escape(&f.contract().id),
             f.contract().program.code.len()
         );
-        print!("{}", disasm::disassemble(f.contract()));
+        print!(
+            "{}",
+            crate::render::escape_lines(&disasm::disassemble(f.contract()))
+        );
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `coopvm eval FILE --args ... --gas-limit N`.
-pub fn eval(a: EvalArgs) -> ExitCode {
-    let f = match load_function(&a.file) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    let args = match a
+pub(crate) fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let args = a
         .args
         .iter()
         .map(|t| parse_value(t))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(v) => v,
-        Err(e) => return usage(e),
-    };
+        .collect::<Result<Vec<_>, _>>()?;
     let engine = Engine::from(a.engine);
     let (result, gas_used) = CoopVm::with_engine(engine).evaluate(&f, &args, a.gas_limit);
     let top = match result {
@@ -190,6 +228,7 @@ pub fn eval(a: EvalArgs) -> ExitCode {
     };
     if a.json {
         let view = serde_json::json!({
+            "status": if top.is_some() { "ok" } else { "error" },
             "result": top,
             "gas_used": gas_used,
             "gas_limit": a.gas_limit,
@@ -203,11 +242,11 @@ pub fn eval(a: EvalArgs) -> ExitCode {
         }
         println!("gas used: {gas_used} of {}", a.gas_limit);
     }
-    if top.is_some() {
+    Ok(if top.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    }
+    })
 }
 
 fn prover(gas_limit: u64) -> CoopVm {
@@ -217,64 +256,53 @@ fn prover(gas_limit: u64) -> CoopVm {
     }
 }
 
-/// `coopvm prove FILE --public X --private Y -o OUT`.
-pub fn prove(a: ProveArgs) -> ExitCode {
-    let inputs = || -> Result<_, String> {
-        Ok((
-            load_function(&a.file)?,
-            parse_value(&a.public)?,
-            parse_value(&a.private)?,
-        ))
-    };
-    let (f, public, private) = match inputs() {
-        Ok(i) => i,
-        Err(e) => return usage(e),
-    };
+/// `coopvm prove FILE --public X --private Y -o OUT`: exit 1 if there is no proof (the
+/// relation does not hold, or fails).
+pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
+    super::check_output(&a.output, &[&a.file])?;
+    let f = load_function(&a.file)?;
+    let public = parse_value(&a.public)?;
+    let private = parse_value(&a.private)?;
     match prover(a.gas_limit).prove(&f, &public, &private) {
         Ok(proof) => {
             let bytes = proof.to_bytes();
-            if let Err(e) = write(&a.output, &bytes) {
-                return usage(e);
-            }
+            write(&a.output, &bytes)?;
             println!(
                 "wrote {} ({} bytes; a witness proof: it contains the private input)",
                 a.output.display(),
                 bytes.len()
             );
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("no proof: {e}");
-            ExitCode::from(EXIT_FAILED)
+            eprintln!("no proof: {}", crate::render::escape(&e.to_string()));
+            Ok(ExitCode::from(EXIT_FAILED))
         }
     }
 }
 
-/// `coopvm verify FILE --public X --proof P`: exit 0 if valid, 1 if not.
-pub fn verify(a: VerifyArgs) -> ExitCode {
-    let inputs = || -> Result<_, String> {
-        Ok((
-            load_function(&a.file)?,
-            parse_value(&a.public)?,
-            read(&a.proof)?,
-        ))
-    };
-    let (f, public, bytes) = match inputs() {
-        Ok(i) => i,
-        Err(e) => return usage(e),
-    };
+/// `coopvm verify FILE --public X --proof P`: exit 0 if valid, 1 if not (a proof file
+/// that does not decode is invalid).
+pub(crate) fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
+    let f = load_function(&a.file)?;
+    let public = parse_value(&a.public)?;
+    let bytes = read(&a.proof)?;
     let valid = match Proof::from_bytes(&bytes) {
         Ok(proof) => prover(a.gas_limit).verify(&f, &public, &proof),
         Err(e) => {
-            eprintln!("{}: {e}", a.proof.display());
+            eprintln!(
+                "invalid: {}: {}",
+                crate::render::escape(&a.proof.display().to_string()),
+                crate::render::escape(&e.to_string())
+            );
             false
         }
     };
     if valid {
         println!("valid");
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     } else {
         println!("invalid");
-        ExitCode::from(EXIT_FAILED)
+        Ok(ExitCode::from(EXIT_FAILED))
     }
 }

@@ -1,28 +1,30 @@
 //! coopvm as a [`Vm`]: its internal value type [`CoopValue`], functions as contracts
-//! ([`Function`]), and evaluation by a wrapper contract that pushes the arguments.
+//! ([`Function`]), and evaluation with the arguments as the contract's inputs.
 //!
 //! ## Evaluation
 //!
-//! `evaluate(f, [a_1, ..., a_n], gas_limit)` builds a *wrapper contract*: `f`'s contract with
-//! `push a_1 ... push a_n` put in front of its code and every jump and call target shifted by
-//! `n`, so `f`'s code starts with the arguments on its stack (`a_n` on top). The wrapper is
-//! verified and run under the full run protocol on the configured [`Engine`], with the
-//! configured [`EvalHost`] (by default a fresh, empty in-memory cooperative host for every
-//! call, as `coopvm run` without `--state` uses), the configured [`ExecutionContext`] and
-//! `f`'s declared `.state`. Each argument push costs 1 gas like any `push`, so a call uses `n`
-//! gas more than running `f`'s code alone; with no arguments the wrapper *is* `f`'s contract
-//! and result and gas are exactly those of `coopvm run FILE --gas-limit N` with the CLI's
-//! defaults. Nothing persists between calls, so evaluation is a pure function.
+//! A function takes as many arguments as its contract declares inputs (`.params N`; none
+//! without the directive). `evaluate(f, [a_1, ..., a_n], gas_limit)` runs `f`'s contract
+//! itself, unchanged, with the arguments as its inputs: its code starts with `a_1 ... a_n`
+//! on its stack (`a_n` on top), exactly as `coopvm run FILE --args a_1,...,a_n` starts it.
+//! So one contract (one canonical encoding, one verification, one compiled body in the JIT's
+//! code cache) serves every argument list, and `Engine::Auto` warms up across calls. It runs
+//! under the full run protocol on the configured [`Engine`], with the configured [`EvalHost`]
+//! (by default a fresh, empty in-memory cooperative host for every call, as `coopvm run`
+//! without `--state` uses), the configured [`ExecutionContext`] and `f`'s declared `.state`.
+//! Inputs cost no gas: result and gas are exactly those of
+//! `coopvm run FILE --args ... --gas-limit N` with the CLI's defaults. Nothing persists
+//! between calls, so evaluation is a pure function.
 //!
-//! - An integer argument is pushed with `push n`.
-//! - A byte-string argument must be UTF-8: it becomes a string constant of the wrapper (an
-//!   existing constant with the same text is reused, else it is appended to the pool) and is
-//!   pushed as its handle (`push "..."`). Appending a constant moves the first handle of
-//!   strings created during the run up by one.
-//! - Any other argument (a list, a function, non-UTF-8 bytes) makes the call fail: `(None, 0)`.
+//! - An integer argument is an integer input.
+//! - A byte-string argument must be UTF-8: it is a string input, added to the run's strings
+//!   before the first instruction and passed as its handle (the first string argument gets
+//!   the first handle after `f`'s constants; see `docs/strings.md`).
+//! - Any other argument (a list, a function, non-UTF-8 bytes), or another number of arguments
+//!   than `f`'s `.params`, makes the call fail: `(None, 0)`.
 //!
 //! The result is the top of the final stack as [`CoopValue::Int`] (string handles are
-//! integers too). The call gives `None` if `f` is not a coopvm function, the wrapper fails
+//! integers too). The call gives `None` if `f` is not a coopvm function, `f` fails
 //! verification (gas 0), the run fails (out of gas, division by zero, a denied permission, a
 //! host operation that needs a cooperative host, ...: gas used so far, the limit after
 //! `out_of_gas`), or the run ends with an empty stack.
@@ -30,8 +32,9 @@
 use super::data::{DataValue, MAX_DEPTH};
 use super::vm::Vm;
 use coopvm_core::codec;
-use coopvm_core::isa::{Op, OperandKind};
-use coopvm_core::{verify, Contract, ExecutionContext, Insn, Limits, NoHost, Outcome, VerifyError};
+use coopvm_core::{
+    verify, Arg, Contract, ExecutionContext, Limits, NoHost, Outcome, RunParams, VerifyError,
+};
 use coopvm_domain::CoopHost;
 use coopvm_engine::Engine;
 
@@ -181,10 +184,15 @@ pub enum CallError {
         /// Its position (0-based).
         index: usize,
     },
-    /// A jump target overflows when shifted past the argument pushes.
-    #[error("a jump target overflows when shifted by the {0} argument push(es)")]
-    TargetOverflow(usize),
-    /// The wrapper contract failed verification.
+    /// The function takes another number of arguments (its `.params`).
+    #[error("the function takes {params} argument(s) (`.params {params}`), not {given}")]
+    Arity {
+        /// The function's `.params`.
+        params: u32,
+        /// The number of arguments given.
+        given: usize,
+    },
+    /// The function's contract failed verification.
     #[error("verification failed: {0}")]
     Verify(#[from] VerifyError),
 }
@@ -207,16 +215,16 @@ pub enum EvalHost {
 /// ```
 /// use coopvm_vmi::{CoopVm, CoopValue, Function, Vm};
 /// let vm = CoopVm::default();
-/// let square = CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\n").unwrap());
-/// assert_eq!(vm.evaluate(&square, &[CoopValue::Int(7)], 100), (Some(CoopValue::Int(49)), 4));
+/// let square = CoopValue::Function(Function::assemble("sq.casm", ".params 1\ndup\nmul\n").unwrap());
+/// assert_eq!(vm.evaluate(&square, &[CoopValue::Int(7)], 100), (Some(CoopValue::Int(49)), 3));
 /// // Out of gas: no result, gas used = the limit.
-/// assert_eq!(vm.evaluate(&square, &[CoopValue::Int(7)], 3), (None, 3));
+/// assert_eq!(vm.evaluate(&square, &[CoopValue::Int(7)], 2), (None, 2));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoopVm {
     /// The engine that runs functions.
     pub engine: Engine,
-    /// The limits the wrapper contract is verified and run under.
+    /// The limits functions are verified and run under.
     pub limits: Limits,
     /// Who, where and when functions run.
     pub ctx: ExecutionContext,
@@ -249,46 +257,19 @@ impl CoopVm {
         }
     }
 
-    /// The wrapper contract that calls `f` on `args` (see the module docs).
-    pub fn wrapper(f: &CoopValue, args: &[CoopValue]) -> Result<Contract, CallError> {
-        let CoopValue::Function(f) = f else {
-            return Err(CallError::NotAFunction);
-        };
-        let mut c = f.contract().clone();
-        let n = args.len();
-        let shift = i64::try_from(n).map_err(|_| CallError::TargetOverflow(n))?;
-        let mut code = Vec::with_capacity(n + c.program.code.len());
-        for (index, a) in args.iter().enumerate() {
-            let insn = match a {
-                CoopValue::Int(v) => Insn::with(Op::Push, *v),
-                CoopValue::Bytes(b) => {
-                    let s = std::str::from_utf8(b).map_err(|_| CallError::BadArgument { index })?;
-                    let strings = &mut c.program.strings;
-                    let at = match strings.iter().position(|t| t == s) {
-                        Some(at) => at,
-                        None => {
-                            strings.push(s.to_owned());
-                            strings.len() - 1
-                        }
-                    };
-                    Insn::with(Op::PushStr, at as i64)
-                }
-                _ => return Err(CallError::BadArgument { index }),
-            };
-            code.push(insn);
-        }
-        for insn in &c.program.code {
-            let mut insn = *insn;
-            if insn.op.info().operand == OperandKind::Target {
-                insn.arg = insn
-                    .arg
-                    .checked_add(shift)
-                    .ok_or(CallError::TargetOverflow(n))?;
-            }
-            code.push(insn);
-        }
-        c.program.code = code;
-        Ok(c)
+    /// The inputs that pass `args` to a function (see the module docs): integers as they
+    /// are, UTF-8 byte strings as string inputs.
+    pub fn inputs(args: &[CoopValue]) -> Result<Vec<Arg>, CallError> {
+        args.iter()
+            .enumerate()
+            .map(|(index, a)| match a {
+                CoopValue::Int(v) => Ok(Arg::Int(*v)),
+                CoopValue::Bytes(b) => std::str::from_utf8(b)
+                    .map(Arg::from)
+                    .map_err(|_| CallError::BadArgument { index }),
+                _ => Err(CallError::BadArgument { index }),
+            })
+            .collect()
     }
 
     /// Runs `f` on `args` and returns the full [`Outcome`] (stack, gas, events, logs).
@@ -298,17 +279,35 @@ impl CoopVm {
         args: &[CoopValue],
         gas_limit: u64,
     ) -> Result<Outcome, CallError> {
-        let wrapper = CoopVm::wrapper(f, args)?;
-        let verified = verify(wrapper, &self.limits)?;
+        let CoopValue::Function(f) = f else {
+            return Err(CallError::NotAFunction);
+        };
+        let inputs = CoopVm::inputs(args)?;
+        let params = f.contract().params;
+        if inputs.len() != params as usize {
+            return Err(CallError::Arity {
+                params,
+                given: inputs.len(),
+            });
+        }
+        let verified = verify(f.contract().clone(), &self.limits)?;
+        let run = |host: &mut dyn coopvm_core::Host,
+                   ctx: &ExecutionContext,
+                   state: &coopvm_core::State| {
+            let params = RunParams::new(ctx, state, gas_limit)
+                .with_calls(&self.engine)
+                .with_args(&inputs);
+            self.engine.run_params(&verified, params, host)
+        };
         Ok(match self.host {
             EvalHost::Cooperative => {
-                CoopHost::new().execute(&verified, &self.ctx, gas_limit, &self.engine)
+                CoopHost::new()
+                    .execute_with(&verified, &self.ctx, |host, ctx, state| {
+                        (run(host, ctx, state), ())
+                    })
+                    .0
             }
-            EvalHost::None => {
-                let state = verified.contract().state.clone();
-                self.engine
-                    .run(&verified, &self.ctx, &state, gas_limit, &mut NoHost)
-            }
+            EvalHost::None => run(&mut NoHost, &self.ctx, &verified.contract().state.clone()),
         })
     }
 }
@@ -397,88 +396,121 @@ mod tests {
     }
 
     #[test]
-    fn wrapper_shifts_targets_and_pushes_args() {
-        let f = func("top: dup\njumpif done\njump top\ndone: halt\n");
-        let w = CoopVm::wrapper(&f, &[CoopValue::Int(5), CoopValue::Int(-1)]).unwrap();
-        let code = &w.program.code;
-        assert_eq!(code[0], Insn::with(Op::Push, 5));
-        assert_eq!(code[1], Insn::with(Op::Push, -1));
-        assert_eq!(code[3], Insn::with(Op::JumpIf, 5));
-        assert_eq!(code[4], Insn::with(Op::Jump, 2));
-    }
-
-    #[test]
-    fn string_arguments_become_constants() {
-        let f = func("push \"a\"\npop\n");
-        let w = CoopVm::wrapper(
-            &f,
-            &[
-                CoopValue::Bytes(b"a".to_vec()),
-                CoopValue::Bytes(b"b".to_vec()),
-            ],
-        )
-        .unwrap();
-        assert_eq!(w.program.strings, vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(w.program.code[0], Insn::with(Op::PushStr, 0));
-        assert_eq!(w.program.code[1], Insn::with(Op::PushStr, 1));
+    fn arguments_are_inputs() {
         assert_eq!(
-            CoopVm::wrapper(&f, &[CoopValue::Bytes(vec![0xff])]),
+            CoopVm::inputs(&[
+                CoopValue::Int(5),
+                CoopValue::Bytes(b"a".to_vec()),
+                CoopValue::Int(-1)
+            ]),
+            Ok(vec![Arg::Int(5), Arg::from("a"), Arg::Int(-1)])
+        );
+        assert_eq!(
+            CoopVm::inputs(&[CoopValue::Bytes(vec![0xff])]),
             Err(CallError::BadArgument { index: 0 })
         );
+        // String arguments are handles of the run, after the constants; the function's
+        // contract is not changed.
+        let f = func(".params 2\npush \"a\"\npop\nstreq\n");
+        let vm = CoopVm::default();
+        let both = |a: &[u8], b: &[u8]| {
+            vm.evaluate(
+                &f,
+                &[CoopValue::Bytes(a.to_vec()), CoopValue::Bytes(b.to_vec())],
+                100,
+            )
+        };
+        assert_eq!(both(b"a", b"a"), (Some(CoopValue::Int(1)), 1 + 1 + 3 + 1));
+        assert_eq!(both(b"a", b"b").0, Some(CoopValue::Int(0)));
+        let handles = func(".params 2\npush \"a\"\n");
+        let out = vm
+            .call(
+                &handles,
+                &[
+                    CoopValue::Bytes(b"x".to_vec()),
+                    CoopValue::Bytes(b"a".to_vec()),
+                ],
+                100,
+            )
+            .unwrap();
+        assert_eq!(out.stack, vec![1, 2, 0]);
     }
 
     #[test]
     fn call_errors() {
-        let f = func("add\n");
+        let f = func(".params 2\nadd\n");
+        let vm = CoopVm::default();
         assert_eq!(
-            CoopVm::wrapper(&CoopValue::Int(1), &[]),
+            vm.call(&CoopValue::Int(1), &[], 10),
             Err(CallError::NotAFunction)
         );
         assert_eq!(
-            CoopVm::wrapper(&f, &[CoopValue::Int(1), CoopValue::List(vec![])]),
+            vm.call(&f, &[CoopValue::Int(1), CoopValue::List(vec![])], 10),
             Err(CallError::BadArgument { index: 1 })
         );
-        let vm = CoopVm::default();
-        // `add` needs two values; one argument fails verification.
+        // Another number of arguments than `.params`.
+        for n in [0, 1, 3] {
+            assert_eq!(
+                vm.call(&f, &vec![CoopValue::Int(1); n], 10),
+                Err(CallError::Arity {
+                    params: 2,
+                    given: n
+                })
+            );
+            assert_eq!(vm.evaluate(&f, &vec![CoopValue::Int(1); n], 10), (None, 0));
+        }
+        assert_eq!(
+            vm.call(&func("add\n"), &[CoopValue::Int(1), CoopValue::Int(2)], 10),
+            Err(CallError::Arity {
+                params: 0,
+                given: 2
+            })
+        );
+        // A function that does not verify.
         assert!(matches!(
-            vm.call(&f, &[CoopValue::Int(1)], 10),
+            vm.call(&func(".params 1\nadd\n"), &[CoopValue::Int(1)], 10),
             Err(CallError::Verify(_))
         ));
-        assert_eq!(vm.evaluate(&f, &[CoopValue::Int(1)], 10), (None, 0));
-        let mut c = Function::assemble("t", "jump end\nend:\n")
-            .unwrap()
-            .contract()
-            .clone();
-        c.program.code[0].arg = i64::MAX;
-        let f = CoopValue::Function(Function::new(c).unwrap());
-        assert_eq!(
-            CoopVm::wrapper(&f, &[CoopValue::Int(1)]),
-            Err(CallError::TargetOverflow(1))
-        );
     }
 
     #[test]
     fn results() {
         let vm = CoopVm::default();
-        assert_eq!(
-            vm.evaluate(&func("sub\n"), &[CoopValue::Int(1), CoopValue::Int(3)], 100),
-            (Some(CoopValue::Int(-2)), 3)
-        );
+        let two = |src: &str, a, b| {
+            vm.evaluate(
+                &func(&format!(".params 2\n{src}")),
+                &[CoopValue::Int(a), CoopValue::Int(b)],
+                100,
+            )
+        };
+        // Inputs cost no gas.
+        assert_eq!(two("sub\n", 1, 3), (Some(CoopValue::Int(-2)), 1));
         // Empty final stack: no result, but the gas is reported.
-        assert_eq!(
-            vm.evaluate(&func("pop\n"), &[CoopValue::Int(1)], 100),
-            (None, 2)
-        );
+        assert_eq!(two("pop\npop\n", 1, 3), (None, 2));
         // Division by zero fails.
-        assert_eq!(
-            vm.evaluate(&func("div\n"), &[CoopValue::Int(1), CoopValue::Int(0)], 100),
-            (None, 6)
-        );
+        assert_eq!(two("div\n", 1, 0), (None, 4));
         // A contract needing a permission fails its preflight check with no gas used.
         assert_eq!(
             vm.evaluate(&func(".permission admin\npush 1\n"), &[], 100),
             (None, 0)
         );
+    }
+
+    #[test]
+    fn one_contract_serves_every_argument_list() {
+        use coopvm_engine::tier::CodeCache;
+        let f = func(".contract serves_all\n.params 1\ndup\nmul\n");
+        let vm = CoopVm::with_engine(Engine::Jit);
+        let before = CodeCache::global_eager().compiled();
+        for x in 0..20 {
+            assert_eq!(
+                vm.evaluate(&f, &[CoopValue::Int(x)], 100),
+                (Some(CoopValue::Int(x * x)), 3)
+            );
+        }
+        // One compilation (others may compile concurrently in other tests: at most a few).
+        let compiled = CodeCache::global_eager().compiled() - before;
+        assert!((1..20).contains(&compiled), "{compiled} compilations");
     }
 
     #[test]

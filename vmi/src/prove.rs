@@ -1,6 +1,10 @@
 //! The provable VM: proofs that a relation `f(public, private)` holds, checkable without
 //! being given `private` separately.
 //!
+//! A relation is a function with two inputs (`.params 2`): it is evaluated with
+//! `[public, private]` as its initial stack (private on top; see [`crate::coop`]) and holds
+//! when it leaves a non-zero integer on top.
+//!
 //! [`ProvableVm`] is the interface; a [`Proof`] is an opaque, versioned envelope naming the
 //! [`Backend`] that made it, so a succinct backend (a STARK, say) can be added as a new
 //! backend without changing any caller: callers only move `Proof`s (or their bytes) between
@@ -24,8 +28,8 @@
 //! ```
 //! use coopvm_vmi::{CoopVm, CoopValue, Function, ProvableVm, Proof};
 //! let vm = CoopVm::default();
-//! // f(public, private) = private * private == public
-//! let f = CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap());
+//! // f(public, private) = private * private == public: a relation takes two inputs.
+//! let f = CoopValue::Function(Function::assemble("sq.casm", ".params 2\ndup\nmul\neq\n").unwrap());
 //! let proof = vm.prove(&f, &CoopValue::Int(49), &CoopValue::Int(7)).unwrap();
 //! let bytes = proof.to_bytes();
 //! let proof = Proof::from_bytes(&bytes).unwrap();
@@ -267,7 +271,7 @@ mod tests {
     use crate::Function;
 
     fn square() -> CoopValue {
-        CoopValue::Function(Function::assemble("sq.casm", "dup\nmul\neq\n").unwrap())
+        CoopValue::Function(Function::assemble("sq.casm", ".params 2\ndup\nmul\neq\n").unwrap())
     }
 
     #[test]
@@ -331,23 +335,32 @@ mod tests {
             vm.prove(&CoopValue::Int(1), &pub9, &CoopValue::Int(3)),
             Err(ProveError::Call(CallError::NotAFunction))
         ));
-        let pop = CoopValue::Function(Function::assemble("p", "pop\npop\n").unwrap());
+        let pop = CoopValue::Function(Function::assemble("p", ".params 2\npop\npop\n").unwrap());
         assert_eq!(
             vm.prove(&pop, &pub9, &CoopValue::Int(3)),
             Err(ProveError::NoResult)
         );
-        let div = CoopValue::Function(Function::assemble("d", "div\n").unwrap());
+        let div = CoopValue::Function(Function::assemble("d", ".params 2\ndiv\n").unwrap());
         assert!(matches!(
             vm.prove(&div, &pub9, &CoopValue::Int(0)),
             Err(ProveError::Failed(e)) if e.kind == ErrorKind::DivisionByZero
         ));
         let tight = CoopVm {
-            proof_gas_limit: 4,
+            proof_gas_limit: 3,
             ..CoopVm::default()
         };
         assert_eq!(
             tight.prove(&square(), &pub9, &CoopValue::Int(3)),
-            Err(ProveError::OutOfGas(4))
+            Err(ProveError::OutOfGas(3))
+        );
+        // A function that does not take [public, private] cannot be a relation.
+        let one = CoopValue::Function(Function::assemble("o", ".params 1\npush 1\n").unwrap());
+        assert_eq!(
+            vm.prove(&one, &pub9, &CoopValue::Int(3)),
+            Err(ProveError::Call(CallError::Arity {
+                params: 1,
+                given: 2
+            }))
         );
     }
 
@@ -372,23 +385,23 @@ mod tests {
         };
         // The honest proof is exactly what the forger computes for the true witness.
         let honest = vm.prove(&square(), &public, &CoopValue::Int(7)).unwrap();
-        assert_eq!(forge(7, 6), honest);
-        assert!(vm.verify(&square(), &public, &forge(7, 6)));
-        assert!(!vm.verify(&square(), &public, &forge(6, 6)));
-        assert!(!vm.verify(&square(), &public, &forge(7, 7)));
+        assert_eq!(forge(7, 4), honest);
+        assert!(vm.verify(&square(), &public, &forge(7, 4)));
+        assert!(!vm.verify(&square(), &public, &forge(6, 4)));
         assert!(!vm.verify(&square(), &public, &forge(7, 5)));
+        assert!(!vm.verify(&square(), &public, &forge(7, 3)));
         assert!(!vm.verify(&square(), &public, &forge(7, -1)));
         // A private input that is not a coopvm value (a coopvm FunctionV that is no contract).
         let bad_private = DataValue::FunctionV {
             vm: COOPVM_NUMBER,
             code: vec![0],
         };
-        let commitment = vm.commitment(&square(), &public, &bad_private, 6);
+        let commitment = vm.commitment(&square(), &public, &bad_private, 4);
         let p = Proof {
             backend: Backend::Witness.id(),
             payload: DataValue::List(vec![
                 bad_private,
-                DataValue::Int(6),
+                DataValue::Int(4),
                 DataValue::Bytes(commitment),
             ])
             .to_bytes(),
@@ -414,15 +427,15 @@ mod tests {
         let p = vm
             .prove(&square(), &CoopValue::Int(9), &CoopValue::Int(3))
             .unwrap();
-        // The relation uses 6 gas (2 pushes, dup, mul (2), eq); a verifier allowing less
-        // rejects.
+        // The relation uses 4 gas (dup, mul (2), eq; its inputs are free); a verifier
+        // allowing less rejects.
         let tight = CoopVm {
-            proof_gas_limit: 5,
+            proof_gas_limit: 3,
             ..CoopVm::default()
         };
         assert!(!tight.verify(&square(), &CoopValue::Int(9), &p));
         let enough = CoopVm {
-            proof_gas_limit: 6,
+            proof_gas_limit: 4,
             ..CoopVm::default()
         };
         assert!(enough.verify(&square(), &CoopValue::Int(9), &p));

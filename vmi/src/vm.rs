@@ -9,12 +9,12 @@
 //! ```
 //! use coopvm_vmi::{DataValue, Registry, CoopVm, Vm, CoopValue, Function, COOPVM_NUMBER};
 //! let vm = CoopVm::default();
-//! let f = Function::assemble("add.casm", "add\n").unwrap();
+//! let f = Function::assemble("add.casm", ".params 2\nadd\n").unwrap();
 //! let f = vm.encode(&CoopValue::Function(f));
 //! let registry = Registry::standard();
 //! let (result, gas) = registry.evaluate(&f, &[DataValue::Int(40), DataValue::Int(2)], 100);
 //! assert_eq!(result, Some(DataValue::Int(42)));
-//! assert_eq!(gas, 3); // two argument pushes and the add
+//! assert_eq!(gas, 1); // the add (the arguments are the function's inputs: free)
 //! assert!(registry.get(COOPVM_NUMBER).is_some());
 //! ```
 
@@ -24,7 +24,7 @@ use std::fmt::Debug;
 
 /// A virtual machine: a way to represent functions, defined by encode, decode and evaluate.
 ///
-/// Laws every implementation must keep (checked for coopvm in `tests/vmi.rs`):
+/// Laws every implementation must keep (checked for coopvm in `tests/integration/vmi.rs`):
 /// - `decode(&encode(&x)) == Some(x)` for every internal value `x`;
 /// - `encode(&decode(&d)?) == d` for every `d` that decodes;
 /// - `evaluate` is a pure function of its arguments (same result and gas on every run and

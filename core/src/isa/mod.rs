@@ -14,8 +14,8 @@
 //!   compile error (`non-exhaustive patterns: PureOp::...`).
 //! - **host** opcodes declare their arguments and result, e.g.
 //!   `fn create_cooperative(name: Str, pool: Int) -> Unit`, where `Str` is a string handle
-//!   resolved to `&str`, `Int` an `i64`, `Bool` a result pushed as 1 or 0 and `Unit` no
-//!   result. The row's `pops` and `pushes` follow from the declaration, and the
+//!   resolved to `&str` (as a result: a `String`, which the run interns and pushes as a
+//!   handle), `Int` an `i64`, `Bool` a result pushed as 1 or 0 and `Unit` no result. The row's `pops` and `pushes` follow from the declaration, and the
 //!   [`Host`](crate::host::Host) trait method of the same name, with a default body that
 //!   fails with `host_unavailable`, and its argument decoding in
 //!   [`dispatch`](crate::host::dispatch) are generated from it.
@@ -77,7 +77,7 @@ pub enum Class {
     Reputation,
     /// Decentralised identifiers (DIDs).
     Identity,
-    /// Logs, events and the execution context.
+    /// Logs, events, the execution context and string handles.
     System,
     /// Calls into other contracts (an extension).
     Contract,
@@ -158,6 +158,9 @@ macro_rules! host_pushes {
         1
     };
     (Bool) => {
+        1
+    };
+    (Str) => {
         1
     };
 }

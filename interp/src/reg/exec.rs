@@ -108,6 +108,15 @@ pub(crate) fn execute<H: Host + ?Sized, P: Probe>(
 ) -> (Exec, bool) {
     let stack_len = limits.stack as usize;
     let mut stacks = take(stack_len);
+    // The run's inputs (`.params N`) are the main frame's first slots. The run protocol
+    // passes exactly N; a caller passing fewer gets zeros for the rest, never stale values.
+    let inputs = env.inputs();
+    let given = inputs.len().min(stack_len);
+    let params = (code.params as usize).min(stack_len);
+    stacks.values[..given].copy_from_slice(&inputs[..given]);
+    if given < params {
+        stacks.values[given..params].fill(0);
+    }
     let (end, gas_left) = run(
         code,
         limits.call_depth,
@@ -390,6 +399,28 @@ fn run<H: Host + ?Sized, P: Probe>(
             },
             RegOp::StoreDyn { key, src } => {
                 let stored = memory.store_dyn(get!(key), get!(src));
+                cells = memory.static_cells();
+                if let Err(e) = stored {
+                    break failed(e, pc!(0));
+                }
+            }
+            RegOp::TLoad { dst, key } => match memory.tload(key) {
+                Ok(v) => set!(dst, v),
+                Err(e) => break failed(e, pc!(0)),
+            },
+            RegOp::TStore { key, src } => {
+                let stored = memory.tstore(key, get!(src));
+                cells = memory.static_cells();
+                if let Err(e) = stored {
+                    break failed(e, pc!(0));
+                }
+            }
+            RegOp::TLoadDyn { dst, key } => match memory.tload_dyn(get!(key)) {
+                Ok(v) => set!(dst, v),
+                Err(e) => break failed(e, pc!(0)),
+            },
+            RegOp::TStoreDyn { key, src } => {
+                let stored = memory.tstore_dyn(get!(key), get!(src));
                 cells = memory.static_cells();
                 if let Err(e) = stored {
                     break failed(e, pc!(0));

@@ -249,8 +249,12 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         l.ranges[index] = Some((first, l.ops.len() as u32));
     }
     if code.is_empty() {
+        // The run ends at once with its inputs (`.params N`, at most the stack limit) as
+        // the result.
+        let params = verified.contract().params;
         l.pc = 0;
-        l.emit(RegOp::Halt { height: 0 });
+        l.max_height = params;
+        l.emit(RegOp::Halt { height: params });
     }
     // One `halt` per height for the branches to the end of the code.
     let mut ends = BTreeMap::new();
@@ -286,6 +290,7 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         entries: l.entries,
         pcs: l.pcs,
         keys: l.keys,
+        params: verified.contract().params,
     }
 }
 
@@ -372,6 +377,17 @@ impl Lowerer<'_> {
                 self.push(v);
             }
             PureOp::Swap => self.swap(),
+            PureOp::Over => {
+                let v = self.peek_at(1);
+                self.push(v);
+            }
+            PureOp::Pick => {
+                // The verifier bounds N by the height here (0 <= N < height).
+                let depth = u32::try_from(insn.arg).unwrap_or(u32::MAX);
+                let v = self.peek_at(depth);
+                self.push(v);
+            }
+            PureOp::Rot => self.rot(),
             PureOp::Add => return self.binary(Bin::Add, n1),
             PureOp::Sub => return self.binary(Bin::Sub, n1),
             PureOp::Mul => return self.binary(Bin::Mul, n1),
@@ -410,6 +426,37 @@ impl Lowerer<'_> {
                 let p = self.height();
                 let (src, key) = self.regs2(v, k, p);
                 self.emit(RegOp::StoreDyn { key, src });
+            }
+            PureOp::TLoad => {
+                let p = self.height();
+                self.emit(RegOp::TLoad {
+                    dst: p,
+                    key: insn.arg as u32,
+                });
+                self.push(Val::Reg(p));
+            }
+            PureOp::TStore => {
+                let v = self.pop();
+                let p = self.height();
+                let src = self.reg_at(v, p);
+                self.emit(RegOp::TStore {
+                    key: insn.arg as u32,
+                    src,
+                });
+            }
+            PureOp::TLoadDyn => {
+                let k = self.pop();
+                let p = self.height();
+                let key = self.reg_at(k, p);
+                self.emit(RegOp::TLoadDyn { dst: p, key });
+                self.push(Val::Reg(p));
+            }
+            PureOp::TStoreDyn => {
+                let k = self.pop();
+                let v = self.pop();
+                let p = self.height();
+                let (src, key) = self.regs2(v, k, p);
+                self.emit(RegOp::TStoreDyn { key, src });
             }
             PureOp::Jump => {
                 self.flush();
@@ -462,9 +509,16 @@ impl Lowerer<'_> {
     }
 
     fn peek(&self) -> Val {
-        match self.top.last() {
-            Some(&v) => v,
-            None => Val::Reg(self.base - 1),
+        self.peek_at(0)
+    }
+
+    /// The value `depth` positions below the top (`peek_at(0)` is the top).
+    fn peek_at(&self, depth: u32) -> Val {
+        let q = self.height() - 1 - depth;
+        if q >= self.base {
+            self.top[(q - self.base) as usize]
+        } else {
+            Val::Reg(q)
         }
     }
 
@@ -565,6 +619,29 @@ impl Lowerer<'_> {
                 self.push(a);
             }
         }
+    }
+
+    /// `rot`: `[a, b, c]` at positions `p..p + 3` becomes `[b, c, a]`. `a` refers to `p` or
+    /// lower, so it may move up to `p + 2` as it is; `b` and `c` move down one place each,
+    /// which keeps the rule unless one lives in its own slot (`b` in `p + 1`, `c` in `p + 2`).
+    /// Then the three are written back to their own slots and exchanged there.
+    fn rot(&mut self) {
+        let c = self.pop();
+        let b = self.pop();
+        let a = self.pop();
+        let p = self.height();
+        if b != Val::Reg(p + 1) && c != Val::Reg(p + 2) {
+            self.push(b);
+            self.push(c);
+            self.push(a);
+            return;
+        }
+        self.push(a);
+        self.push(b);
+        self.push(c);
+        self.flush_from(p);
+        self.emit(RegOp::Swap { a: p, b: p + 1 });
+        self.emit(RegOp::Swap { a: p + 1, b: p + 2 });
     }
 
     // --- emitting ---
@@ -940,9 +1017,11 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | Neg { dst, a }
         | Not { dst, a }
         | AddLoad { dst, a, .. }
-        | LoadDyn { dst, key: a } => max(&[dst, a]),
-        Store { src, .. } => max(&[src]),
-        StoreDyn { key, src } => max(&[key, src]),
+        | LoadDyn { dst, key: a }
+        | TLoadDyn { dst, key: a } => max(&[dst, a]),
+        Store { src, .. } | TStore { src, .. } => max(&[src]),
+        TLoad { dst, .. } => max(&[dst]),
+        StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
         BrNz { a, .. } | BrEqI { a, .. } | BrNeI { a, .. } | BrLtI { a, .. } => max(&[a]),
         BrLeI { a, .. } | BrGtI { a, .. } | BrGeI { a, .. } => max(&[a]),
         BrEq { a, b, .. }

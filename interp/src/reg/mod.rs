@@ -116,6 +116,14 @@ pub(crate) enum RegOp {
     LoadDyn { dst: Slot, key: Slot },
     /// `memory[slot key] <- src` (dynamic `store`).
     StoreDyn { key: Slot, src: Slot },
+    /// `dst <- transient[key]` (`tload K`).
+    TLoad { dst: Slot, key: u32 },
+    /// `transient[key] <- src` (`tstore K`).
+    TStore { key: u32, src: Slot },
+    /// `dst <- transient[slot key]` (dynamic `tload`).
+    TLoadDyn { dst: Slot, key: Slot },
+    /// `transient[slot key] <- src` (dynamic `tstore`).
+    TStoreDyn { key: Slot, src: Slot },
     /// `load K; add`: `dst <- a + memory[key]`.
     AddLoad { dst: Slot, a: Slot, key: u32 },
     /// `load K; push imm; add; store K`.
@@ -276,6 +284,8 @@ pub(crate) struct RegCode {
     pub(crate) pcs: Vec<u32>,
     /// Every static key an operation names is below this (the program's number of keys).
     pub(crate) keys: u32,
+    /// The contract's inputs (`.params N`): the main frame's first `params` slots.
+    pub(crate) params: u32,
 }
 
 impl RegCode {

@@ -21,6 +21,8 @@ pub(super) fn signatures(b: &mut FunctionBuilder<'_>, ptr: Type) -> Sigs {
         store_dyn: sig(&[ptr, types::I64, types::I64, types::I32]),
         load_dyn: sig(&[ptr, types::I64, types::I32]),
         grow: sig(&[ptr]),
+        tstore: sig(&[ptr, types::I32, types::I64, types::I64, types::I32]),
+        tload: sig(&[ptr, types::I32, types::I64, types::I32]),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The contract's memory: static keys live in slots the native code reads and writes in
 //! place; creating a key and every dynamic access go through trampolines into
-//! `coopvm_core::memory::Memory` (which counts keys against the limit).
+//! `coopvm_core::memory::Memory` (which counts keys against the limit). Every access to the
+//! transient memory (`tstore`/`tload`) goes through a trampoline too.
 
 use super::Lower;
 use crate::rt::{off, Exit};
@@ -70,5 +71,37 @@ impl Lower<'_, '_> {
         self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key, p], pc);
         let v = self.b.ins().load(types::I64, flags, ctx, off::ARGS);
         self.set(h - 1, v);
+    }
+
+    /// `tstore` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the
+    /// stack; through the trampoline into the transient memory.
+    pub(super) fn tstore(&mut self, pc: u32, slot: Option<u32>, h: u32) {
+        let ctx = self.ctx;
+        let (dynamic, key, v) = match slot {
+            Some(slot) => {
+                let key = self.b.ins().iconst(types::I64, i64::from(slot));
+                (0, key, self.get(h - 1))
+            }
+            None => (1, self.get(h - 1), self.get(h - 2)),
+        };
+        let d = self.b.ins().iconst(types::I32, dynamic);
+        let p = self.b.ins().iconst(types::I32, i64::from(pc));
+        self.trampoline(off::TSTORE, self.sigs.tstore, &[ctx, d, key, v, p], pc);
+    }
+
+    /// `tload` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the
+    /// stack; the value comes back through the context block.
+    pub(super) fn tload(&mut self, pc: u32, slot: Option<u32>, h: u32) {
+        let flags = MemFlags::trusted();
+        let ctx = self.ctx;
+        let (dynamic, key, at) = match slot {
+            Some(slot) => (0, self.b.ins().iconst(types::I64, i64::from(slot)), h),
+            None => (1, self.get(h - 1), h - 1),
+        };
+        let d = self.b.ins().iconst(types::I32, dynamic);
+        let p = self.b.ins().iconst(types::I32, i64::from(pc));
+        self.trampoline(off::TLOAD, self.sigs.tload, &[ctx, d, key, p], pc);
+        let v = self.b.ins().load(types::I64, flags, ctx, off::ARGS);
+        self.set(at, v);
     }
 }

@@ -73,7 +73,11 @@ pub(crate) fn lower(
         Some(first) => {
             l.b.ins().jump(first, &[]);
         }
-        None => l.halt(0),
+        // No code: the run ends at once with main's inputs (`.params`) as its stack.
+        None => {
+            let inputs = l.a.funcs.first().map_or(0, |f| f.params);
+            l.halt(inputs)
+        }
     }
     for bi in 0..l.a.blocks.len() {
         l.basic_block(bi)?;
@@ -120,6 +124,8 @@ struct Sigs {
     store_dyn: SigRef,
     load_dyn: SigRef,
     grow: SigRef,
+    tstore: SigRef,
+    tload: SigRef,
 }
 
 /// The first variable of the value stack (heights); those below hold the registers.
@@ -211,6 +217,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         b.def_var(depth, zero);
         if let Some(vars) = &stat_vars {
             vars.init(&mut b);
+        }
+        // Main's inputs (`.params N`, its frame heights 0..N) start in the in-memory stack.
+        if let Some(main) = a.funcs.first() {
+            for h in 0..main.params {
+                let v = b.ins().load(types::I64, flags, stack, (h * 8) as i32);
+                b.def_var(Self::var(h), v);
+            }
         }
         let r = b.ins().load(ptr, flags, ctx, off::RETS);
         b.def_var(rets, r);
@@ -320,10 +333,32 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.set(h - 1, y);
                 self.set(h - 2, x);
             }
+            PureOp::Over => {
+                let v = self.get(h - 2);
+                self.set(h, v);
+            }
+            PureOp::Rot => {
+                // [a, b, c] -> [b, c, a]
+                let a = self.get(h - 3);
+                let b = self.get(h - 2);
+                let c = self.get(h - 1);
+                self.set(h - 3, b);
+                self.set(h - 2, c);
+                self.set(h - 1, a);
+            }
+            // The verifier bounds N (0 <= N < h).
+            PureOp::Pick => {
+                let v = self.get(h - 1 - arg as u32);
+                self.set(h, v);
+            }
             PureOp::Store => self.store(pc, arg as u32, h),
             PureOp::StoreDyn => self.store_dyn(pc, h),
             PureOp::Load => self.load(pc, arg as u32, h),
             PureOp::LoadDyn => self.load_dyn(pc, h),
+            PureOp::TStore => self.tstore(pc, Some(arg as u32), h),
+            PureOp::TStoreDyn => self.tstore(pc, None, h),
+            PureOp::TLoad => self.tload(pc, Some(arg as u32), h),
+            PureOp::TLoadDyn => self.tload(pc, None, h),
             PureOp::Jump => self.goto(arg as u32, h)?,
             PureOp::JumpIf => self.jump_if(pc, arg as u32, h)?,
             PureOp::Call => self.call(pc, h)?,
