@@ -13,6 +13,7 @@
 //! ```
 
 pub mod address;
+pub mod artefact;
 pub mod asm;
 pub mod codec;
 pub mod context;
