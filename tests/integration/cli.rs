@@ -212,6 +212,21 @@ fn limits_are_configurable() {
 }
 
 #[test]
+fn transient_keys_flag_limits_transient_memory() {
+    let dir = tempdir("transient");
+    let f = dir.join("t.casm");
+    std::fs::write(&f, "push 1\ntstore a\npush 2\ntstore b\n").unwrap();
+    let f = f.display().to_string();
+    let (code, v) = json_run(&[&f, "--transient-keys", "2"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = json_run(&[&f, "--transient-keys", "1"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["kind"], "memory_limit_exceeded", "{v}");
+    let out = coopvm(&["run", &f, "--transient-keys", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn check_reports_structure() {
     let out = coopvm(&["check", &example("fib.casm")]);
     assert_eq!(out.status.code(), Some(0));
