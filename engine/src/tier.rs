@@ -472,13 +472,13 @@ impl CodeCache {
     }
 }
 
-/// Runs `verified` on the interpreter.
+/// Runs `verified` on the interpreter (lowered once per contract: `coopvm_interp::lowered`).
 fn on_interpreter<H: Host + ?Sized>(
     verified: &Verified,
     params: RunParams<'_>,
     host: &mut H,
 ) -> Outcome {
-    run(&coopvm_interp::lower(verified), verified, params, host)
+    run(&*coopvm_interp::lowered(verified), verified, params, host)
 }
 
 /// The background compiler: one thread, started on first use, compiling queued contracts
@@ -529,7 +529,11 @@ impl Worker {
                     q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let code = std::panic::catch_unwind(|| coopvm_jit::compile(&verified));
+            // The job owns its `Verified`, dropped right after; a panic cannot leave anything
+            // other threads see half-updated (its artefact slots are `OnceLock`s).
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                coopvm_jit::compile(&verified)
+            }));
             entry.settle(code.unwrap_or_else(|_| {
                 Err(coopvm_jit::JitError::Internal(
                     "the compiler panicked".into(),
