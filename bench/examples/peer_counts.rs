@@ -14,12 +14,15 @@
 //! also finds the code in the engine's cache), then optionally `n` (default: the
 //! kernel's) and the repetitions (default 1). Callgrind's "Collected" line is then the
 //! instruction count of the repetitions alone; ratios of two engines on one kernel do not
-//! depend on the machine's load.
+//! depend on the machine's load. `wasmi` and `wasmtime` need the `peers` feature; without
+//! it the example builds without them and counts coopvm's engines and native Rust only.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
 use coopvm::{interp, Engine, Execute, ExecutionContext, NoHost, RunParams, Verified};
-use coopvm_bench::peers::{Wasmi, Wasmtime, GAS, TIMESTAMP, WAT};
+#[cfg(feature = "peers")]
+use coopvm_bench::peers::{Wasmi, Wasmtime, WAT};
+use coopvm_bench::{GAS, TIMESTAMP};
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             f();
             measured(reps, &mut f)
         }
+        #[cfg(feature = "peers")]
         "wasmi" | "wasmtime" => {
             let wasm = wat::parse_str(WAT).expect("valid WAT");
             if engine == "wasmi" {

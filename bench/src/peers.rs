@@ -9,11 +9,7 @@ pub const WAT: &str = include_str!("peers.wat");
 /// The fuel every call starts with (never exhausted).
 pub const FUEL: u64 = u64::MAX / 4;
 
-/// The gas limit of coopvm's runs (never reached).
-pub const GAS: u64 = u64::MAX / 4;
-
-/// The timestamp the benches run with (the block number is 0); the host kernels sum them.
-pub const TIMESTAMP: i64 = 1;
+pub use crate::{GAS, TIMESTAMP};
 
 /// A wasmi instance of [`WAT`] with fuel metering.
 pub struct Wasmi {
