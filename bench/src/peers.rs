@@ -92,3 +92,4 @@ impl Wasmtime {
         f.call(&mut self.store, n).expect("wasmtime call")
     }
 }
+

@@ -125,12 +125,6 @@ pub(crate) struct Ctx {
     pub slots: *mut i64,
     /// Per static slot: 1 if it holds a value.
     pub present: *mut u8,
-    /// Values of the integer keys `0..dense_len` (see [`Dense`]).
-    pub dense: *mut i64,
-    /// Per integer key `0..dense_len`: 1 if it holds a value.
-    pub dense_present: *mut u8,
-    /// Integer keys covered by `dense`.
-    pub dense_len: u64,
     /// Final stack height (on success).
     pub sp: u64,
     /// Why the run failed ([`Exit`]).
@@ -182,9 +176,6 @@ pub(crate) mod off {
     pub const RET_CAP: i32 = offset_of!(Ctx, ret_cap) as i32;
     pub const SLOTS: i32 = offset_of!(Ctx, slots) as i32;
     pub const PRESENT: i32 = offset_of!(Ctx, present) as i32;
-    pub const DENSE: i32 = offset_of!(Ctx, dense) as i32;
-    pub const DENSE_PRESENT: i32 = offset_of!(Ctx, dense_present) as i32;
-    pub const DENSE_LEN: i32 = offset_of!(Ctx, dense_len) as i32;
     pub const SP: i32 = offset_of!(Ctx, sp) as i32;
     pub const ERR_CODE: i32 = offset_of!(Ctx, err_code) as i32;
     pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
@@ -223,7 +214,6 @@ pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
     pub rets: Vec<u32>,
     pub slots: Vec<i64>,
     pub present: Vec<u8>,
-    pub dense: Dense,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
     /// Entries per basic block (empty unless the code keeps statistics).
@@ -266,7 +256,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             rets,
             slots,
             present,
-            dense: Dense::default(),
             error: None,
             panic: None,
             counts: Vec::new(),
@@ -282,9 +271,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             ret_cap: self.rets.len() as u64,
             slots: self.slots.as_mut_ptr(),
             present: self.present.as_mut_ptr(),
-            dense: self.dense.values.as_mut_ptr(),
-            dense_present: self.dense.present.as_mut_ptr(),
-            dense_len: self.dense.values.len() as u64,
             sp: 0,
             err_code: 0,
             err_pc: 0,
@@ -321,18 +307,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 let _ = self.memory.store(slot as u32, value);
             }
         }
-        for (key, (&value, &flag)) in self
-            .dense
-            .values
-            .iter()
-            .zip(&self.dense.present)
-            .enumerate()
-        {
-            if flag != 0 {
-                // Cannot fail: every key marked present exists in memory (see `Dense`).
-                let _ = self.memory.store_dyn(key as i64, value);
-            }
-        }
     }
 
     /// The error a failed run reports, built from the exit code in `ctx` exactly as the
@@ -358,59 +332,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             Some(Exit::Internal) | None => internal("native code returned an unknown exit"),
         };
         e.at(pc)
-    }
-}
-
-/// The integer keys `0..len` of the memory, as arrays native code reads and writes without a
-/// call (the sieve's kind of access: small non-negative keys, many accesses per key).
-///
-/// Invariant: a key below `len` holds a value in memory exactly when it is marked present
-/// here, and then its current value is the one here (memory's may be stale until
-/// [`Frame::write_back`]). Creating a key always goes through [`Memory::store_dyn`], which
-/// counts it against the limit. The arrays grow only on a call out of native code, when a key
-/// beyond them is accessed and they would stay dense: at most `4 * keys + 256` long, where
-/// `keys` is the number of keys in memory (each of which a run paid gas for), so they cost at
-/// most a constant times the memory itself.
-#[derive(Default)]
-pub(crate) struct Dense {
-    values: Vec<i64>,
-    present: Vec<u8>,
-}
-
-impl Dense {
-    /// Keys the arrays may cover for a memory of `keys` keys.
-    fn room(keys: u32) -> u64 {
-        4 * u64::from(keys) + 256
-    }
-
-    /// Covers `key` if it is beyond the arrays but within [`Dense::room`], copying the keys it
-    /// adds in from `memory`; whether `key` is covered afterwards.
-    fn cover(&mut self, key: i64, memory: &Memory, ctx: &mut Ctx) -> bool {
-        let Ok(k) = u64::try_from(key) else {
-            return false;
-        };
-        let len = self.values.len() as u64;
-        if k < len {
-            return true;
-        }
-        let room = Self::room(memory.len().saturating_add(1));
-        if k >= room {
-            return false;
-        }
-        let new_len = (k + 1).max(2 * len).max(64).min(room) as usize;
-        let old = self.values.len();
-        self.values.resize(new_len, 0);
-        self.present.resize(new_len, 0);
-        for i in old..new_len {
-            if let Ok(v) = memory.load_dyn(i as i64) {
-                self.values[i] = v;
-                self.present[i] = 1;
-            }
-        }
-        ctx.dense = self.values.as_mut_ptr();
-        ctx.dense_present = self.present.as_mut_ptr();
-        ctx.dense_len = new_len as u64;
-        true
     }
 }
 
@@ -552,34 +473,12 @@ unsafe extern "C" fn store_new<H: Host + ?Sized>(ctx: *mut Ctx, slot: u32, value
 
 unsafe extern "C" fn store_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `guarded`.
-    let r = unsafe {
-        guarded::<H, ()>(ctx, |ctx, frame| {
-            let dense = frame.dense.cover(key, frame.memory, ctx);
-            if dense && frame.dense.present[key as usize] != 0 {
-                frame.dense.values[key as usize] = value;
-                return Ok(());
-            }
-            frame.memory.store_dyn(key, value)?;
-            if dense {
-                frame.dense.values[key as usize] = value;
-                frame.dense.present[key as usize] = 1;
-            }
-            Ok(())
-        })
-    };
-    status(r)
+    status(unsafe { guarded::<H, ()>(ctx, |_, frame| frame.memory.store_dyn(key, value)) })
 }
 
 unsafe extern "C" fn load_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
-    let r = unsafe {
-        guarded::<H, i64>(ctx, |ctx, frame| {
-            if frame.dense.cover(key, frame.memory, ctx) && frame.dense.present[key as usize] != 0 {
-                return Ok(frame.dense.values[key as usize]);
-            }
-            frame.memory.load_dyn(key)
-        })
-    };
+    let r = unsafe { guarded::<H, i64>(ctx, |_, frame| frame.memory.load_dyn(key)) };
     match r {
         Some(a) => Ret2 { a, b: 0 },
         None => Ret2 { a: 0, b: FAILED },

@@ -209,58 +209,6 @@ fn memory() {
     assert_eq!(out.state["other"], 1);
 }
 
-/// A loop storing `value` under the integer keys `from` down to `to` (each key once), then
-/// loading them back and summing them.
-fn dense_loop(from: i64, to: i64) -> String {
-    format!(
-        "push {from}\nstore i\n\
-         fill: load i\npush {to}\nlt\njumpif sum\n\
-         load i\ndup\nmul\nload i\nstore\n\
-         load i\npush 1\nsub\nstore i\njump fill\n\
-         sum: push 0\npush {from}\nstore i\n\
-         more: load i\npush {to}\nlt\njumpif done\n\
-         load i\nload\nadd\nload i\npush 1\nsub\nstore i\njump more\n\
-         done: halt\n"
-    )
-}
-
-#[test]
-fn dense_integer_keys() {
-    // Keys stored in descending order (the arrays cover them once memory holds enough keys),
-    // ascending, negative and far beyond the arrays: all agree with the interpreter and end
-    // up in the state.
-    for (from, to) in [(600, 0), (2_000, 1_000), (-5, -20), (5_000_000, 4_999_990)] {
-        let src = dense_loop(from, to);
-        let state = State::new();
-        let out = same_with(&src, Limits::default(), &state, 10_000_000);
-        let want: i64 = (to..=from).map(|k| k * k).sum();
-        assert_eq!(out.stack, vec![want], "{from}..{to}");
-        assert_eq!(out.state.len() as i64, from - to + 2, "{from}..{to}");
-        assert_eq!(out.state[&(from - 1).to_string()], (from - 1) * (from - 1));
-    }
-    // Initial integer keys are seen (and overwritten) through the arrays; a missing one fails
-    // at the same instruction.
-    let state = State::from([("3".into(), 30), ("700".into(), 7), ("i".into(), 0)]);
-    let src = "push 700\nload\npush 3\nload\nadd\ndup\npush 3\nstore\npush 4\nload\n";
-    let out = same_with(src, Limits::default(), &state, 1_000);
-    assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
-    let src = "push 700\nload\npush 3\nload\nadd\ndup\npush 3\nstore\n";
-    let out = same_with(src, Limits::default(), &state, 1_000);
-    assert_eq!(out.state["3"], 37);
-    // The key limit stops the same store on both engines, whether or not the key is dense.
-    let src = dense_loop(300, 0);
-    for keys in [0, 1, 2, 100, 250, 301, 302] {
-        let limits = Limits {
-            memory_keys: keys,
-            ..Limits::default()
-        };
-        let out = same_with(&src, limits, &State::new(), 10_000_000);
-        assert_eq!(out.is_ok(), keys >= 302, "{keys}");
-    }
-    // Every gas limit on a short run that grows the arrays.
-    sweep(&dense_loop(70, 60));
-}
-
 #[test]
 fn transient_memory() {
     let src = ".state a 5\npush 7\ntstore a\ntload a\nload a\nadd\npush 3\npush -2\ntstore\npush -2\ntload\ntload a\n";
@@ -371,23 +319,7 @@ fn division_by_constants() {
     ];
     // Powers of two, magic numbers with and without the added dividend, and the divisors
     // that keep their checks (0, 1, -1, negatives).
-    for d in [
-        2,
-        4,
-        1 << 62,
-        3,
-        7,
-        10,
-        641,
-        1_000_003,
-        i64::MAX,
-        1,
-        0,
-        -1,
-        -2,
-        -3,
-        i64::MIN,
-    ] {
+    for d in [2, 4, 1 << 62, 3, 7, 10, 641, 1_000_003, i64::MAX, 1, 0, -1, -2, -3, i64::MIN] {
         for op in ["div", "mod"] {
             let src = format!(".params 1\npush {d}\n{op}\n");
             for a in dividends {

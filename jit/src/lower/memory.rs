@@ -2,16 +2,14 @@
 //! most used) are variables: loaded when the run starts, written back when it succeeds; a
 //! `load` or `store` of a key the presence analysis proves present is a plain register move,
 //! any other tests the key's presence flag, itself a register. Other static keys are read and
-//! written in the context block's slots. Integer keys `0..n` that the run uses densely are
-//! read and written in arrays in place (`crate::rt::Dense`); creating a key and every other
-//! dynamic access go through trampolines into `coopvm_core::memory::Memory` (which counts
-//! keys against the limit). Every access to the
+//! written in the context block's slots. Creating a key and every dynamic access go through
+//! trampolines into `coopvm_core::memory::Memory` (which counts keys against the limit). Every access to the
 //! transient memory (`tstore`/`tload`) goes through a trampoline too.
 
 use super::{Arg, Lower};
 use crate::rt::{off, Exit};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, Block, InstBuilder, MemFlags, Value};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlags, Value};
 
 impl Lower<'_, '_> {
     /// `store K` (slot `slot`) at `pc`, frame height `h`. A slot that holds a value is
@@ -102,81 +100,22 @@ impl Lower<'_, '_> {
         self.set(h, v);
     }
 
-    /// `store` with the key on the stack, at `pc`, frame height `h`: in place when the key
-    /// is one of the dense integer keys and holds a value (`crate::rt::Dense`), else through
-    /// the trampoline.
+    /// `store` with the key on the stack, at `pc`, frame height `h`.
     pub(super) fn store_dyn(&mut self, pc: u32, h: u32) {
         let ctx = self.ctx;
         let key = self.get(h - 1);
         let v = self.get(h - 2);
-        let (hit, slow, cont) = self.dense_lookup(key);
-        self.b.switch_to_block(hit);
-        self.b.seal_block(hit);
-        let values = self.ctx_ptr(off::DENSE);
-        let at = self.b.ins().ishl_imm(key, 3);
-        let at = self.b.ins().iadd(values, at);
-        self.b.ins().store(MemFlags::trusted(), v, at, 0);
-        self.b.ins().jump(cont, &[]);
-        self.b.switch_to_block(slow);
-        self.b.seal_block(slow);
         let status = self.trampoline(off::STORE_DYN, self.sigs.store_dyn, &[ctx, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
-        self.flush();
-        self.b.ins().jump(cont, &[]);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
     }
 
-    /// `load` with the key on the stack, at `pc`, frame height `h`: from the dense integer
-    /// keys when the key is one of them and holds a value, else through the trampoline.
+    /// `load` with the key on the stack, at `pc`, frame height `h`.
     pub(super) fn load_dyn(&mut self, pc: u32, h: u32) {
         let ctx = self.ctx;
         let key = self.get(h - 1);
-        let (hit, slow, cont) = self.dense_lookup(key);
-        self.b.append_block_param(cont, types::I64);
-        self.b.switch_to_block(hit);
-        self.b.seal_block(hit);
-        let values = self.ctx_ptr(off::DENSE);
-        let at = self.b.ins().ishl_imm(key, 3);
-        let at = self.b.ins().iadd(values, at);
-        let v = self.b.ins().load(types::I64, MemFlags::trusted(), at, 0);
-        self.b.ins().jump(cont, &[v.into()]);
-        self.b.switch_to_block(slow);
-        self.b.seal_block(slow);
         let r = self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key]);
         self.check_pair(r[1], pc);
-        self.flush();
-        self.b.ins().jump(cont, &[r[0].into()]);
-        self.b.switch_to_block(cont);
-        self.b.seal_block(cont);
-        let v = self.b.block_params(cont)[0];
-        self.set(h - 1, v);
-    }
-
-    /// Branches on whether integer key `key` is a dense key holding a value: to `hit` (in
-    /// place) or the cold `slow` (the trampoline); both continue at `cont`. Pending checks
-    /// are flushed first. Leaves the builder in a block that has branched.
-    fn dense_lookup(&mut self, key: Value) -> (Block, Block, Block) {
-        let flags = MemFlags::trusted();
-        self.flush();
-        let probe = self.b.create_block();
-        let hit = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        let cont = self.b.create_block();
-        let len = self
-            .b
-            .ins()
-            .load(types::I64, flags, self.ctx, off::DENSE_LEN);
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, key, len);
-        self.b.ins().brif(inside, probe, &[], slow, &[]);
-        self.b.switch_to_block(probe);
-        self.b.seal_block(probe);
-        let present = self.ctx_ptr(off::DENSE_PRESENT);
-        let at = self.b.ins().iadd(present, key);
-        let flag = self.b.ins().load(types::I8, flags, at, 0);
-        self.b.ins().brif(flag, hit, &[], slow, &[]);
-        (hit, slow, cont)
+        self.set(h - 1, r[0]);
     }
 
     /// `tstore` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the

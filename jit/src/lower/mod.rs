@@ -134,8 +134,6 @@ fn estimate(verified: &Verified, slot_vars: u64) -> u64 {
                 Op::Call => 24 + 3 * h,
                 Op::Halt | Op::Return => 8 + h,
                 Op::Store | Op::Load => 8,
-                Op::StoreDyn | Op::LoadDyn => 20,
-                Op::TStore | Op::TStoreDyn | Op::TLoad | Op::TLoadDyn => 12,
                 op if matches!(op.kind(), OpKind::Host(_)) => 12,
                 _ => 4,
             };
