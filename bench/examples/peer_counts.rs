@@ -48,7 +48,10 @@ fn main() -> ExitCode {
         eprintln!("unknown kernel {kernel}\n{usage}");
         return ExitCode::FAILURE;
     };
-    let n: i64 = args.get(2).map_or(Ok(k.default_n), |s| s.parse()).unwrap_or(k.default_n);
+    let n: i64 = args
+        .get(2)
+        .map_or(Ok(k.default_n), |s| s.parse())
+        .unwrap_or(k.default_n);
     let reps: u32 = args.get(3).map_or(Ok(1), |s| s.parse()).unwrap_or(1);
     let want = (k.native)(n);
     let v: Verified = k.verified(n);
@@ -70,7 +73,9 @@ fn main() -> ExitCode {
             let mut f = || {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
                 let mut memory = Memory::new(&contract.program, &contract.state, keys);
-                top(&lowered.execute(&mut env, &mut NoHost, &mut memory, GAS).stack)
+                top(&lowered
+                    .execute(&mut env, &mut NoHost, &mut memory, GAS)
+                    .stack)
             };
             f();
             measured(reps, &mut f)

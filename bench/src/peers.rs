@@ -92,4 +92,3 @@ impl Wasmtime {
         f.call(&mut self.store, n).expect("wasmtime call")
     }
 }
-

@@ -319,7 +319,23 @@ fn division_by_constants() {
     ];
     // Powers of two, magic numbers with and without the added dividend, and the divisors
     // that keep their checks (0, 1, -1, negatives).
-    for d in [2, 4, 1 << 62, 3, 7, 10, 641, 1_000_003, i64::MAX, 1, 0, -1, -2, -3, i64::MIN] {
+    for d in [
+        2,
+        4,
+        1 << 62,
+        3,
+        7,
+        10,
+        641,
+        1_000_003,
+        i64::MAX,
+        1,
+        0,
+        -1,
+        -2,
+        -3,
+        i64::MIN,
+    ] {
         for op in ["div", "mod"] {
             let src = format!(".params 1\npush {d}\n{op}\n");
             for a in dividends {

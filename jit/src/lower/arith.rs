@@ -215,17 +215,32 @@ mod tests {
 
     #[test]
     fn magic_numbers_divide_exactly() {
-        let divisors = [3, 5, 6, 7, 10, 11, 12, 25, 100, 641, 1_000_003, i64::MAX, i64::MAX - 1]
-            .into_iter()
-            .chain((3..2_000).filter(|d: &i64| d & (d - 1) != 0))
-            .chain([(1 << 40) + 1, 1_000_000_007, 6_700_417]);
+        let divisors = [
+            3,
+            5,
+            6,
+            7,
+            10,
+            11,
+            12,
+            25,
+            100,
+            641,
+            1_000_003,
+            i64::MAX,
+            i64::MAX - 1,
+        ]
+        .into_iter()
+        .chain((3..2_000).filter(|d: &i64| d & (d - 1) != 0))
+        .chain([(1 << 40) + 1, 1_000_000_007, 6_700_417]);
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for d in divisors {
             let mut values = vec![0, 1, -1, d, -d, d - 1, -d + 1, i64::MIN, i64::MAX];
             values.extend([d, -d].iter().flat_map(|&e| {
-                [1, 2, 3].map(|k: i64| e.wrapping_mul(k)).into_iter().flat_map(|x| {
-                    [x.wrapping_sub(1), x, x.wrapping_add(1)]
-                })
+                [1, 2, 3]
+                    .map(|k: i64| e.wrapping_mul(k))
+                    .into_iter()
+                    .flat_map(|x| [x.wrapping_sub(1), x, x.wrapping_add(1)])
             }));
             values.extend([i64::MIN + 1, i64::MAX - 1]);
             for _ in 0..64 {
