@@ -17,6 +17,7 @@ pub mod artefact;
 pub mod asm;
 pub mod codec;
 pub mod context;
+pub mod diagnostic;
 pub mod disasm;
 pub mod docs;
 pub mod error;
