@@ -20,10 +20,10 @@
 //!
 //! `tiny` is different: it is about per-run overhead, so its coopvm figures are whole runs
 //! under the run protocol (`Engine::run`: checks, memory from the state, execution,
-//! transaction, outcome with the new state): `coopvm-interp` is `Engine::Interp.run` (which
-//! today lowers the contract again on every run), `coopvm-jit` is `Engine::Jit.run` with the
-//! code already compiled by a warm-up run (the run still goes through the engine's code
-//! cache), and `coopvm-auto` is `Engine::Auto.run` after enough runs to be on native code.
+//! transaction, outcome with the new state): `coopvm-interp` is `Engine::Interp.run` (the
+//! code lowered by the first run and kept with the contract), `coopvm-jit` is
+//! `Engine::Jit.run` with the code already compiled by a warm-up run (the run still goes
+//! through the engine's code cache), and `coopvm-auto` is `Engine::Auto.run` after enough runs to be on native code.
 //! Its peers twin does much less: it calls an exported function that increments a global
 //! of a pre-instantiated module, with fuel set before each call: no instantiation, no state
 //! copied in or out, no outcome. That is what a Wasm host calling into a long-lived

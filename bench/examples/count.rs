@@ -112,27 +112,24 @@ fn wasmi_run(k: &coopvm_bench::Kernel, n: i64) -> i64 {
     let instance = linker
         .instantiate_and_start(&mut store, &module)
         .expect("wasmi instance");
-    let func = |name: &str| {
+    let func = |store: &wasmi::Store<()>, name: &str| {
         instance
-            .get_typed_func::<i64, i64>(&store, name)
+            .get_typed_func::<i64, i64>(store, name)
             .expect("wasmi export")
     };
-    let f = func(k.name);
+    let f = func(&store, k.name);
+    let set = func(&store, "tiny_set");
+    let mut call = |f: &wasmi::TypedFunc<i64, i64>, n: i64| {
+        store.set_fuel(FUEL).expect("fuel on");
+        f.call(&mut store, n).expect("wasmi call")
+    };
     if k.name == "tiny" {
         // The counter starts at n, as the contract's state does; the warm-up run counts one.
-        let set = func("tiny_set");
-        store.set_fuel(FUEL).expect("fuel on");
-        set.call(&mut store, n - 1).expect("wasmi call");
+        call(&set, n - 1);
     }
-    store.set_fuel(FUEL).expect("fuel on");
-    f.call(&mut store, n).expect("wasmi call");
+    call(&f, n);
     if k.name == "tiny" {
-        let set = func("tiny_set");
-        store.set_fuel(FUEL).expect("fuel on");
-        set.call(&mut store, n).expect("wasmi call");
+        call(&set, n);
     }
-    measured(|| {
-        store.set_fuel(FUEL).expect("fuel on");
-        f.call(&mut store, black_box(n)).expect("wasmi call")
-    })
+    measured(|| call(&f, black_box(n)))
 }

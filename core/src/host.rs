@@ -353,6 +353,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// A fresh environment for running a contract with string constants `constants`.
+    #[inline]
     pub fn new(ctx: &'a ExecutionContext, contract_id: &'a str, constants: &'a [String]) -> Self {
         Env {
             ctx,
@@ -370,7 +371,11 @@ impl<'a> Env<'a> {
 
     /// The same environment, with the run's inputs `args` (`.params`): string inputs become
     /// strings of the run, in order (see the module docs), before anything else does.
+    #[inline]
     pub fn with_inputs(mut self, args: &[crate::run::Arg]) -> Self {
+        if args.is_empty() {
+            return self;
+        }
         self.inputs = args
             .iter()
             .map(|a| match a {
@@ -387,6 +392,7 @@ impl<'a> Env<'a> {
     }
 
     /// The same environment, with nested contract calls executed by `calls`.
+    #[inline]
     pub fn with_calls(self, calls: &'a dyn Executor) -> Self {
         Env { calls, ..self }
     }

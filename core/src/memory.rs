@@ -41,7 +41,11 @@ pub struct Memory {
 /// The run's transient memory (see the module docs).
 #[derive(Clone, Debug)]
 struct Transient {
+    /// The static slots, allocated by the first `tstore K` (a run that never stores a
+    /// transient static key allocates nothing for them).
     slots: Vec<Option<i64>>,
+    /// The program's number of static keys (the length `slots` takes).
+    keys: usize,
     dynamic: FxHashMap<i64, i64>,
     count: u32,
     limit: u32,
@@ -53,7 +57,7 @@ impl Memory {
     /// [`Memory::with_transient_limit`]).
     pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
         let mut slots = spare_slots(program.keys.len());
-        let mut dynamic = FxHashMap::default();
+        let mut dynamic = spare_dynamic();
         let mut other = State::new();
         for (key, &value) in state {
             // Only a key starting with a digit or `-` can be an integer key; any other is
@@ -77,7 +81,8 @@ impl Memory {
         }
         let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
         let transient = Transient {
-            slots: vec![None; program.keys.len()],
+            slots: Vec::new(),
+            keys: program.keys.len(),
             dynamic: FxHashMap::default(),
             count: 0,
             limit: crate::Limits::default().transient_keys,
@@ -93,6 +98,7 @@ impl Memory {
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
+    #[inline]
     pub fn with_transient_limit(mut self, limit: u32) -> Memory {
         self.transient.limit = limit;
         self
@@ -117,6 +123,9 @@ impl Memory {
     /// Stores `value` in transient static slot `slot` (`tstore K`).
     pub fn tstore(&mut self, slot: u32, value: i64) -> VmResult<()> {
         let t = &mut self.transient;
+        if t.slots.is_empty() && (slot as usize) < t.keys {
+            t.slots = vec![None; t.keys];
+        }
         match t.slots.get_mut(slot as usize) {
             Some(cell @ None) => {
                 grow_transient(&mut t.count, t.limit)?;
@@ -268,18 +277,25 @@ impl Memory {
 
     /// The state this memory holds, keys named as in [`State`] (the transient memory is
     /// not part of it).
-    pub fn into_state(self, program: &Program) -> State {
-        let mut state = self.other;
+    pub fn into_state(mut self, program: &Program) -> State {
+        let mut state = std::mem::take(&mut self.other);
         for (name, value) in program.keys.iter().zip(&self.slots) {
             if let Some(v) = *value {
                 state.insert(name.clone(), v);
             }
         }
-        recycle_slots(self.slots);
-        for (k, v) in self.dynamic {
+        for (k, v) in self.dynamic.drain() {
             state.insert(int_key(k), v);
         }
         state
+    }
+}
+
+impl Drop for Memory {
+    /// Keeps the static slots and the integer-key table for the thread's next memory.
+    fn drop(&mut self) {
+        recycle_slots(std::mem::take(&mut self.slots));
+        recycle_dynamic(std::mem::take(&mut self.dynamic));
     }
 }
 
@@ -291,6 +307,30 @@ thread_local! {
 
 /// Spare slot vectors larger than this are freed, not kept.
 const SPARE_SLOTS_MAX: usize = 1 << 12;
+
+thread_local! {
+    /// The (emptied) integer-key table of the last memory turned into a state on this
+    /// thread, reused by the next memory made here: a run that stores many integer keys
+    /// finds the table already grown instead of growing it again, key after key.
+    static SPARE_DYNAMIC: Cell<FxHashMap<i64, i64>> =
+        const { Cell::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher)) };
+}
+
+/// Spare integer-key tables with room for more than this many keys are freed, not kept.
+const SPARE_DYNAMIC_MAX: usize = 1 << 16;
+
+/// An empty integer-key table.
+fn spare_dynamic() -> FxHashMap<i64, i64> {
+    let mut map = SPARE_DYNAMIC.try_with(Cell::take).unwrap_or_default();
+    map.clear();
+    map
+}
+
+fn recycle_dynamic(map: FxHashMap<i64, i64>) {
+    if map.capacity() <= SPARE_DYNAMIC_MAX {
+        let _ = SPARE_DYNAMIC.try_with(|spare| spare.set(map));
+    }
+}
 
 /// `n` empty static slots.
 fn spare_slots(n: usize) -> Vec<Option<i64>> {

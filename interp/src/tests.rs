@@ -1297,8 +1297,15 @@ impl Gen<'_> {
             }
             12 if avail >= 1 => {
                 let k = KEYS[self.pick(3) as usize];
-                self.emit(&format!("load {k}\nadd"));
-                h
+                if self.pick(2) == 0 {
+                    self.emit(&format!("load {k}\nadd"));
+                    return h;
+                }
+                // load K; push n; add|sub (a counter read, not written back).
+                let n = self.imm();
+                let op = ["add", "sub"][self.pick(2) as usize];
+                self.emit(&format!("load {k}\npush {n}\n{op}"));
+                h + 1
             }
             13 if avail >= 1 => {
                 let k = self.pick(5) as i64 - 1;
@@ -1632,10 +1639,11 @@ fn shapes(src: &str) -> Vec<String> {
 
 #[test]
 fn common_shapes_lower_to_few_operations() {
-    // The counter contract: push, dup folded; the block's charge on its first operation.
+    // The counter contract: `load K; push 1; add` is one operation, the `dup` folded; the
+    // block's charge on its first operation.
     assert_eq!(
         shapes(".state count 0\nload count\npush 1\nadd\ndup\nstore count\nhalt\n"),
-        ["*Load", "AddI", "Store", "Halt", "Unreachable"]
+        ["*LoadAddI", "Store", "Halt", "Unreachable"]
     );
     // A counted loop over a memory slot: `load i; jumpif`, `load i; add`, `load i; push 1;
     // sub; store i`, and the loop head copied onto the back edge (its own charge kept).
@@ -1733,6 +1741,8 @@ fn op_name(op: &reg::RegOp) -> &'static str {
         TLoadDyn { .. } => "TLoadDyn",
         TStoreDyn { .. } => "TStoreDyn",
         AddLoad { .. } => "AddLoad",
+        LoadAddI { .. } => "LoadAddI",
+        LoadSubI { .. } => "LoadSubI",
         IncMem { .. } => "IncMem",
         DecMem { .. } => "DecMem",
         Jump { .. } => "Jump",
@@ -1833,6 +1843,8 @@ fn the_generators_exercise_every_register_operation() {
         "TLoadDyn",
         "TStoreDyn",
         "AddLoad",
+        "LoadAddI",
+        "LoadSubI",
         "IncMem",
         "DecMem",
         "Jump",
@@ -1863,4 +1875,78 @@ fn the_generators_exercise_every_register_operation() {
     ];
     let missing: Vec<_> = all.iter().filter(|n| !seen.contains(*n)).collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
+}
+
+/// Fused shapes cut by a block boundary: the lowering must not fuse across it (the second
+/// block's charge would be skipped or made early), and at every gas limit from 0 to the
+/// full cost the register code stops exactly where stepping does, with the same gas, the
+/// same error location, and the same logs (a `log` at the start of each block shows
+/// whether anything of a block ran before its charge).
+#[test]
+fn fused_shapes_cut_by_a_block_boundary_charge_every_block() {
+    // Each program makes `mid` a block start with a `jumpif` that is never taken.
+    let cases: [(&str, &[&str]); 5] = [
+        // load K; push n; sub; store K (DecMem) cut after `load K`.
+        (
+            "push 3\nstore i\ntop: push 1\nlog\nload i\npush 0\njumpif mid\n\
+             mid: push 2\nlog\npush 1\nsub\nstore i\nload i\njumpif top\n",
+            &["DecMem", "LoadSubI"],
+        ),
+        // load K; push n; <comparison>; jumpif cut before the `jumpif`.
+        (
+            "push 3\nstore i\ntop: load i\npush 1\nsub\nstore i\nload i\npush 0\ngt\n\
+             push 0\njumpif mid\nmid: push 9\nlog\njumpif top\n",
+            &["BrLoadGtI", "BrGtI"],
+        ),
+        // load K; add (AddLoad) cut between the two.
+        (
+            "push 4\nstore i\npush 1\nload i\npush 0\njumpif mid\nmid: push 5\nlog\nadd\n",
+            &["AddLoad"],
+        ),
+        // load K; push n; add (LoadAddI) cut after `push n`.
+        (
+            "push 4\nstore i\nload i\npush 7\npush 0\njumpif mid\nmid: push 6\nlog\nadd\n",
+            &["LoadAddI"],
+        ),
+        // <comparison>; jumpif cut between them, inside a loop on the stack.
+        (
+            "push 3\ntop: push 1\nsub\ndup\npush 0\ngt\npush 0\njumpif mid\n\
+             mid: push 8\nlog\njumpif top\n",
+            &["BrGtI", "BrGt"],
+        ),
+    ];
+    for (src, unfused) in cases {
+        let v = verified(src, Limits::default());
+        let names = shapes(src);
+        for name in unfused {
+            assert!(
+                !names.iter().any(|n| n.trim_start_matches('*') == *name),
+                "{name} fused across a block boundary in\n{src}\n{names:?}"
+            );
+        }
+        let state = v.contract().state.clone();
+        let full = agree(&v, &state, &[1_000]);
+        assert!(full > 10, "{src}: {full}");
+        // Every limit from 0 to the full cost and one more.
+        agree(&v, &state, &(0..=full + 1).collect::<Vec<_>>());
+        let ctx = ExecutionContext::default();
+        let code = lowered(&v);
+        for gas in 0..=full {
+            let out = run(&*code, &v, RunParams::new(&ctx, &state, gas), &mut NoHost);
+            if gas < full {
+                let e = out.result.expect_err("short of gas");
+                assert_eq!(e.kind, ErrorKind::OutOfGas, "{src} with {gas}");
+                // Out of gas uses all of it and stops at a block's first instruction.
+                assert_eq!(out.gas_used, gas);
+                let pc = e.pc.expect("a location");
+                assert!(
+                    v.analysis().blocks.iter().any(|b| b.start == pc),
+                    "{src} with {gas}: stopped at {pc}, inside a block"
+                );
+            } else {
+                assert!(out.is_ok(), "{src} with the full {gas}");
+                assert_eq!(out.gas_used, full);
+            }
+        }
+    }
 }

@@ -331,8 +331,10 @@ fn run<H: Host + ?Sized, P: Probe>(
     }
 
     let end = loop {
+        // Read in place: each arm loads only the fields it uses.
         // SAFETY: `ip` points at an operation of `ops` (module docs).
-        let Inst { op, charge } = unsafe { *ip };
+        let inst: &Inst = unsafe { &*ip };
+        let charge = inst.charge;
         // SAFETY: at most one past the last operation, which is `Unreachable`.
         ip = unsafe { ip.add(1) };
         if charge != 0 {
@@ -344,7 +346,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             gas -= cost;
             enter!();
         }
-        match op {
+        match inst.op {
             RegOp::Nop => {}
             RegOp::Enter => enter!(),
 
@@ -430,6 +432,15 @@ fn run<H: Host + ?Sized, P: Probe>(
             RegOp::AddLoad { dst, a, key } => {
                 let m = load!(key);
                 checked!(dst, get!(a), m, checked_add, 1)
+            }
+            // load K (+0); push n (+1); add|sub (+2)
+            RegOp::LoadAddI { dst, key, imm } => {
+                let m = load!(key);
+                checked!(dst, m, i64::from(imm), checked_add, 2)
+            }
+            RegOp::LoadSubI { dst, key, imm } => {
+                let m = load!(key);
+                checked!(dst, m, i64::from(imm), checked_sub, 2)
             }
             // load K (+0); push n (+1); add|sub (+2); store K (+3)
             RegOp::IncMem { key, imm } => {

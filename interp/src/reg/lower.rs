@@ -917,6 +917,24 @@ impl Lowerer<'_> {
                 }
             }
         }
+        if let (Some(push), Some(op)) = (n1, n2) {
+            let imm = i32::try_from(push.arg).ok().filter(|_| push.op == Op::Push);
+            let fused = match (imm, op.op) {
+                (Some(imm), Op::Add) => Some(RegOp::LoadAddI { dst: 0, key, imm }),
+                (Some(imm), Op::Sub) => Some(RegOp::LoadSubI { dst: 0, key, imm }),
+                _ => None,
+            };
+            if let Some(mut fused) = fused {
+                // load K; push n; add|sub
+                let p = self.height();
+                if let RegOp::LoadAddI { dst, .. } | RegOp::LoadSubI { dst, .. } = &mut fused {
+                    *dst = p;
+                }
+                self.emit(fused);
+                self.push(Val::Reg(p));
+                return (3, true);
+            }
+        }
         let p = self.height();
         self.emit(RegOp::Load { dst: p, key });
         self.push(Val::Reg(p));
@@ -985,7 +1003,9 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | BrLoadGtI { .. }
         | BrLoadGeI { .. }
         | Unreachable => (0, 0),
-        Const { dst, .. } | Load { dst, .. } => max(&[dst]),
+        Const { dst, .. } | Load { dst, .. } | LoadAddI { dst, .. } | LoadSubI { dst, .. } => {
+            max(&[dst])
+        }
         Copy { dst, src } => max(&[dst, src]),
         Swap { a, b } => max(&[a, b]),
         Add { dst, a, b }

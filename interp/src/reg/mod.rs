@@ -14,8 +14,8 @@
 //!
 //! Common shapes become one operation (superinstructions): an operation with an immediate
 //! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
-//! `load K; push n; <comparison>; jumpif`, `load K; add`, and `load K; push n; add|sub;
-//! store K`. Fusion never crosses a block
+//! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
+//! `load K; push n; add|sub; store K`. Fusion never crosses a block
 //! boundary. A block's gas charge travels with its first operation ([`Inst::charge`]):
 //! jumps, calls and returns land on that operation, which charges the block's whole cost
 //! before anything of the block runs, so gas is charged exactly as the stack machine charges
@@ -126,6 +126,10 @@ pub(crate) enum RegOp {
     TStoreDyn { key: Slot, src: Slot },
     /// `load K; add`: `dst <- a + memory[key]`.
     AddLoad { dst: Slot, a: Slot, key: u32 },
+    /// `load K; push imm; add`: `dst <- memory[key] + imm`.
+    LoadAddI { dst: Slot, key: u32, imm: i32 },
+    /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
+    LoadSubI { dst: Slot, key: u32, imm: i32 },
     /// `load K; push imm; add; store K`.
     IncMem { key: u32, imm: i32 },
     /// `load K; push imm; sub; store K`.
@@ -228,6 +232,8 @@ impl RegOp {
             RegOp::Load { key, .. }
             | RegOp::Store { key, .. }
             | RegOp::AddLoad { key, .. }
+            | RegOp::LoadAddI { key, .. }
+            | RegOp::LoadSubI { key, .. }
             | RegOp::IncMem { key, .. }
             | RegOp::DecMem { key, .. }
             | RegOp::BrLoadNz { key, .. }
