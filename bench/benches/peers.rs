@@ -50,95 +50,11 @@ use coopvm::host::Env;
 use coopvm::memory::Memory;
 use coopvm::{interp, Engine};
 use coopvm::{Execute, ExecutionContext, NoHost, Verified};
+use coopvm_bench::peers::{Wasmi, Wasmtime, GAS, TIMESTAMP, WAT};
 use coopvm_bench::{self as kernels, report};
 use criterion::{BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::SystemTime;
-
-/// The Wasm twins of the kernels (also run by `examples/count.rs`).
-const WAT: &str = include_str!("../src/peers.wat");
-
-const FUEL: u64 = u64::MAX / 4;
-
-/// The gas limit of coopvm's runs (never reached).
-const GAS: u64 = u64::MAX / 4;
-
-/// The timestamp the benches run with (the block number is 0); the host kernels sum them.
-const TIMESTAMP: i64 = 1;
-
-struct Wasmi {
-    store: wasmi::Store<()>,
-    instance: wasmi::Instance,
-}
-
-impl Wasmi {
-    fn new(wasm: &[u8]) -> Self {
-        let mut config = wasmi::Config::default();
-        config.consume_fuel(true);
-        let engine = wasmi::Engine::new(&config);
-        let module = wasmi::Module::new(&engine, wasm).expect("wasmi module");
-        let mut store = wasmi::Store::new(&engine, ());
-        let mut linker = wasmi::Linker::<()>::new(&engine);
-        linker
-            .func_wrap("env", "timestamp", || -> i64 { TIMESTAMP })
-            .expect("wasmi import");
-        linker
-            .func_wrap("env", "block", || -> i64 { 0 })
-            .expect("wasmi import");
-        let instance = linker
-            .instantiate_and_start(&mut store, &module)
-            .expect("wasmi instance");
-        Wasmi { store, instance }
-    }
-
-    fn func(&self, name: &str) -> wasmi::TypedFunc<i64, i64> {
-        self.instance
-            .get_typed_func::<i64, i64>(&self.store, name)
-            .expect("wasmi export")
-    }
-
-    fn call(&mut self, f: &wasmi::TypedFunc<i64, i64>, n: i64) -> i64 {
-        self.store.set_fuel(FUEL).expect("fuel on");
-        f.call(&mut self.store, n).expect("wasmi call")
-    }
-}
-
-struct Wasmtime {
-    store: wasmtime::Store<()>,
-    instance: wasmtime::Instance,
-}
-
-impl Wasmtime {
-    fn new(wasm: &[u8]) -> Self {
-        let mut config = wasmtime::Config::new();
-        config.consume_fuel(true);
-        let engine = wasmtime::Engine::new(&config).expect("wasmtime engine");
-        let module = wasmtime::Module::new(&engine, wasm).expect("wasmtime module");
-        let mut store = wasmtime::Store::new(&engine, ());
-        let mut linker = wasmtime::Linker::<()>::new(&engine);
-        linker
-            .func_wrap("env", "timestamp", || -> i64 { TIMESTAMP })
-            .expect("wasmtime import");
-        linker
-            .func_wrap("env", "block", || -> i64 { 0 })
-            .expect("wasmtime import");
-        let instance = linker
-            .instantiate(&mut store, &module)
-            .expect("wasmtime instance");
-        Wasmtime { store, instance }
-    }
-
-    fn func(&mut self, name: &str) -> wasmtime::TypedFunc<i64, i64> {
-        self.instance
-            .get_typed_func::<i64, i64>(&mut self.store, name)
-            .expect("wasmtime export")
-    }
-
-    fn call(&mut self, f: &wasmtime::TypedFunc<i64, i64>, n: i64) -> i64 {
-        self.store.set_fuel(FUEL).expect("fuel on");
-        f.call(&mut self.store, n).expect("wasmtime call")
-    }
-}
 
 /// The engines of the table, as criterion function names, in column order.
 const ENGINES: [&str; 6] = [

@@ -250,6 +250,7 @@ pub struct Verified {
     contract: Contract,
     analysis: Analysis,
     limits: Limits,
+    fingerprint: crate::fingerprint::FingerprintCell,
     /// What engines prepared from it (see [`Verified::artefact`]).
     artefacts: crate::artefact::Artefacts,
 }
@@ -266,6 +267,11 @@ impl Verified {
     /// The limits it was verified against (and must run under).
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+    /// The contract's fingerprint, computed on first use and kept (see
+    /// [`crate::fingerprint`]).
+    pub fn fingerprint(&self) -> crate::fingerprint::Fingerprint {
+        self.fingerprint.get(&self.contract)
     }
     /// Gives the contract back.
     pub fn into_contract(self) -> Contract {
@@ -298,6 +304,7 @@ pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyErr
         contract,
         analysis,
         limits: *limits,
+        fingerprint: Default::default(),
         artefacts: Default::default(),
     })
 }
