@@ -99,10 +99,7 @@ const WORLD: &[(&str, &str)] = &[
          push \"did:key:bob\"\npush 20\nupdatereputation\n",
         "did:key:alice",
     ),
-    (
-        ".contract vote\npush 1\npush 1\ncastvote\n",
-        "did:key:bob",
-    ),
+    (".contract vote\npush 1\npush 1\ncastvote\n", "did:key:bob"),
 ];
 
 /// The world every `Coop` case starts from: a cooperative `makers` (alice created it; bob
@@ -163,7 +160,10 @@ impl FailingHost {
         if self.calls > self.after {
             return Err(VmError::new(
                 self.kind,
-                format!("{op}: refused by the failing host after {} calls", self.after),
+                format!(
+                    "{op}: refused by the failing host after {} calls",
+                    self.after
+                ),
             ));
         }
         Ok(())
@@ -544,10 +544,9 @@ fn dropped_host_gas(v: &Verified, got: &Observed, reference: &Observed) -> bool 
     let (Err(g), Err(r)) = (&got.outcome.result, &reference.outcome.result) else {
         return false;
     };
-    let at_host_op = r
-        .pc
-        .and_then(|pc| v.contract().program.code.get(pc as usize))
-        .is_some_and(|insn| insn.op.is_host());
+    let at_host_op =
+        r.pc.and_then(|pc| v.contract().program.code.get(pc as usize))
+            .is_some_and(|insn| insn.op.is_host());
     g.kind == ErrorKind::OutOfGas && g.pc == r.pc && at_host_op
 }
 

@@ -243,7 +243,11 @@ impl Gen<'_, '_> {
             15 if depth < 3 => {
                 // Counted loop; the body keeps the counter. A negative count never ends
                 // (until the gas does).
-                let n = if self.chance(16) { -1 } else { self.pick(7) as i64 };
+                let n = if self.chance(16) {
+                    -1
+                } else {
+                    self.pick(7) as i64
+                };
                 let (top, body, end) = (self.label(), self.label(), self.label());
                 self.emit(&format!(
                     "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}"
@@ -355,14 +359,17 @@ impl Gen<'_, '_> {
                 let k = KEYS[self.pick(3) as usize];
                 match self.pick(6) {
                     0 if avail >= 1 => {
-                        let op = ["add", "sub", "mul", "div", "mod", "lt", "eq"][self.pick(7) as usize];
+                        let op =
+                            ["add", "sub", "mul", "div", "mod", "lt", "eq"][self.pick(7) as usize];
                         self.emit(&format!("push {v}\n{op}"));
                         h
                     }
                     1 if avail >= 2 => {
                         let (skip, end) = (self.label(), self.label());
                         let op = ["lt", "eq", "ge", "ne"][self.pick(4) as usize];
-                        self.emit(&format!("{op}\njumpif {skip}\npush {v}\njump {end}\n{skip}:\npush 1\n{end}:"));
+                        self.emit(&format!(
+                            "{op}\njumpif {skip}\npush {v}\njump {end}\n{skip}:\npush 1\n{end}:"
+                        ));
                         h
                     }
                     2 => {
@@ -484,10 +491,16 @@ pub fn case(u: &mut Unstructured) -> Case {
     }
     let mut header = String::from(".contract gen\n");
     if g.chance(8) {
-        header.push_str(&format!(".permission {}\n", PERMISSIONS[g.pick(4) as usize]));
+        header.push_str(&format!(
+            ".permission {}\n",
+            PERMISSIONS[g.pick(4) as usize]
+        ));
     }
     if g.chance(8) {
-        header.push_str(&format!(".reputation {}\n", [1, 20, 21][g.pick(3) as usize]));
+        header.push_str(&format!(
+            ".reputation {}\n",
+            [1, 20, 21][g.pick(3) as usize]
+        ));
     }
     for k in KEYS {
         if g.chance(3) {

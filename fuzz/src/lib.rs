@@ -170,7 +170,11 @@ fn data_value(u: &mut Unstructured, depth: usize) -> arbitrary::Result<DataValue
 /// choices encodes to bytes that decode to it (or, deeper than `MAX_DEPTH`, are refused).
 pub fn datavalue(data: &[u8]) {
     if let Ok(v) = DataValue::from_bytes(data) {
-        assert!(v.depth() <= MAX_DEPTH, "datavalue: decoded a value {} deep", v.depth());
+        assert!(
+            v.depth() <= MAX_DEPTH,
+            "datavalue: decoded a value {} deep",
+            v.depth()
+        );
         let bytes = v.to_bytes();
         assert!(
             bytes == data,
@@ -223,7 +227,10 @@ mod tests {
             }
             differential(&data);
         }
-        assert!(verified >= 50, "only {verified} of 60 generated cases verify");
+        assert!(
+            verified >= 50,
+            "only {verified} of 60 generated cases verify"
+        );
     }
 
     #[test]
@@ -250,7 +257,8 @@ mod tests {
     /// is fixed: move the case up to `tests/regressions/` and drop the exception).
     #[test]
     fn the_open_cases_still_fail_strictly_and_only_so() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions/open");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions/open");
         let files = seeds::casm_files(&dir);
         assert!(!files.is_empty());
         for path in files {

@@ -135,13 +135,24 @@ pub fn all(root: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
     }
     for i in 0..32u64 {
         let name = format!("random-{i:02}");
-        out.push(("differential", name.clone(), pseudo_random(i + 1, 64 + 16 * i as usize)));
-        out.push(("verify", name.clone(), pseudo_random(i + 101, 32 + 4 * i as usize)));
-        out.push(("store", name.clone(), pseudo_random(i + 201, 16 + 4 * i as usize)));
+        out.push((
+            "differential",
+            name.clone(),
+            pseudo_random(i + 1, 64 + 16 * i as usize),
+        ));
+        out.push((
+            "verify",
+            name.clone(),
+            pseudo_random(i + 101, 32 + 4 * i as usize),
+        ));
+        out.push((
+            "store",
+            name.clone(),
+            pseudo_random(i + 201, 16 + 4 * i as usize),
+        ));
     }
-    let deep = (0..coopvm::vmi::data::MAX_DEPTH - 1).fold(DataValue::Int(1), |v, _| {
-        DataValue::List(vec![v])
-    });
+    let deep = (0..coopvm::vmi::data::MAX_DEPTH - 1)
+        .fold(DataValue::Int(1), |v, _| DataValue::List(vec![v]));
     let values = [
         DataValue::Int(0),
         DataValue::Int(-1),

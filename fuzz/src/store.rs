@@ -70,7 +70,10 @@ fn run_ops(u: &mut Unstructured, path: &Path) {
         match op {
             0 | 1 => {
                 let (i, who) = (pick(u, 2), CALLERS[pick(u, 3)]);
-                log.push(format!("{} lib #{i} as {who}", ["deploy", "upgrade"][op as usize]));
+                log.push(format!(
+                    "{} lib #{i} as {who}",
+                    ["deploy", "upgrade"][op as usize]
+                ));
                 let r = if op == 0 {
                     s.deploy(program(i), who)
                 } else {
@@ -92,7 +95,11 @@ fn run_ops(u: &mut Unstructured, path: &Path) {
                 };
                 let gas = [100_000, 50, 0, 1_000][pick(u, 4)];
                 let engine = [Engine::Interp, Engine::Jit][pick(u, 2)];
-                log.push(format!("run #{i} as {} with gas {gas} on {}", ctx.caller_did, engine.name()));
+                log.push(format!(
+                    "run #{i} as {} with gas {gas} on {}",
+                    ctx.caller_did,
+                    engine.name()
+                ));
                 if let Err(e) = s.execute(&program(i), &ctx, gas, &engine) {
                     if !corrupted {
                         fail("a run", &e, &log);
