@@ -16,9 +16,9 @@ secs=${2:?usage: campaign.sh TARGET|all SECONDS [JOBS]}
 jobs=${3:-$(nproc)}
 [ "$what" = all ] && list=$TARGETS || list=$what
 # One build of every target first (instrumented for coverage, no sanitizer, release).
-cargo fuzz build -s none >/dev/null || { echo "cargo fuzz build failed"; exit 2; }
-# The seeds are regenerated from the examples and the saved regressions.
-cargo run --quiet --release --bin fuzz-tool -- seeds >/dev/null || { echo "seeding failed"; exit 2; }
+cargo fuzz build -s none >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 2; }
+# The seeds are committed (fuzz/seeds/); `cargo run --release --example fuzz-tool -- seeds`
+# rewrites them after examples or regressions change.
 status=0
 for t in $list; do
   mkdir -p "corpus/$t" "artifacts/$t" "logs"
@@ -33,8 +33,8 @@ for t in $list; do
   execs=0 rate=0 cov=0 ft=0 crashes=0
   for i in $(seq 1 "$jobs"); do
     log="logs/$t.$i.log"
-    e=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
-    r=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    e=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    r=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     c=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     f=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     execs=$((execs + ${e:-0})); rate=$((rate + ${r:-0}))
