@@ -40,7 +40,8 @@ for t in $list; do
     execs=$((execs + ${e:-0})); rate=$((rate + ${r:-0}))
     [ "${c:-0}" -gt "$cov" ] && cov=$c
     [ "${f:-0}" -gt "$ft" ] && ft=$f
-    if grep -q -E '^==[0-9]+== ERROR|panicked at|deadly signal|Test unit written to' "$log"; then
+    # (A slow unit is written out too, as slow-unit-*: reported by libFuzzer, not a crash.)
+    if grep -q -E '^==[0-9]+== ERROR|panicked at|deadly signal|Test unit written to .*/(crash|timeout|oom|leak)-' "$log"; then
       crashes=$((crashes + 1))
       echo "== $t: process $i found a problem ($log):"
       grep -A 60 -E 'panicked at' "$log" | head -80

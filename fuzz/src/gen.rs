@@ -551,6 +551,6 @@ pub fn case(u: &mut Unstructured) -> Case {
         limits,
         host,
         ctx,
-        gas: 1_000_000,
+        gas: crate::MAX_FUZZ_GAS,
     }
 }

@@ -20,11 +20,22 @@ use std::time::{Duration, Instant};
 /// examples and the saved regressions in.
 pub const CASE_PREFIX: &[u8] = b"CASE\n";
 
+/// The largest gas limit of a fuzzed case: a runaway loop burns all of it at every limit of
+/// the sweep on every engine, so this bounds the time of one input.
+pub const MAX_FUZZ_GAS: u64 = 100_000;
+
 /// The differential case an input of the `differential` target stands for: a readable case
-/// after [`CASE_PREFIX`], else the generator's program for the input's choices.
+/// after [`CASE_PREFIX`] (its gas limit at most [`MAX_FUZZ_GAS`]), else the generator's
+/// program for the input's choices.
 pub fn differential_case(data: &[u8]) -> Option<Case> {
     match data.strip_prefix(CASE_PREFIX) {
-        Some(text) => Case::from_casm(std::str::from_utf8(text).ok()?).ok(),
+        Some(text) => {
+            let case = Case::from_casm(std::str::from_utf8(text).ok()?).ok()?;
+            Some(Case {
+                gas: case.gas.min(MAX_FUZZ_GAS),
+                ..case
+            })
+        }
         None => Some(gen::case(&mut Unstructured::new(data))),
     }
 }

@@ -66,12 +66,10 @@ fn run_ops(u: &mut Unstructured, path: &Path) {
     let mut log = Vec::new();
     let mut store = Some(Store::open(path).unwrap_or_else(|e| fail("creating", &e, &log)));
     let mut corrupted = false;
-    let mut clock = 0;
-    for _ in 0..24 {
+    for clock in 1..=24 {
         let Ok(op) = u.int_in_range(0..=8u8) else {
             break;
         };
-        clock += 1;
         let Some(s) = store.as_mut() else {
             break;
         };
