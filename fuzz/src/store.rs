@@ -60,6 +60,9 @@ pub fn store(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
     run_ops(&mut Unstructured::new(data), &path);
     let _ = std::fs::remove_file(&path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 fn run_ops(u: &mut Unstructured, path: &Path) {
