@@ -13,9 +13,11 @@
 //! ```
 
 pub mod address;
+pub mod artefact;
 pub mod asm;
 pub mod codec;
 pub mod context;
+pub mod diagnostic;
 pub mod disasm;
 pub mod docs;
 pub mod error;

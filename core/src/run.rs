@@ -353,7 +353,14 @@ impl<'a> Session<'a> {
             memory,
             ..
         } = self;
-        let gas_used = exec.gas_used.min(params.gas_limit);
+        // A host operation that failed after charging dynamic gas ended the run: its charge
+        // (at most the gas that was left) is spent like any other.
+        let spent = if exec.result.is_err() {
+            exec.gas_used.saturating_add(env.failed_charge)
+        } else {
+            exec.gas_used
+        };
+        let gas_used = spent.min(params.gas_limit);
         match exec.result {
             Ok(()) => {
                 host.commit();

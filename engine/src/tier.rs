@@ -305,13 +305,13 @@ impl CodeCache {
     }
 }
 
-/// Runs `verified` on the interpreter.
+/// Runs `verified` on the interpreter (lowered once per contract: `coopvm_interp::lowered`).
 fn on_interpreter<H: Host + ?Sized>(
     verified: &Verified,
     params: RunParams<'_>,
     host: &mut H,
 ) -> Outcome {
-    run(&coopvm_interp::lower(verified), verified, params, host)
+    run(&*coopvm_interp::lowered(verified), verified, params, host)
 }
 
 /// Drops the least recently used entry.

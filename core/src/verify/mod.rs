@@ -250,6 +250,8 @@ pub struct Verified {
     contract: Contract,
     analysis: Analysis,
     limits: Limits,
+    /// What engines prepared from it (see [`Verified::artefact`]).
+    artefacts: crate::artefact::Artefacts,
 }
 
 impl Verified {
@@ -269,6 +271,15 @@ impl Verified {
     pub fn into_contract(self) -> Contract {
         self.contract
     }
+    /// The engine artefact of type `T` for this contract, made by `make` on first use and
+    /// kept with it (clones share it); `None` if the contract keeps too many types already
+    /// (see [`crate::artefact`]).
+    pub fn artefact<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce(&Verified) -> T,
+    ) -> Option<&T> {
+        self.artefacts.get_or_make(|| make(self))
+    }
 }
 
 /// Verifies `contract` against `limits`.
@@ -287,6 +298,7 @@ pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyErr
         contract,
         analysis,
         limits: *limits,
+        artefacts: Default::default(),
     })
 }
 
