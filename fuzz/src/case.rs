@@ -472,24 +472,10 @@ pub fn gas_limits(full: u64, limit: u64) -> Vec<u64> {
     g
 }
 
-/// How strictly [`check`] applies the gas laws.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Laws {
-    /// Every law, as stated in [`check`].
-    Strict,
-    /// Every law but one known exception, reported and not fixed yet (it is the host
-    /// dispatch's and the engines' business): the dynamic gas a host operation charges before
-    /// it fails is not counted in the failed run's `gas_used` (`coopvm_core::host::dispatch`
-    /// drops `HostCx::charge`s on the error path; a failed `callcontract` loses the gas its
-    /// nested run used). So a limit equal to the reported gas can end in `out_of_gas` at that
-    /// host operation instead of its error. `tests/regressions/open/` holds a case.
-    KnownIssues,
-}
-
-/// Checks the case with [`Laws::KnownIssues`]: see [`check_verified`].
+/// Checks the case: see [`check_verified`].
 pub fn check(case: &Case) -> Result<Checked, String> {
     match case.verified() {
-        Some(v) => check_verified(case, &v, Laws::KnownIssues),
+        Some(v) => check_verified(case, &v),
         None => Ok(Checked::default()),
     }
 }
@@ -501,7 +487,7 @@ pub fn check(case: &Case) -> Result<Checked, String> {
 /// run ends with `out_of_gas` having used exactly the limit, and from it on the outcome is
 /// the reference run's. Returns what it ran, or a report of the first disagreement with the
 /// case as readable assembly.
-pub fn check_verified(case: &Case, v: &Verified, laws: Laws) -> Result<Checked, String> {
+pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
     let reference = compare(case, v, case.gas)?;
     let full = reference.outcome.gas_used;
     let mut runs = 1;
@@ -514,9 +500,7 @@ pub fn check_verified(case: &Case, v: &Verified, laws: Laws) -> Result<Checked, 
                 Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => None,
                 _ => Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"),
             }
-        } else if same_but_gas_limit(&got, &reference)
-            || (laws == Laws::KnownIssues && dropped_host_gas(v, &got, &reference))
-        {
+        } else if same_but_gas_limit(&got, &reference) {
             None
         } else {
             Some("with at least the reference run's gas, the outcome must be the reference run's")
@@ -536,18 +520,6 @@ pub fn check_verified(case: &Case, v: &Verified, laws: Laws) -> Result<Checked, 
         gas_used: full,
         error: reference.outcome.result.as_ref().err().map(|e| e.kind),
     })
-}
-
-/// The known exception of [`Laws::KnownIssues`]: the reference run failed at a host
-/// operation, and `got` ran out of gas at that same instruction.
-fn dropped_host_gas(v: &Verified, got: &Observed, reference: &Observed) -> bool {
-    let (Err(g), Err(r)) = (&got.outcome.result, &reference.outcome.result) else {
-        return false;
-    };
-    let at_host_op =
-        r.pc.and_then(|pc| v.contract().program.code.get(pc as usize))
-            .is_some_and(|insn| insn.op.is_host());
-    g.kind == ErrorKind::OutOfGas && g.pc == r.pc && at_host_op
 }
 
 /// Whether two runs are the same except where a message names the gas limit (a nested

@@ -165,7 +165,7 @@ pub fn verify_target(data: &[u8]) {
             .collect(),
         ..case
     };
-    if let Err(report) = case::check_verified(&case, &v, case::Laws::KnownIssues) {
+    if let Err(report) = case::check_verified(&case, &v) {
         panic!("verify: {report}");
     }
 }
@@ -275,23 +275,6 @@ mod tests {
             codec(&data);
             verify_target(&data);
             datavalue(&data);
-        }
-    }
-
-    /// The known exception of `Laws::KnownIssues` is still there (when this fails, the bug
-    /// is fixed: move the case up to `tests/regressions/` and drop the exception).
-    #[test]
-    fn the_open_cases_still_fail_strictly_and_only_so() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions/open");
-        let files = seeds::casm_files(&dir);
-        assert!(!files.is_empty());
-        for path in files {
-            let case = Case::from_casm(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let v = case.verified().unwrap();
-            let strict = case::check_verified(&case, &v, case::Laws::Strict);
-            assert!(strict.is_err(), "{} passes: fixed?", path.display());
-            case::check_verified(&case, &v, case::Laws::KnownIssues).unwrap();
         }
     }
 }

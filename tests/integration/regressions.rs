@@ -24,7 +24,7 @@ fn cases(dir: &str) -> Vec<PathBuf> {
 }
 
 /// Replays every case in `dir`; returns the failures' reports.
-fn replay(dir: &str, laws: case::Laws) -> (usize, Vec<String>) {
+fn replay(dir: &str) -> (usize, Vec<String>) {
     let files = cases(dir);
     let mut failures = Vec::new();
     for path in &files {
@@ -34,7 +34,7 @@ fn replay(dir: &str, laws: case::Laws) -> (usize, Vec<String>) {
         let v = case
             .verified()
             .unwrap_or_else(|| panic!("{}: the case does not verify", path.display()));
-        match case::check_verified(&case, &v, laws) {
+        match case::check_verified(&case, &v) {
             Ok(checked) => assert!(checked.runs > 1, "{}", path.display()),
             Err(report) => failures.push(format!("{}:\n{report}", path.display())),
         }
@@ -44,7 +44,7 @@ fn replay(dir: &str, laws: case::Laws) -> (usize, Vec<String>) {
 
 #[test]
 fn saved_cases_agree_on_every_engine_at_every_gas_limit() {
-    let (n, failures) = replay("tests/regressions", case::Laws::KnownIssues);
+    let (n, failures) = replay("tests/regressions");
     assert!(n >= 4, "only {n} saved cases");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -52,7 +52,7 @@ fn saved_cases_agree_on_every_engine_at_every_gas_limit() {
 #[test]
 #[ignore = "bugs found by fuzzing and not fixed yet: see tests/regressions/open/"]
 fn open_cases_agree_on_every_engine_at_every_gas_limit() {
-    let (_, failures) = replay("tests/regressions/open", case::Laws::Strict);
+    let (_, failures) = replay("tests/regressions/open");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
