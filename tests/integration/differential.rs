@@ -950,5 +950,11 @@ fn gas_a_failing_host_operation_charged_is_counted_and_reproducible() {
         let again = run(full.gas_used);
         assert_eq!(again.result, full.result, "{engine:?}");
         assert_eq!(again.gas_used, full.gas_used, "{engine:?}");
+        // A limit that covers the blocks but not the charge: out of gas at the host
+        // operation, using all of it, as if the operation had succeeded.
+        let short = run(full.gas_used - 1);
+        let e = short.result.as_ref().unwrap_err();
+        assert_eq!((e.kind, e.pc), (ErrorKind::OutOfGas, err.pc), "{engine:?}");
+        assert_eq!(short.gas_used, full.gas_used - 1, "{engine:?}");
     }
 }
