@@ -20,9 +20,7 @@ use coopvm::{interp, Engine, Execute, ExecutionContext, NoHost};
 use std::hint::black_box;
 use std::process::ExitCode;
 
-const FUEL: u64 = u64::MAX / 4;
-const GAS: u64 = u64::MAX / 4;
-const TIMESTAMP: i64 = 1;
+use coopvm_bench::{GAS, TIMESTAMP};
 
 /// The counted region: callgrind collects only inside it.
 #[inline(never)]
@@ -96,33 +94,11 @@ fn interp_run(k: &coopvm_bench::Kernel, n: i64) -> i64 {
 }
 
 fn wasmi_run(k: &coopvm_bench::Kernel, n: i64) -> i64 {
-    let wasm = wat::parse_str(include_str!("../src/peers.wat")).expect("valid WAT");
-    let mut config = wasmi::Config::default();
-    config.consume_fuel(true);
-    let engine = wasmi::Engine::new(&config);
-    let module = wasmi::Module::new(&engine, &wasm).expect("wasmi module");
-    let mut store = wasmi::Store::new(&engine, ());
-    let mut linker = wasmi::Linker::<()>::new(&engine);
-    linker
-        .func_wrap("env", "timestamp", || -> i64 { TIMESTAMP })
-        .expect("wasmi import");
-    linker
-        .func_wrap("env", "block", || -> i64 { 0 })
-        .expect("wasmi import");
-    let instance = linker
-        .instantiate_and_start(&mut store, &module)
-        .expect("wasmi instance");
-    let func = |store: &wasmi::Store<()>, name: &str| {
-        instance
-            .get_typed_func::<i64, i64>(store, name)
-            .expect("wasmi export")
-    };
-    let f = func(&store, k.name);
-    let set = func(&store, "tiny_set");
-    let mut call = |f: &wasmi::TypedFunc<i64, i64>, n: i64| {
-        store.set_fuel(FUEL).expect("fuel on");
-        f.call(&mut store, n).expect("wasmi call")
-    };
+    use coopvm_bench::peers::{Wasmi, WAT};
+    let wasm = wat::parse_str(WAT).expect("valid WAT");
+    let mut vm = Wasmi::new(&wasm);
+    let (f, set) = (vm.func(k.name), vm.func("tiny_set"));
+    let mut call = |f: &wasmi::TypedFunc<i64, i64>, n: i64| vm.call(f, n);
     if k.name == "tiny" {
         // The counter starts at n, as the contract's state does; the warm-up run counts one.
         call(&set, n - 1);

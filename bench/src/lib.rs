@@ -8,7 +8,7 @@
 
 use coopvm::{load, Limits, Verified};
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "wasmi")]
 pub mod peers;
 pub mod report;
 

@@ -1,6 +1,6 @@
-//! The peer VMs of the `peers` bench (behind the `peers` feature): the Wasm twins of the
-//! kernels and the wasmi and wasmtime instances that run them with fuel metering. Shared by
-//! `benches/peers.rs` and `examples/peer_counts.rs`.
+//! The peer VMs of the `peers` bench: the Wasm twins of the kernels and the wasmi (feature
+//! `wasmi`) and wasmtime (feature `peers`) instances that run them with fuel metering. Shared
+//! by `benches/peers.rs`, `examples/peer_counts.rs` and `examples/count.rs`.
 
 /// The Wasm twins of the kernels (one module; an export per kernel, named as the kernel;
 /// also run by `examples/count.rs`).
@@ -53,11 +53,13 @@ impl Wasmi {
 }
 
 /// A wasmtime instance of [`WAT`] with fuel metering.
+#[cfg(feature = "peers")]
 pub struct Wasmtime {
     store: wasmtime::Store<()>,
     instance: wasmtime::Instance,
 }
 
+#[cfg(feature = "peers")]
 impl Wasmtime {
     /// Instantiates `wasm` (with the `env` imports the host kernels call).
     pub fn new(wasm: &[u8]) -> Self {
