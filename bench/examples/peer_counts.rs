@@ -16,6 +16,8 @@
 //! instruction count of the repetitions alone; ratios of two engines on one kernel do not
 //! depend on the machine's load. `wasmi` and `wasmtime` need the `peers` feature; without
 //! it the example builds without them and counts coopvm's engines and native Rust only.
+//! For `jit`, `JIT_OPT=fast|none|speed` compiles at that [`coopvm::jit::OptLevel`] instead
+//! of the JIT's own choice.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
@@ -81,7 +83,19 @@ fn main() -> ExitCode {
             measured(reps, &mut f)
         }
         "jit" => {
-            let code = coopvm::jit::compile(&v).expect("the kernel compiles");
+            // `JIT_OPT=fast|none|speed` picks Cranelift's tier (default: the JIT's choice).
+            let opt = match std::env::var("JIT_OPT").as_deref() {
+                Ok("fast") => Some(coopvm::jit::OptLevel::Fast),
+                Ok("none") => Some(coopvm::jit::OptLevel::None),
+                Ok("speed") => Some(coopvm::jit::OptLevel::Speed),
+                _ => None,
+            };
+            let options = coopvm::jit::Options {
+                opt,
+                ..Default::default()
+            };
+            let code =
+                coopvm::jit::compile_with_options(&v, options).expect("the kernel compiles");
             let mut f = || {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
                 let mut memory = Memory::new(&contract.program, &contract.state, keys);

@@ -77,6 +77,7 @@ fn deep(n: usize) -> String {
 #[inline(never)]
 fn measured(v: &coopvm_core::Verified) -> Result<coopvm_jit::NativeCode, coopvm_jit::JitError> {
     let opt = match std::env::var("OPT").as_deref() {
+        Ok("fast") => Some(coopvm_jit::OptLevel::Fast),
         Ok("none") => Some(coopvm_jit::OptLevel::None),
         Ok("speed") => Some(coopvm_jit::OptLevel::Speed),
         _ => None,

@@ -115,7 +115,10 @@ pub fn compile_estimate(verified: &Verified) -> u64 {
 /// How much Cranelift optimizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OptLevel {
-    /// No optimization: the fastest compile.
+    /// No optimization and Cranelift's single-pass register allocator: the fastest compile,
+    /// slower code.
+    Fast,
+    /// No optimization, Cranelift's backtracking register allocator.
     None,
     /// Cranelift's `speed`: slower to compile, faster code.
     Speed,
@@ -245,11 +248,13 @@ fn flags(opt: OptLevel) -> Result<settings::Flags, JitError> {
         b.set(k, v)
             .map_err(|e| JitError::Isa(format!("setting {k}={v}: {e}")))
     };
-    let level = match opt {
-        OptLevel::None => "none",
-        OptLevel::Speed => "speed",
+    let (level, regalloc) = match opt {
+        OptLevel::Fast => ("none", "single_pass"),
+        OptLevel::None => ("none", "backtracking"),
+        OptLevel::Speed => ("speed", "backtracking"),
     };
     set(&mut b, "opt_level", level)?;
+    set(&mut b, "regalloc_algorithm", regalloc)?;
     // Frames larger than a page are probed inline (no call to a probestack symbol).
     set(&mut b, "enable_probestack", "true")?;
     set(&mut b, "probestack_strategy", "inline")?;
@@ -274,7 +279,8 @@ pub fn host_isa() -> Result<OwnedTargetIsa, JitError> {
 }
 
 fn host_isa_at(opt: OptLevel) -> Result<&'static OwnedTargetIsa, JitError> {
-    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let cell = &ISAS[opt as usize];
     cell.get_or_init(|| {
         let builder = cranelift_native::builder().map_err(|e| e.to_string())?;

@@ -220,8 +220,9 @@ struct Sigs {
     tload: SigRef,
 }
 
-/// The first variable of the value stack (heights); those below hold the registers.
-const FIRST_HEIGHT_VAR: usize = 5;
+/// The first variable of the value stack (heights); those below hold the registers (gas,
+/// base, depth).
+const FIRST_HEIGHT_VAR: usize = 3;
 
 /// A static slot kept in registers: its value and whether it holds one.
 #[derive(Clone, Copy)]
@@ -324,20 +325,21 @@ impl<'a, 'f> Lower<'a, 'f> {
         let flags = MemFlags::trusted();
         let counts = stats.then(|| b.ins().load(ptr, flags, ctx, off::COUNTS));
 
-        // (Variables 3 and 4 are unused: the return stack is reached through the context.)
-        let [gas, base, depth] = [0, 1, 2].map(Variable::new);
-        for v in [gas, base, depth] {
-            b.declare_var(v, types::I64);
-        }
+        // Variables are numbered in the order they are declared: the registers, then the
+        // frame heights (`Self::var`), then the statistics and the register slots.
+        let [gas, base, depth] = [(); FIRST_HEIGHT_VAR].map(|()| b.declare_var(types::I64));
         let max_height = a.funcs.iter().map(|f| f.max_height).max().unwrap_or(0);
         for h in 0..max_height {
-            b.declare_var(Self::var(h), types::I64);
+            let v = b.declare_var(types::I64);
+            if v != Self::var(h) {
+                return Err(JitError::Internal(format!(
+                    "frame height {h} got variable {v}"
+                )));
+            }
         }
         // Statistics live in variables (registers) while the code runs and go to the context
         // block on every exit.
-        let mut next_var = FIRST_HEIGHT_VAR + max_height as usize;
-        let stat_vars = stats.then(|| StatVars::declare(&mut b, next_var));
-        next_var += StatVars::COUNT;
+        let stat_vars = stats.then(|| StatVars::declare(&mut b));
         let g = b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
         b.def_var(gas, g);
         let zero = b.ins().iconst(types::I64, 0);
@@ -351,11 +353,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
         let mut slot_vars = vec![None; verified.contract().program.keys.len()];
         for &slot in &plan.slot_vars {
-            let value = Variable::new(next_var);
-            let present_var = Variable::new(next_var + 1);
-            next_var += 2;
-            b.declare_var(value, types::I64);
-            b.declare_var(present_var, types::I8);
+            let value = b.declare_var(types::I64);
+            let present_var = b.declare_var(types::I8);
             let v = b.ins().load(types::I64, flags, slots, (slot * 8) as i32);
             b.def_var(value, v);
             let p = b.ins().load(types::I8, flags, present, slot as i32);
