@@ -54,6 +54,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
+/// [`Policy::min_gas_per_run`] by default: below this much gas a run, the interpreter runs a
+/// contract in fewer instructions than native code under the full run protocol (measured with
+/// callgrind on the counter contract and on short loops; see the README).
+pub const MIN_GAS_PER_RUN: u64 = 0;
+
 /// When a contract counts as hot, and how many contracts the cache keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -76,6 +81,11 @@ pub struct Policy {
     /// by gas, so big contracts wait until interpreting them has cost about what compiling
     /// them will. 0: the estimate plays no part.
     pub gas_per_compile_unit: u64,
+    /// Contracts whose interpreted runs used less gas than this on average stay on the
+    /// interpreter, however often they run: for them the run protocol dominates, and native
+    /// code's per-run set-up costs more than its faster instructions save (measured; see the
+    /// README). 0: every hot contract is compiled.
+    pub min_gas_per_run: u64,
 }
 
 impl Default for Policy {
@@ -89,6 +99,7 @@ impl Default for Policy {
             max_code_len: 16_384,
             background: true,
             gas_per_compile_unit: 4_000,
+            min_gas_per_run: MIN_GAS_PER_RUN,
         }
     }
 }
@@ -103,6 +114,7 @@ impl Policy {
         max_code_len: usize::MAX,
         background: false,
         gas_per_compile_unit: 0,
+        min_gas_per_run: 0,
     };
 }
 
@@ -451,7 +463,13 @@ impl CodeCache {
 
     /// Whether `entry` (of `verified`) is hot under the policy.
     fn is_hot(&self, entry: &Entry, verified: &Verified) -> bool {
-        if entry.runs.load(Ordering::Relaxed) >= self.policy.runs {
+        let runs = entry.runs.load(Ordering::Relaxed);
+        let gas = entry.gas.load(Ordering::Relaxed);
+        if runs > 0 && gas < u64::from(runs).saturating_mul(self.policy.min_gas_per_run) {
+            // Too little work per run for native code to pay off.
+            return false;
+        }
+        if runs >= self.policy.runs {
             return true;
         }
         let threshold = *entry.gas_threshold.get_or_init(|| {
@@ -462,7 +480,7 @@ impl CodeCache {
             let estimate = coopvm_jit::compile_estimate(verified);
             self.policy.gas.max(estimate.saturating_mul(per_unit))
         });
-        entry.gas.load(Ordering::Relaxed) >= threshold
+        gas >= threshold
     }
 
     /// Waits until no background compile is queued or running (for tests and benchmarks

@@ -642,7 +642,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let cold = self.b.create_block();
         self.b.set_cold_block(cold);
         let cont = self.b.create_block();
-        self.b.ins().brif(any, cold, &[], cont, &[]);
+        // The hot successor goes first: Cranelift orders blocks for register allocation
+        // by a depth-first search that visits the first successor first, which puts it
+        // last. With the cold block first, every cold block would sink to the end of the
+        // function and the values it reads (gas, operands) would stay live across all the
+        // code in between: register allocation quadratic in the number of blocks.
+        let ok = self.negate(any);
+        self.b.ins().brif(ok, cont, &[], cold, &[]);
         self.b.switch_to_block(cold);
         self.b.seal_block(cold);
         // The first failed check in program order wins: fold from the last one with
@@ -662,6 +668,26 @@ impl<'a, 'f> Lower<'a, 'f> {
             .jump(exit_block, &[packed.into(), a.into(), b.into(), gas.into()]);
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
+    }
+
+    /// `cond == 0` for an `i8` condition: the comparison itself inverted when `cond` is one,
+    /// else a test.
+    fn negate(&mut self, cond: Value) -> Value {
+        use cranelift_codegen::ir::condcodes::CondCode;
+        use cranelift_codegen::ir::{InstructionData, ValueDef};
+        if let ValueDef::Result(inst, 0) = self.b.func.dfg.value_def(cond) {
+            match self.b.func.dfg.insts[inst] {
+                InstructionData::IntCompareImm { cond: cc, arg, imm, .. } => {
+                    let imm: i64 = imm.into();
+                    return self.b.ins().icmp_imm(cc.complement(), arg, imm);
+                }
+                InstructionData::IntCompare { cond: cc, args, .. } => {
+                    return self.b.ins().icmp(cc.complement(), args[0], args[1]);
+                }
+                _ => {}
+            }
+        }
+        self.b.ins().icmp_imm(IntCC::Equal, cond, 0)
     }
 
     /// The failure exit's arguments for `c` (constants materialized here, on the cold path).
