@@ -33,7 +33,8 @@
 //! use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
 //! use coopvm_engine::tier::{CodeCache, Policy, Tier};
 //! let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
-//! let cache = CodeCache::new(Policy { runs: 2, background: false, ..Policy::default() });
+//! let policy = Policy { runs: 2, background: false, min_gas_per_run: 0, ..Policy::default() };
+//! let cache = CodeCache::new(policy);
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let (first, tier) = cache.run(&v, params, &mut NoHost);
@@ -57,7 +58,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 /// [`Policy::min_gas_per_run`] by default: below this much gas a run, the interpreter runs a
 /// contract in fewer instructions than native code under the full run protocol (measured with
 /// callgrind on the counter contract and on short loops; see the README).
-pub const MIN_GAS_PER_RUN: u64 = 0;
+pub const MIN_GAS_PER_RUN: u64 = 300;
 
 /// When a contract counts as hot, and how many contracts the cache keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -594,6 +595,7 @@ mod tests {
             runs: 3,
             gas: u64::MAX,
             background: false,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(1);
@@ -610,10 +612,32 @@ mod tests {
             gas: 7,
             background: false,
             gas_per_compile_unit: 0,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(1); // 3 gas a run
         let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &v)).collect();
+        use Tier::*;
+        assert_eq!(tiers, [Interp, Interp, Interp, Jit, Jit]);
+    }
+
+    #[test]
+    fn contracts_doing_little_per_run_stay_on_the_interpreter() {
+        let policy = Policy {
+            runs: 3,
+            gas: u64::MAX,
+            background: false,
+            ..Policy::default()
+        };
+        let tiny = contract(1); // 3 gas a run
+        let cache = CodeCache::new(policy);
+        assert!((0..10).all(|_| go(&cache, &tiny) == Tier::Interp));
+        assert_eq!(cache.compiled(), 0);
+        // A countdown from 100: 506 gas a run, over the default minimum.
+        let src = "push 100\nl: dup\njumpif b\npop\nhalt\nb: push 1\nsub\njump l\n";
+        let busy = verify(assemble("t", src).unwrap(), &Limits::default()).unwrap();
+        assert!(MIN_GAS_PER_RUN > 3 && MIN_GAS_PER_RUN <= 500);
+        let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &busy)).collect();
         use Tier::*;
         assert_eq!(tiers, [Interp, Interp, Interp, Jit, Jit]);
     }
@@ -669,6 +693,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 2,
             gas: u64::MAX,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(5);
@@ -684,6 +709,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 3,
             background: false,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let contracts: Vec<Verified> = (0..8).map(contract).collect();

@@ -84,8 +84,9 @@ pub const BUDGET_PER_INSN: u64 = 64;
 pub const BUDGET_BASE: u64 = 4_096;
 
 /// Compile work no contract may exceed, whatever its size. Measured under callgrind, a unit
-/// costs 8,000 to 11,000 instructions of compiling and about 1 KiB of peak memory, so this
-/// is about 75 ms and 25 MB (figures in the README). Larger contracts stay on the
+/// costs 5,000 to 7,500 instructions of compiling with [`OptLevel::Fast`] (which contracts
+/// this large get) and about 1 KiB of peak memory, so this is about 50 ms and 25 MB
+/// (figures in the README). Larger contracts stay on the
 /// interpreter, so one compile cannot stall a validator.
 pub const BUDGET_MAX: u64 = 25_000;
 
@@ -134,8 +135,12 @@ pub struct Options {
 }
 
 /// Contracts whose [`compile_estimate`] is at most this compile with [`OptLevel::Speed`],
-/// larger ones with [`OptLevel::None`] (see [`compile`]).
-pub const SPEED_ESTIMATE_LIMIT: u64 = 20_000;
+/// larger ones with [`OptLevel::Fast`] (see [`compile`]). Cranelift's backtracking register
+/// allocator grows faster than linearly with a function's blocks (measured under callgrind:
+/// 11,000 to 35,000 instructions of compiling per unit of estimate at 1,000 instructions of
+/// code, rising with size), the single-pass one linearly (5,000 to 7,500 per unit); this
+/// limit keeps an optimized compile under about 100 M instructions.
+pub const SPEED_ESTIMATE_LIMIT: u64 = 4_000;
 
 type Entry = unsafe extern "C" fn(*mut rt::Ctx) -> u32;
 
@@ -385,9 +390,10 @@ fn module_error(e: cranelift_module::ModuleError) -> JitError {
 }
 
 /// Compiles `verified` to native code for this machine. Small contracts (a compile
-/// estimate up to [`SPEED_ESTIMATE_LIMIT`]) are optimized, larger ones are not (compile
-/// time stays about proportional to size either way). A contract over its compile
-/// [`budget`] is refused ([`JitError::OverBudget`]).
+/// estimate up to [`SPEED_ESTIMATE_LIMIT`]) are optimized ([`OptLevel::Speed`]), larger ones
+/// compiled for compile speed ([`OptLevel::Fast`], linear in the size; its code runs 1.6 to
+/// 2 times slower). A contract over its compile [`budget`] is refused
+/// ([`JitError::OverBudget`]).
 pub fn compile(verified: &Verified) -> Result<NativeCode, JitError> {
     compile_with_options(verified, Options::default())
 }
@@ -423,7 +429,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
     let opt = match options.opt {
         Some(opt) => opt,
         None if compile_estimate(verified) <= SPEED_ESTIMATE_LIMIT => OptLevel::Speed,
-        None => OptLevel::None,
+        None => OptLevel::Fast,
     };
     let isa = host_isa_at(opt)?;
     let (bytes, code_size) = TOOLS.with(|tools| {
