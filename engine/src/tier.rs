@@ -17,11 +17,12 @@
 //! defaults implement the classic rule "compile once interpretation has cost about as much as
 //! compiling": interpreted code costs an order of magnitude more per unit of gas than JIT
 //! code, and [`Policy::gas`] is about as much interpretation as compiling a typical contract
-//! takes. Tiny contracts (tens of gas) are dominated by the run protocol on either engine, so
-//! the JIT saves them little; [`Policy::runs`] bounds what they can spend interpreted before
-//! being compiled anyway, at the cost of one compile. The measurements behind the defaults
-//! come from `cargo bench -p coopvm-bench --bench jit`; the README ("The JIT and tiering")
-//! keeps the figures.
+//! takes. A contract whose runs use little gas (under [`Policy::min_gas_per_run`] on
+//! average) is never compiled: the run protocol dominates it on either engine, and native
+//! code's per-run set-up costs more than it saves, so it runs faster interpreted. Other
+//! contracts are compiled after [`Policy::runs`] runs at the latest. The measurements behind
+//! the defaults come from `cargo bench -p coopvm-bench --bench jit` and callgrind counts of
+//! `peer_counts`; the README ("The JIT and tiering") keeps the figures.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run and the last thread
@@ -55,9 +56,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-/// [`Policy::min_gas_per_run`] by default: below this much gas a run, the interpreter runs a
-/// contract in fewer instructions than native code under the full run protocol (measured with
-/// callgrind on the counter contract and on short loops; see the README).
+/// [`Policy::min_gas_per_run`] by default: below about this much gas a run, the interpreter
+/// runs a contract in fewer instructions than native code under the full run protocol
+/// (measured with callgrind on the counter contract and on short loops: the break-even lies
+/// between 250 and 450 gas; see the README).
 pub const MIN_GAS_PER_RUN: u64 = 300;
 
 /// When a contract counts as hot, and how many contracts the cache keeps.
