@@ -366,7 +366,7 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
     let f = CoopValue::Function(
         Function::assemble(
             "serves_all_lists.casm",
-            // a * b, then a countdown from 100: 506 gas a run, enough work for `auto` to
+            // a * b, then a countdown from 100: 507 gas a run, enough work for `auto` to
             // compile it (`Policy::min_gas_per_run`).
             ".contract serves_all_lists\n.params 2\nmul\npush 100\n\
              l: dup\njumpif b\npop\nhalt\nb: push 1\nsub\njump l\n",
@@ -382,7 +382,7 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
         let out = jit
             .call(&f, &[CoopValue::Int(a), CoopValue::Int(b)], 1_000)
             .unwrap();
-        assert_eq!((out.stack, out.gas_used), (vec![a * b], 506));
+        assert_eq!((out.stack, out.gas_used), (vec![a * b], 507));
     }
     assert!(coopvm::tier::CodeCache::global_eager().is_compiled(&verified));
     // Tiering warms up across argument lists: after the policy's number of runs, every one
@@ -393,7 +393,7 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
         let args = [CoopValue::Int(i), CoopValue::Int(i + 1)];
         assert_eq!(
             auto.evaluate(&f, &args, 1_000),
-            (Some(CoopValue::Int(i * (i + 1))), 506)
+            (Some(CoopValue::Int(i * (i + 1))), 507)
         );
     }
     // The run that made it hot handed it to the background compiler.
