@@ -96,8 +96,7 @@ fn main() -> ExitCode {
                 opt,
                 ..Default::default()
             };
-            let code =
-                coopvm::jit::compile_with_options(&v, options).expect("the kernel compiles");
+            let code = coopvm::jit::compile_with_options(&v, options).expect("the kernel compiles");
             let mut f = || {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
                 let mut memory = Memory::new(&contract.program, &contract.state, keys);

@@ -638,7 +638,7 @@ mod tests {
         // A countdown from 100: 506 gas a run, over the default minimum.
         let src = "push 100\nl: dup\njumpif b\npop\nhalt\nb: push 1\nsub\njump l\n";
         let busy = verify(assemble("t", src).unwrap(), &Limits::default()).unwrap();
-        assert!(MIN_GAS_PER_RUN > 3 && MIN_GAS_PER_RUN <= 500);
+        const { assert!(MIN_GAS_PER_RUN > 3 && MIN_GAS_PER_RUN <= 500) };
         let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &busy)).collect();
         use Tier::*;
         assert_eq!(tiers, [Interp, Interp, Interp, Jit, Jit]);

@@ -44,7 +44,10 @@ fn same_gas(src: &str, limits: Limits, state: &State, gases: &[u64]) -> Outcome 
             let params = RunParams::new(&ctx, state, gas);
             let want = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
             let got = run(&code, &v, params, &mut NoHost);
-            assert_eq!(got, want, "engines disagree on\n{src}\nwith gas {gas} at {opt:?}");
+            assert_eq!(
+                got, want,
+                "engines disagree on\n{src}\nwith gas {gas} at {opt:?}"
+            );
             last = Some(got);
         }
     }

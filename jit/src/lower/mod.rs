@@ -677,7 +677,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         use cranelift_codegen::ir::{InstructionData, ValueDef};
         if let ValueDef::Result(inst, 0) = self.b.func.dfg.value_def(cond) {
             match self.b.func.dfg.insts[inst] {
-                InstructionData::IntCompareImm { cond: cc, arg, imm, .. } => {
+                InstructionData::IntCompareImm {
+                    cond: cc, arg, imm, ..
+                } => {
                     let imm: i64 = imm.into();
                     return self.b.ins().icmp_imm(cc.complement(), arg, imm);
                 }
