@@ -54,9 +54,6 @@ pub struct Case {
 /// The first line of a saved case.
 const CASE_TITLE: &str = "; coopvm differential case";
 
-/// Gas limits are swept one by one up to this full cost; above it, a spread of limits.
-pub const SWEEP_ALL_UP_TO: u64 = 200;
-
 /// What [`check`] ran.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Checked {
@@ -455,23 +452,6 @@ fn parse_args(value: &str) -> Result<Vec<Arg>, String> {
         .collect()
 }
 
-/// The gas limits tried for a program whose reference run used `full` (of `limit`): every
-/// limit up to `full + 1` when `full` is at most [`SWEEP_ALL_UP_TO`], else a spread of 24
-/// plus the edges.
-pub fn gas_limits(full: u64, limit: u64) -> Vec<u64> {
-    let mut g: Vec<u64> = if full <= SWEEP_ALL_UP_TO {
-        (0..=full + 1).collect()
-    } else {
-        let mut g: Vec<u64> = (0..24).map(|i| full / 24 * i).collect();
-        g.extend([full - 1, full, full + 1, full / 2 + 1]);
-        g
-    };
-    g.retain(|&x| x <= limit);
-    g.sort_unstable();
-    g.dedup();
-    g
-}
-
 /// Checks the case: see [`check_verified`].
 pub fn check(case: &Case) -> Result<Checked, String> {
     match case.verified() {
@@ -483,7 +463,7 @@ pub fn check(case: &Case) -> Result<Checked, String> {
 /// Checks the case, for its verified contract `v` (the case's source is only used in
 /// reports): every engine of [`Engine::ALL`] gives the interpreter's outcome and leaves the
 /// host as the interpreter does, at the case's gas limit and at every limit of
-/// [`gas_limits`]; and the interpreter keeps the gas laws: below the reference run's gas the
+/// [`coopvm_testgen::gas_limits`] up to the case's; and the interpreter keeps the gas laws: below the reference run's gas the
 /// run ends with `out_of_gas` having used exactly the limit, and from it on the outcome is
 /// the reference run's. Returns what it ran, or a report of the first disagreement with the
 /// case as readable assembly.
@@ -491,7 +471,10 @@ pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
     let reference = compare(case, v, case.gas)?;
     let full = reference.outcome.gas_used;
     let mut runs = 1;
-    for gas in gas_limits(full, case.gas) {
+    for gas in coopvm_testgen::gas_limits(full, case.gas)
+        .into_iter()
+        .filter(|&g| g <= case.gas)
+    {
         let got = compare(case, v, gas)?;
         runs += 1;
         let out = &got.outcome;
