@@ -404,9 +404,9 @@ fn the_generator_reaches_the_new_opcodes_and_inputs() {
     );
 }
 
-/// Raw instruction streams ([`coopvm_testgen::raw_contract`]): those the verifier accepts
-/// must compile and agree. This reaches shapes the structured generator does not
-/// (unreachable code, jumps into the middle of loops, main called as a subroutine).
+// Raw instruction streams (`coopvm_testgen::raw_contract`): those the verifier accepts must
+// compile and agree. This reaches shapes the structured generator does not (unreachable
+// code, jumps into the middle of loops, main called as a subroutine).
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 2000,
