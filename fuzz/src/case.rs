@@ -14,6 +14,7 @@ use coopvm::error::{ErrorKind, VmError, VmResult};
 use coopvm::host::HostCx;
 use coopvm::{asm::assemble, verify, Arg, Engine, ExecutionContext, Host, Limits, Outcome};
 use coopvm::{RunParams, Verified};
+use std::fmt;
 use std::sync::OnceLock;
 
 /// Which host a case runs against.
@@ -231,6 +232,56 @@ pub struct Observed {
     pub host: String,
 }
 
+/// A host after a run.
+enum HostAfter {
+    Coop(CoopHost),
+    Failing(FailingHost),
+}
+
+impl HostAfter {
+    /// Writes what [`Observed::host`] holds: the domain tables, the committed events and (for
+    /// a failing host) the call count.
+    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            HostAfter::Coop(host) => write!(out, "{:?}\n{:?}", host.domain, host.events()),
+            HostAfter::Failing(host) => write!(
+                out,
+                "{:?}\n{:?}\ncalls {}",
+                host.inner.domain,
+                host.inner.events(),
+                host.calls
+            ),
+        }
+    }
+
+    /// The host's text ([`Observed::host`]).
+    fn text(&self) -> String {
+        let mut out = String::new();
+        // Writing to a `String` does not fail.
+        let _ = self.write(&mut out);
+        out
+    }
+
+    /// Whether the host's text is `expected`, found without keeping the text: writing stops
+    /// at the first difference.
+    fn text_is(&self, expected: &str) -> bool {
+        /// Checks what is written against the rest of the expected text.
+        struct Matching<'a>(&'a str);
+        impl fmt::Write for Matching<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 = self.0.strip_prefix(s).ok_or(fmt::Error)?;
+                Ok(())
+            }
+            fn write_char(&mut self, c: char) -> fmt::Result {
+                self.0 = self.0.strip_prefix(c).ok_or(fmt::Error)?;
+                Ok(())
+            }
+        }
+        let mut m = Matching(expected);
+        self.write(&mut m).is_ok() && m.0.is_empty()
+    }
+}
+
 impl Case {
     /// Assembles and verifies the case's contract: `None` when it does not assemble or
     /// verify (not a divergence: both engines only ever see verified code).
@@ -241,6 +292,16 @@ impl Case {
 
     /// Runs `v` on `engine` with gas limit `gas`, against a fresh copy of the case's host.
     pub fn run(&self, v: &Verified, engine: Engine, gas: u64) -> Observed {
+        let (outcome, after) = self.run_keeping_host(v, engine, gas);
+        Observed {
+            outcome,
+            host: after.text(),
+        }
+    }
+
+    /// Runs `v` like [`Case::run`], handing back the host itself (its text is only written
+    /// when needed).
+    fn run_keeping_host(&self, v: &Verified, engine: Engine, gas: u64) -> (Outcome, HostAfter) {
         let world = base_world().clone();
         match &self.host {
             HostKind::Coop => {
@@ -251,8 +312,7 @@ impl Case {
                         .with_args(&self.args);
                     (engine.run_params(v, params, host), ())
                 });
-                let host = format!("{:?}\n{:?}", host.domain, host.events());
-                Observed { outcome, host }
+                (outcome, HostAfter::Coop(host))
             }
             HostKind::Failing {
                 kind,
@@ -271,13 +331,7 @@ impl Case {
                     .with_calls(&engine)
                     .with_args(&self.args);
                 let outcome = engine.run_params(v, params, &mut host);
-                let host = format!(
-                    "{:?}\n{:?}\ncalls {}",
-                    host.inner.domain,
-                    host.inner.events(),
-                    host.calls
-                );
-                Observed { outcome, host }
+                (outcome, HostAfter::Failing(host))
             }
         }
     }
@@ -524,15 +578,21 @@ fn same_but_gas_limit(a: &Observed, b: &Observed) -> bool {
     strip(a) == strip(b)
 }
 
-/// Every engine at `gas`, against the interpreter; returns the interpreter's run.
+/// Every engine at `gas`, against the interpreter; returns the interpreter's run. (The
+/// interpreter's host is written as text once; every other engine's host is compared with
+/// that text as it is written, and only written out in full for a report.)
 fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
     let want = case.run(v, Engine::Interp, gas);
     for &engine in Engine::ALL {
         if engine == Engine::Interp {
             continue;
         }
-        let got = case.run(v, engine, gas);
-        if got != want {
+        let (outcome, after) = case.run_keeping_host(v, engine, gas);
+        if outcome != want.outcome || !after.text_is(&want.host) {
+            let got = Observed {
+                outcome,
+                host: after.text(),
+            };
             return Err(report(
                 case,
                 &format!(

@@ -66,16 +66,8 @@ pub fn all(root: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
             name.clone(),
             bytes(i + 1, 64 + 16 * i as usize),
         ));
-        out.push((
-            "verify",
-            name.clone(),
-            bytes(i + 101, 32 + 4 * i as usize),
-        ));
-        out.push((
-            "store",
-            name.clone(),
-            bytes(i + 201, 16 + 4 * i as usize),
-        ));
+        out.push(("verify", name.clone(), bytes(i + 101, 32 + 4 * i as usize)));
+        out.push(("store", name.clone(), bytes(i + 201, 16 + 4 * i as usize)));
     }
     let deep = (0..coopvm::vmi::data::MAX_DEPTH - 1)
         .fold(DataValue::Int(1), |v, _| DataValue::List(vec![v]));

@@ -784,13 +784,13 @@ pub const SWEEP_ALL_UP_TO: u64 = 200;
 
 /// The gas limits to run a program at whose full run used `full` gas: every limit up to
 /// `full + 1` when `full` is at most [`SWEEP_ALL_UP_TO`] (so `out_of_gas` is met at every
-/// block boundary and host charge), else a spread of 32, the edges and one more chosen by
+/// block boundary and host charge), else a spread of 24, the edges and one more chosen by
 /// `salt`. Sorted, without repeats.
 pub fn gas_limits(full: u64, salt: u64) -> Vec<u64> {
     let mut g: Vec<u64> = if full <= SWEEP_ALL_UP_TO {
         (0..=full + 1).collect()
     } else {
-        let mut g: Vec<u64> = (0..32).map(|i| full / 32 * i).collect();
+        let mut g: Vec<u64> = (0..24).map(|i| full / 24 * i).collect();
         g.extend([full - 1, full, full + 1, full / 2 + 1, salt % full]);
         g
     };
