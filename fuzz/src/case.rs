@@ -262,9 +262,23 @@ impl HostAfter {
         out
     }
 
-    /// Whether the host's text is `expected`, found without keeping the text: writing stops
-    /// at the first difference.
-    fn text_is(&self, expected: &str) -> bool {
+    /// The host's world and, for a failing host, its call count.
+    fn parts(&self) -> (&CoopHost, Option<u32>) {
+        match self {
+            HostAfter::Coop(host) => (host, None),
+            HostAfter::Failing(host) => (&host.inner, Some(host.calls)),
+        }
+    }
+
+    /// The domain tables as text (part of [`HostAfter::text`]).
+    fn domain_text(&self) -> String {
+        format!("{:?}", self.parts().0.domain)
+    }
+
+    /// Whether this host's text would be `other`'s, given `other`'s domain tables as text
+    /// ([`HostAfter::domain_text`]): the events and call counts are compared as values, the
+    /// domain tables as they are written, stopping at the first difference.
+    fn matches(&self, other: &HostAfter, other_domain: &str) -> bool {
         /// Checks what is written against the rest of the expected text.
         struct Matching<'a>(&'a str);
         impl fmt::Write for Matching<'_> {
@@ -277,8 +291,12 @@ impl HostAfter {
                 Ok(())
             }
         }
-        let mut m = Matching(expected);
-        self.write(&mut m).is_ok() && m.0.is_empty()
+        let ((a, calls_a), (b, calls_b)) = (self.parts(), other.parts());
+        if calls_a != calls_b || a.events() != b.events() {
+            return false;
+        }
+        let mut m = Matching(other_domain);
+        fmt::write(&mut m, format_args!("{:?}", a.domain)).is_ok() && m.0.is_empty()
     }
 }
 
@@ -522,27 +540,41 @@ pub fn check(case: &Case) -> Result<Checked, String> {
 /// the reference run's. Returns what it ran, or a report of the first disagreement with the
 /// case as readable assembly.
 pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
-    let reference = compare(case, v, case.gas)?;
+    let (outcome, host) = compare(case, v, case.gas)?;
+    let reference = Observed {
+        outcome,
+        host: host.text(),
+    };
     let full = reference.outcome.gas_used;
     let mut runs = 1;
     for gas in coopvm_testgen::gas_limits(full, case.gas)
         .into_iter()
         .filter(|&g| g <= case.gas)
     {
-        let got = compare(case, v, gas)?;
+        let (out, host) = compare(case, v, gas)?;
         runs += 1;
-        let out = &got.outcome;
-        let law = if gas < full {
+        // (The host is written as text only where the law compares it, or for a report.)
+        let (law, got) = if gas < full {
             match &out.result {
-                Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => None,
-                _ => Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"),
+                Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => (None, None),
+                _ => (Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"), None),
             }
-        } else if same_but_gas_limit(&got, &reference) {
-            None
         } else {
-            Some("with at least the reference run's gas, the outcome must be the reference run's")
+            let got = Observed {
+                outcome: out.clone(),
+                host: host.text(),
+            };
+            if same_but_gas_limit(&got, &reference) {
+                (None, None)
+            } else {
+                (Some("with at least the reference run's gas, the outcome must be the reference run's"), Some(got))
+            }
         };
         if let Some(law) = law {
+            let got = got.unwrap_or_else(|| Observed {
+                outcome: out,
+                host: host.text(),
+            });
             return Err(report(
                 case,
                 &format!(
@@ -578,17 +610,24 @@ fn same_but_gas_limit(a: &Observed, b: &Observed) -> bool {
     strip(a) == strip(b)
 }
 
-/// Every engine at `gas`, against the interpreter; returns the interpreter's run. (The
-/// interpreter's host is written as text once; every other engine's host is compared with
-/// that text as it is written, and only written out in full for a report.)
-fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
-    let want = case.run(v, Engine::Interp, gas);
+/// Every engine at `gas`, against the interpreter; returns the interpreter's run. (Events and
+/// call counts are compared as values; the interpreter's domain tables are written as text
+/// once, and every other engine's are compared with that text as they are written; a host is
+/// written out in full only for a report.)
+fn compare(case: &Case, v: &Verified, gas: u64) -> Result<(Outcome, HostAfter), String> {
+    let (want, want_host) = case.run_keeping_host(v, Engine::Interp, gas);
+    let mut want_domain = None;
     for &engine in Engine::ALL {
         if engine == Engine::Interp {
             continue;
         }
         let (outcome, after) = case.run_keeping_host(v, engine, gas);
-        if outcome != want.outcome || !after.text_is(&want.host) {
+        let domain = want_domain.get_or_insert_with(|| want_host.domain_text());
+        if outcome != want || !after.matches(&want_host, domain) {
+            let want = Observed {
+                outcome: want,
+                host: want_host.text(),
+            };
             let got = Observed {
                 outcome,
                 host: after.text(),
@@ -602,7 +641,7 @@ fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
             ));
         }
     }
-    Ok(want)
+    Ok((want, want_host))
 }
 
 fn report(case: &Case, what: &str) -> String {

@@ -375,9 +375,9 @@ impl Gen<'_, '_> {
                     2 => self.emit("dup\nemitevent"),
                     3 | 4 => self.emit("push \"topic\"\nswap\nemitevent"),
                     // A host operation between computations, on a value of the stack.
-                    _ => self.emit(
-                        "push 7\nswap\npush \"did:key:bob\"\nswap\nupdatereputation\npop",
-                    ),
+                    _ => {
+                        self.emit("push 7\nswap\npush \"did:key:bob\"\nswap\nupdatereputation\npop")
+                    }
                 }
                 h - 1
             }
@@ -499,7 +499,9 @@ impl Gen<'_, '_> {
             28 => {
                 // A nested contract call: a library that works, one that spends gas or
                 // traps (by its argument), one that is not declared or not deployed.
-                let lib = self.c.one(&[LIBRARIES[0], LIBRARIES[1], LIBRARIES[1], LIBRARIES[2]]);
+                let lib = self
+                    .c
+                    .one(&[LIBRARIES[0], LIBRARIES[1], LIBRARIES[1], LIBRARIES[2]]);
                 let declared = lib != LIBRARIES[2] || self.c.chance(2);
                 if declared && !self.depends.contains(&lib) {
                     self.depends.push(lib);
@@ -742,12 +744,7 @@ pub fn raw_contract(u: &mut Unstructured) -> Contract {
     let mut c = Choices { u };
     let n = c.pick(48) as usize + 1;
     let ops: Vec<(u8, i8)> = (0..n)
-        .map(|_| {
-            (
-                c.u.arbitrary().unwrap_or(0),
-                c.u.arbitrary().unwrap_or(0),
-            )
-        })
+        .map(|_| (c.u.arbitrary().unwrap_or(0), c.u.arbitrary().unwrap_or(0)))
         .collect();
     let len = ops.len() as i64;
     let code = ops
