@@ -652,7 +652,7 @@ impl Host for Recorder {
     }
     fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
         self.note(cx, format!("call_contract({contract},{arg})"))?;
-        Ok(arg * 2)
+        Ok(arg.wrapping_mul(2))
     }
     fn get_balance(&mut self, cx: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
         self.note(cx, format!("get_balance({coop},{member})"))?;
