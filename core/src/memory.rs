@@ -4,8 +4,8 @@
 //! array access, never a hash. Dynamic keys (`push 7 store`) are integers ([`IntKeys`]): small
 //! non-negative ones live in a dense array indexed by the key (an access is a bounds check and
 //! a read), every other one in a hash map with a fast, deterministic hasher. The dense part
-//! grows, by doubling, only while the small keys fill at least a quarter of it, so its size
-//! stays within four times the number of keys held, and which part holds a key is never
+//! grows, by doubling, only while the small keys fill at least an eighth of it, so its size
+//! stays within eight times the number of keys held, and which part holds a key is never
 //! observable (the state a run ends with is a sorted map). The memory starts from the
 //! contract's state and is turned back into a [`State`] only when a run succeeds.
 //!
@@ -117,9 +117,9 @@ impl IntKeys {
             let k = k as usize;
             if k >= self.dense.len() {
                 let want = (k + 1).next_power_of_two().max(DENSE_MIN);
-                // Small keys held once this one is: grow while they fill a quarter of it.
+                // Small keys held once this one is: grow while they fill an eighth of it.
                 let small = self.in_dense + self.small_in_map + 1;
-                if want > DENSE_MIN && small.saturating_mul(4) < want {
+                if want > DENSE_MIN && small.saturating_mul(8) < want {
                     self.small_in_map += 1;
                     self.map.insert(key, value);
                     return;
@@ -701,7 +701,7 @@ mod tests {
     }
 
     #[test]
-    fn the_dense_part_stays_within_four_times_the_small_keys() {
+    fn the_dense_part_stays_within_eight_times_the_small_keys() {
         let p = program();
         let mut m = Memory::new(&p, &State::new(), 1 << 20);
         // One large key alone does not make the dense part cover it.
@@ -711,7 +711,7 @@ mod tests {
         for k in (0..100_000).rev() {
             m.store_dyn(k, k).unwrap();
             let d = &m.dynamic;
-            assert!(d.dense.len() <= DENSE_MIN.max(4 * (d.in_dense + d.small_in_map)));
+            assert!(d.dense.len() <= DENSE_MIN.max(8 * (d.in_dense + d.small_in_map)));
         }
         assert_eq!(m.dynamic.dense.len(), 1 << 17);
         assert_eq!((m.dynamic.small_in_map, m.dynamic.map.len()), (0, 0));

@@ -77,8 +77,18 @@ impl Bin {
 
     fn ri(self, dst: Slot, a: Slot, imm: i32) -> RegOp {
         match self {
-            Bin::Add => RegOp::AddI { dst, a, imm },
-            Bin::Sub => RegOp::SubI { dst, a, imm },
+            Bin::Add => RegOp::AddI {
+                dst,
+                a,
+                imm,
+                closes: false,
+            },
+            Bin::Sub => RegOp::SubI {
+                dst,
+                a,
+                imm,
+                closes: false,
+            },
             Bin::Mul => RegOp::MulI { dst, a, imm },
             Bin::Div => RegOp::DivI { dst, a, imm },
             Bin::Mod => RegOp::ModI { dst, a, imm },
@@ -741,6 +751,15 @@ impl Lowerer<'_> {
             self.emit(RegOp::Nop);
         }
         let at = self.ops.len();
+        // The operation before the copy may run a head that is a single test itself
+        // (`RegOp::closes_mut`): it is this block's (the copy starts a block, so an operation
+        // of this block precedes it unless the jump was all there is, then a `Nop` does).
+        let head = self.ops[first as usize];
+        if end - first == 1 && head.op.is_test() && head.charge != 0 {
+            if let Some(closes) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
+                *closes = true;
+            }
+        }
         for i in first as usize..end as usize {
             // Copied as they are: each operation with its charge, entry and location.
             let (inst, pc, entry) = (self.ops[i], self.pcs[i], self.entries[i]);
@@ -896,7 +915,12 @@ impl Lowerer<'_> {
             let v = self.pop();
             let p = self.height();
             let a = self.reg_at(v, p);
-            self.emit(RegOp::AddLoad { dst: p, a, key });
+            self.emit(RegOp::AddLoad {
+                dst: p,
+                a,
+                key,
+                closes: false,
+            });
             self.push(Val::Reg(p));
             return (2, true);
         }
@@ -906,11 +930,19 @@ impl Lowerer<'_> {
                 // load K; push n; add|sub; store K
                 match op.op {
                     Op::Add => {
-                        self.emit(RegOp::IncMem { key, imm });
+                        self.emit(RegOp::IncMem {
+                            key,
+                            imm,
+                            closes: false,
+                        });
                         return (4, true);
                     }
                     Op::Sub => {
-                        self.emit(RegOp::DecMem { key, imm });
+                        self.emit(RegOp::DecMem {
+                            key,
+                            imm,
+                            closes: false,
+                        });
                         return (4, true);
                     }
                     _ => {}
@@ -920,8 +952,18 @@ impl Lowerer<'_> {
         if let (Some(push), Some(op)) = (n1, n2) {
             let imm = i32::try_from(push.arg).ok().filter(|_| push.op == Op::Push);
             let fused = match (imm, op.op) {
-                (Some(imm), Op::Add) => Some(RegOp::LoadAddI { dst: 0, key, imm }),
-                (Some(imm), Op::Sub) => Some(RegOp::LoadSubI { dst: 0, key, imm }),
+                (Some(imm), Op::Add) => Some(RegOp::LoadAddI {
+                    dst: 0,
+                    key,
+                    imm,
+                    closes: false,
+                }),
+                (Some(imm), Op::Sub) => Some(RegOp::LoadSubI {
+                    dst: 0,
+                    key,
+                    imm,
+                    closes: false,
+                }),
                 _ => None,
             };
             if let Some(mut fused) = fused {

@@ -28,6 +28,8 @@
 
 pub(crate) mod exec;
 pub(crate) mod lower;
+#[cfg(test)]
+mod tests;
 
 use coopvm_core::isa::HostOp;
 
@@ -53,12 +55,22 @@ pub(crate) enum RegOp {
 
     /// `dst <- a + b` (checked).
     Add { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a + imm` (checked).
-    AddI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a + imm` (checked). `closes`: see [`RegOp::closes_mut`].
+    AddI {
+        dst: Slot,
+        a: Slot,
+        imm: i32,
+        closes: bool,
+    },
     /// `dst <- a - b` (checked).
     Sub { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a - imm` (checked).
-    SubI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a - imm` (checked). `closes`: see [`RegOp::closes_mut`].
+    SubI {
+        dst: Slot,
+        a: Slot,
+        imm: i32,
+        closes: bool,
+    },
     /// `dst <- a * b` (checked).
     Mul { dst: Slot, a: Slot, b: Slot },
     /// `dst <- a * imm` (checked).
@@ -124,16 +136,33 @@ pub(crate) enum RegOp {
     TLoadDyn { dst: Slot, key: Slot },
     /// `transient[slot key] <- src` (dynamic `tstore`).
     TStoreDyn { key: Slot, src: Slot },
-    /// `load K; add`: `dst <- a + memory[key]`.
-    AddLoad { dst: Slot, a: Slot, key: u32 },
-    /// `load K; push imm; add`: `dst <- memory[key] + imm`.
-    LoadAddI { dst: Slot, key: u32, imm: i32 },
-    /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
-    LoadSubI { dst: Slot, key: u32, imm: i32 },
-    /// `load K; push imm; add; store K`.
-    IncMem { key: u32, imm: i32 },
-    /// `load K; push imm; sub; store K`.
-    DecMem { key: u32, imm: i32 },
+    /// `load K; add`: `dst <- a + memory[key]`. `closes`: see [`RegOp::closes_mut`].
+    AddLoad {
+        dst: Slot,
+        a: Slot,
+        key: u32,
+        closes: bool,
+    },
+    /// `load K; push imm; add`: `dst <- memory[key] + imm`. `closes`: see
+    /// [`RegOp::closes_mut`].
+    LoadAddI {
+        dst: Slot,
+        key: u32,
+        imm: i32,
+        closes: bool,
+    },
+    /// `load K; push imm; sub`: `dst <- memory[key] - imm`. `closes`: see
+    /// [`RegOp::closes_mut`].
+    LoadSubI {
+        dst: Slot,
+        key: u32,
+        imm: i32,
+        closes: bool,
+    },
+    /// `load K; push imm; add; store K`. `closes`: see [`RegOp::closes_mut`].
+    IncMem { key: u32, imm: i32, closes: bool },
+    /// `load K; push imm; sub; store K`. `closes`: see [`RegOp::closes_mut`].
+    DecMem { key: u32, imm: i32, closes: bool },
 
     /// Continues at `target`.
     Jump { target: u32 },
@@ -245,6 +274,55 @@ impl RegOp {
             | RegOp::BrLoadGeI { key, .. } => Some(key),
             _ => None,
         }
+    }
+
+    /// The flag of an operation that may close a loop: set (by lowering, on the last
+    /// operation of a block whose back edge was replaced by a copy of the loop head, see
+    /// `Lowerer::duplicate`) when the next operation is that copy, a single
+    /// compare-and-branch ([`RegOp::is_test`]) that starts the head's block. The operation
+    /// then runs the head itself, in the same dispatch: the head block's charge (before
+    /// anything of the head runs, failing with `out_of_gas` exactly where the copy would),
+    /// then its test, continuing at its target or after it. Gas, results and error locations
+    /// are those of the two operations run one after the other.
+    pub(crate) fn closes_mut(&mut self) -> Option<&mut bool> {
+        match self {
+            RegOp::AddI { closes, .. }
+            | RegOp::SubI { closes, .. }
+            | RegOp::AddLoad { closes, .. }
+            | RegOp::LoadAddI { closes, .. }
+            | RegOp::LoadSubI { closes, .. }
+            | RegOp::IncMem { closes, .. }
+            | RegOp::DecMem { closes, .. } => Some(closes),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a compare-and-branch (a conditional branch that cannot fail but for a
+    /// static key holding no value): what a loop-closing operation may run after itself.
+    pub(crate) fn is_test(&self) -> bool {
+        matches!(
+            self,
+            RegOp::BrNz { .. }
+                | RegOp::BrLoadNz { .. }
+                | RegOp::BrLoadEqI { .. }
+                | RegOp::BrLoadNeI { .. }
+                | RegOp::BrLoadLtI { .. }
+                | RegOp::BrLoadLeI { .. }
+                | RegOp::BrLoadGtI { .. }
+                | RegOp::BrLoadGeI { .. }
+                | RegOp::BrEq { .. }
+                | RegOp::BrEqI { .. }
+                | RegOp::BrNe { .. }
+                | RegOp::BrNeI { .. }
+                | RegOp::BrLt { .. }
+                | RegOp::BrLtI { .. }
+                | RegOp::BrLe { .. }
+                | RegOp::BrLeI { .. }
+                | RegOp::BrGt { .. }
+                | RegOp::BrGtI { .. }
+                | RegOp::BrGe { .. }
+                | RegOp::BrGeI { .. }
+        )
     }
 
     /// The branch target, if this operation has one.
