@@ -330,49 +330,28 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
-    // The loop head that a loop-closing operation runs after itself (`RegOp::closes_mut`):
-    // the next operation, a single compare-and-branch starting the head's block, executed
-    // as the loop would execute it were it dispatched: its block's charge first (the same
-    // `out_of_gas`, at the same place), the probe told, then the test.
-    macro_rules! head {
-        () => {{
-            // SAFETY: lowering sets `closes` only on an operation followed by the head's
+    // The loop head a loop-closing operation runs after itself (`RegOp::closes_mut`), `v`
+    // being the new value of the key the head tests against zero: the head's copy (the next
+    // operation) is passed over as the loop would execute it, its block's charge first (the
+    // same `out_of_gas`, at the same place), the probe told, then the test.
+    macro_rules! close {
+        ($v:expr, $signs:expr, $target:expr) => {{
+            // SAFETY: lowering sets `signs` only on an operation followed by the head's
             // copy, so `ip` (past the closing operation) points at it, and one past it is at
             // most the final `Unreachable`.
             let head: &Inst = unsafe { &*ip };
             ip = unsafe { ip.add(1) };
-            debug_assert!(head.op.is_test() && head.charge != 0);
+            debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
             let cost = u64::from(head.charge);
             if cost > gas {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
             gas -= cost;
             enter!();
-            let taken = match head.op {
-                RegOp::BrNz { a, target } => (get!(a) != 0, target),
-                RegOp::BrLoadNz { key, target } => (load!(key) != 0, target),
-                RegOp::BrLoadEqI { key, imm, target } => (load!(key) == i64::from(imm), target),
-                RegOp::BrLoadNeI { key, imm, target } => (load!(key) != i64::from(imm), target),
-                RegOp::BrLoadLtI { key, imm, target } => (load!(key) < i64::from(imm), target),
-                RegOp::BrLoadLeI { key, imm, target } => (load!(key) <= i64::from(imm), target),
-                RegOp::BrLoadGtI { key, imm, target } => (load!(key) > i64::from(imm), target),
-                RegOp::BrLoadGeI { key, imm, target } => (load!(key) >= i64::from(imm), target),
-                RegOp::BrEq { a, b, target } => (get!(a) == get!(b), target),
-                RegOp::BrEqI { a, imm, target } => (get!(a) == i64::from(imm), target),
-                RegOp::BrNe { a, b, target } => (get!(a) != get!(b), target),
-                RegOp::BrNeI { a, imm, target } => (get!(a) != i64::from(imm), target),
-                RegOp::BrLt { a, b, target } => (get!(a) < get!(b), target),
-                RegOp::BrLtI { a, imm, target } => (get!(a) < i64::from(imm), target),
-                RegOp::BrLe { a, b, target } => (get!(a) <= get!(b), target),
-                RegOp::BrLeI { a, imm, target } => (get!(a) <= i64::from(imm), target),
-                RegOp::BrGt { a, b, target } => (get!(a) > get!(b), target),
-                RegOp::BrGtI { a, imm, target } => (get!(a) > i64::from(imm), target),
-                RegOp::BrGe { a, b, target } => (get!(a) >= get!(b), target),
-                RegOp::BrGeI { a, imm, target } => (get!(a) >= i64::from(imm), target),
-                other => unreachable!("a loop head that is not a test: {other:?}"),
-            };
-            if taken.0 {
-                goto!(taken.1);
+            // The sign of `v` as 0 (negative), 1 (zero) or 2 (positive).
+            let sign = (i64::signum($v) + 1) as u32;
+            if ($signs >> sign) & 1 != 0 {
+                goto!($target);
             }
         }};
     }
@@ -406,29 +385,9 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
 
             RegOp::Add { dst, a, b } => checked!(dst, get!(a), get!(b), checked_add, 0),
-            RegOp::AddI {
-                dst,
-                a,
-                imm,
-                closes,
-            } => {
-                checked!(dst, get!(a), i64::from(imm), checked_add, 0);
-                if closes {
-                    head!();
-                }
-            }
+            RegOp::AddI { dst, a, imm } => checked!(dst, get!(a), i64::from(imm), checked_add, 0),
             RegOp::Sub { dst, a, b } => checked!(dst, get!(a), get!(b), checked_sub, 0),
-            RegOp::SubI {
-                dst,
-                a,
-                imm,
-                closes,
-            } => {
-                checked!(dst, get!(a), i64::from(imm), checked_sub, 0);
-                if closes {
-                    head!();
-                }
-            }
+            RegOp::SubI { dst, a, imm } => checked!(dst, get!(a), i64::from(imm), checked_sub, 0),
             RegOp::Mul { dst, a, b } => checked!(dst, get!(a), get!(b), checked_mul, 0),
             RegOp::MulI { dst, a, imm } => checked!(dst, get!(a), i64::from(imm), checked_mul, 0),
             RegOp::Div { dst, a, b } => divide!(dst, get!(a), get!(b), checked_div),
@@ -496,62 +455,48 @@ fn run<H: Host + ?Sized, P: Probe>(
                 }
             }
             // load K (+0); add (+1)
-            RegOp::AddLoad {
-                dst,
-                a,
-                key,
-                closes,
-            } => {
+            RegOp::AddLoad { dst, a, key } => {
                 let m = load!(key);
-                checked!(dst, get!(a), m, checked_add, 1);
-                if closes {
-                    head!();
-                }
+                checked!(dst, get!(a), m, checked_add, 1)
             }
             // load K (+0); push n (+1); add|sub (+2)
-            RegOp::LoadAddI {
-                dst,
-                key,
-                imm,
-                closes,
-            } => {
+            RegOp::LoadAddI { dst, key, imm } => {
                 let m = load!(key);
-                checked!(dst, m, i64::from(imm), checked_add, 2);
-                if closes {
-                    head!();
-                }
+                checked!(dst, m, i64::from(imm), checked_add, 2)
             }
-            RegOp::LoadSubI {
-                dst,
-                key,
-                imm,
-                closes,
-            } => {
+            RegOp::LoadSubI { dst, key, imm } => {
                 let m = load!(key);
-                checked!(dst, m, i64::from(imm), checked_sub, 2);
-                if closes {
-                    head!();
-                }
+                checked!(dst, m, i64::from(imm), checked_sub, 2)
             }
             // load K (+0); push n (+1); add|sub (+2); store K (+3)
-            RegOp::IncMem { key, imm, closes } => {
+            RegOp::IncMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
                 let m = load!(key);
                 let Some(v) = m.checked_add(i64::from(imm)) else {
                     break overflow(m, i64::from(imm), pc!(2));
                 };
                 store!(key, v, 3);
-                if closes {
-                    head!();
+                if signs != 0 {
+                    close!(v, signs, target);
                 }
             }
-            RegOp::DecMem { key, imm, closes } => {
+            RegOp::DecMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
                 let m = load!(key);
                 let Some(v) = m.checked_sub(i64::from(imm)) else {
                     break overflow(m, i64::from(imm), pc!(2));
                 };
                 store!(key, v, 3);
-                if closes {
-                    head!();
+                if signs != 0 {
+                    close!(v, signs, target);
                 }
             }
 

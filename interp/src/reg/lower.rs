@@ -77,18 +77,8 @@ impl Bin {
 
     fn ri(self, dst: Slot, a: Slot, imm: i32) -> RegOp {
         match self {
-            Bin::Add => RegOp::AddI {
-                dst,
-                a,
-                imm,
-                closes: false,
-            },
-            Bin::Sub => RegOp::SubI {
-                dst,
-                a,
-                imm,
-                closes: false,
-            },
+            Bin::Add => RegOp::AddI { dst, a, imm },
+            Bin::Sub => RegOp::SubI { dst, a, imm },
             Bin::Mul => RegOp::MulI { dst, a, imm },
             Bin::Div => RegOp::DivI { dst, a, imm },
             Bin::Mod => RegOp::ModI { dst, a, imm },
@@ -294,6 +284,16 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
             "branch to a block that was not lowered"
         );
         *l.ops[at].op.target_mut().expect("a branch") = to;
+    }
+    // A loop-closing operation branches where the head's copy after it does.
+    for at in 0..len - 1 {
+        let next = l.ops[at + 1].op;
+        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
+            if *signs != 0 {
+                let mut head = next;
+                *target = *head.target_mut().expect("the head is a test");
+            }
+        }
     }
     RegCode {
         ops: l.ops,
@@ -751,13 +751,17 @@ impl Lowerer<'_> {
             self.emit(RegOp::Nop);
         }
         let at = self.ops.len();
-        // The operation before the copy may run a head that is a single test itself
-        // (`RegOp::closes_mut`): it is this block's (the copy starts a block, so an operation
-        // of this block precedes it unless the jump was all there is, then a `Nop` does).
+        // The operation before the copy may run a head that tests the key it just stored
+        // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
+        // so an operation of this block precedes it, a `Nop` if the jump was all there is).
         let head = self.ops[first as usize];
-        if end - first == 1 && head.op.is_test() && head.charge != 0 {
-            if let Some(closes) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
-                *closes = true;
+        if let (1, Some((key, signs)), true) =
+            (end - first, head.op.zero_test(), head.charge != 0)
+        {
+            if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
+                if k == key {
+                    *s = signs;
+                }
             }
         }
         for i in first as usize..end as usize {
@@ -915,12 +919,7 @@ impl Lowerer<'_> {
             let v = self.pop();
             let p = self.height();
             let a = self.reg_at(v, p);
-            self.emit(RegOp::AddLoad {
-                dst: p,
-                a,
-                key,
-                closes: false,
-            });
+            self.emit(RegOp::AddLoad { dst: p, a, key });
             self.push(Val::Reg(p));
             return (2, true);
         }
@@ -933,7 +932,8 @@ impl Lowerer<'_> {
                         self.emit(RegOp::IncMem {
                             key,
                             imm,
-                            closes: false,
+                            signs: 0,
+                            target: 0,
                         });
                         return (4, true);
                     }
@@ -941,7 +941,8 @@ impl Lowerer<'_> {
                         self.emit(RegOp::DecMem {
                             key,
                             imm,
-                            closes: false,
+                            signs: 0,
+                            target: 0,
                         });
                         return (4, true);
                     }
@@ -952,18 +953,8 @@ impl Lowerer<'_> {
         if let (Some(push), Some(op)) = (n1, n2) {
             let imm = i32::try_from(push.arg).ok().filter(|_| push.op == Op::Push);
             let fused = match (imm, op.op) {
-                (Some(imm), Op::Add) => Some(RegOp::LoadAddI {
-                    dst: 0,
-                    key,
-                    imm,
-                    closes: false,
-                }),
-                (Some(imm), Op::Sub) => Some(RegOp::LoadSubI {
-                    dst: 0,
-                    key,
-                    imm,
-                    closes: false,
-                }),
+                (Some(imm), Op::Add) => Some(RegOp::LoadAddI { dst: 0, key, imm }),
+                (Some(imm), Op::Sub) => Some(RegOp::LoadSubI { dst: 0, key, imm }),
                 _ => None,
             };
             if let Some(mut fused) = fused {

@@ -55,22 +55,12 @@ pub(crate) enum RegOp {
 
     /// `dst <- a + b` (checked).
     Add { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a + imm` (checked). `closes`: see [`RegOp::closes_mut`].
-    AddI {
-        dst: Slot,
-        a: Slot,
-        imm: i32,
-        closes: bool,
-    },
+    /// `dst <- a + imm` (checked).
+    AddI { dst: Slot, a: Slot, imm: i32 },
     /// `dst <- a - b` (checked).
     Sub { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a - imm` (checked). `closes`: see [`RegOp::closes_mut`].
-    SubI {
-        dst: Slot,
-        a: Slot,
-        imm: i32,
-        closes: bool,
-    },
+    /// `dst <- a - imm` (checked).
+    SubI { dst: Slot, a: Slot, imm: i32 },
     /// `dst <- a * b` (checked).
     Mul { dst: Slot, a: Slot, b: Slot },
     /// `dst <- a * imm` (checked).
@@ -136,33 +126,28 @@ pub(crate) enum RegOp {
     TLoadDyn { dst: Slot, key: Slot },
     /// `transient[slot key] <- src` (dynamic `tstore`).
     TStoreDyn { key: Slot, src: Slot },
-    /// `load K; add`: `dst <- a + memory[key]`. `closes`: see [`RegOp::closes_mut`].
-    AddLoad {
-        dst: Slot,
-        a: Slot,
-        key: u32,
-        closes: bool,
-    },
-    /// `load K; push imm; add`: `dst <- memory[key] + imm`. `closes`: see
-    /// [`RegOp::closes_mut`].
-    LoadAddI {
-        dst: Slot,
+    /// `load K; add`: `dst <- a + memory[key]`.
+    AddLoad { dst: Slot, a: Slot, key: u32 },
+    /// `load K; push imm; add`: `dst <- memory[key] + imm`.
+    LoadAddI { dst: Slot, key: u32, imm: i32 },
+    /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
+    LoadSubI { dst: Slot, key: u32, imm: i32 },
+    /// `load K; push imm; add; store K`; with `signs` not 0, it also closes a loop (see
+    /// [`RegOp::closes_mut`]).
+    IncMem {
         key: u32,
         imm: i32,
-        closes: bool,
+        signs: u8,
+        target: u32,
     },
-    /// `load K; push imm; sub`: `dst <- memory[key] - imm`. `closes`: see
-    /// [`RegOp::closes_mut`].
-    LoadSubI {
-        dst: Slot,
+    /// `load K; push imm; sub; store K`; with `signs` not 0, it also closes a loop (see
+    /// [`RegOp::closes_mut`]).
+    DecMem {
         key: u32,
         imm: i32,
-        closes: bool,
+        signs: u8,
+        target: u32,
     },
-    /// `load K; push imm; add; store K`. `closes`: see [`RegOp::closes_mut`].
-    IncMem { key: u32, imm: i32, closes: bool },
-    /// `load K; push imm; sub; store K`. `closes`: see [`RegOp::closes_mut`].
-    DecMem { key: u32, imm: i32, closes: bool },
 
     /// Continues at `target`.
     Jump { target: u32 },
@@ -276,53 +261,46 @@ impl RegOp {
         }
     }
 
-    /// The flag of an operation that may close a loop: set (by lowering, on the last
-    /// operation of a block whose back edge was replaced by a copy of the loop head, see
-    /// `Lowerer::duplicate`) when the next operation is that copy, a single
-    /// compare-and-branch ([`RegOp::is_test`]) that starts the head's block. The operation
-    /// then runs the head itself, in the same dispatch: the head block's charge (before
-    /// anything of the head runs, failing with `out_of_gas` exactly where the copy would),
-    /// then its test, continuing at its target or after it. Gas, results and error locations
-    /// are those of the two operations run one after the other.
-    pub(crate) fn closes_mut(&mut self) -> Option<&mut bool> {
+    /// The loop-closing fields of an `IncMem`/`DecMem` (`signs`, `target`): lowering sets them
+    /// when the operation is the last of a block whose back edge became a copy of the loop
+    /// head (`Lowerer::duplicate`), the next operation is that copy, and the head is a single
+    /// test of the same key against zero ([`RegOp::zero_test`]). The operation then runs the
+    /// head itself, in the same dispatch, knowing the key's new value: the head block's
+    /// charge (before anything of the head runs, failing with `out_of_gas` exactly where the
+    /// copy would), then the test, continuing at `target` (the copy's target) when the
+    /// value's sign is one of `signs` (bit 0: negative, bit 1: zero, bit 2: positive), else
+    /// after the copy. Gas, results and error locations are those of the two operations run
+    /// one after the other.
+    pub(crate) fn closes_mut(&mut self) -> Option<(u32, &mut u8, &mut u32)> {
         match self {
-            RegOp::AddI { closes, .. }
-            | RegOp::SubI { closes, .. }
-            | RegOp::AddLoad { closes, .. }
-            | RegOp::LoadAddI { closes, .. }
-            | RegOp::LoadSubI { closes, .. }
-            | RegOp::IncMem { closes, .. }
-            | RegOp::DecMem { closes, .. } => Some(closes),
+            RegOp::IncMem {
+                key, signs, target, ..
+            }
+            | RegOp::DecMem {
+                key, signs, target, ..
+            } => Some((*key, signs, target)),
             _ => None,
         }
     }
 
-    /// Whether this is a compare-and-branch (a conditional branch that cannot fail but for a
-    /// static key holding no value): what a loop-closing operation may run after itself.
-    pub(crate) fn is_test(&self) -> bool {
-        matches!(
-            self,
-            RegOp::BrNz { .. }
-                | RegOp::BrLoadNz { .. }
-                | RegOp::BrLoadEqI { .. }
-                | RegOp::BrLoadNeI { .. }
-                | RegOp::BrLoadLtI { .. }
-                | RegOp::BrLoadLeI { .. }
-                | RegOp::BrLoadGtI { .. }
-                | RegOp::BrLoadGeI { .. }
-                | RegOp::BrEq { .. }
-                | RegOp::BrEqI { .. }
-                | RegOp::BrNe { .. }
-                | RegOp::BrNeI { .. }
-                | RegOp::BrLt { .. }
-                | RegOp::BrLtI { .. }
-                | RegOp::BrLe { .. }
-                | RegOp::BrLeI { .. }
-                | RegOp::BrGt { .. }
-                | RegOp::BrGtI { .. }
-                | RegOp::BrGe { .. }
-                | RegOp::BrGeI { .. }
-        )
+    /// For a test of a static key against zero (`load K; jumpif`, `load K; push 0;
+    /// <comparison>; jumpif`): the key, and the signs of its value for which it branches
+    /// (bit 0: negative, bit 1: zero, bit 2: positive).
+    pub(crate) fn zero_test(&self) -> Option<(u32, u8)> {
+        const NEG: u8 = 1;
+        const ZERO: u8 = 2;
+        const POS: u8 = 4;
+        Some(match *self {
+            RegOp::BrLoadNz { key, .. } | RegOp::BrLoadNeI { key, imm: 0, .. } => {
+                (key, NEG | POS)
+            }
+            RegOp::BrLoadEqI { key, imm: 0, .. } => (key, ZERO),
+            RegOp::BrLoadLtI { key, imm: 0, .. } => (key, NEG),
+            RegOp::BrLoadLeI { key, imm: 0, .. } => (key, NEG | ZERO),
+            RegOp::BrLoadGtI { key, imm: 0, .. } => (key, POS),
+            RegOp::BrLoadGeI { key, imm: 0, .. } => (key, ZERO | POS),
+            _ => return None,
+        })
     }
 
     /// The branch target, if this operation has one.

@@ -1,7 +1,7 @@
 //! Loops whose back edge runs the loop head in the same operation (`RegOp::closes_mut`):
-//! each closing operation with each kind of head, compared with the stepping machine at
-//! every gas limit from 0 past the full cost (outcome, gas used, error and its location,
-//! logs, statistics).
+//! each closing operation with each kind of head it runs, and loops of other shapes beside
+//! them, compared with the stepping machine at every gas limit from 0 past the full cost
+//! (outcome, gas used, error and its location, logs, statistics).
 
 use crate::step::Stepper;
 use crate::{lower, lowered};
@@ -24,7 +24,7 @@ fn closing(v: &Verified) -> Vec<String> {
         .filter_map(|i| {
             let mut op = i.op;
             match op.closes_mut() {
-                Some(c) if *c => Some(format!("{:?}", i.op)),
+                Some((_, signs, _)) if *signs != 0 => Some(format!("{:?}", i.op)),
                 _ => None,
             }
         })
@@ -83,13 +83,13 @@ fn closed_loops_charge_their_head_as_the_stepper_does() {
         (
             "push 0\nstore i\nloop: load i\npush 6\nlt\njumpif body\nhalt\n\
              body: load i\nlog\nload i\npush 2\nadd\nstore i\njump loop\n",
-            "IncMem",
+            "",
         ),
         // LoadSubI closing a `dup; jumpif` head on the stack.
         (
             "push 0\npush 5\nloop: dup\njumpif body\npop\nhalt\n\
              body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n",
-            "LoadSubI",
+            "",
         ),
         // LoadAddI closing a `dup; push n; le; jumpif` head.
         (
@@ -101,25 +101,25 @@ fn closed_loops_charge_their_head_as_the_stepper_does() {
         (
             "push 3\nstore p\npush 0\nloop: dup\npush 20\ngt\njumpif done\n\
              dup\nlog\nload p\nadd\njump loop\ndone: halt\n",
-            "AddLoad",
+            "",
         ),
         // SubI closing a compare-and-branch on two slots.
         (
             "push 2\npush 9\nloop: over\nover\nlt\njumpif body\nhalt\n\
              body: dup\nlog\npush 3\nsub\njump loop\n",
-            "SubI",
+            "",
         ),
         // AddI closing a `dup; push n; ne; jumpif` head.
         (
             "push 0\nloop: dup\npush 12\nne\njumpif body\nhalt\n\
              body: dup\nlog\npush 4\nadd\njump loop\n",
-            "AddI",
+            "",
         ),
         // IncMem of one key closing a head that tests another (Collatz's `count` block).
         (
             "push 0\nstore steps\npush 6\nloop: dup\npush 1\ngt\njumpif step\nhalt\n\
              step: push 1\nsub\nload steps\npush 1\nadd\nstore steps\njump loop\n",
-            "IncMem",
+            "",
         ),
         // A body that is only the closing operation (it carries its own block's charge).
         (
@@ -127,11 +127,48 @@ fn closed_loops_charge_their_head_as_the_stepper_does() {
              body: load i\npush 1\nsub\nstore i\njump loop\n",
             "DecMem",
         ),
+        // IncMem closing `load K; push 0; lt; jumpif` (counting up to zero).
+        (
+            "push -5\nstore i\nloop: load i\npush 0\nlt\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 2\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        // DecMem closing `load K; push 0; ge; jumpif` (down past zero).
+        (
+            "push 4\nstore i\nloop: load i\npush 0\nge\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 3\nsub\nstore i\njump loop\n",
+            "DecMem",
+        ),
+        // DecMem closing `load K; push 0; eq; jumpif` (the head leaves the loop).
+        (
+            "push 4\nstore i\nloop: load i\npush 0\neq\njumpif done\n\
+             load i\nlog\nload i\npush 1\nsub\nstore i\njump loop\ndone: halt\n",
+            "DecMem",
+        ),
+        // IncMem closing `load K; push 0; le; jumpif` and `ne`.
+        (
+            "push -3\nstore i\nloop: load i\npush 0\nle\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        (
+            "push -3\nstore i\nloop: load i\npush 0\nne\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        // A zero test of another key is not run by the closing operation.
+        (
+            "push 3\nstore i\npush 0\nstore j\nloop: load i\njumpif body\nhalt\n\
+             body: load i\npush 1\nsub\nstore i\nload j\npush 1\nadd\nstore j\njump loop\n",
+            "",
+        ),
     ];
     for &(src, op) in cases {
         let v = verified(src);
         let closing = closing(&v);
-        if !op.is_empty() {
+        if op.is_empty() {
+            assert!(closing.is_empty(), "{src}\ncloses: {closing:?}");
+        } else {
             assert!(
                 closing.iter().any(|c| c.starts_with(op)),
                 "{src}\nno closing {op}: {closing:?}"
