@@ -94,11 +94,18 @@ impl IntKeys {
         self.map.clear();
     }
 
+    // The dense part inline, the hash map out of line: an engine's loop that inlines the
+    // memory's accessors gets a few instructions, not a hash lookup.
     #[inline]
     fn get(&self, key: i64) -> Option<i64> {
         if (key as u64) < self.dense.len() as u64 {
             return self.dense[key as usize];
         }
+        self.get_hashed(key)
+    }
+
+    #[inline(never)]
+    fn get_hashed(&self, key: i64) -> Option<i64> {
         self.map.get(&key).copied()
     }
 
@@ -107,6 +114,11 @@ impl IntKeys {
         if (key as u64) < self.dense.len() as u64 {
             return self.dense[key as usize].as_mut();
         }
+        self.get_mut_hashed(key)
+    }
+
+    #[inline(never)]
+    fn get_mut_hashed(&mut self, key: i64) -> Option<&mut i64> {
         self.map.get_mut(&key)
     }
 
@@ -722,7 +734,10 @@ mod tests {
         m.store_dyn(-1, 5).unwrap();
         m.store_dyn(DENSE_MAX as i64, 6).unwrap();
         assert_eq!(m.dynamic.map.len(), 2);
-        assert_eq!((m.load_dyn(-1).unwrap(), m.load_dyn(1 << 20).unwrap()), (5, 6));
+        assert_eq!(
+            (m.load_dyn(-1).unwrap(), m.load_dyn(1 << 20).unwrap()),
+            (5, 6)
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   a branch target or return address. Lowering checks every target against the code's
 //!   length (`lower`'s `assert!`) and ends the code with [`RegOp::Unreachable`], which
 //!   panics, after a terminator; return addresses are the operation after a `Call`, never
-//!   past `Unreachable`.
+//!   past `Unreachable`. A loop-closing operation (`RegOp::closes_mut`) also passes over
+//!   the operation after it, which lowering makes the loop head's copy, never the last.
 //! - **Slots.** An operation of a subroutine touches only slots below the subroutine's
 //!   highest stack height, as the verifier computed it (`Func::max_height`); lowering checks
 //!   this for every operation it emits (`Lowerer::emit`'s `assert!`). The main body's frame

@@ -755,8 +755,7 @@ impl Lowerer<'_> {
         // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
         // so an operation of this block precedes it, a `Nop` if the jump was all there is).
         let head = self.ops[first as usize];
-        if let (1, Some((key, signs)), true) =
-            (end - first, head.op.zero_test(), head.charge != 0)
+        if let (1, Some((key, signs)), true) = (end - first, head.op.zero_test(), head.charge != 0)
         {
             if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
                 if k == key {

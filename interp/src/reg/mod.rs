@@ -16,7 +16,12 @@
 //! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
 //! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
 //! `load K; push n; add|sub; store K`. Fusion never crosses a block
-//! boundary. A block's gas charge travels with its first operation ([`Inst::charge`]):
+//! boundary, with one exception that keeps the charge where it was: a backward `jump` to a
+//! small loop head becomes a copy of the head (tail duplication), and when the head is a
+//! single test of a static key against zero and the operation before the copy is
+//! `load K; push n; add|sub; store K` of that key, that operation runs the head itself
+//! (charging the head's block before testing, see [`RegOp::closes_mut`]), so a counted loop
+//! over a memory slot turns in one dispatch fewer. A block's gas charge travels with its first operation ([`Inst::charge`]):
 //! jumps, calls and returns land on that operation, which charges the block's whole cost
 //! before anything of the block runs, so gas is charged exactly as the stack machine charges
 //! it, without an operation of its own.
@@ -291,9 +296,7 @@ impl RegOp {
         const ZERO: u8 = 2;
         const POS: u8 = 4;
         Some(match *self {
-            RegOp::BrLoadNz { key, .. } | RegOp::BrLoadNeI { key, imm: 0, .. } => {
-                (key, NEG | POS)
-            }
+            RegOp::BrLoadNz { key, .. } | RegOp::BrLoadNeI { key, imm: 0, .. } => (key, NEG | POS),
             RegOp::BrLoadEqI { key, imm: 0, .. } => (key, ZERO),
             RegOp::BrLoadLtI { key, imm: 0, .. } => (key, NEG),
             RegOp::BrLoadLeI { key, imm: 0, .. } => (key, NEG | ZERO),

@@ -37,7 +37,12 @@ fn agree_at_every_limit(src: &str, v: &Verified) -> u64 {
     let ctx = ExecutionContext::default();
     let state = v.contract().state.clone();
     let code = lowered(v);
-    let full = run(&*code, v, RunParams::new(&ctx, &state, 1 << 20), &mut NoHost);
+    let full = run(
+        &*code,
+        v,
+        RunParams::new(&ctx, &state, 1 << 20),
+        &mut NoHost,
+    );
     assert!(full.is_ok(), "{src}: {:?}", full.result);
     let step_code = lower(v);
     for gas in 0..=full.gas_used + 1 {
