@@ -255,6 +255,7 @@ pub trait Execute {
 /// order: permission and reputation checks (no gas), `host.begin()`, execution, then commit
 /// of state, events and host effects on success, or rollback of all of them and a single
 /// error event on failure. See [`Execute`] for an example.
+#[inline]
 pub fn run<C, H>(code: &C, verified: &Verified, params: RunParams<'_>, host: &mut H) -> Outcome
 where
     C: Execute,
@@ -319,6 +320,7 @@ fn memory(verified: &Verified, params: &RunParams<'_>) -> Memory {
 /// Everything after execution ([`Session::finish`]): commits state, events and host effects
 /// on success, or rolls all of them back and reports a single error event on failure. Takes
 /// what it keeps out of `env` and `memory`, which the caller drops where they are.
+#[inline(always)]
 fn conclude<H: Host + ?Sized>(
     verified: &Verified,
     params: &RunParams<'_>,
