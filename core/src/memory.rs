@@ -1,7 +1,7 @@
 //! A contract's key-value memory during a run, shared by both engines.
 //!
 //! Static keys (`store votes`) were resolved by the assembler to slot indices, so they cost an
-//! array access, never a hash. Dynamic keys (`push 7 store`) are integers ([`IntKeys`]): small
+//! array access, never a hash. Dynamic keys (`push 7 store`) are integers: small
 //! non-negative ones live in a dense array indexed by the key (an access is a bounds check and
 //! a read), every other one in a hash map with a fast, deterministic hasher. The dense part
 //! grows, by doubling, only while the small keys fill at least an eighth of it, so its size
