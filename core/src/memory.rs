@@ -1,15 +1,19 @@
 //! A contract's key-value memory during a run, shared by both engines.
 //!
 //! Static keys (`store votes`) were resolved by the assembler to slot indices, so they cost an
-//! array access, never a hash. Dynamic keys (`push 7 store`) are integers held in a hash map
-//! with a fast, deterministic hasher; an access allocates nothing (an insert of a new key may
-//! grow the table). The memory starts from the contract's state and is turned back into a
-//! [`State`] only when a run succeeds.
+//! array access, never a hash. Dynamic keys (`push 7 store`) are integers: small
+//! non-negative ones live in a dense array indexed by the key (an access is a bounds check and
+//! a read), every other one in a hash map with a fast, deterministic hasher. The dense part
+//! grows, by doubling, only while the small keys fill at least an eighth of it, so its size
+//! stays within eight times the number of keys held, and which part holds a key is never
+//! observable (the state a run ends with is a sorted map). The memory starts from the
+//! contract's state and is turned back into a [`State`] only when a run succeeds.
 //!
 //! Beside it lives the run's *transient* memory (`tstore`/`tload`): the same two kinds of
 //! keys (static slots and integer keys), in namespaces of their own, starting empty, with
 //! their own key limit ([`crate::Limits::transient_keys`]), and never part of the state: it
-//! is dropped with the run, whatever its result.
+//! is dropped with the run, whatever its result. It is allocated by the first transient
+//! store (a run that never makes one allocates nothing for it).
 
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
@@ -29,13 +33,16 @@ use std::cell::Cell;
 #[derive(Clone, Debug)]
 pub struct Memory {
     slots: Vec<Option<i64>>,
-    dynamic: FxHashMap<i64, i64>,
+    dynamic: IntKeys,
     /// Named keys of the initial state that no static key of the program refers to; they are
     /// kept as they are.
     other: State,
     count: u32,
     limit: u32,
-    transient: Transient,
+    /// The key limit of the transient memory.
+    transient_limit: u32,
+    /// The transient memory, made by its first store.
+    transient: Option<Box<Transient>>,
 }
 
 /// The run's transient memory (see the module docs).
@@ -44,11 +51,134 @@ struct Transient {
     /// The static slots, allocated by the first `tstore K` (a run that never stores a
     /// transient static key allocates nothing for them).
     slots: Vec<Option<i64>>,
-    /// The program's number of static keys (the length `slots` takes).
-    keys: usize,
-    dynamic: FxHashMap<i64, i64>,
+    dynamic: IntKeys,
     count: u32,
-    limit: u32,
+}
+
+/// Keys at least this large (and negative keys) always live in the hash map of [`IntKeys`].
+const DENSE_MAX: u64 = 1 << 20;
+/// The dense part of [`IntKeys`] may always cover this many keys, however few are held.
+const DENSE_MIN: usize = 64;
+
+/// Integer keys and their values: a dense array for small non-negative keys, a hash map for
+/// the others (see the module docs).
+///
+/// Invariant: every key below `dense.len()` (and non-negative) is held in `dense`, never in
+/// `map`; `dense.len()` is 0 or a power of two of at least [`DENSE_MIN`], at most
+/// [`DENSE_MAX`].
+#[derive(Clone, Debug)]
+struct IntKeys {
+    dense: Vec<Option<i64>>,
+    /// Keys held in `dense`.
+    in_dense: usize,
+    /// Keys held in `map` that are in `0..DENSE_MAX` (candidates for `dense` when it grows).
+    small_in_map: usize,
+    map: FxHashMap<i64, i64>,
+}
+
+impl IntKeys {
+    const fn new() -> IntKeys {
+        IntKeys {
+            dense: Vec::new(),
+            in_dense: 0,
+            small_in_map: 0,
+            map: FxHashMap::with_hasher(rustc_hash::FxBuildHasher),
+        }
+    }
+
+    /// Empties it, keeping its allocations (O(1) for the dense part).
+    fn clear(&mut self) {
+        self.dense.clear();
+        self.in_dense = 0;
+        self.small_in_map = 0;
+        self.map.clear();
+    }
+
+    // The dense part inline, the hash map out of line: an engine's loop that inlines the
+    // memory's accessors gets a few instructions, not a hash lookup.
+    #[inline]
+    fn get(&self, key: i64) -> Option<i64> {
+        if (key as u64) < self.dense.len() as u64 {
+            return self.dense[key as usize];
+        }
+        self.get_hashed(key)
+    }
+
+    #[inline(never)]
+    fn get_hashed(&self, key: i64) -> Option<i64> {
+        self.map.get(&key).copied()
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: i64) -> Option<&mut i64> {
+        if (key as u64) < self.dense.len() as u64 {
+            return self.dense[key as usize].as_mut();
+        }
+        self.get_mut_hashed(key)
+    }
+
+    #[inline(never)]
+    fn get_mut_hashed(&mut self, key: i64) -> Option<&mut i64> {
+        self.map.get_mut(&key)
+    }
+
+    /// Adds `key`, which holds no value yet.
+    fn insert_new(&mut self, key: i64, value: i64) {
+        let k = key as u64;
+        if k < DENSE_MAX {
+            let k = k as usize;
+            if k >= self.dense.len() {
+                let want = (k + 1).next_power_of_two().max(DENSE_MIN);
+                // Small keys held once this one is: grow while they fill an eighth of it.
+                let small = self.in_dense + self.small_in_map + 1;
+                if want > DENSE_MIN && small.saturating_mul(8) < want {
+                    self.small_in_map += 1;
+                    self.map.insert(key, value);
+                    return;
+                }
+                self.grow(want);
+            }
+            debug_assert!(self.dense[k].is_none());
+            self.dense[k] = Some(value);
+            self.in_dense += 1;
+            return;
+        }
+        self.map.insert(key, value);
+    }
+
+    /// Extends the dense part to `len` keys, moving the keys it now covers out of the map.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize) {
+        self.dense.resize(len, None);
+        if self.small_in_map > 0 {
+            let (dense, moved) = (&mut self.dense, &mut self.in_dense);
+            let mut left = self.small_in_map;
+            self.map.retain(|&k, &mut v| {
+                if (k as u64) < len as u64 {
+                    dense[k as usize] = Some(v);
+                    *moved += 1;
+                    left -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            self.small_in_map = left;
+        }
+    }
+
+    /// Every key and its value, in no particular order.
+    fn for_each(&self, mut f: impl FnMut(i64, i64)) {
+        for (k, v) in self.dense.iter().enumerate() {
+            if let Some(v) = *v {
+                f(k as i64, v);
+            }
+        }
+        for (&k, &v) in &self.map {
+            f(k, v);
+        }
+    }
 }
 
 impl Memory {
@@ -56,8 +186,13 @@ impl Memory {
     /// transient memory of the default limit ([`crate::Limits::transient_keys`]; see
     /// [`Memory::with_transient_limit`]).
     pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
-        let mut slots = spare_slots(program.keys.len());
-        let mut dynamic = spare_dynamic();
+        let Spare {
+            mut slots,
+            mut dynamic,
+        } = SPARE.try_with(Cell::take).unwrap_or_default();
+        slots.clear();
+        slots.resize(program.keys.len(), None);
+        dynamic.clear();
         let mut other = State::new();
         for (key, &value) in state {
             // Only a key starting with a digit or `-` can be an integer key; any other is
@@ -68,9 +203,10 @@ impl Memory {
                 .first()
                 .is_some_and(|c| c.is_ascii_digit() || *c == b'-');
             match int.then(|| StateKey::parse(key)).flatten() {
-                Some(StateKey::Int(k)) => {
-                    dynamic.insert(k, value);
-                }
+                Some(StateKey::Int(k)) => match dynamic.get_mut(k) {
+                    Some(cell) => *cell = value,
+                    None => dynamic.insert_new(k, value),
+                },
                 _ => match program.keys.iter().position(|k| k == key) {
                     Some(slot) => slots[slot] = Some(value),
                     None => {
@@ -80,38 +216,54 @@ impl Memory {
             }
         }
         let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
-        let transient = Transient {
-            slots: Vec::new(),
-            keys: program.keys.len(),
-            dynamic: FxHashMap::default(),
-            count: 0,
-            limit: crate::Limits::default().transient_keys,
-        };
         Memory {
             slots,
             dynamic,
             other,
             count,
             limit,
-            transient,
+            transient_limit: crate::Limits::default().transient_keys,
+            transient: None,
         }
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
     #[inline]
     pub fn with_transient_limit(mut self, limit: u32) -> Memory {
-        self.transient.limit = limit;
+        self.set_transient_limit(limit);
         self
+    }
+
+    /// Allows at most `limit` keys in the transient memory ([`Memory::with_transient_limit`]
+    /// in place).
+    #[inline]
+    pub fn set_transient_limit(&mut self, limit: u32) {
+        self.transient_limit = limit;
     }
 
     /// Number of keys holding a value in the transient memory.
     pub fn transient_len(&self) -> u32 {
-        self.transient.count
+        self.transient.as_ref().map_or(0, |t| t.count)
+    }
+
+    /// The transient memory, made empty if it was not yet.
+    fn transient_mut(&mut self) -> &mut Transient {
+        self.transient.get_or_insert_with(|| {
+            Box::new(Transient {
+                slots: Vec::new(),
+                dynamic: IntKeys::new(),
+                count: 0,
+            })
+        })
     }
 
     /// The value in transient static slot `slot` (`tload K`).
     pub fn tload(&self, slot: u32) -> VmResult<i64> {
-        match self.transient.slots.get(slot as usize) {
+        match self
+            .transient
+            .as_ref()
+            .and_then(|t| t.slots.get(slot as usize))
+        {
             Some(Some(v)) => Ok(*v),
             _ => Err(VmError::new(
                 ErrorKind::InvalidMemoryAccess,
@@ -122,46 +274,48 @@ impl Memory {
 
     /// Stores `value` in transient static slot `slot` (`tstore K`).
     pub fn tstore(&mut self, slot: u32, value: i64) -> VmResult<()> {
-        let t = &mut self.transient;
-        if t.slots.is_empty() && (slot as usize) < t.keys {
-            t.slots = vec![None; t.keys];
-        }
-        match t.slots.get_mut(slot as usize) {
-            Some(cell @ None) => {
-                grow_transient(&mut t.count, t.limit)?;
-                *cell = Some(value);
-                Ok(())
-            }
-            Some(Some(cell)) => {
-                *cell = value;
-                Ok(())
-            }
-            None => Err(VmError::new(
+        let (keys, limit) = (self.slots.len(), self.transient_limit);
+        if slot as usize >= keys {
+            return Err(VmError::new(
                 ErrorKind::InvalidMemoryAccess,
                 format!("transient static key #{slot} does not exist"),
-            )),
+            ));
         }
+        let t = self.transient_mut();
+        if t.slots.is_empty() {
+            t.slots = vec![None; keys];
+        }
+        let cell = &mut t.slots[slot as usize];
+        if cell.is_none() {
+            grow_transient(&mut t.count, limit)?;
+        }
+        *cell = Some(value);
+        Ok(())
     }
 
     /// The value under the integer key `key` in the transient memory (dynamic `tload`).
     pub fn tload_dyn(&self, key: i64) -> VmResult<i64> {
-        self.transient.dynamic.get(&key).copied().ok_or_else(|| {
-            VmError::new(
-                ErrorKind::InvalidMemoryAccess,
-                format!("tload of transient key {key}, which holds no value"),
-            )
-        })
+        self.transient
+            .as_ref()
+            .and_then(|t| t.dynamic.get(key))
+            .ok_or_else(|| {
+                VmError::new(
+                    ErrorKind::InvalidMemoryAccess,
+                    format!("tload of transient key {key}, which holds no value"),
+                )
+            })
     }
 
     /// Stores `value` under the integer key `key` in the transient memory (dynamic `tstore`).
     pub fn tstore_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
-        let t = &mut self.transient;
-        if let Some(cell) = t.dynamic.get_mut(&key) {
+        let limit = self.transient_limit;
+        let t = self.transient_mut();
+        if let Some(cell) = t.dynamic.get_mut(key) {
             *cell = value;
             return Ok(());
         }
-        grow_transient(&mut t.count, t.limit)?;
-        t.dynamic.insert(key, value);
+        grow_transient(&mut t.count, limit)?;
+        t.dynamic.insert_new(key, value);
         Ok(())
     }
 
@@ -251,8 +405,8 @@ impl Memory {
     /// The value under the integer key `key` (dynamic `load`).
     #[inline]
     pub fn load_dyn(&self, key: i64) -> VmResult<i64> {
-        match self.dynamic.get(&key) {
-            Some(v) => Ok(*v),
+        match self.dynamic.get(key) {
+            Some(v) => Ok(v),
             None => Err(no_dynamic_value(key)),
         }
     }
@@ -260,7 +414,7 @@ impl Memory {
     /// Stores `value` under the integer key `key` (dynamic `store`).
     #[inline]
     pub fn store_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
-        if let Some(cell) = self.dynamic.get_mut(&key) {
+        if let Some(cell) = self.dynamic.get_mut(key) {
             *cell = value;
             return Ok(());
         }
@@ -271,22 +425,40 @@ impl Memory {
     #[inline(never)]
     fn insert_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
         grow(&mut self.count, self.limit)?;
-        self.dynamic.insert(key, value);
+        self.dynamic.insert_new(key, value);
         Ok(())
     }
 
     /// The state this memory holds, keys named as in [`State`] (the transient memory is
     /// not part of it).
     pub fn into_state(mut self, program: &Program) -> State {
+        self.take_state(program)
+    }
+
+    /// The state this memory holds, like [`Memory::into_state`], leaving the memory empty
+    /// (for a caller that keeps the memory where it is and drops it later).
+    ///
+    /// ```
+    /// use coopvm_core::{memory::Memory, program::{Program, State}};
+    /// let program = Program { keys: vec!["n".into()], ..Default::default() };
+    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// m.store_dyn(7, 1).unwrap();
+    /// let state = m.take_state(&program);
+    /// assert_eq!(state, State::from([("n".to_string(), 4), ("7".to_string(), 1)]));
+    /// assert!(m.is_empty());
+    /// ```
+    pub fn take_state(&mut self, program: &Program) -> State {
         let mut state = std::mem::take(&mut self.other);
-        for (name, value) in program.keys.iter().zip(&self.slots) {
-            if let Some(v) = *value {
+        for (name, value) in program.keys.iter().zip(&mut self.slots) {
+            if let Some(v) = value.take() {
                 state.insert(name.clone(), v);
             }
         }
-        for (k, v) in self.dynamic.drain() {
+        self.dynamic.for_each(|k, v| {
             state.insert(int_key(k), v);
-        }
+        });
+        self.dynamic.clear();
+        self.count = 0;
         state
     }
 }
@@ -294,57 +466,53 @@ impl Memory {
 impl Drop for Memory {
     /// Keeps the static slots and the integer-key table for the thread's next memory.
     fn drop(&mut self) {
-        recycle_slots(std::mem::take(&mut self.slots));
-        recycle_dynamic(std::mem::take(&mut self.dynamic));
+        let (slots, dynamic) = (
+            std::mem::take(&mut self.slots),
+            std::mem::replace(&mut self.dynamic, IntKeys::new()),
+        );
+        if slots.capacity() <= SPARE_SLOTS_MAX
+            && dynamic.map.capacity() <= SPARE_DYNAMIC_MAX
+            && dynamic.dense.capacity() <= SPARE_DENSE_MAX
+        {
+            let _ = SPARE.try_with(|spare| spare.set(Spare { slots, dynamic }));
+        }
+    }
+}
+
+/// What a memory leaves for the next one made on its thread.
+struct Spare {
+    slots: Vec<Option<i64>>,
+    dynamic: IntKeys,
+}
+
+impl Default for Spare {
+    fn default() -> Spare {
+        Spare {
+            slots: Vec::new(),
+            dynamic: IntKeys::new(),
+        }
     }
 }
 
 thread_local! {
-    /// The static slots of the last memory turned into a state on this thread, reused by
-    /// the next memory made here (a run's memory then allocates nothing for them).
-    static SPARE_SLOTS: Cell<Vec<Option<i64>>> = const { Cell::new(Vec::new()) };
+    /// The static slots and the (emptied) integer-key table of the last memory dropped on
+    /// this thread, reused by the next memory made here: a run's memory then allocates
+    /// nothing for them, and a run that stores many integer keys finds the table already
+    /// grown instead of growing it again, key after key.
+    static SPARE: Cell<Spare> = const {
+        Cell::new(Spare {
+            slots: Vec::new(),
+            dynamic: IntKeys::new(),
+        })
+    };
 }
 
 /// Spare slot vectors larger than this are freed, not kept.
 const SPARE_SLOTS_MAX: usize = 1 << 12;
-
-thread_local! {
-    /// The (emptied) integer-key table of the last memory turned into a state on this
-    /// thread, reused by the next memory made here: a run that stores many integer keys
-    /// finds the table already grown instead of growing it again, key after key.
-    static SPARE_DYNAMIC: Cell<FxHashMap<i64, i64>> =
-        const { Cell::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher)) };
-}
-
 /// Spare integer-key tables with room for more than this many keys are freed, not kept.
 const SPARE_DYNAMIC_MAX: usize = 1 << 16;
-
-/// An empty integer-key table.
-fn spare_dynamic() -> FxHashMap<i64, i64> {
-    let mut map = SPARE_DYNAMIC.try_with(Cell::take).unwrap_or_default();
-    map.clear();
-    map
-}
-
-fn recycle_dynamic(map: FxHashMap<i64, i64>) {
-    if map.capacity() <= SPARE_DYNAMIC_MAX {
-        let _ = SPARE_DYNAMIC.try_with(|spare| spare.set(map));
-    }
-}
-
-/// `n` empty static slots.
-fn spare_slots(n: usize) -> Vec<Option<i64>> {
-    let mut slots = SPARE_SLOTS.try_with(Cell::take).unwrap_or_default();
-    slots.clear();
-    slots.resize(n, None);
-    slots
-}
-
-fn recycle_slots(slots: Vec<Option<i64>>) {
-    if slots.capacity() <= SPARE_SLOTS_MAX {
-        let _ = SPARE_SLOTS.try_with(|spare| spare.set(slots));
-    }
-}
+/// Spare dense parts longer than this are freed, not kept.
+const SPARE_DENSE_MAX: usize = 1 << 16;
 
 #[cold]
 #[inline(never)]
@@ -488,6 +656,104 @@ mod tests {
         );
         // The default limit is the default Limits'.
         let m = Memory::new(&p, &State::new(), 0);
-        assert_eq!(m.transient.limit, crate::Limits::default().transient_keys);
+        assert_eq!(m.transient_limit, crate::Limits::default().transient_keys);
+    }
+
+    /// A small deterministic generator for the model test.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    #[test]
+    fn integer_keys_behave_as_a_map_whatever_part_holds_them() {
+        // Keys drawn from ranges that exercise the dense part (small, filled upwards and
+        // downwards), its growth and the moves out of the hash map, and the hash map
+        // (negative, large): every load and store agrees with a plain map, the limit counts
+        // new keys only, and the state is the map's.
+        let p = program();
+        for (round, span) in [(0u64, 40i64), (1, 300), (2, 5_000), (3, 1 << 21)].into_iter() {
+            let mut seed = 0x9E37_79B9_7F4A_7C15 ^ round;
+            let initial = State::from([("3".into(), 30), ("-2".into(), 20), ("a".into(), 1)]);
+            let limit = 2_000;
+            let mut m = Memory::new(&p, &initial, limit);
+            let mut model: std::collections::BTreeMap<i64, i64> =
+                [(3, 30), (-2, 20)].into_iter().collect();
+            let mut count = initial.len() as u32;
+            for step in 0..6_000i64 {
+                let r = next(&mut seed);
+                let key = match r % 4 {
+                    0 => span - 1 - step % span,
+                    1 => (r >> 8) as i64 % span,
+                    2 => -((r >> 8) as i64 % span),
+                    _ => ((r >> 8) as i64 % span) * 1_000,
+                };
+                if r & 0x100 == 0 {
+                    let got = m.load_dyn(key).ok();
+                    assert_eq!(got, model.get(&key).copied(), "load {key}");
+                } else {
+                    let stored = m.store_dyn(key, step);
+                    if model.contains_key(&key) || count < limit {
+                        stored.unwrap();
+                        if model.insert(key, step).is_none() {
+                            count += 1;
+                        }
+                    } else {
+                        assert_eq!(stored.unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+                    }
+                }
+                assert_eq!(m.len(), count);
+            }
+            let mut want: State = model.iter().map(|(k, v)| (int_key(*k), *v)).collect();
+            want.insert("a".into(), 1);
+            assert_eq!(m.into_state(&p), want, "round {round}");
+        }
+    }
+
+    #[test]
+    fn the_dense_part_stays_within_eight_times_the_small_keys() {
+        let p = program();
+        let mut m = Memory::new(&p, &State::new(), 1 << 20);
+        // One large key alone does not make the dense part cover it.
+        m.store_dyn(100_000, 1).unwrap();
+        assert!(m.dynamic.dense.len() <= DENSE_MIN);
+        // Filling downwards moves the keys over once they are dense enough.
+        for k in (0..100_000).rev() {
+            m.store_dyn(k, k).unwrap();
+            let d = &m.dynamic;
+            assert!(d.dense.len() <= DENSE_MIN.max(8 * (d.in_dense + d.small_in_map)));
+        }
+        assert_eq!(m.dynamic.dense.len(), 1 << 17);
+        assert_eq!((m.dynamic.small_in_map, m.dynamic.map.len()), (0, 0));
+        assert_eq!(m.load_dyn(100_000).unwrap(), 1);
+        assert_eq!(m.load_dyn(99_999).unwrap(), 99_999);
+        assert_eq!(m.len(), 100_001);
+        // Keys beyond the dense range's maximum and negative keys stay hashed.
+        m.store_dyn(-1, 5).unwrap();
+        m.store_dyn(DENSE_MAX as i64, 6).unwrap();
+        assert_eq!(m.dynamic.map.len(), 2);
+        assert_eq!(
+            (m.load_dyn(-1).unwrap(), m.load_dyn(1 << 20).unwrap()),
+            (5, 6)
+        );
+    }
+
+    #[test]
+    fn a_reused_memory_starts_empty() {
+        let p = program();
+        let mut m = Memory::new(&p, &State::new(), 100);
+        for k in 0..80 {
+            m.store_dyn(k, k).unwrap();
+        }
+        m.store(0, 1).unwrap();
+        m.tstore_dyn(4, 4).unwrap();
+        drop(m);
+        let m = Memory::new(&p, &State::from([("70".into(), 7)]), 100);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.load_dyn(70).unwrap(), 7);
+        assert!(m.load_dyn(5).is_err() && m.load(0).is_err() && m.tload_dyn(4).is_err());
+        assert_eq!(m.into_state(&p), State::from([("70".into(), 7)]));
     }
 }

@@ -255,21 +255,121 @@ pub trait Execute {
 /// order: permission and reputation checks (no gas), `host.begin()`, execution, then commit
 /// of state, events and host effects on success, or rollback of all of them and a single
 /// error event on failure. See [`Execute`] for an example.
+#[inline]
 pub fn run<C, H>(code: &C, verified: &Verified, params: RunParams<'_>, host: &mut H) -> Outcome
 where
     C: Execute,
     H: Host + ?Sized,
 {
-    match Session::begin(verified, params, host) {
-        Err(refused) => *refused,
-        Ok(mut session) => {
-            let exec = code.execute(
-                &mut session.env,
-                host,
-                &mut session.memory,
-                params.gas_limit,
-            );
-            session.finish(exec, host)
+    // `Session::begin`, the engine and `Session::finish`, with the environment and the
+    // memory built where they stay: nothing large is moved between frames.
+    let contract = verified.contract();
+    if let Err(e) = admit(contract, &params) {
+        return refused(contract, &params, e);
+    }
+    let mut env = environment(contract, &params);
+    let mut memory = memory(verified, &params);
+    host.begin();
+    let exec = code.execute(&mut env, host, &mut memory, params.gas_limit);
+    conclude(verified, &params, &mut env, &mut memory, exec, host)
+}
+
+/// The checks before a run: the number of inputs, then permissions and reputation.
+#[inline]
+fn admit(contract: &crate::Contract, params: &RunParams<'_>) -> Result<(), VmError> {
+    check_inputs(contract, params.args)?;
+    preflight(contract, params.ctx)
+}
+
+/// The outcome of a run refused before it started.
+#[cold]
+#[inline(never)]
+fn refused(contract: &crate::Contract, params: &RunParams<'_>, e: VmError) -> Outcome {
+    Outcome {
+        events: vec![error_event(contract.id.as_str(), params.ctx, &e)],
+        result: Err(e),
+        stack: Vec::new(),
+        gas_used: 0,
+        state: params.state.clone(),
+        logs: Vec::new(),
+        host_calls: 0,
+    }
+}
+
+/// The run's environment.
+#[inline]
+fn environment<'a>(contract: &'a crate::Contract, params: &RunParams<'a>) -> Env<'a> {
+    Env::new(params.ctx, &contract.id, &contract.program.strings)
+        .with_calls(params.calls)
+        .with_inputs(params.args)
+}
+
+/// The run's memory, holding its initial state.
+#[inline]
+fn memory(verified: &Verified, params: &RunParams<'_>) -> Memory {
+    let limits = verified.limits();
+    let mut memory = Memory::new(
+        &verified.contract().program,
+        params.state,
+        limits.memory_keys,
+    );
+    memory.set_transient_limit(limits.transient_keys);
+    memory
+}
+
+/// Everything after execution ([`Session::finish`]): commits state, events and host effects
+/// on success, or rolls all of them back and reports a single error event on failure. Takes
+/// what it keeps out of `env` and `memory`, which the caller drops where they are.
+#[inline(always)]
+fn conclude<H: Host + ?Sized>(
+    verified: &Verified,
+    params: &RunParams<'_>,
+    env: &mut Env<'_>,
+    memory: &mut Memory,
+    exec: Exec,
+    host: &mut H,
+) -> Outcome {
+    let contract = verified.contract();
+    // A host operation that failed after charging dynamic gas ended the run: its charge
+    // is spent like any other, and one the gas left does not cover ends the run with
+    // `out_of_gas` there (using all of it), as it would have had the operation succeeded.
+    let (result, gas_used) = match exec.result {
+        Err(e) if env.failed_charge > 0 => {
+            let spent = exec.gas_used.saturating_add(env.failed_charge);
+            if spent > params.gas_limit {
+                let mut out_of_gas = VmError::out_of_gas(params.gas_limit);
+                out_of_gas.pc = e.pc;
+                (Err(out_of_gas), params.gas_limit)
+            } else {
+                (Err(e), spent)
+            }
+        }
+        result => (result, exec.gas_used.min(params.gas_limit)),
+    };
+    match result {
+        Ok(()) => {
+            host.commit();
+            Outcome {
+                result: Ok(()),
+                stack: exec.stack,
+                gas_used,
+                state: memory.take_state(&contract.program),
+                events: std::mem::take(&mut env.events),
+                logs: std::mem::take(&mut env.logs),
+                host_calls: env.host_calls,
+            }
+        }
+        Err(e) => {
+            host.rollback();
+            Outcome {
+                events: vec![error_event(&contract.id, params.ctx, &e)],
+                result: Err(e),
+                stack: Vec::new(),
+                gas_used,
+                state: params.state.clone(),
+                logs: std::mem::take(&mut env.logs),
+                host_calls: env.host_calls,
+            }
         }
     }
 }
@@ -307,28 +407,11 @@ impl<'a> Session<'a> {
         host: &mut H,
     ) -> Result<Session<'a>, Box<Outcome>> {
         let contract = verified.contract();
-        let ctx = params.ctx;
-        if let Err(e) = check_inputs(contract, params.args).and_then(|()| preflight(contract, ctx))
-        {
-            return Err(Box::new(Outcome {
-                events: vec![error_event(contract.id.as_str(), ctx, &e)],
-                result: Err(e),
-                stack: Vec::new(),
-                gas_used: 0,
-                state: params.state.clone(),
-                logs: Vec::new(),
-                host_calls: 0,
-            }));
+        if let Err(e) = admit(contract, &params) {
+            return Err(Box::new(refused(contract, &params, e)));
         }
-        let env = Env::new(ctx, &contract.id, &contract.program.strings)
-            .with_calls(params.calls)
-            .with_inputs(params.args);
-        let memory = Memory::new(
-            &contract.program,
-            params.state,
-            verified.limits().memory_keys,
-        )
-        .with_transient_limit(verified.limits().transient_keys);
+        let env = environment(contract, &params);
+        let memory = memory(verified, &params);
         host.begin();
         Ok(Session {
             verified,
@@ -345,56 +428,15 @@ impl<'a> Session<'a> {
 
     /// Ends the run with the engine's report: commits state, events and host effects on
     /// success, or rolls all of them back and reports a single error event on failure.
-    pub fn finish<H: Host + ?Sized>(self, exec: Exec, host: &mut H) -> Outcome {
-        let contract = self.verified.contract();
-        let Session {
-            params,
-            env,
-            memory,
-            ..
-        } = self;
-        // A host operation that failed after charging dynamic gas ended the run: its charge
-        // is spent like any other, and one the gas left does not cover ends the run with
-        // `out_of_gas` there (using all of it), as it would have had the operation succeeded.
-        let (result, gas_used) = match exec.result {
-            Err(e) if env.failed_charge > 0 => {
-                let spent = exec.gas_used.saturating_add(env.failed_charge);
-                if spent > params.gas_limit {
-                    let mut out_of_gas = VmError::out_of_gas(params.gas_limit);
-                    out_of_gas.pc = e.pc;
-                    (Err(out_of_gas), params.gas_limit)
-                } else {
-                    (Err(e), spent)
-                }
-            }
-            result => (result, exec.gas_used.min(params.gas_limit)),
-        };
-        match result {
-            Ok(()) => {
-                host.commit();
-                Outcome {
-                    result: Ok(()),
-                    stack: exec.stack,
-                    gas_used,
-                    state: memory.into_state(&contract.program),
-                    events: env.events,
-                    logs: env.logs,
-                    host_calls: env.host_calls,
-                }
-            }
-            Err(e) => {
-                host.rollback();
-                Outcome {
-                    events: vec![error_event(&contract.id, params.ctx, &e)],
-                    result: Err(e),
-                    stack: Vec::new(),
-                    gas_used,
-                    state: params.state.clone(),
-                    logs: env.logs,
-                    host_calls: env.host_calls,
-                }
-            }
-        }
+    pub fn finish<H: Host + ?Sized>(mut self, exec: Exec, host: &mut H) -> Outcome {
+        conclude(
+            self.verified,
+            &self.params,
+            &mut self.env,
+            &mut self.memory,
+            exec,
+            host,
+        )
     }
 }
 

@@ -10,7 +10,8 @@
 //!   a branch target or return address. Lowering checks every target against the code's
 //!   length (`lower`'s `assert!`) and ends the code with [`RegOp::Unreachable`], which
 //!   panics, after a terminator; return addresses are the operation after a `Call`, never
-//!   past `Unreachable`.
+//!   past `Unreachable`. A loop-closing operation (`RegOp::closes_mut`) also passes over
+//!   the operation after it, which lowering makes the loop head's copy, never the last.
 //! - **Slots.** An operation of a subroutine touches only slots below the subroutine's
 //!   highest stack height, as the verifier computed it (`Func::max_height`); lowering checks
 //!   this for every operation it emits (`Lowerer::emit`'s `assert!`). The main body's frame
@@ -330,6 +331,32 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
+    // The loop head a loop-closing operation runs after itself (`RegOp::closes_mut`), `v`
+    // being the new value of the key the head tests against zero: the head's copy (the next
+    // operation) is passed over as the loop would execute it, its block's charge first (the
+    // same `out_of_gas`, at the same place), the probe told, then the test.
+    macro_rules! close {
+        ($v:expr, $signs:expr, $target:expr) => {{
+            // SAFETY: lowering sets `signs` only on an operation followed by the head's
+            // copy, so `ip` (past the closing operation) points at it, and one past it is at
+            // most the final `Unreachable`.
+            let head: &Inst = unsafe { &*ip };
+            ip = unsafe { ip.add(1) };
+            debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
+            let cost = u64::from(head.charge);
+            if cost > gas {
+                break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
+            }
+            gas -= cost;
+            enter!();
+            // The sign of `v` as 0 (negative), 1 (zero) or 2 (positive).
+            let sign = (i64::signum($v) + 1) as u32;
+            if ($signs >> sign) & 1 != 0 {
+                goto!($target);
+            }
+        }};
+    }
+
     let end = loop {
         // Read in place: each arm loads only the fields it uses.
         // SAFETY: `ip` points at an operation of `ops` (module docs).
@@ -443,19 +470,35 @@ fn run<H: Host + ?Sized, P: Probe>(
                 checked!(dst, m, i64::from(imm), checked_sub, 2)
             }
             // load K (+0); push n (+1); add|sub (+2); store K (+3)
-            RegOp::IncMem { key, imm } => {
+            RegOp::IncMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
                 let m = load!(key);
                 let Some(v) = m.checked_add(i64::from(imm)) else {
                     break overflow(m, i64::from(imm), pc!(2));
                 };
-                store!(key, v, 3)
+                store!(key, v, 3);
+                if signs != 0 {
+                    close!(v, signs, target);
+                }
             }
-            RegOp::DecMem { key, imm } => {
+            RegOp::DecMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
                 let m = load!(key);
                 let Some(v) = m.checked_sub(i64::from(imm)) else {
                     break overflow(m, i64::from(imm), pc!(2));
                 };
-                store!(key, v, 3)
+                store!(key, v, 3);
+                if signs != 0 {
+                    close!(v, signs, target);
+                }
             }
 
             RegOp::Jump { target } => goto!(target),

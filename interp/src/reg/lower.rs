@@ -285,6 +285,16 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         );
         *l.ops[at].op.target_mut().expect("a branch") = to;
     }
+    // A loop-closing operation branches where the head's copy after it does.
+    for at in 0..len - 1 {
+        let next = l.ops[at + 1].op;
+        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
+            if *signs != 0 {
+                let mut head = next;
+                *target = *head.target_mut().expect("the head is a test");
+            }
+        }
+    }
     RegCode {
         ops: l.ops,
         entries: l.entries,
@@ -741,6 +751,18 @@ impl Lowerer<'_> {
             self.emit(RegOp::Nop);
         }
         let at = self.ops.len();
+        // The operation before the copy may run a head that tests the key it just stored
+        // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
+        // so an operation of this block precedes it, a `Nop` if the jump was all there is).
+        let head = self.ops[first as usize];
+        if let (1, Some((key, signs)), true) = (end - first, head.op.zero_test(), head.charge != 0)
+        {
+            if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
+                if k == key {
+                    *s = signs;
+                }
+            }
+        }
         for i in first as usize..end as usize {
             // Copied as they are: each operation with its charge, entry and location.
             let (inst, pc, entry) = (self.ops[i], self.pcs[i], self.entries[i]);
@@ -906,11 +928,21 @@ impl Lowerer<'_> {
                 // load K; push n; add|sub; store K
                 match op.op {
                     Op::Add => {
-                        self.emit(RegOp::IncMem { key, imm });
+                        self.emit(RegOp::IncMem {
+                            key,
+                            imm,
+                            signs: 0,
+                            target: 0,
+                        });
                         return (4, true);
                     }
                     Op::Sub => {
-                        self.emit(RegOp::DecMem { key, imm });
+                        self.emit(RegOp::DecMem {
+                            key,
+                            imm,
+                            signs: 0,
+                            target: 0,
+                        });
                         return (4, true);
                     }
                     _ => {}

@@ -16,7 +16,12 @@
 //! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
 //! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
 //! `load K; push n; add|sub; store K`. Fusion never crosses a block
-//! boundary. A block's gas charge travels with its first operation ([`Inst::charge`]):
+//! boundary, with one exception that keeps the charge where it was: a backward `jump` to a
+//! small loop head becomes a copy of the head (tail duplication), and when the head is a
+//! single test of a static key against zero and the operation before the copy is
+//! `load K; push n; add|sub; store K` of that key, that operation runs the head itself
+//! (charging the head's block before testing, see [`RegOp::closes_mut`]), so a counted loop
+//! over a memory slot turns in one dispatch fewer. A block's gas charge travels with its first operation ([`Inst::charge`]):
 //! jumps, calls and returns land on that operation, which charges the block's whole cost
 //! before anything of the block runs, so gas is charged exactly as the stack machine charges
 //! it, without an operation of its own.
@@ -28,6 +33,8 @@
 
 pub(crate) mod exec;
 pub(crate) mod lower;
+#[cfg(test)]
+mod tests;
 
 use coopvm_core::isa::HostOp;
 
@@ -130,10 +137,22 @@ pub(crate) enum RegOp {
     LoadAddI { dst: Slot, key: u32, imm: i32 },
     /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
     LoadSubI { dst: Slot, key: u32, imm: i32 },
-    /// `load K; push imm; add; store K`.
-    IncMem { key: u32, imm: i32 },
-    /// `load K; push imm; sub; store K`.
-    DecMem { key: u32, imm: i32 },
+    /// `load K; push imm; add; store K`; with `signs` not 0, it also closes a loop (see
+    /// [`RegOp::closes_mut`]).
+    IncMem {
+        key: u32,
+        imm: i32,
+        signs: u8,
+        target: u32,
+    },
+    /// `load K; push imm; sub; store K`; with `signs` not 0, it also closes a loop (see
+    /// [`RegOp::closes_mut`]).
+    DecMem {
+        key: u32,
+        imm: i32,
+        signs: u8,
+        target: u32,
+    },
 
     /// Continues at `target`.
     Jump { target: u32 },
@@ -245,6 +264,46 @@ impl RegOp {
             | RegOp::BrLoadGeI { key, .. } => Some(key),
             _ => None,
         }
+    }
+
+    /// The loop-closing fields of an `IncMem`/`DecMem` (`signs`, `target`): lowering sets them
+    /// when the operation is the last of a block whose back edge became a copy of the loop
+    /// head (`Lowerer::duplicate`), the next operation is that copy, and the head is a single
+    /// test of the same key against zero ([`RegOp::zero_test`]). The operation then runs the
+    /// head itself, in the same dispatch, knowing the key's new value: the head block's
+    /// charge (before anything of the head runs, failing with `out_of_gas` exactly where the
+    /// copy would), then the test, continuing at `target` (the copy's target) when the
+    /// value's sign is one of `signs` (bit 0: negative, bit 1: zero, bit 2: positive), else
+    /// after the copy. Gas, results and error locations are those of the two operations run
+    /// one after the other.
+    pub(crate) fn closes_mut(&mut self) -> Option<(u32, &mut u8, &mut u32)> {
+        match self {
+            RegOp::IncMem {
+                key, signs, target, ..
+            }
+            | RegOp::DecMem {
+                key, signs, target, ..
+            } => Some((*key, signs, target)),
+            _ => None,
+        }
+    }
+
+    /// For a test of a static key against zero (`load K; jumpif`, `load K; push 0;
+    /// <comparison>; jumpif`): the key, and the signs of its value for which it branches
+    /// (bit 0: negative, bit 1: zero, bit 2: positive).
+    pub(crate) fn zero_test(&self) -> Option<(u32, u8)> {
+        const NEG: u8 = 1;
+        const ZERO: u8 = 2;
+        const POS: u8 = 4;
+        Some(match *self {
+            RegOp::BrLoadNz { key, .. } | RegOp::BrLoadNeI { key, imm: 0, .. } => (key, NEG | POS),
+            RegOp::BrLoadEqI { key, imm: 0, .. } => (key, ZERO),
+            RegOp::BrLoadLtI { key, imm: 0, .. } => (key, NEG),
+            RegOp::BrLoadLeI { key, imm: 0, .. } => (key, NEG | ZERO),
+            RegOp::BrLoadGtI { key, imm: 0, .. } => (key, POS),
+            RegOp::BrLoadGeI { key, imm: 0, .. } => (key, ZERO | POS),
+            _ => return None,
+        })
     }
 
     /// The branch target, if this operation has one.

@@ -1,0 +1,223 @@
+//! Loops whose back edge runs the loop head in the same operation (`RegOp::closes_mut`):
+//! each closing operation with each kind of head it runs, and loops of other shapes beside
+//! them, compared with the stepping machine at every gas limit from 0 past the full cost
+//! (outcome, gas used, error and its location, logs, statistics).
+
+use crate::step::Stepper;
+use crate::{lower, lowered};
+use coopvm_core::asm::assemble;
+use coopvm_core::host::NoHost;
+use coopvm_core::run::{run, RunParams};
+use coopvm_core::stats::run_with_stats;
+use coopvm_core::{verify, ErrorKind, ExecutionContext, Limits, Verified};
+
+fn verified(src: &str) -> Verified {
+    verify(assemble("t.casm", src).unwrap(), &Limits::default()).unwrap()
+}
+
+/// The names of the closing operations of `v`'s register code.
+fn closing(v: &Verified) -> Vec<String> {
+    lower(v)
+        .reg
+        .ops
+        .iter()
+        .filter_map(|i| {
+            let mut op = i.op;
+            match op.closes_mut() {
+                Some((_, signs, _)) if *signs != 0 => Some(format!("{:?}", i.op)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Runs `v` at every gas limit from 0 to one past its full cost on the register code (plain
+/// and with statistics) and steps it: the outcomes must be identical; returns the full cost.
+fn agree_at_every_limit(src: &str, v: &Verified) -> u64 {
+    let ctx = ExecutionContext::default();
+    let state = v.contract().state.clone();
+    let code = lowered(v);
+    let full = run(
+        &*code,
+        v,
+        RunParams::new(&ctx, &state, 1 << 20),
+        &mut NoHost,
+    );
+    assert!(full.is_ok(), "{src}: {:?}", full.result);
+    let step_code = lower(v);
+    for gas in 0..=full.gas_used + 1 {
+        let params = RunParams::new(&ctx, &state, gas);
+        let fast = run(&*code, v, params, &mut NoHost);
+        let (counted, stats) = run_with_stats(&*code, v, params, &mut NoHost);
+        let mut host = NoHost;
+        let mut stepper = Stepper::new(v, &step_code, params, &mut host);
+        let want = stepper.run_to_end().clone();
+        assert_eq!(fast, want, "{src}\nwith gas {gas}");
+        assert_eq!(counted, want, "{src}\nwith gas {gas} (statistics)");
+        assert_eq!(stats.gas_used, want.gas_used);
+        if gas < full.gas_used {
+            let e = want.result.as_ref().expect_err("short of gas");
+            assert_eq!(e.kind, ErrorKind::OutOfGas, "{src} with {gas}");
+            assert_eq!(want.gas_used, gas);
+        } else {
+            assert_eq!(want, full, "{src} with {gas}");
+        }
+    }
+    full.gas_used
+}
+
+#[test]
+fn closed_loops_charge_their_head_as_the_stepper_does() {
+    // Each loop logs at the head and in the body, so a head that ran before its charge, or
+    // a charge skipped, shows in the logs as well as in the gas.
+    let cases: &[(&str, &str)] = &[
+        // DecMem closing a `load K; jumpif` head.
+        (
+            "push 0\npush 5\nstore i\nloop: load i\njumpif body\nhalt\n\
+             body: load i\nadd\nload i\npush 1\nsub\nstore i\njump loop\n",
+            "DecMem",
+        ),
+        // DecMem closing a `load K; push n; gt; jumpif` head.
+        (
+            "push 7\npush 4\nstore i\nloop: load i\npush 0\ngt\njumpif body\nhalt\n\
+             body: push 31\nmul\nload i\nadd\npush 1_000_003\nmod\n\
+             load i\npush 1\nsub\nstore i\njump loop\n",
+            "DecMem",
+        ),
+        // IncMem closing a `load K; push n; lt; jumpif` head.
+        (
+            "push 0\nstore i\nloop: load i\npush 6\nlt\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 2\nadd\nstore i\njump loop\n",
+            "",
+        ),
+        // LoadSubI closing a `dup; jumpif` head on the stack.
+        (
+            "push 0\npush 5\nloop: dup\njumpif body\npop\nhalt\n\
+             body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n",
+            "",
+        ),
+        // LoadAddI closing a `dup; push n; le; jumpif` head.
+        (
+            "push 1\nstore i\npush 0\nloop: dup\npush 4\nle\njumpif body\nhalt\n\
+             body: pop\nload i\nlog\nload i\npush 1\nadd\ndup\nstore i\njump loop\n",
+            "",
+        ),
+        // AddLoad closing a `dup; push n; gt; jumpif` head (the sieve's inner loop).
+        (
+            "push 3\nstore p\npush 0\nloop: dup\npush 20\ngt\njumpif done\n\
+             dup\nlog\nload p\nadd\njump loop\ndone: halt\n",
+            "",
+        ),
+        // SubI closing a compare-and-branch on two slots.
+        (
+            "push 2\npush 9\nloop: over\nover\nlt\njumpif body\nhalt\n\
+             body: dup\nlog\npush 3\nsub\njump loop\n",
+            "",
+        ),
+        // AddI closing a `dup; push n; ne; jumpif` head.
+        (
+            "push 0\nloop: dup\npush 12\nne\njumpif body\nhalt\n\
+             body: dup\nlog\npush 4\nadd\njump loop\n",
+            "",
+        ),
+        // IncMem of one key closing a head that tests another (Collatz's `count` block).
+        (
+            "push 0\nstore steps\npush 6\nloop: dup\npush 1\ngt\njumpif step\nhalt\n\
+             step: push 1\nsub\nload steps\npush 1\nadd\nstore steps\njump loop\n",
+            "",
+        ),
+        // A body that is only the closing operation (it carries its own block's charge).
+        (
+            "push 3\nstore i\nloop: load i\njumpif body\nhalt\n\
+             body: load i\npush 1\nsub\nstore i\njump loop\n",
+            "DecMem",
+        ),
+        // IncMem closing `load K; push 0; lt; jumpif` (counting up to zero).
+        (
+            "push -5\nstore i\nloop: load i\npush 0\nlt\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 2\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        // DecMem closing `load K; push 0; ge; jumpif` (down past zero).
+        (
+            "push 4\nstore i\nloop: load i\npush 0\nge\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 3\nsub\nstore i\njump loop\n",
+            "DecMem",
+        ),
+        // DecMem closing `load K; push 0; eq; jumpif` (the head leaves the loop).
+        (
+            "push 4\nstore i\nloop: load i\npush 0\neq\njumpif done\n\
+             load i\nlog\nload i\npush 1\nsub\nstore i\njump loop\ndone: halt\n",
+            "DecMem",
+        ),
+        // IncMem closing `load K; push 0; le; jumpif` and `ne`.
+        (
+            "push -3\nstore i\nloop: load i\npush 0\nle\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        (
+            "push -3\nstore i\nloop: load i\npush 0\nne\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
+            "IncMem",
+        ),
+        // A zero test of another key is not run by the closing operation.
+        (
+            "push 3\nstore i\npush 0\nstore j\nloop: load i\njumpif body\nhalt\n\
+             body: load i\npush 1\nsub\nstore i\nload j\npush 1\nadd\nstore j\njump loop\n",
+            "",
+        ),
+    ];
+    for &(src, op) in cases {
+        let v = verified(src);
+        let closing = closing(&v);
+        if op.is_empty() {
+            assert!(closing.is_empty(), "{src}\ncloses: {closing:?}");
+        } else {
+            assert!(
+                closing.iter().any(|c| c.starts_with(op)),
+                "{src}\nno closing {op}: {closing:?}"
+            );
+        }
+        let full = agree_at_every_limit(src, &v);
+        assert!(full > 10, "{src}: {full}");
+    }
+}
+
+#[test]
+fn a_closed_loop_that_fails_in_its_closing_operation_reports_it_there() {
+    // The counter overflows in the closing `add` on its third round: the error is that
+    // instruction's, with the gas of the rounds before and of the body (the head's charge
+    // after it is never made), at every limit as the stepper has it.
+    let src = ".state i 9223372036854775805\nloop: load i\njumpif body\nhalt\n\
+               body: load i\npush 1\nadd\nstore i\njump loop\n";
+    let v = verified(src);
+    assert!(closing(&v).iter().any(|c| c.starts_with("IncMem")));
+    let ctx = ExecutionContext::default();
+    let state = v.contract().state.clone();
+    let code = lowered(&v);
+    let step_code = lower(&v);
+    for gas in 0..=40 {
+        let params = RunParams::new(&ctx, &state, gas);
+        let out = run(&*code, &v, params, &mut NoHost);
+        let mut host = NoHost;
+        let want = Stepper::new(&v, &step_code, params, &mut host)
+            .run_to_end()
+            .clone();
+        assert_eq!(out, want, "with gas {gas}");
+    }
+    let out = run(&*code, &v, RunParams::new(&ctx, &state, 1_000), &mut NoHost);
+    let e = out.result.expect_err("overflow");
+    assert_eq!(e.kind, ErrorKind::ArithmeticOverflow);
+    assert_eq!(e.pc, Some(5), "the `add`");
+}
+
+#[test]
+fn a_head_that_is_not_a_single_test_is_not_run_by_the_closing_operation() {
+    // The head logs before its test: two operations, so the back edge stays a copy.
+    let src = "push 3\nstore i\nloop: push 1\nlog\nload i\njumpif body\nhalt\n\
+               body: load i\npush 1\nsub\nstore i\njump loop\n";
+    let v = verified(src);
+    assert!(closing(&v).is_empty(), "{:?}", closing(&v));
+    agree_at_every_limit(src, &v);
+}
