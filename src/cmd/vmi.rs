@@ -7,10 +7,10 @@
 use crate::args::EngineArg;
 use crate::error::CliError;
 use crate::EXIT_FAILED;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use coopvm::load;
 use coopvm::vmi::{
-    data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
+    data, Backend, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
 };
 use coopvm::Engine;
 use coopvm::{disasm, DEFAULT_GAS_LIMIT};
@@ -73,6 +73,31 @@ pub(crate) struct ProveArgs {
     /// Gas available to the relation.
     #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
     gas_limit: u64,
+    /// The proof system. Neither is zero-knowledge.
+    #[arg(long, value_enum, default_value_t = BackendArg::Witness)]
+    backend: BackendArg,
+}
+
+/// `--backend` of `coopvm prove` (`verify` reads the backend from the proof).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// A witness proof: contains the private input in the clear (NOT zero-knowledge), and
+    /// verifying re-runs the relation (not succinct).
+    Witness,
+    /// A STARK proof (Miden VM): succinct (verifying does not re-run the relation) and without
+    /// the private input, but NOT zero-knowledge (the STARK is not blinded and can leak
+    /// partial information about the private input). Pure relations with integer inputs
+    /// only: host and system operations and string constants are refused.
+    Stark,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Witness => Backend::Witness,
+            BackendArg::Stark => Backend::Stark,
+        }
+    }
 }
 
 /// `coopvm verify`.
@@ -263,12 +288,19 @@ pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
     let f = load_function(&a.file)?;
     let public = parse_value(&a.public)?;
     let private = parse_value(&a.private)?;
-    match prover(a.gas_limit).prove(&f, &public, &private) {
+    let backend = Backend::from(a.backend);
+    match prover(a.gas_limit).prove_with(backend, &f, &public, &private) {
         Ok(proof) => {
             let bytes = proof.to_bytes();
             write(&a.output, &bytes)?;
+            let what = match backend {
+                Backend::Stark => {
+                    "a STARK proof: it does not contain the private input, but is not zero-knowledge"
+                }
+                _ => "a witness proof: it contains the private input",
+            };
             println!(
-                "wrote {} ({} bytes; a witness proof: it contains the private input)",
+                "wrote {} ({} bytes; {what})",
                 a.output.display(),
                 bytes.len()
             );
