@@ -54,6 +54,7 @@ pub mod translate;
 pub use translate::Unsupported;
 
 use coopvm_core::{codec, Contract, Limits, VerifyError};
+use miden_core::Felt;
 use miden_core_lib::CoreLibrary;
 use miden_vm::advice::AdviceInputs;
 use miden_vm::field::PrimeField64;
@@ -61,6 +62,7 @@ use miden_vm::{
     Assembler, DefaultHost, ExecutionOptions, ExecutionProof, HashFunction, Program, ProgramInfo,
     ProvingOptions, StackInputs, StackOutputs,
 };
+use miden_vm::serde::Deserializable;
 use sha2::{Digest, Sha256};
 
 /// The label that starts every STARK proof's bytes (it names the translation's version: a
@@ -182,8 +184,8 @@ impl StarkProof {
     }
 }
 
-fn felt(v: u32) -> miden_vm::field::Felt {
-    miden_vm::field::Felt::new(u64::from(v))
+fn felt(v: u32) -> Felt {
+    Felt::from(v)
 }
 
 fn stack_inputs(public: i64) -> StackInputs {
@@ -191,15 +193,11 @@ fn stack_inputs(public: i64) -> StackInputs {
     StackInputs::new(&[felt(lo), felt(hi)]).expect("two stack inputs fit")
 }
 
-/// The field's modulus (Goldilocks): a gas figure at or above it is no output.
-const MODULUS: u64 = 0xFFFF_FFFF_0000_0001;
-
+/// The outputs `[result_lo, result_hi, gas]`; `None` for a gas figure that is no field
+/// element (at or above the modulus), which no execution outputs.
 fn stack_outputs(result: i64, gas: u64) -> Option<StackOutputs> {
-    if gas >= MODULUS {
-        return None;
-    }
     let (lo, hi) = translate::limbs(result);
-    StackOutputs::new(&[felt(lo), felt(hi), miden_vm::field::Felt::new(gas)]).ok()
+    StackOutputs::new(&[felt(lo), felt(hi), Felt::new(gas).ok()?]).ok()
 }
 
 /// Proves that `contract(public, private)` holds within `gas_limit` gas.
@@ -274,12 +272,13 @@ fn host() -> Result<DefaultHost, StarkError> {
 
 fn advice(private: i64) -> AdviceInputs {
     let (lo, hi) = translate::limbs(private);
-    // The program reads the low limb first, so it goes on top of the advice stack.
-    AdviceInputs::default().with_stack([felt(lo), felt(hi)])
+    // The first element is the top of the advice stack; the program pushes it first, so the
+    // low limb, pushed second, ends on top of the operand stack.
+    AdviceInputs::default().with_stack([felt(hi), felt(lo)])
 }
 
 /// The result and gas from the program's outputs `[lo, hi, gas]`.
-fn outputs(out: &[miden_vm::field::Felt]) -> Result<(i64, u64), StarkError> {
+fn outputs(out: &[Felt]) -> Result<(i64, u64), StarkError> {
     let limb = |i: usize| {
         out.get(i)
             .and_then(|e| u32::try_from(e.as_canonical_u64()).ok())
@@ -322,7 +321,8 @@ pub fn verify_compiled(
         return Err(invalid("a false result"));
     }
     let outputs = stack_outputs(proof.result, proof.gas).ok_or_else(|| invalid("bad outputs"))?;
-    let stark = ExecutionProof::from_bytes(&proof.stark)
+    // A budget of the input's length bounds what a hostile length prefix can allocate.
+    let stark = ExecutionProof::read_from_bytes_with_budget(&proof.stark, proof.stark.len())
         .map_err(|e| StarkError::Invalid(format!("malformed STARK proof: {e}")))?;
     if stark.hash_fn() != HASH {
         return Err(invalid("the proof uses another hash function"));
@@ -331,9 +331,11 @@ pub fn verify_compiled(
         return Err(invalid("the proof carries precompile requests"));
     }
     let info = ProgramInfo::from(compiled.program.clone());
-    let checked = std::panic::catch_unwind(|| {
+    // Miden's verifier returns errors for invalid proofs; a panic on some malformed proof
+    // would be a bug there, and is an invalid proof here, not an abort.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         miden_vm::verify(info, stack_inputs(public), outputs, stark)
-    });
+    }));
     match checked {
         Ok(Ok(_security)) => Ok(()),
         Ok(Err(e)) => Err(StarkError::Invalid(e.to_string())),

@@ -173,7 +173,7 @@ pub fn translate(verified: &Verified) -> Result<String, Unsupported> {
     // Inputs: the public value from the stack inputs, the private one from the advice stack.
     // The operand stack is then 16 + 2 * (coopvm values) deep: two zeros go under the
     // public input, so that an empty coopvm stack is exactly the minimum depth of 16.
-    out.push_str("    u32assert2 push.0 push.0 movup.3 movup.3\n    adv_push.2 u32assert2\n");
+    out.push_str("    u32assert2 push.0 push.0 movup.3 movup.3\n    adv_push adv_push u32assert2\n");
     // Initial memory: the declared state.
     let _ = writeln!(
         out,
@@ -299,7 +299,6 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn segment(&self, s: &Segment) -> String {
         let code = &self.verified.contract().program.code;
-        let a = self.verified.analysis();
         let mut out = String::new();
         if let Some(g) = s.charge {
             let _ = writeln!(out, "mem_load.{GAS} add.{g} mem_store.{GAS}");
