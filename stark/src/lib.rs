@@ -57,7 +57,6 @@ use coopvm_core::{codec, Contract, Limits, VerifyError};
 use miden_core::Felt;
 use miden_core_lib::CoreLibrary;
 use miden_vm::advice::AdviceInputs;
-use miden_vm::field::PrimeField64;
 use miden_vm::{
     Assembler, DefaultHost, ExecutionOptions, ExecutionProof, HashFunction, Program, ProgramInfo,
     ProvingOptions, StackInputs, StackOutputs,

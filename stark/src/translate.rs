@@ -71,8 +71,6 @@ struct Segment {
 struct Layout {
     static_base: u32,
     transient_base: u32,
-    dyn_base: u32,
-    tdyn_base: u32,
 }
 
 /// Translates a verified relation to Miden assembly (the whole program text).
@@ -156,8 +154,6 @@ pub fn translate(verified: &Verified) -> Result<String, Unsupported> {
     let layout = Layout {
         static_base,
         transient_base,
-        dyn_base,
-        tdyn_base,
     };
 
     let mut out = String::new();
