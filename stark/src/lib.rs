@@ -57,11 +57,11 @@ use coopvm_core::{codec, Contract, Limits, VerifyError};
 use miden_core::Felt;
 use miden_core_lib::CoreLibrary;
 use miden_vm::advice::AdviceInputs;
+use miden_vm::serde::Deserializable;
 use miden_vm::{
     Assembler, DefaultHost, ExecutionOptions, ExecutionProof, HashFunction, Program, ProgramInfo,
     ProvingOptions, StackInputs, StackOutputs,
 };
-use miden_vm::serde::Deserializable;
 use sha2::{Digest, Sha256};
 
 /// The label that starts every STARK proof's bytes (it names the translation's version: a
@@ -283,7 +283,9 @@ fn outputs(out: &[Felt]) -> Result<(i64, u64), StarkError> {
             .and_then(|e| u32::try_from(e.as_canonical_u64()).ok())
     };
     let (Some(lo), Some(hi), Some(gas)) = (limb(0), limb(1), out.get(2)) else {
-        return Err(StarkError::Assemble("the outputs are not a result and gas".into()));
+        return Err(StarkError::Assemble(
+            "the outputs are not a result and gas".into(),
+        ));
     };
     Ok((
         ((u64::from(hi) << 32) | u64::from(lo)) as i64,
@@ -300,7 +302,9 @@ pub fn verify(
     proof: &StarkProof,
 ) -> Result<(), StarkError> {
     if proof.relation != relation_hash(contract) {
-        return Err(StarkError::Invalid("the proof is for another relation".into()));
+        return Err(StarkError::Invalid(
+            "the proof is for another relation".into(),
+        ));
     }
     let compiled = Compiled::new(contract, limits)?;
     verify_compiled(&compiled, public, proof)
@@ -338,6 +342,8 @@ pub fn verify_compiled(
     match checked {
         Ok(Ok(_security)) => Ok(()),
         Ok(Err(e)) => Err(StarkError::Invalid(e.to_string())),
-        Err(_) => Err(invalid("the STARK verifier rejected the proof (it panicked)")),
+        Err(_) => Err(invalid(
+            "the STARK verifier rejected the proof (it panicked)",
+        )),
     }
 }

@@ -169,7 +169,9 @@ pub fn translate(verified: &Verified) -> Result<String, Unsupported> {
     // Inputs: the public value from the stack inputs, the private one from the advice stack.
     // The operand stack is then 16 + 2 * (coopvm values) deep: two zeros go under the
     // public input, so that an empty coopvm stack is exactly the minimum depth of 16.
-    out.push_str("    u32assert2 push.0 push.0 movup.3 movup.3\n    adv_push adv_push u32assert2\n");
+    out.push_str(
+        "    u32assert2 push.0 push.0 movup.3 movup.3\n    adv_push adv_push u32assert2\n",
+    );
     // Initial memory: the declared state.
     let _ = writeln!(
         out,
@@ -337,9 +339,7 @@ impl Ctx<'_> {
                 PureOp::Gt => "exec.flip2 exec.u64::gt push.0 swap".into(),
                 PureOp::Ge => "exec.flip2 exec.u64::gte push.0 swap".into(),
                 PureOp::Not => "exec.nonzero not push.0 swap".into(),
-                PureOp::And => {
-                    "exec.nonzero movdn.2 exec.nonzero and push.0 swap".into()
-                }
+                PureOp::And => "exec.nonzero movdn.2 exec.nonzero and push.0 swap".into(),
                 PureOp::Or => "exec.nonzero movdn.2 exec.nonzero or push.0 swap".into(),
                 PureOp::Store => static_store(
                     l.static_base + 4 * insn.arg as u32,

@@ -37,7 +37,16 @@ fn a_stark_proof_from_the_command_line() {
     let proof = dir.join("proof.bin");
     let p = proof.to_str().unwrap();
     let o = coopvm(&[
-        "prove", &rel, "--public", "49", "--private", "-7", "--backend", "stark", "-o", p,
+        "prove",
+        &rel,
+        "--public",
+        "49",
+        "--private",
+        "-7",
+        "--backend",
+        "stark",
+        "-o",
+        p,
     ]);
     assert!(o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("STARK proof"), "{}", out(&o));
@@ -49,11 +58,25 @@ fn a_stark_proof_from_the_command_line() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "valid\n");
     let o = coopvm(&["verify", &rel, "--public", "48", "--proof", p]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    let o = coopvm(&["verify", &example("loop.casm"), "--public", "49", "--proof", p]);
+    let o = coopvm(&[
+        "verify",
+        &example("loop.casm"),
+        "--public",
+        "49",
+        "--proof",
+        p,
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     // The relation uses 4 gas: a verifier allowing 3 rejects the proof.
     let o = coopvm(&[
-        "verify", &rel, "--public", "49", "--proof", p, "--gas-limit", "3",
+        "verify",
+        &rel,
+        "--public",
+        "49",
+        "--proof",
+        p,
+        "--gas-limit",
+        "3",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     // A changed byte.

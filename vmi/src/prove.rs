@@ -286,18 +286,18 @@ impl CoopVm {
             return Err(ProveError::Call(CallError::Arity { params, given: 2 }));
         }
         // Refuse what the backend does not prove before running anything.
-        let compiled = coopvm_stark::Compiled::new(function.contract(), &self.limits)
-            .map_err(|e| match e {
+        let compiled = coopvm_stark::Compiled::new(function.contract(), &self.limits).map_err(
+            |e| match e {
                 coopvm_stark::StarkError::Verify(e) => ProveError::Call(CallError::Verify(e)),
                 e => refuse(e.to_string()),
-            })?;
+            },
+        )?;
         let (CoopValue::Int(public_int), CoopValue::Int(private_int)) = (public, private) else {
             return Err(refuse("it takes integer inputs only".into()));
         };
         let (gas, result) = self.run_relation(f, public, private)?;
-        let proof =
-            coopvm_stark::prove_compiled(&compiled, *public_int, *private_int, gas as u64)
-                .map_err(|e| refuse(e.to_string()))?;
+        let proof = coopvm_stark::prove_compiled(&compiled, *public_int, *private_int, gas as u64)
+            .map_err(|e| refuse(e.to_string()))?;
         if proof.gas != gas as u64 || proof.result != result {
             return Err(refuse(format!(
                 "internal error: the proved execution (result {}, gas {}) disagrees with the interpreter (result {result}, gas {gas})",

@@ -211,11 +211,23 @@ fn memory_key_limits_agree() {
     };
     let cases = [
         (".params 2\nstore a\nstore b\npush 1\n", true),
-        (".params 2\nstore a\nstore b\npush 1\nstore c\npush 1\n", false),
+        (
+            ".params 2\nstore a\nstore b\npush 1\nstore c\npush 1\n",
+            false,
+        ),
         (".params 2\nstore a\nstore a\npush 1\n", true),
-        (".params 2\npush 1\nstore\npush 2\npush 2\nstore\npush 1\n", true),
-        (".params 2\npush 1\nstore\npush 2\npush 2\nstore\npush 3\npush 3\nstore\npush 1\n", false),
-        (".params 2\n.state a 1\n.state b 1\npush 5\nstore\npush 1\n", false),
+        (
+            ".params 2\npush 1\nstore\npush 2\npush 2\nstore\npush 1\n",
+            true,
+        ),
+        (
+            ".params 2\npush 1\nstore\npush 2\npush 2\nstore\npush 3\npush 3\nstore\npush 1\n",
+            false,
+        ),
+        (
+            ".params 2\n.state a 1\n.state b 1\npush 5\nstore\npush 1\n",
+            false,
+        ),
         (".params 2\ntstore a\ntstore b\npush 1\n", false),
         (".params 2\ntstore a\ntstore a\npush 1\n", true),
         (".params 2\npush 1\ntstore\ntstore a\npush 1\n", false),
@@ -317,7 +329,10 @@ fn relation(g: &mut Gen) -> String {
             15 if h >= 1 => {
                 // A conditional skip over a balanced piece.
                 label += 1;
-                format!("dup\njumpif skip{label}\npush {}\nadd\nskip{label}:", g.value())
+                format!(
+                    "dup\njumpif skip{label}\npush {}\nadd\nskip{label}:",
+                    g.value()
+                )
             }
             16 if h >= 1 => "call square".into(),
             17 if h >= 1 => {
@@ -380,8 +395,11 @@ fn stark_proofs_verify_and_bind_everything() {
     assert!(vm.verify(&square, &public, &proof));
     let stark = coopvm_stark::StarkProof::from_bytes(&proof.payload).unwrap();
     // Result and gas are the interpreter's.
-    let f = Function::assemble("r.casm", include_str!("../../examples/relation_square.casm"))
-        .unwrap();
+    let f = Function::assemble(
+        "r.casm",
+        include_str!("../../examples/relation_square.casm"),
+    )
+    .unwrap();
     assert_eq!(interpreted(&vm, &f, 49, 7), Some((stark.result, stark.gas)));
     // The proof does not contain the private input's bytes... in the clear as the witness
     // does: its payload is no DataValue holding 7.
@@ -414,7 +432,10 @@ fn stark_proofs_verify_and_bind_everything() {
             backend: Backend::Stark.id(),
             payload: forged.to_bytes(),
         };
-        assert!(!vm.verify(&square, &public, &p), "result {result} gas {gas}");
+        assert!(
+            !vm.verify(&square, &public, &p),
+            "result {result} gas {gas}"
+        );
     }
     // A verifier with less gas than the proof states rejects it.
     let tight = CoopVm {
@@ -465,8 +486,11 @@ fn false_claims_have_no_stark_proof() {
     assert!(matches!(prove(1, i64::MAX), Err(ProveError::Failed(_))));
     // The translated program itself has no execution for a false claim, whatever a prover
     // would do around the interpreter.
-    let f = Function::assemble("r.casm", include_str!("../../examples/relation_square.casm"))
-        .unwrap();
+    let f = Function::assemble(
+        "r.casm",
+        include_str!("../../examples/relation_square.casm"),
+    )
+    .unwrap();
     let compiled = coopvm_stark::Compiled::new(f.contract(), &vm.limits).unwrap();
     assert!(coopvm_stark::prove_compiled(&compiled, 50, 7, 1000).is_err());
     assert!(coopvm_stark::prove_compiled(&compiled, 1, i64::MAX, 1000).is_err());
@@ -543,12 +567,22 @@ body:
     let vm = CoopVm::default();
     let f = relation_value(src);
     let proof = vm
-        .prove_with(Backend::Stark, &f, &CoopValue::Int(210), &CoopValue::Int(20))
+        .prove_with(
+            Backend::Stark,
+            &f,
+            &CoopValue::Int(210),
+            &CoopValue::Int(20),
+        )
         .unwrap();
     assert!(vm.verify(&f, &CoopValue::Int(210), &proof));
     assert!(!vm.verify(&f, &CoopValue::Int(211), &proof));
     assert_eq!(
-        vm.prove_with(Backend::Stark, &f, &CoopValue::Int(211), &CoopValue::Int(20)),
+        vm.prove_with(
+            Backend::Stark,
+            &f,
+            &CoopValue::Int(211),
+            &CoopValue::Int(20)
+        ),
         Err(ProveError::False(0))
     );
 }
