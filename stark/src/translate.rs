@@ -587,12 +587,13 @@ proc divmod_i64
     movup.2 movdn.5
     movup.3 movup.3
     exec.u64::divmod
-    movup.4 dup.5 u32xor
-    movup.4 movup.4 movup.2
+    dup.5 dup.5 u32xor
+    movdn.5 movup.4 drop
+    movup.5 movdn.2
     exec.signed
-    movup.2 movup.2 movup.4
-    push.0 push.0 movup.3 movup.3 movup.4
+    movdn.4 movdn.4
     exec.signed
+    movup.3 movup.3
 end
 
 ";
