@@ -56,3 +56,63 @@ fn gas_is_coopvm_gas() {
     let compiled = coopvm_stark::Compiled::new(&c, &Limits::default()).unwrap();
     assert_eq!(coopvm_stark::execute(&compiled, 49, 7).ok(), Some((1, 4)));
 }
+
+#[test]
+fn limits_transient_memory_and_odd_exits() {
+    // Transient memory is its own namespace and starts empty.
+    assert_eq!(run(".params 2\n.state k 1\ntload k\n", 5, 6), None);
+    assert_eq!(
+        run(
+            ".params 2\n.state k 1\ntstore k\ntload k\nload k\nadd\nadd\n",
+            5,
+            6
+        ),
+        Some(12)
+    );
+    assert_eq!(
+        run(".params 2\npush 3\ntstore\npush 3\ntload\nadd\n", 5, 6),
+        Some(11)
+    );
+    // Key limits.
+    let limits = Limits {
+        memory_keys: 2,
+        transient_keys: 1,
+        ..Limits::default()
+    };
+    let limited = |src: &str| {
+        let c = assemble("t.casm", src).unwrap();
+        let compiled = coopvm_stark::Compiled::new(&c, &limits).unwrap();
+        coopvm_stark::execute(&compiled, 1, 2).ok().map(|(r, _)| r)
+    };
+    assert_eq!(limited(".params 2\nstore a\nstore b\npush 1\n"), Some(1));
+    assert_eq!(
+        limited(".params 2\nstore a\nstore b\npush 1\nstore c\npush 1\n"),
+        None
+    );
+    assert_eq!(limited(".params 2\ntstore a\ntstore b\npush 1\n"), None);
+    assert_eq!(
+        limited(".params 2\npush 1\ntstore\ntstore a\npush 1\n"),
+        None
+    );
+    assert_eq!(
+        limited(".params 2\n.state a 1\n.state b 1\npush 5\nstore\npush 1\n"),
+        None
+    );
+    // Stack room: unbounded growth by recursion fails.
+    assert_eq!(run(".params 2\ncall f\nf: dup\ncall f\n", 1, 1), None);
+    // Halt inside a subroutine; a call in the middle of a block.
+    assert_eq!(run(".params 2\ncall f\nf: pop\nhalt\n", 1, 2), Some(1));
+    assert_eq!(
+        run(
+            ".params 2\ncall sq\npush 1\nadd\ncall sq\nadd\nhalt\nsq: dup\nmul\nreturn\n",
+            2,
+            3
+        ),
+        Some(2 + 100)
+    );
+    // Keys are whole integers, not limbs.
+    assert_eq!(
+        run(".params 2\npush 1\npush 4294967296\nstore\npush 2\npush 1\nstore\npush 4294967296\nload\n", 0, 0),
+        Some(1)
+    );
+}
