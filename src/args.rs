@@ -99,6 +99,9 @@ pub(crate) struct LimitArgs {
     /// Maximum keys in the contract's memory.
     #[arg(long, default_value_t = Limits::default().memory_keys, allow_negative_numbers = true)]
     memory_keys: u32,
+    /// Maximum keys in a run's transient memory (`tstore`/`tload`; never part of the state).
+    #[arg(long, default_value_t = Limits::default().transient_keys, allow_negative_numbers = true)]
+    transient_keys: u32,
 }
 
 impl LimitArgs {
@@ -108,6 +111,7 @@ impl LimitArgs {
             stack: self.stack_limit,
             call_depth: self.call_depth,
             memory_keys: self.memory_keys,
+            transient_keys: self.transient_keys,
             ..Limits::default()
         }
     }

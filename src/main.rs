@@ -182,6 +182,7 @@ impl Command {
             Command::Trace(a) => a.json,
             Command::State(a) => a.json,
             Command::Eval(a) => a.json,
+            Command::Check(a) => a.json,
             _ => false,
         }
     }

@@ -3,8 +3,11 @@
 //! compile time for every example and for a ~100-instruction contract.
 //!
 //! Run: `cargo bench -p coopvm-bench --bench jit -- --warm-up-time 1 --measurement-time 3`.
-//! `cargo bench -p coopvm-bench --bench jit -- compile` runs only the compile-time group. The
-//! figures the tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
+//! `cargo bench -p coopvm-bench --bench jit -- compile` runs only the compile-time groups (`compile`, and
+//! `compile_scaling`: compile time per instruction from 100 to 16,000 instructions, at each
+//! optimization level, and a chain of 16,000 `jumpif` blocks); `-- runs` the run-protocol
+//! throughput of a counter-sized contract on one and two threads (`runs`). The figures the
+//! tiering policy (`coopvm::tier::Policy::default`) is based on are in the README.
 
 use coopvm::host::Env;
 use coopvm::load;
@@ -161,5 +164,99 @@ fn compile(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, execution, compile);
+/// `n` instructions of straight-line code and branches (the `hundred` pattern repeated).
+fn sized(n: usize) -> String {
+    let mut s = String::from("push 1\n");
+    for i in 0..n / 10 {
+        s.push_str(&format!(
+            "push {i}\nadd\ndup\nstore k{}\ndup\npush 3\nmod\njumpif s{i}\npush 2\nmul\ns{i}:\n",
+            i % 16
+        ));
+    }
+    s.push_str("halt\n");
+    s
+}
+
+fn compile_scaling(c: &mut Criterion) {
+    use coopvm::jit::{compile_with_options, OptLevel, Options};
+    let mut g = c.benchmark_group("compile_scaling");
+    g.sample_size(10);
+    for n in [100, 1_000, 4_000, 16_000] {
+        let v = verified(&sized(n));
+        for (name, opt) in [("none", OptLevel::None), ("speed", OptLevel::Speed)] {
+            let options = Options {
+                opt: Some(opt),
+                ..Options::default()
+            };
+            g.bench_function(format!("{name}/{n}"), |b| {
+                b.iter(|| black_box(compile_with_options(&v, options).expect("compiles")))
+            });
+        }
+        g.bench_function(format!("default/{n}"), |b| {
+            b.iter(|| black_box(coopvm::jit::compile(&v).expect("compiles")))
+        });
+    }
+    let mut chain = String::new();
+    for i in 0..16_000 {
+        chain.push_str(&format!("push 1\njumpif l{i}\nl{i}:\n"));
+    }
+    let v = verified(&chain);
+    g.bench_function("jumpif_chain/16000", |b| {
+        b.iter(|| black_box(coopvm::jit::compile(&v)))
+    });
+    g.finish();
+}
+
+/// Runs per second of the counter example under the full run protocol through a code cache
+/// with the code ready: on one thread, and on two at once (time per run of each thread).
+fn runs(c: &mut Criterion) {
+    use coopvm::tier::{CodeCache, Policy};
+    let path = format!("{}/../examples/counter.casm", env!("CARGO_MANIFEST_DIR"));
+    let v = verified(&std::fs::read_to_string(path).expect("example exists"));
+    let ctx = ExecutionContext::default();
+    let mut g = c.benchmark_group("runs");
+    for (name, policy) in [
+        ("eager", Policy::EAGER),
+        (
+            "auto",
+            Policy {
+                runs: 1,
+                ..Policy::default()
+            },
+        ),
+    ] {
+        let cache = CodeCache::new(policy);
+        let state = v.contract().state.clone();
+        let once = || {
+            let params = coopvm::RunParams::new(&ctx, &state, 1_000);
+            cache.run(&v, params, &mut NoHost)
+        };
+        once();
+        once();
+        cache.wait_for_compiles();
+        assert_eq!(once().1, coopvm::tier::Tier::Jit);
+        for threads in [1u64, 2] {
+            g.bench_function(format!("{name}/{threads}_threads"), |b| {
+                b.iter_custom(|iters| {
+                    let per = iters.div_ceil(threads);
+                    let start = std::time::Instant::now();
+                    std::thread::scope(|s| {
+                        for _ in 0..threads {
+                            s.spawn(|| {
+                                for _ in 0..per {
+                                    black_box(once());
+                                }
+                            });
+                        }
+                    });
+                    // Time per run of the whole machine: throughput.
+                    start.elapsed() / threads as u32
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, execution, compile, compile_scaling, runs);
 criterion_main!(benches);

@@ -6,7 +6,8 @@
 //!
 //! Group `tiny/<threads>t`, one function per way of running:
 //!
-//! - `interp`: `Engine::Interp.run` (the interpreter lowers the contract on every run);
+//! - `interp`: `Engine::Interp.run` (the code lowered by the first run and kept with the
+//!   contract);
 //! - `jit`: `Engine::Jit.run`, the code compiled by a warm-up run and found in the engine's
 //!   code cache on every run;
 //! - `auto`: `Engine::Auto.run` after enough runs to be on native code;

@@ -8,7 +8,16 @@
 
 use coopvm::{load, Limits, Verified};
 
+#[cfg(feature = "wasmi")]
+pub mod peers;
 pub mod report;
+
+/// The gas limit of the peer comparison's runs (never reached).
+pub const GAS: u64 = u64::MAX / 4;
+
+/// The timestamp the peer comparison runs with (the block number is 0); the host kernels
+/// sum them.
+pub const TIMESTAMP: i64 = 1;
 
 /// A benchmark scenario.
 #[derive(Clone, Copy, Debug)]

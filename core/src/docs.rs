@@ -14,7 +14,9 @@ pub fn opcodes_markdown() -> String {
          This completes Appendix A of the ICN VM specification. Values are signed 64-bit\n\
          integers. Binary operations pop `b` (the top) and then `a`, and push `a op b`.\n\
          Gas is charged per basic block on entry (the sum of the block's instructions below);\n\
-         host operations may charge more at run time. Strings travel as handles (see\n\
+         host operations may charge more at run time, and what one charged counts even when it\n\
+         then fails (a failed run's gas used includes it; `out_of_gas` if the gas left does not\n\
+         cover it). Strings travel as handles (see\n\
          `docs/strings.md`). Opcodes marked *extension* are coopvm additions to the seed.\n\
          Who may perform each domain operation, its refusals, dynamic gas and events are\n\
          specified in `docs/domain.md`. A contract starts on an empty stack, or with its\n\

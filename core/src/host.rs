@@ -229,8 +229,11 @@ macro_rules! host_interface {
                     let result = host.$method(
                         &mut cx,
                         $(host_arg!($aty, raw.next().unwrap_or(0), strings)),*
-                    )?;
+                    );
                     let gas = cx.extra_gas;
+                    // The run ends here on an error, but what the operation charged before
+                    // failing (a nested call's gas, say) was spent: the run counts it.
+                    let result = result.inspect_err(|_| env.failed_charge = gas)?;
                     Ok(HostReturn {
                         value: host_value!($rty, result, env),
                         gas,
@@ -342,11 +345,15 @@ pub struct Env<'a> {
     pub logs: Vec<i64>,
     /// Number of host operations executed.
     pub host_calls: u64,
+    /// Dynamic gas a host operation charged before it failed (the run ends there and counts
+    /// it in its gas used; see [`crate::run::Session::finish`]).
+    pub failed_charge: u64,
     inputs: Vec<i64>,
 }
 
 impl<'a> Env<'a> {
     /// A fresh environment for running a contract with string constants `constants`.
+    #[inline]
     pub fn new(ctx: &'a ExecutionContext, contract_id: &'a str, constants: &'a [String]) -> Self {
         Env {
             ctx,
@@ -357,13 +364,18 @@ impl<'a> Env<'a> {
             events: Vec::new(),
             logs: Vec::new(),
             host_calls: 0,
+            failed_charge: 0,
             inputs: Vec::new(),
         }
     }
 
     /// The same environment, with the run's inputs `args` (`.params`): string inputs become
     /// strings of the run, in order (see the module docs), before anything else does.
+    #[inline]
     pub fn with_inputs(mut self, args: &[crate::run::Arg]) -> Self {
+        if args.is_empty() {
+            return self;
+        }
         self.inputs = args
             .iter()
             .map(|a| match a {
@@ -380,6 +392,7 @@ impl<'a> Env<'a> {
     }
 
     /// The same environment, with nested contract calls executed by `calls`.
+    #[inline]
     pub fn with_calls(self, calls: &'a dyn Executor) -> Self {
         Env { calls, ..self }
     }

@@ -13,17 +13,21 @@
 //! ```
 
 pub mod address;
+pub mod artefact;
 pub mod asm;
 pub mod codec;
 pub mod context;
+pub mod diagnostic;
 pub mod disasm;
 pub mod docs;
 pub mod error;
+pub mod fingerprint;
 pub mod host;
 pub mod isa;
 pub mod limits;
 pub mod load;
 pub mod memory;
+pub mod presence;
 pub mod program;
 pub mod run;
 pub mod stats;

@@ -14,6 +14,7 @@
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 
 /// The run-time memory of one contract.
 ///
@@ -40,7 +41,11 @@ pub struct Memory {
 /// The run's transient memory (see the module docs).
 #[derive(Clone, Debug)]
 struct Transient {
+    /// The static slots, allocated by the first `tstore K` (a run that never stores a
+    /// transient static key allocates nothing for them).
     slots: Vec<Option<i64>>,
+    /// The program's number of static keys (the length `slots` takes).
+    keys: usize,
     dynamic: FxHashMap<i64, i64>,
     count: u32,
     limit: u32,
@@ -51,11 +56,18 @@ impl Memory {
     /// transient memory of the default limit ([`crate::Limits::transient_keys`]; see
     /// [`Memory::with_transient_limit`]).
     pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
-        let mut slots = vec![None; program.keys.len()];
-        let mut dynamic = FxHashMap::default();
+        let mut slots = spare_slots(program.keys.len());
+        let mut dynamic = spare_dynamic();
         let mut other = State::new();
         for (key, &value) in state {
-            match StateKey::parse(key) {
+            // Only a key starting with a digit or `-` can be an integer key; any other is
+            // looked up among the static keys' names as [`StateKey::parse`] would have it,
+            // without scanning it first.
+            let int = key
+                .as_bytes()
+                .first()
+                .is_some_and(|c| c.is_ascii_digit() || *c == b'-');
+            match int.then(|| StateKey::parse(key)).flatten() {
                 Some(StateKey::Int(k)) => {
                     dynamic.insert(k, value);
                 }
@@ -69,7 +81,8 @@ impl Memory {
         }
         let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
         let transient = Transient {
-            slots: vec![None; program.keys.len()],
+            slots: Vec::new(),
+            keys: program.keys.len(),
             dynamic: FxHashMap::default(),
             count: 0,
             limit: crate::Limits::default().transient_keys,
@@ -85,6 +98,7 @@ impl Memory {
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
+    #[inline]
     pub fn with_transient_limit(mut self, limit: u32) -> Memory {
         self.transient.limit = limit;
         self
@@ -109,6 +123,9 @@ impl Memory {
     /// Stores `value` in transient static slot `slot` (`tstore K`).
     pub fn tstore(&mut self, slot: u32, value: i64) -> VmResult<()> {
         let t = &mut self.transient;
+        if t.slots.is_empty() && (slot as usize) < t.keys {
+            t.slots = vec![None; t.keys];
+        }
         match t.slots.get_mut(slot as usize) {
             Some(cell @ None) => {
                 grow_transient(&mut t.count, t.limit)?;
@@ -159,28 +176,38 @@ impl Memory {
     }
 
     /// The value in static slot `slot` (`load K`).
+    // The accessors are `#[inline]` with their errors made out of line, so an engine's loop
+    // compiles them to a few instructions.
+    #[inline]
     pub fn load(&self, slot: u32) -> VmResult<i64> {
         match self.slots.get(slot as usize) {
             Some(Some(v)) => Ok(*v),
-            _ => Err(VmError::new(
-                ErrorKind::InvalidMemoryAccess,
-                format!("load of static key #{slot}, which holds no value"),
-            )),
+            _ => Err(no_static_value(slot)),
         }
     }
 
     /// Stores `value` in static slot `slot` (`store K`).
+    #[inline]
     pub fn store(&mut self, slot: u32, value: i64) -> VmResult<()> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Some(cell)) => {
+                *cell = value;
+                Ok(())
+            }
+            _ => self.store_new(slot, value),
+        }
+    }
+
+    /// [`Memory::store`] to a slot holding no value (a new key) or to no slot.
+    #[cold]
+    #[inline(never)]
+    fn store_new(&mut self, slot: u32, value: i64) -> VmResult<()> {
         let limit = self.limit;
         let count = &mut self.count;
         match self.slots.get_mut(slot as usize) {
-            Some(cell @ None) => {
+            Some(cell) => {
                 grow(count, limit)?;
                 *cell = Some(value);
-                Ok(())
-            }
-            Some(Some(cell)) => {
-                *cell = value;
                 Ok(())
             }
             None => Err(VmError::new(
@@ -190,22 +217,59 @@ impl Memory {
         }
     }
 
+    /// Number of static slots (the program's static keys).
+    pub fn static_len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The static slots as raw cells, for an engine's inner loop: a pointer to
+    /// [`Memory::static_len`] cells, cell `k` holding static key `k`'s value if it has one.
+    ///
+    /// Through it an engine may read any cell, and overwrite a cell that holds a value: what
+    /// [`Memory::load`] and [`Memory::store`] do in those cases. A store to an empty cell
+    /// must go through [`Memory::store`], which counts the new key against the limit. The
+    /// pointer is valid while the memory is neither moved nor dropped, until the next call of
+    /// another `&mut self` method (then ask again).
+    ///
+    /// ```
+    /// use coopvm_core::{memory::Memory, program::{Program, State}};
+    /// let program = Program { keys: vec!["n".into()], ..Default::default() };
+    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// let cells = m.static_cells();
+    /// // SAFETY: cell 0 exists (`static_len() == 1`) and holds a value; nothing else runs.
+    /// unsafe {
+    ///     assert_eq!(*cells, Some(4));
+    ///     *cells = Some(5);
+    /// }
+    /// assert_eq!(m.load(0).unwrap(), 5);
+    /// ```
+    #[inline]
+    pub fn static_cells(&mut self) -> *mut Option<i64> {
+        self.slots.as_mut_ptr()
+    }
+
     /// The value under the integer key `key` (dynamic `load`).
+    #[inline]
     pub fn load_dyn(&self, key: i64) -> VmResult<i64> {
-        self.dynamic.get(&key).copied().ok_or_else(|| {
-            VmError::new(
-                ErrorKind::InvalidMemoryAccess,
-                format!("load of key {key}, which holds no value"),
-            )
-        })
+        match self.dynamic.get(&key) {
+            Some(v) => Ok(*v),
+            None => Err(no_dynamic_value(key)),
+        }
     }
 
     /// Stores `value` under the integer key `key` (dynamic `store`).
+    #[inline]
     pub fn store_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
         if let Some(cell) = self.dynamic.get_mut(&key) {
             *cell = value;
             return Ok(());
         }
+        self.insert_dyn(key, value)
+    }
+
+    /// [`Memory::store_dyn`] of a new key.
+    #[inline(never)]
+    fn insert_dyn(&mut self, key: i64, value: i64) -> VmResult<()> {
         grow(&mut self.count, self.limit)?;
         self.dynamic.insert(key, value);
         Ok(())
@@ -213,18 +277,91 @@ impl Memory {
 
     /// The state this memory holds, keys named as in [`State`] (the transient memory is
     /// not part of it).
-    pub fn into_state(self, program: &Program) -> State {
-        let mut state = self.other;
-        for (name, value) in program.keys.iter().zip(self.slots) {
-            if let Some(v) = value {
+    pub fn into_state(mut self, program: &Program) -> State {
+        let mut state = std::mem::take(&mut self.other);
+        for (name, value) in program.keys.iter().zip(&self.slots) {
+            if let Some(v) = *value {
                 state.insert(name.clone(), v);
             }
         }
-        for (k, v) in self.dynamic {
+        for (k, v) in self.dynamic.drain() {
             state.insert(int_key(k), v);
         }
         state
     }
+}
+
+impl Drop for Memory {
+    /// Keeps the static slots and the integer-key table for the thread's next memory.
+    fn drop(&mut self) {
+        recycle_slots(std::mem::take(&mut self.slots));
+        recycle_dynamic(std::mem::take(&mut self.dynamic));
+    }
+}
+
+thread_local! {
+    /// The static slots of the last memory turned into a state on this thread, reused by
+    /// the next memory made here (a run's memory then allocates nothing for them).
+    static SPARE_SLOTS: Cell<Vec<Option<i64>>> = const { Cell::new(Vec::new()) };
+}
+
+/// Spare slot vectors larger than this are freed, not kept.
+const SPARE_SLOTS_MAX: usize = 1 << 12;
+
+thread_local! {
+    /// The (emptied) integer-key table of the last memory turned into a state on this
+    /// thread, reused by the next memory made here: a run that stores many integer keys
+    /// finds the table already grown instead of growing it again, key after key.
+    static SPARE_DYNAMIC: Cell<FxHashMap<i64, i64>> =
+        const { Cell::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher)) };
+}
+
+/// Spare integer-key tables with room for more than this many keys are freed, not kept.
+const SPARE_DYNAMIC_MAX: usize = 1 << 16;
+
+/// An empty integer-key table.
+fn spare_dynamic() -> FxHashMap<i64, i64> {
+    let mut map = SPARE_DYNAMIC.try_with(Cell::take).unwrap_or_default();
+    map.clear();
+    map
+}
+
+fn recycle_dynamic(map: FxHashMap<i64, i64>) {
+    if map.capacity() <= SPARE_DYNAMIC_MAX {
+        let _ = SPARE_DYNAMIC.try_with(|spare| spare.set(map));
+    }
+}
+
+/// `n` empty static slots.
+fn spare_slots(n: usize) -> Vec<Option<i64>> {
+    let mut slots = SPARE_SLOTS.try_with(Cell::take).unwrap_or_default();
+    slots.clear();
+    slots.resize(n, None);
+    slots
+}
+
+fn recycle_slots(slots: Vec<Option<i64>>) {
+    if slots.capacity() <= SPARE_SLOTS_MAX {
+        let _ = SPARE_SLOTS.try_with(|spare| spare.set(slots));
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_static_value(slot: u32) -> VmError {
+    VmError::new(
+        ErrorKind::InvalidMemoryAccess,
+        format!("load of static key #{slot}, which holds no value"),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn no_dynamic_value(key: i64) -> VmError {
+    VmError::new(
+        ErrorKind::InvalidMemoryAccess,
+        format!("load of key {key}, which holds no value"),
+    )
 }
 
 fn grow(count: &mut u32, limit: u32) -> VmResult<()> {

@@ -353,8 +353,23 @@ impl<'a> Session<'a> {
             memory,
             ..
         } = self;
-        let gas_used = exec.gas_used.min(params.gas_limit);
-        match exec.result {
+        // A host operation that failed after charging dynamic gas ended the run: its charge
+        // is spent like any other, and one the gas left does not cover ends the run with
+        // `out_of_gas` there (using all of it), as it would have had the operation succeeded.
+        let (result, gas_used) = match exec.result {
+            Err(e) if env.failed_charge > 0 => {
+                let spent = exec.gas_used.saturating_add(env.failed_charge);
+                if spent > params.gas_limit {
+                    let mut out_of_gas = VmError::out_of_gas(params.gas_limit);
+                    out_of_gas.pc = e.pc;
+                    (Err(out_of_gas), params.gas_limit)
+                } else {
+                    (Err(e), spent)
+                }
+            }
+            result => (result, exec.gas_used.min(params.gas_limit)),
+        };
+        match result {
             Ok(()) => {
                 host.commit();
                 Outcome {

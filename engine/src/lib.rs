@@ -72,8 +72,9 @@ impl Engine {
         host: &mut H,
     ) -> Outcome {
         let out = match self {
+            // Lowered once per contract and kept with it (`coopvm_interp::lowered`).
             Engine::Interp => {
-                coopvm_core::run::run(&coopvm_interp::lower(verified), verified, params, host)
+                coopvm_core::run::run(&*coopvm_interp::lowered(verified), verified, params, host)
             }
             Engine::Jit => {
                 tier::CodeCache::global_eager()
@@ -130,11 +131,13 @@ impl Engine {
             // inspection); a contract the JIT refuses runs on the interpreter, as `run` does.
             Engine::Jit => match coopvm_jit::compile_counted(verified) {
                 Ok(code) => run_with_stats(&code, verified, params, host),
-                Err(_) => run_with_stats(&coopvm_interp::lower(verified), verified, params, host),
+                Err(_) => {
+                    run_with_stats(&*coopvm_interp::lowered(verified), verified, params, host)
+                }
             },
             // Tiering decides per run; the instrumented interpreter gives the same figures.
             Engine::Interp | Engine::Auto => {
-                run_with_stats(&coopvm_interp::lower(verified), verified, params, host)
+                run_with_stats(&*coopvm_interp::lowered(verified), verified, params, host)
             }
         };
         let id = &verified.contract().id;

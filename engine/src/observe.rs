@@ -81,7 +81,9 @@ pub fn log_outcome(out: &Outcome, contract: &str, engine: &str) {
             kind = e.kind.name(),
             pc = e.pc,
             gas_used = out.gas_used,
-            error = %e.message,
+            // Debug, not Display: the message can quote contract text (a string it pushed),
+            // which must not break the line or forge another log record.
+            error = ?e.message,
             "contract run failed and was rolled back"
         ),
         Ok(()) => tracing::debug!(

@@ -1,27 +1,39 @@
 //! Tiering: interpret a contract until it is hot, then compile it once with the JIT and
 //! reuse the native code.
 //!
-//! A [`CodeCache`] maps a contract (its canonical encoding, [`coopvm_core::codec::encode`],
-//! plus the limits it was verified against, which the native code embeds) to its run count,
-//! the gas its interpreted runs used, and, once hot, its compiled code. A contract is *hot*
+//! A [`CodeCache`] maps a contract (its fingerprint, computed once per [`Verified`] with
+//! process-random keys so that no two contracts can be made to collide, plus the limits it was
+//! verified against, which the native code embeds) to its run count, the gas its interpreted
+//! runs used, and, once hot, its compiled code. The map is sharded, and each thread remembers
+//! the entries it used: a run of a contract the thread has seen takes no lock and writes no
+//! shared memory once the code is ready, so runs on many threads scale. Under
+//! [`Policy::background`] (the default) the run that makes a contract hot hands it to a
+//! background compiler thread and runs on the interpreter, as do the runs until the code is
+//! ready; the outcome is the same on both tiers, so this stays deterministic. A contract is *hot*
 //! after [`Policy::runs`] runs or [`Policy::gas`] gas of interpreted execution, whichever
-//! comes first. The defaults implement the classic rule "compile once interpretation has cost
-//! about as much as compiling": interpreted code costs an order of magnitude more per unit
-//! of gas than JIT code, and [`Policy::gas`] is about as much interpretation as compiling a
-//! typical contract takes. Tiny contracts (tens of gas) are dominated by the run protocol on
-//! either engine, so the JIT saves them little; [`Policy::runs`] bounds what they can spend
-//! interpreted before being compiled anyway, at the cost of one compile. The measurements
-//! behind the defaults come from `cargo bench -p coopvm-bench --bench jit`; the README
-//! ("The JIT and tiering") keeps the figures.
+//! comes first; a contract whose compile estimate is large must also have used
+//! [`Policy::gas_per_compile_unit`] gas per unit of it (compile cost is about linear in the
+//! estimate), so compiling a big contract waits until interpreting it has cost as much. The
+//! defaults implement the classic rule "compile once interpretation has cost about as much as
+//! compiling": interpreted code costs an order of magnitude more per unit of gas than JIT
+//! code, and [`Policy::gas`] is about as much interpretation as compiling a typical contract
+//! takes. Tiny contracts (tens of gas) are dominated by the run protocol on either engine, so
+//! the JIT saves them little; [`Policy::runs`] bounds what they can spend interpreted before
+//! being compiled anyway, at the cost of one compile. The measurements behind the defaults
+//! come from `cargo bench -p coopvm-bench --bench jit`; the README ("The JIT and tiering")
+//! keeps the figures.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
-//! dropped first, and its native code is freed when the last run using it ends.
+//! dropped first, and its native code is freed when the last run and the last thread
+//! remembering it let go of it (threads forget dropped entries at their next run). A contract
+//! the JIT refuses (its compile budget, `coopvm_jit::budget`, bounds compile time and memory
+//! by code length) stays on the interpreter.
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
 //! use coopvm_engine::tier::{CodeCache, Policy, Tier};
 //! let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
-//! let cache = CodeCache::new(Policy { runs: 2, ..Policy::default() });
+//! let cache = CodeCache::new(Policy { runs: 2, background: false, ..Policy::default() });
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let (first, tier) = cache.run(&v, params, &mut NoHost);
@@ -32,13 +44,15 @@
 //! assert_eq!(first, third);
 //! ```
 
-use coopvm_core::codec;
+use coopvm_core::fingerprint::Fingerprint;
 use coopvm_core::run::run;
 use coopvm_core::{Host, Limits, Outcome, RunParams, Verified};
 use coopvm_jit::NativeCode;
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 /// When a contract counts as hot, and how many contracts the cache keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,32 +63,46 @@ pub struct Policy {
     pub gas: u64,
     /// Contracts remembered at most (compiled or not).
     pub capacity: usize,
-    /// Contracts with more instructions stay on the interpreter (compile time grows faster
-    /// than linearly with the code's length; figures in the README).
+    /// Contracts with more instructions stay on the interpreter. The JIT's own compile
+    /// budget (`coopvm_jit::budget`) bounds compile time by code length anyway; this is a
+    /// policy limit on top.
     pub max_code_len: usize,
+    /// Compile on a background worker: the run that makes a contract hot, and those after
+    /// it until the code is ready, run on the interpreter (same outcome) instead of waiting.
+    /// A policy with `runs: 0` compiles before the first run regardless.
+    pub background: bool,
+    /// Interpreted gas a contract must also have used per unit of its compile estimate
+    /// (`coopvm_jit::compile_estimate`, proportional to compile time) before it counts as hot
+    /// by gas, so big contracts wait until interpreting them has cost about what compiling
+    /// them will. 0: the estimate plays no part.
+    pub gas_per_compile_unit: u64,
 }
 
 impl Default for Policy {
     /// Hot after 1,000 runs or 200,000 gas of interpretation (see the module docs); at
-    /// most 16,384 instructions compiled (which bounds the pause a compile can cause; see
-    /// [`Policy::max_code_len`]).
+    /// most 16,384 instructions compiled; compiled in the background.
     fn default() -> Self {
         Policy {
             runs: 1_000,
             gas: 200_000,
             capacity: 512,
             max_code_len: 16_384,
+            background: true,
+            gas_per_compile_unit: 4_000,
         }
     }
 }
 
 impl Policy {
-    /// The policy of `--engine jit`: compile before the first run, whatever the size.
+    /// The policy of `--engine jit`: compile before the first run, whatever the size (up to
+    /// the JIT's compile budget).
     pub const EAGER: Policy = Policy {
         runs: 0,
         gas: 0,
         capacity: 512,
         max_code_len: usize::MAX,
+        background: false,
+        gas_per_compile_unit: 0,
     };
 }
 
@@ -87,40 +115,93 @@ pub enum Tier {
     Jit,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A contract as the cache knows it: its fingerprint (computed once per [`Verified`]) and
+/// the limits it was verified against, which the native code embeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    hash: u64,
+    fingerprint: Fingerprint,
     limits: Limits,
 }
 
-struct Slot {
-    /// The canonical encoding, compared on lookup so a hash collision cannot run the wrong
-    /// code.
-    bytes: Vec<u8>,
-    runs: u32,
-    gas: u64,
-    state: CodeState,
-    last_used: u64,
+/// A hasher for keys that are mostly a random fingerprint already.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
 }
 
-enum CodeState {
-    Cold,
-    Compiling,
-    Ready(Arc<NativeCode>),
-    /// The JIT refused the contract; it stays on the interpreter.
-    Failed,
+type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+
+const COLD: u8 = 0;
+const COMPILING: u8 = 1;
+const READY: u8 = 2;
+const FAILED: u8 = 3;
+
+/// What the cache knows of one contract. Runs read it without a lock.
+struct Entry {
+    runs: AtomicU32,
+    gas: AtomicU64,
+    state: AtomicU8,
+    /// Gas of interpretation after which the contract is hot (computed on its first run).
+    gas_threshold: OnceLock<u64>,
+    code: OnceLock<NativeCode>,
+    last_used: AtomicU64,
 }
+
+impl Entry {
+    fn new(now: u64) -> Entry {
+        Entry {
+            runs: AtomicU32::new(0),
+            gas: AtomicU64::new(0),
+            state: AtomicU8::new(COLD),
+            gas_threshold: OnceLock::new(),
+            code: OnceLock::new(),
+            last_used: AtomicU64::new(now),
+        }
+    }
+
+    /// Takes the job of compiling (cold to compiling); false if another run took it.
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(COLD, COMPILING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn settle(&self, code: Result<NativeCode, coopvm_jit::JitError>) {
+        match code {
+            Ok(code) => {
+                let _ = self.code.set(code);
+                self.state.store(READY, Ordering::Release);
+            }
+            Err(_) => self.state.store(FAILED, Ordering::Release),
+        }
+    }
+}
+
+/// Shards of the cache's map (a run locks one only when its thread has not seen the
+/// contract yet).
+const SHARDS: usize = 16;
 
 /// A thread-safe cache of compiled contracts with tiering (see the module docs).
 pub struct CodeCache {
     policy: Policy,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    slots: HashMap<Key, Slot>,
-    clock: u64,
+    /// Tells this cache's entries apart from other caches' in the per-thread maps.
+    id: u64,
+    shards: [Mutex<KeyMap<Arc<Entry>>>; SHARDS],
+    /// Bumped whenever an entry is dropped: threads then forget what they remembered.
+    generation: AtomicU64,
+    clock: AtomicU64,
 }
 
 impl std::fmt::Debug for CodeCache {
@@ -132,30 +213,39 @@ impl std::fmt::Debug for CodeCache {
     }
 }
 
-/// The cache key of `verified` and its canonical bytes (compared on a hit).
-fn key_of(verified: &Verified) -> (Key, Vec<u8>) {
-    let bytes = codec::encode(verified.contract());
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    let key = Key {
-        hash: hasher.finish(),
-        limits: *verified.limits(),
-    };
-    (key, bytes)
+/// Per (cache, contract): the cache's generation when remembered, and the entry.
+type LocalMap = HashMap<(u64, Key), (u64, Arc<Entry>), BuildHasherDefault<KeyHasher>>;
+
+/// Compiles queued, and how many are being compiled.
+type Queue = (VecDeque<(Arc<Entry>, Verified)>, usize);
+
+/// What one thread remembers of the caches' entries, so that a run of a contract it has
+/// seen takes no lock and writes no shared memory (see [`CodeCache::entry`]).
+#[derive(Default)]
+struct Local {
+    map: LocalMap,
+    /// Runs in progress on this thread (nested contract calls): entries are only forgotten
+    /// when none is, so a running entry stays alive.
+    depth: u32,
 }
 
-enum Plan {
-    Run(Arc<NativeCode>),
-    Interpret,
-    Compile,
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
+
+/// Most entries a thread remembers before starting over.
+const LOCAL_CAPACITY: usize = 1_024;
 
 impl CodeCache {
     /// An empty cache with `policy`.
     pub fn new(policy: Policy) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         CodeCache {
             policy,
-            inner: Mutex::new(Inner::default()),
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            shards: std::array::from_fn(|_| Mutex::new(KeyMap::default())),
+            generation: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
         }
     }
 
@@ -176,9 +266,23 @@ impl CodeCache {
         self.policy
     }
 
+    fn shard(&self, key: &Key) -> MutexGuard<'_, KeyMap<Arc<Entry>>> {
+        let i = (key.fingerprint.0 as usize) % SHARDS;
+        // A panic while holding the lock leaves consistent data (every update is a single
+        // insertion or removal), so a poisoned lock is still usable.
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Number of contracts remembered.
     pub fn len(&self) -> usize {
-        self.lock().slots.len()
+        (0..SHARDS)
+            .map(|i| {
+                self.shards[i]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len()
+            })
+            .sum()
     }
 
     /// Whether no contract is remembered.
@@ -188,31 +292,87 @@ impl CodeCache {
 
     /// Number of contracts with native code.
     pub fn compiled(&self) -> usize {
-        self.lock()
-            .slots
-            .values()
-            .filter(|s| matches!(s.state, CodeState::Ready(_)))
-            .count()
+        (0..SHARDS)
+            .map(|i| {
+                self.shards[i]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .filter(|e| e.state.load(Ordering::Acquire) == READY)
+                    .count()
+            })
+            .sum()
     }
 
-    /// Whether this cache holds native code for `verified` (its canonical bytes and limits).
+    /// Whether this cache holds native code for `verified` (its fingerprint and limits). A
+    /// compile in the background counts only once it is done (see
+    /// [`CodeCache::wait_for_compiles`]).
     pub fn is_compiled(&self, verified: &Verified) -> bool {
-        let (key, bytes) = key_of(verified);
-        self.lock()
-            .slots
+        let key = Key {
+            fingerprint: verified.fingerprint(),
+            limits: *verified.limits(),
+        };
+        self.shard(&key)
             .get(&key)
-            .is_some_and(|s| s.bytes == bytes && matches!(s.state, CodeState::Ready(_)))
+            .is_some_and(|e| e.state.load(Ordering::Acquire) == READY)
     }
 
-    /// Drops every entry (native code is freed once no run uses it).
+    /// Drops every entry (native code is freed once no run and no thread's memory of it
+    /// uses it).
     pub fn clear(&self) {
-        self.lock().slots.clear();
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves consistent data (every update is a single
-        // assignment), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// The entry of `key`, from this thread's memory when it has one (no lock, no shared
+    /// write), else from its shard (created, evicting the least recently used entry of a
+    /// full shard).
+    fn entry(&self, key: Key) -> Arc<Entry> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            let local = &mut *local;
+            let e = local.map.get(&(self.id, key))?;
+            if e.0 == generation {
+                Some(e.1.clone())
+            } else {
+                if local.depth == 0 {
+                    local.map.remove(&(self.id, key));
+                }
+                None
+            }
+        });
+        if let Some(e) = found {
+            return e;
+        }
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let known = self.shard(&key).get(&key).cloned();
+        let entry = match known {
+            Some(e) => e,
+            None => {
+                if self.len() >= self.policy.capacity.max(1) {
+                    self.evict_oldest();
+                }
+                self.shard(&key)
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(Entry::new(now)))
+                    .clone()
+            }
+        };
+        entry.last_used.store(now, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::Acquire);
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            if local.depth == 0 && local.map.len() >= LOCAL_CAPACITY {
+                local.map.clear();
+            }
+            local
+                .map
+                .insert((self.id, key), (generation, entry.clone()));
+        });
+        entry
     }
 
     /// Runs `verified` on the tier its heat calls for, compiling it when it becomes hot.
@@ -223,105 +383,172 @@ impl CodeCache {
         params: RunParams<'_>,
         host: &mut H,
     ) -> (Outcome, Tier) {
-        let (key, bytes) = key_of(verified);
         if verified.contract().program.code.len() > self.policy.max_code_len {
             return (on_interpreter(verified, params, host), Tier::Interp);
         }
-        let plan = self.plan(&key, &bytes);
-        let code = match plan {
-            Plan::Run(code) => code,
-            Plan::Interpret => return self.interpret(&key, &bytes, verified, params, host),
-            Plan::Compile => match coopvm_jit::compile(verified) {
-                Ok(code) => {
-                    let code = Arc::new(code);
-                    self.settle(&key, &bytes, CodeState::Ready(code.clone()));
-                    code
-                }
-                Err(_) => {
-                    self.settle(&key, &bytes, CodeState::Failed);
-                    return self.interpret(&key, &bytes, verified, params, host);
-                }
-            },
+        let key = Key {
+            fingerprint: verified.fingerprint(),
+            limits: *verified.limits(),
         };
-        (run(&*code, verified, params, host), Tier::Jit)
-    }
-
-    fn interpret<H: Host + ?Sized>(
-        &self,
-        key: &Key,
-        bytes: &[u8],
-        verified: &Verified,
-        params: RunParams<'_>,
-        host: &mut H,
-    ) -> (Outcome, Tier) {
+        let entry = self.entry(key);
+        LOCAL.with(|l| l.borrow_mut().depth += 1);
+        struct Depth;
+        impl Drop for Depth {
+            fn drop(&mut self) {
+                LOCAL.with(|l| l.borrow_mut().depth -= 1);
+            }
+        }
+        let _depth = Depth;
+        match entry.state.load(Ordering::Acquire) {
+            READY => {
+                if let Some(code) = entry.code.get() {
+                    return (run(code, verified, params, host), Tier::Jit);
+                }
+            }
+            COLD if self.is_hot(&entry, verified) && entry.claim() => {
+                if self.policy.background && self.policy.runs > 0 {
+                    worker().submit(entry.clone(), verified.clone());
+                } else {
+                    entry.settle(coopvm_jit::compile(verified));
+                    if let Some(code) = entry.code.get() {
+                        return (run(code, verified, params, host), Tier::Jit);
+                    }
+                }
+            }
+            COLD => {
+                entry.runs.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
         let out = on_interpreter(verified, params, host);
-        let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(key).filter(|s| s.bytes == bytes) {
-            slot.gas = slot.gas.saturating_add(out.gas_used);
+        if entry.state.load(Ordering::Relaxed) == COLD {
+            entry.gas.fetch_add(out.gas_used, Ordering::Relaxed);
         }
         (out, Tier::Interp)
     }
 
-    /// Counts the run and decides which tier takes it.
-    fn plan(&self, key: &Key, bytes: &[u8]) -> Plan {
-        let policy = self.policy;
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let now = inner.clock;
-        if !inner.slots.contains_key(key) && inner.slots.len() >= policy.capacity.max(1) {
-            evict(&mut inner.slots);
-        }
-        let slot = inner.slots.entry(key.clone()).or_insert_with(|| Slot {
-            bytes: bytes.to_vec(),
-            runs: 0,
-            gas: 0,
-            state: CodeState::Cold,
-            last_used: now,
-        });
-        if slot.bytes != bytes {
-            // A hash collision with another contract: never share its code.
-            return Plan::Interpret;
-        }
-        slot.last_used = now;
-        match &slot.state {
-            CodeState::Ready(code) => Plan::Run(code.clone()),
-            CodeState::Compiling | CodeState::Failed => Plan::Interpret,
-            CodeState::Cold if slot.runs >= policy.runs || slot.gas >= policy.gas => {
-                slot.state = CodeState::Compiling;
-                Plan::Compile
+    /// Drops the least recently used entry (only when a new contract arrives at a full
+    /// cache; scans the shards one at a time).
+    fn evict_oldest(&self) {
+        let mut oldest: Option<(u64, usize, Key)> = None;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, e) in shard.iter() {
+                let t = e.last_used.load(Ordering::Relaxed);
+                if oldest.is_none_or(|(o, _, _)| t < o) {
+                    oldest = Some((t, i, *k));
+                }
             }
-            CodeState::Cold => {
-                slot.runs = slot.runs.saturating_add(1);
-                Plan::Interpret
-            }
+        }
+        if let Some((_, i, k)) = oldest {
+            self.shards[i]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k);
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 
-    fn settle(&self, key: &Key, bytes: &[u8], state: CodeState) {
-        let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(key).filter(|s| s.bytes == bytes) {
-            slot.state = state;
+    /// Whether `entry` (of `verified`) is hot under the policy.
+    fn is_hot(&self, entry: &Entry, verified: &Verified) -> bool {
+        if entry.runs.load(Ordering::Relaxed) >= self.policy.runs {
+            return true;
         }
+        let threshold = *entry.gas_threshold.get_or_init(|| {
+            let per_unit = self.policy.gas_per_compile_unit;
+            if per_unit == 0 {
+                return self.policy.gas;
+            }
+            let estimate = coopvm_jit::compile_estimate(verified);
+            self.policy.gas.max(estimate.saturating_mul(per_unit))
+        });
+        entry.gas.load(Ordering::Relaxed) >= threshold
+    }
+
+    /// Waits until no background compile is queued or running (for tests and benchmarks
+    /// that want the compiled tier).
+    pub fn wait_for_compiles(&self) {
+        worker().idle();
     }
 }
 
-/// Runs `verified` on the interpreter.
+/// Runs `verified` on the interpreter (lowered once per contract: `coopvm_interp::lowered`).
 fn on_interpreter<H: Host + ?Sized>(
     verified: &Verified,
     params: RunParams<'_>,
     host: &mut H,
 ) -> Outcome {
-    run(&coopvm_interp::lower(verified), verified, params, host)
+    run(&*coopvm_interp::lowered(verified), verified, params, host)
 }
 
-/// Drops the least recently used entry.
-fn evict(slots: &mut HashMap<Key, Slot>) {
-    if let Some(oldest) = slots
-        .iter()
-        .min_by_key(|(_, s)| s.last_used)
-        .map(|(k, _)| k.clone())
-    {
-        slots.remove(&oldest);
+/// The background compiler: one thread, started on first use, compiling queued contracts
+/// in order.
+struct Worker {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    done: Condvar,
+}
+
+fn worker() -> &'static Worker {
+    static WORKER: OnceLock<&'static Worker> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        let w: &'static Worker = Box::leak(Box::new(Worker {
+            queue: Mutex::new((VecDeque::new(), 0)),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("coopvm-jit".into())
+            .spawn(move || w.serve());
+        if spawned.is_err() {
+            tracing::warn!("no background JIT thread: contracts stay on the interpreter");
+        }
+        w
+    })
+}
+
+impl Worker {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn submit(&self, entry: Arc<Entry>, verified: Verified) {
+        self.lock().0.push_back((entry, verified));
+        self.wake.notify_one();
+    }
+
+    fn serve(&self) {
+        loop {
+            let (entry, verified) = {
+                let mut q = self.lock();
+                loop {
+                    if let Some(job) = q.0.pop_front() {
+                        q.1 += 1;
+                        break job;
+                    }
+                    q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // The job owns its `Verified`, dropped right after; a panic cannot leave anything
+            // other threads see half-updated (its artefact slots are `OnceLock`s).
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                coopvm_jit::compile(&verified)
+            }));
+            entry.settle(code.unwrap_or_else(|_| {
+                Err(coopvm_jit::JitError::Internal(
+                    "the compiler panicked".into(),
+                ))
+            }));
+            self.lock().1 -= 1;
+            self.done.notify_all();
+        }
+    }
+
+    fn idle(&self) {
+        let mut q = self.lock();
+        while !q.0.is_empty() || q.1 > 0 {
+            q = self.done.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
@@ -348,6 +575,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 3,
             gas: u64::MAX,
+            background: false,
             ..Policy::default()
         });
         let v = contract(1);
@@ -362,6 +590,8 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: u32::MAX,
             gas: 7,
+            background: false,
+            gas_per_compile_unit: 0,
             ..Policy::default()
         });
         let v = contract(1); // 3 gas a run
@@ -417,16 +647,38 @@ mod tests {
     }
 
     #[test]
-    fn a_hash_collision_never_shares_code() {
-        let cache = CodeCache::new(Policy::EAGER);
-        let (a, b) = (contract(1), contract(2));
-        let key = Key {
-            hash: 42,
-            limits: Limits::default(),
-        };
-        let bytes_a = codec::encode(a.contract());
-        let bytes_b = codec::encode(b.contract());
-        assert!(matches!(cache.plan(&key, &bytes_a), Plan::Compile));
-        assert!(matches!(cache.plan(&key, &bytes_b), Plan::Interpret));
+    fn background_compiles_do_not_block_and_agree() {
+        let cache = CodeCache::new(Policy {
+            runs: 2,
+            gas: u64::MAX,
+            ..Policy::default()
+        });
+        let v = contract(5);
+        let tiers: Vec<Tier> = (0..3).map(|_| go(&cache, &v)).collect();
+        assert_eq!(tiers, [Tier::Interp; 3]);
+        cache.wait_for_compiles();
+        assert_eq!(go(&cache, &v), Tier::Jit);
+        assert_eq!(cache.compiled(), 1);
+    }
+
+    #[test]
+    fn many_threads_share_the_cache() {
+        let cache = CodeCache::new(Policy {
+            runs: 3,
+            background: false,
+            ..Policy::default()
+        });
+        let contracts: Vec<Verified> = (0..8).map(contract).collect();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (cache, contracts) = (&cache, &contracts);
+                s.spawn(move || {
+                    for i in 0..40 {
+                        go(cache, &contracts[(i + t) % contracts.len()]);
+                    }
+                });
+            }
+        });
+        assert_eq!(cache.compiled(), 8);
     }
 }

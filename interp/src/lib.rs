@@ -1,32 +1,47 @@
 //! coopvm-interp: the reference interpreter.
 //!
-//! A verified contract is first lowered ([`lower`]) to a compact instruction stream
-//! ([`Lowered`]) in which every basic block starts with one gas charge (the verifier's block
-//! cost) and every operand is inline; jump targets point at block starts. The [`Machine`]
-//! then executes that stream over a preallocated value stack: no allocation, hashing or
-//! bounds-dependent branching per instruction beyond the opcode's own semantics.
+//! A verified contract is lowered once ([`lower`]; [`lowered`] keeps the result with the
+//! contract, so every later run reuses it) to [`Lowered`], which holds two forms of it:
+//!
+//! - **register code**, which runs: the verifier fixes the stack height at every
+//!   instruction, so every stack position is a known slot of the current frame, and the
+//!   stack code becomes operations on frame slots, with `push`, `dup`, `swap` and `pop`
+//!   folded into the operations that consume their values, and superinstructions for common
+//!   shapes (an operand that is a constant, compare-and-branch, `load K; jumpif`,
+//!   `load K; add`, `load K; push n; add; store K`). Every basic block starts with one gas
+//!   charge (the verifier's block cost), fused operations never span two blocks, and errors
+//!   name the original instruction, so gas, results and errors are those of the stack
+//!   machine, operation for operation. The loop keeps its registers (instruction pointer,
+//!   frame base, gas) in locals, addresses slots without bounds checks (proven in range by
+//!   the verifier, see `reg::exec`), and takes its value and call stacks from a per-thread
+//!   pool: a run allocates only its result.
+//! - a **one-to-one stream** ([`IOp`], [`Lowered::ops`]), one entry per original instruction
+//!   plus one gas charge per block, which the step API ([`step`], [`Machine`]) executes an
+//!   instruction at a time. Stepping to the end gives exactly a full run's outcome (a test
+//!   checks this on every example and on generated programs).
 //!
 //! [`Lowered`] implements [`coopvm_core::Execute`], so the run protocol
 //! ([`coopvm_core::run::run`], [`coopvm_core::stats::run_with_stats`]) runs it like any
-//! engine's code. With statistics, the interpreter's own loop is monomorphized with a probe
-//! that the block charge calls; the plain loop is monomorphized without one, so statistics
-//! off cost nothing. On, they cost a few operations per block entry, nothing per
-//! instruction, and they never change gas or results: the loop body is the same.
+//! engine's code. With statistics, the register loop is monomorphized with a probe that the
+//! block charge calls; the plain loop is monomorphized without one, so statistics off cost
+//! nothing. On, they cost a few operations per block entry, nothing per instruction, and they
+//! never change gas or results: the loop body is the same.
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, run::run, stats::run_with_stats, verify, Limits, NoHost, ExecutionContext, RunParams};
 //! let v = verify(assemble("t", "push 6\npush 7\nmul\n").unwrap(), &Limits::default()).unwrap();
-//! let code = coopvm_interp::lower(&v);
+//! let code = coopvm_interp::lowered(&v);
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
-//! let out = run(&code, &v, params, &mut NoHost);
+//! let out = run(&*code, &v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!(out.gas_used, 4);
-//! let (out, stats) = run_with_stats(&code, &v, params, &mut NoHost);
+//! let (out, stats) = run_with_stats(&*code, &v, params, &mut NoHost);
 //! assert_eq!(out.stack, vec![42]);
 //! assert_eq!((stats.instructions, stats.gas_used, stats.peak_stack), (3, 4, 2));
 //! ```
 
+mod reg;
 mod stats;
 pub mod step;
 
@@ -38,8 +53,9 @@ use coopvm_core::run::{Exec, Execute};
 use coopvm_core::stats::{Stop, Tally};
 use coopvm_core::verify::{Analysis, Verified, NONE};
 use coopvm_core::Limits;
+use std::borrow::Cow;
 
-/// One instruction of the interpreter's stream.
+/// One instruction of the interpreter's one-to-one stream (the step API's form).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IOp {
     /// Block entry: charge this much gas, or stop with `out_of_gas`.
@@ -125,19 +141,27 @@ pub enum IOp {
     Halt,
 }
 
-/// A contract lowered for the interpreter ([`lower`]).
+/// A contract lowered for the interpreter ([`lower`], [`lowered`]): its register code,
+/// which [`Execute`] runs, and its one-to-one stream, which the step API runs.
 #[derive(Clone, Debug)]
 pub struct Lowered {
     ops: Vec<IOp>,
     /// Per stream index: the original instruction index (for error locations).
     pcs: Vec<u32>,
+    reg: reg::RegCode,
     limits: Limits,
 }
 
 impl Lowered {
-    /// The instruction stream.
+    /// The one-to-one instruction stream (what [`Machine`] steps through).
     pub fn ops(&self) -> &[IOp] {
         &self.ops
+    }
+
+    /// Number of operations of the register code (what a run executes), for comparison
+    /// with [`Lowered::ops`]'s length.
+    pub fn register_len(&self) -> usize {
+        self.reg.ops.len()
     }
 
     /// The original instruction index of stream position `ip`.
@@ -154,12 +178,16 @@ impl Execute for Lowered {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> Exec {
-        let mut m = Machine::new(self, gas_limit).with_inputs(env.inputs());
-        let result = match m.drive::<H, false, NoProbe>(env, host, memory, &mut NoProbe) {
-            Flow::Continue | Flow::Done => Ok(()),
-            Flow::Error(e) => Err(*e),
-        };
-        m.finish(result)
+        reg::exec::execute(
+            &self.reg,
+            &self.limits,
+            env,
+            host,
+            memory,
+            gas_limit,
+            &mut NoProbe,
+        )
+        .0
     }
 
     fn execute_counted<H: Host + ?Sized>(
@@ -182,7 +210,26 @@ enum Branch {
     Call,
 }
 
-/// Lowers a verified contract to the interpreter's stream.
+/// The interpreter's code for `verified`, lowered on its first use and kept with it
+/// ([`Verified::artefact`]): every later call, from any thread, returns the same code without
+/// lowering again. (Owned and uncached only if the contract already keeps artefacts of too
+/// many other types.)
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, Limits};
+/// let v = verify(assemble("t", "push 1").unwrap(), &Limits::default()).unwrap();
+/// let (a, b) = (coopvm_interp::lowered(&v), coopvm_interp::lowered(&v));
+/// assert!(std::ptr::eq(&*a, &*b));
+/// ```
+pub fn lowered(verified: &Verified) -> Cow<'_, Lowered> {
+    match verified.artefact(lower) {
+        Some(code) => Cow::Borrowed(code),
+        None => Cow::Owned(lower(verified)),
+    }
+}
+
+/// Lowers a verified contract for the interpreter (its register code and its one-to-one
+/// stream). Runs use [`lowered`], which does this once per contract.
 pub fn lower(verified: &Verified) -> Lowered {
     let code = &verified.contract().program.code;
     let a = verified.analysis();
@@ -270,18 +317,19 @@ pub fn lower(verified: &Verified) -> Lowered {
     Lowered {
         ops,
         pcs,
+        reg: reg::lower::lower(verified),
         limits: *verified.limits(),
     }
 }
 
-/// Something told of every block entry (after its gas charge) with the stream position of
-/// the charge, the stack height and the call depth. With `ON == false` the calls compile to
+/// Something told of every block entry (after its gas charge) with the block's index in the
+/// analysis, the stack height and the call depth. With `ON == false` the calls compile to
 /// nothing: the plain loop is the same code as without a probe.
 pub(crate) trait Probe {
     /// Whether the loop calls [`Probe::enter`] at all.
     const ON: bool;
     /// A block entry.
-    fn enter(&mut self, ip: usize, height: usize, depth: usize);
+    fn enter(&mut self, block: u32, height: usize, depth: usize);
 }
 
 /// No probe: the plain loop.
@@ -290,7 +338,7 @@ pub(crate) struct NoProbe;
 impl Probe for NoProbe {
     const ON: bool = false;
     #[inline(always)]
-    fn enter(&mut self, _: usize, _: usize, _: usize) {}
+    fn enter(&mut self, _: u32, _: usize, _: usize) {}
 }
 
 /// What one step did.
@@ -304,8 +352,9 @@ pub enum Flow {
     Error(Box<VmError>),
 }
 
-/// The interpreter's machine state: usable a step at a time (for debuggers and traces) or
-/// run to completion by [`Lowered`]'s [`Execute::execute`].
+/// The interpreter's stepping machine: executes the one-to-one stream a step at a time (for
+/// debuggers and traces; [`step::Stepper`] wraps it in the run protocol). Runs execute the
+/// register code instead; both give the same outcome.
 #[derive(Clone, Debug)]
 pub struct Machine<'c> {
     code: &'c Lowered,
@@ -392,32 +441,6 @@ impl<'c> Machine<'c> {
         host: &mut H,
         memory: &mut Memory,
     ) -> Flow {
-        self.drive::<H, true, NoProbe>(env, host, memory, &mut NoProbe)
-    }
-
-    /// Runs to the end like [`Execute::execute`]'s loop, telling `probe` of every block
-    /// entry (the statistics loop, [`Execute::execute_counted`]).
-    pub(crate) fn run_probed<H: Host + ?Sized, P: Probe>(
-        &mut self,
-        env: &mut Env<'_>,
-        host: &mut H,
-        memory: &mut Memory,
-        probe: &mut P,
-    ) -> Flow {
-        self.drive::<H, false, P>(env, host, memory, probe)
-    }
-
-    /// The interpreter loop: with `ONE` it executes one stream instruction, without it it
-    /// runs to the end. One body serves both, so stepping and running cannot disagree; the
-    /// registers (ip, sp, gas) live in locals while it runs.
-    #[inline(always)]
-    fn drive<H: Host + ?Sized, const ONE: bool, P: Probe>(
-        &mut self,
-        env: &mut Env<'_>,
-        host: &mut H,
-        memory: &mut Memory,
-        probe: &mut P,
-    ) -> Flow {
         let code = self.code;
         let ops = &code.ops[..];
         let limits = code.limits;
@@ -427,52 +450,49 @@ impl<'c> Machine<'c> {
         let mut ip = self.ip;
         let mut sp = self.sp;
         let mut gas = self.gas_left;
-        macro_rules! fail {
-            ($e:expr) => {{
-                let e: VmError = $e;
-                if e.kind == ErrorKind::OutOfGas {
-                    gas = 0;
-                }
-                break Flow::Error(Box::new(e.at(code.pc_of(ip))));
-            }};
-        }
-        macro_rules! binary {
-            ($f:expr) => {{
-                let b = stack[sp - 1];
-                let a = stack[sp - 2];
-                match $f(a, b) {
-                    Ok(v) => {
-                        sp -= 1;
-                        stack[sp - 1] = v;
-                        ip += 1;
+        let flow = 'step: {
+            macro_rules! fail {
+                ($e:expr) => {{
+                    let e: VmError = $e;
+                    if e.kind == ErrorKind::OutOfGas {
+                        gas = 0;
                     }
-                    Err(kind) => fail!(if kind == ErrorKind::DivisionByZero {
-                        VmError::division_by_zero(a)
-                    } else {
-                        VmError::overflow(a, b)
-                    }),
-                }
-            }};
-        }
-        macro_rules! compare {
-            ($f:expr) => {{
-                let b = stack[sp - 1];
-                let a = stack[sp - 2];
-                sp -= 1;
-                stack[sp - 1] = i64::from($f(a, b));
-                ip += 1;
-            }};
-        }
-        let flow = loop {
+                    break 'step Flow::Error(Box::new(e.at(code.pc_of(ip))));
+                }};
+            }
+            macro_rules! binary {
+                ($f:expr) => {{
+                    let b = stack[sp - 1];
+                    let a = stack[sp - 2];
+                    match $f(a, b) {
+                        Ok(v) => {
+                            sp -= 1;
+                            stack[sp - 1] = v;
+                            ip += 1;
+                        }
+                        Err(kind) => fail!(if kind == ErrorKind::DivisionByZero {
+                            VmError::division_by_zero(a)
+                        } else {
+                            VmError::overflow(a, b)
+                        }),
+                    }
+                }};
+            }
+            macro_rules! compare {
+                ($f:expr) => {{
+                    let b = stack[sp - 1];
+                    let a = stack[sp - 2];
+                    sp -= 1;
+                    stack[sp - 1] = i64::from($f(a, b));
+                    ip += 1;
+                }};
+            }
             match ops[ip] {
                 IOp::Charge(cost) => {
                     if cost > gas {
                         fail!(VmError::out_of_gas(gas_limit));
                     }
                     gas -= cost;
-                    if P::ON {
-                        probe.enter(ip, sp, frames.len());
-                    }
                     ip += 1;
                 }
                 IOp::Push(v) => {
@@ -633,9 +653,9 @@ impl<'c> Machine<'c> {
                 }
                 IOp::Return => match frames.pop() {
                     Some(ret) => ip = ret as usize,
-                    None => break Flow::Done,
+                    None => break 'step Flow::Done,
                 },
-                IOp::Halt => break Flow::Done,
+                IOp::Halt => break 'step Flow::Done,
                 IOp::Host(op) => {
                     let info = op.info();
                     let low = sp - info.pops as usize;
@@ -655,9 +675,7 @@ impl<'c> Machine<'c> {
                     ip += 1;
                 }
             }
-            if ONE {
-                break Flow::Continue;
-            }
+            Flow::Continue
         };
         self.ip = ip;
         self.sp = sp;

@@ -540,7 +540,7 @@ fn domain_ops_without_a_host_fail_cleanly() {
 }
 
 /// A host that records every call and returns fixed values.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Recorder {
     calls: Vec<String>,
     charge: u64,
@@ -965,4 +965,988 @@ fn step_api_matches_a_full_run() {
     );
     assert_eq!(exec.stack, full.stack);
     assert_eq!(exec.gas_used, full.gas_used);
+}
+
+// --- the register code against the one-to-one stream -------------------------------------
+
+use crate::step::Stepper;
+use coopvm_core::run::Session;
+use coopvm_core::stats::{run_with_stats, Stats, Stop, Tally};
+use proptest::prelude::*;
+
+/// `v` stepped to the end with the one-to-one machine (the reference): the outcome as the
+/// step API reports it, and the statistics the stepping machine's block entries give.
+fn stepped(v: &Verified, params: RunParams<'_>, host: &mut Recorder) -> (Outcome, Stats) {
+    let code = lower(v);
+    // The public step API.
+    let mut api_host = host.clone();
+    let mut stepper = Stepper::new(v, &code, params, &mut api_host);
+    let api = stepper.run_to_end().clone();
+    // The machine underneath, with every block entry reported as the register loop's probe
+    // reports it.
+    let (out, mut stats) = match Session::begin(v, params, host) {
+        Err(refused) => (*refused, Stats::default()),
+        Ok(mut session) => {
+            let mut tally = Tally::new(v.analysis());
+            let mut m = Machine::new(&code, params.gas_limit).with_inputs(session.env.inputs());
+            let (result, at_charge) = loop {
+                let ip = m.ip();
+                let charge = matches!(code.ops()[ip], IOp::Charge(_));
+                match m.step(&mut session.env, host, &mut session.memory) {
+                    Flow::Continue => {
+                        if charge {
+                            let block = v.analysis().block_at[code.pc_of(ip) as usize];
+                            tally.enter(block, m.stack().len() as u32, m.call_stack().len() as u32);
+                        }
+                    }
+                    Flow::Done => break (Ok(()), false),
+                    Flow::Error(e) => break (Err(*e), charge),
+                }
+            };
+            let stop = Stop::from_result(&result, at_charge);
+            let memory_keys = session.memory.len();
+            let out = session.finish(m.finish(result), host);
+            let mut stats = tally.finish(v, stop);
+            stats.memory_keys = memory_keys;
+            (out, stats)
+        }
+    };
+    stats.gas_used = out.gas_used;
+    stats.host_calls = out.host_calls;
+    assert_eq!(api, out, "the step API and its machine disagree");
+    assert_eq!(api_host, *host);
+    (out, stats)
+}
+
+/// Integer inputs for `v`'s `.params`.
+fn int_inputs(v: &Verified) -> Vec<coopvm_core::Arg> {
+    let n = (v.contract().params as usize).min(4);
+    coopvm_core::Arg::ints(&[49, 7, 3, 1][..n])
+}
+
+/// [`agree_with`] with integer inputs for `v`'s `.params`.
+fn agree(v: &Verified, state: &State, gases: &[u64]) -> u64 {
+    agree_with(v, state, &int_inputs(v), gases)
+}
+
+/// Runs `v` with `args` on the register code (plain and with statistics) and steps it, at
+/// each gas limit: outcomes, host effects and statistics must be identical. Returns the gas
+/// the run used with the first limit.
+fn agree_with(v: &Verified, state: &State, args: &[coopvm_core::Arg], gases: &[u64]) -> u64 {
+    let ctx = ExecutionContext {
+        caller_did: "did:key:alice".into(),
+        timestamp: 1_700_000_000,
+        block_number: 42,
+        reputation_score: 10,
+        permissions: vec!["member".into()],
+        ..ExecutionContext::default()
+    };
+    let code = lowered(v);
+    let mut first = None;
+    for &gas in gases {
+        let params = RunParams::new(&ctx, state, gas).with_args(args);
+        let (mut h1, mut h2, mut h3) = (
+            Recorder::default(),
+            Recorder::default(),
+            Recorder::default(),
+        );
+        let fast = run(&*code, v, params, &mut h1);
+        let (counted, stats) = run_with_stats(&*code, v, params, &mut h2);
+        let (want, want_stats) = stepped(v, params, &mut h3);
+        let listing = || coopvm_core::disasm::disassemble(v.contract());
+        assert!(
+            fast == want && h1 == h3,
+            "register code and stepping disagree with gas {gas}\n{}\n--- register ---\n{fast:#?}\n--- stepped ---\n{want:#?}",
+            listing()
+        );
+        assert!(
+            counted == want && h2 == h3 && stats.deterministic() == want_stats.deterministic(),
+            "statistics disagree with gas {gas}\n{}\n--- register ---\n{stats:#?}\n--- stepped ---\n{want_stats:#?}",
+            listing()
+        );
+        first.get_or_insert(want.gas_used);
+    }
+    first.unwrap_or(0)
+}
+
+/// Gas limits for a program whose full run uses `full`: all of them when few, else a spread.
+fn gas_limits(full: u64) -> Vec<u64> {
+    if full <= 300 {
+        return (0..=full + 1).collect();
+    }
+    let mut g: Vec<u64> = (0..30).map(|i| full * i / 30).collect();
+    g.extend([full - 1, full, full + 1]);
+    g
+}
+
+/// Every example under `examples/`, verified (a relation gets inputs pushed in front).
+fn examples() -> Vec<(String, Verified)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "casm") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")),
+        &mut paths,
+    );
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.display().to_string();
+            let src = std::fs::read_to_string(&path).expect("readable");
+            let contract = assemble(&name, &src).expect("examples assemble");
+            let v = (0..4)
+                .find_map(|n| verify(with_inputs(&contract, n), &Limits::default()).ok())
+                .unwrap_or_else(|| panic!("{name} does not verify"));
+            (name, v)
+        })
+        .collect()
+}
+
+/// `contract` with `n` input values pushed in front of its code.
+fn with_inputs(contract: &coopvm_core::Contract, n: usize) -> coopvm_core::Contract {
+    use coopvm_core::isa::OperandKind;
+    let mut c = contract.clone();
+    let mut code: Vec<coopvm_core::Insn> = [49, 7, 3, 1][..n]
+        .iter()
+        .map(|&v| coopvm_core::Insn::with(Op::Push, v))
+        .collect();
+    for insn in &c.program.code {
+        let mut insn = *insn;
+        if insn.op.info().operand == OperandKind::Target {
+            insn.arg += n as i64;
+        }
+        code.push(insn);
+    }
+    c.program.code = code;
+    c
+}
+
+#[test]
+fn register_code_agrees_with_stepping_on_every_example() {
+    let all = examples();
+    assert!(all.len() >= 10, "only {} examples", all.len());
+    for (name, v) in &all {
+        let state = v.contract().state.clone();
+        let full = agree(v, &state, &[coopvm_core::DEFAULT_GAS_LIMIT]);
+        agree(v, &state, &gas_limits(full));
+        let params = v.contract().params as usize;
+        if params > 0 {
+            // Inputs as the examples take them: a member's DID first, then integers.
+            let mut args = vec![coopvm_core::Arg::Str("did:key:bob".into())];
+            args.extend(coopvm_core::Arg::ints(&[7, 1, 3][..params - 1]));
+            let full = agree_with(v, &state, &args, &[coopvm_core::DEFAULT_GAS_LIMIT]);
+            agree_with(v, &state, &args, &gas_limits(full));
+        }
+        // The register code is shorter than the stream it replaces.
+        let code = lower(v);
+        assert!(code.register_len() <= code.ops().len() + 2, "{name}");
+    }
+}
+
+/// A program generator driven by a tape of choices, aimed at the register code's rewrites:
+/// stack shuffles (`dup`, `swap`, `pop` in any order), constants of every width as operands,
+/// comparisons feeding `jumpif`, the fused memory shapes, host operations between them,
+/// loops, calls and recursion, `halt` and jumps to the end anywhere.
+struct Gen<'t> {
+    tape: &'t [u32],
+    at: usize,
+    out: String,
+    labels: u32,
+    subs: Vec<(String, u32, u32)>,
+    budget: u32,
+}
+
+const KEYS: [&str; 3] = ["a", "b", "c"];
+const IMMS: [i64; 12] = [
+    0,
+    1,
+    -1,
+    2,
+    7,
+    i32::MAX as i64,
+    i32::MIN as i64,
+    1 << 31,
+    -(1 << 40),
+    i64::MAX,
+    i64::MIN,
+    -50,
+];
+const BINARY: [&str; 13] = [
+    "add", "sub", "mul", "div", "mod", "eq", "ne", "lt", "le", "gt", "ge", "and", "or",
+];
+const COMPARE: [&str; 6] = ["eq", "ne", "lt", "le", "gt", "ge"];
+
+impl Gen<'_> {
+    fn pick(&mut self, n: u32) -> u32 {
+        let v = self.tape.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        v % n.max(1)
+    }
+
+    fn emit(&mut self, line: &str) {
+        self.out.push_str(line);
+        self.out.push('\n');
+    }
+
+    fn label(&mut self) -> String {
+        self.labels += 1;
+        format!("L{}", self.labels)
+    }
+
+    fn imm(&mut self) -> i64 {
+        if self.pick(3) == 0 {
+            IMMS[self.pick(IMMS.len() as u32) as usize]
+        } else {
+            i64::from(self.pick(9)) - 2
+        }
+    }
+
+    /// Brings the height from `h` to `want`.
+    fn fix(&mut self, mut h: u32, want: u32) {
+        while h > want {
+            self.emit("pop");
+            h -= 1;
+        }
+        while h < want {
+            let v = self.imm();
+            self.emit(&format!("push {v}"));
+            h += 1;
+        }
+    }
+
+    /// Statements from height `h`, never consuming below `floor`; returns the height after.
+    fn block(&mut self, mut h: u32, floor: u32, depth: u32) -> u32 {
+        let n = self.pick(8) + 1;
+        for _ in 0..n {
+            if self.budget == 0 {
+                break;
+            }
+            self.budget -= 1;
+            h = self.stmt(h, floor, depth);
+        }
+        h
+    }
+
+    fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
+        let avail = h - floor;
+        match self.pick(29) {
+            0..=2 => {
+                let v = self.imm();
+                self.emit(&format!("push {v}"));
+                h + 1
+            }
+            3..=5 if avail >= 2 => {
+                let op = BINARY[self.pick(13) as usize];
+                self.emit(op);
+                h - 1
+            }
+            6 if avail >= 1 => {
+                let op = ["neg", "not", "dup", "pop", "dup", "dup"][self.pick(6) as usize];
+                self.emit(op);
+                match op {
+                    "dup" => h + 1,
+                    "pop" => h - 1,
+                    _ => h,
+                }
+            }
+            7 | 8 if avail >= 2 => {
+                // Shuffles: swaps with dups, pops and constants around them.
+                let s = [
+                    "swap",
+                    "swap\nswap",
+                    "dup\nswap",
+                    "swap\ndup",
+                    "swap\npop\ndup",
+                    "push 3\nswap",
+                    "swap\npush 5\nswap",
+                    "dup\npush 1\nswap\npop",
+                ][self.pick(8) as usize];
+                self.emit(s);
+                match s {
+                    "dup\nswap" | "swap\ndup" | "push 3\nswap" | "swap\npush 5\nswap" => h + 1,
+                    "dup\npush 1\nswap\npop" => h + 1,
+                    _ => h,
+                }
+            }
+            9 if avail >= 1 => {
+                let k = KEYS[self.pick(3) as usize];
+                self.emit(&format!("store {k}"));
+                h - 1
+            }
+            10 => {
+                let k = KEYS[self.pick(3) as usize];
+                self.emit(&format!("load {k}"));
+                h + 1
+            }
+            11 => {
+                // The fused memory shapes.
+                let k = KEYS[self.pick(3) as usize];
+                let n = self.imm();
+                let op = ["add", "sub"][self.pick(2) as usize];
+                self.emit(&format!("load {k}\npush {n}\n{op}\nstore {k}"));
+                h
+            }
+            12 if avail >= 1 => {
+                let k = KEYS[self.pick(3) as usize];
+                if self.pick(2) == 0 {
+                    self.emit(&format!("load {k}\nadd"));
+                    return h;
+                }
+                // load K; push n; add|sub (a counter read, not written back).
+                let n = self.imm();
+                let op = ["add", "sub"][self.pick(2) as usize];
+                self.emit(&format!("load {k}\npush {n}\n{op}"));
+                h + 1
+            }
+            13 if avail >= 1 => {
+                let k = self.pick(5) as i64 - 1;
+                if self.pick(2) == 0 {
+                    self.emit(&format!("push {k}\nstore"));
+                } else {
+                    self.emit(&format!("dup\npush {k}\nadd\nstore"));
+                    return h;
+                }
+                h - 1
+            }
+            14 => {
+                let k = self.pick(5) as i64 - 1;
+                self.emit(&format!("push {k}\nload"));
+                h + 1
+            }
+            15 => {
+                let op = ["gettimestamp", "getcaller", "getblock"][self.pick(3) as usize];
+                self.emit(op);
+                h + 1
+            }
+            16 if avail >= 1 => {
+                match self.pick(4) {
+                    0 => self.emit("log"),
+                    1 => self.emit("dup\nemitevent"),
+                    2 => self.emit("push \"topic\"\nswap\nemitevent"),
+                    _ => {
+                        self.emit("push 7\nswap\npush \"did:key:bob\"\nswap\nupdatereputation\npop")
+                    }
+                }
+                h - 1
+            }
+            17 if depth < 3 => {
+                // A counted loop; the counter stays on the stack or lives in memory.
+                let n = self.pick(5);
+                let (top, body, end) = (self.label(), self.label(), self.label());
+                if self.pick(2) == 0 {
+                    self.emit(&format!(
+                        "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:"
+                    ));
+                    let after = self.block(h + 1, h + 1, depth + 1);
+                    self.fix(after, h + 1);
+                    self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
+                } else {
+                    let k = KEYS[self.pick(3) as usize];
+                    self.emit(&format!(
+                        "push {n}\nstore {k}\n{top}:\nload {k}\njumpif {body}\njump {end}\n{body}:"
+                    ));
+                    let after = self.block(h, h, depth + 1);
+                    self.fix(after, h);
+                    self.emit(&format!(
+                        "load {k}\npush 1\nsub\nstore {k}\njump {top}\n{end}:"
+                    ));
+                }
+                h
+            }
+            18 if avail >= 2 && depth < 3 => {
+                // Compare-and-branch, operands as the stack has them.
+                let op = COMPARE[self.pick(6) as usize];
+                let (then, end) = (self.label(), self.label());
+                let target = if self.pick(8) == 0 {
+                    "end".to_owned()
+                } else {
+                    then.clone()
+                };
+                self.emit(&format!("{op}\njumpif {target}"));
+                let a = self.block(h - 2, floor.min(h - 2), depth + 1);
+                self.fix(a, h - 2);
+                self.emit(&format!("jump {end}\n{then}:"));
+                let b = self.block(h - 2, floor.min(h - 2), depth + 1);
+                self.fix(b, h - 2);
+                self.emit(&format!("{end}:"));
+                h - 2
+            }
+            19 if avail >= 1 && depth < 3 => {
+                let (then, end) = (self.label(), self.label());
+                let k = KEYS[self.pick(3) as usize];
+                let (n, cmp) = (self.imm(), COMPARE[self.pick(6) as usize]);
+                let fused = format!("load {k}\npush {n}\n{cmp}\n");
+                let cond = [
+                    "",
+                    "dup\npush 2\nlt\n",
+                    "push 0\nswap\nlt\n",
+                    "not\n",
+                    &fused,
+                ][self.pick(5) as usize]
+                    .to_owned();
+                let h0 = if cond.starts_with("dup") || cond.starts_with("load") {
+                    h
+                } else {
+                    h - 1
+                };
+                self.emit(&format!("{cond}jumpif {then}"));
+                let a = self.block(h0, floor.min(h0), depth + 1);
+                self.fix(a, h0);
+                self.emit(&format!("jump {end}\n{then}:"));
+                let b = self.block(h0, floor.min(h0), depth + 1);
+                self.fix(b, h0);
+                self.emit(&format!("{end}:"));
+                h0
+            }
+            20 | 21 if !self.subs.is_empty() => {
+                let i = self.pick(self.subs.len() as u32) as usize;
+                let (name, params, results) = self.subs[i].clone();
+                if avail < params {
+                    return h;
+                }
+                self.emit(&format!("call {name}"));
+                h - params + results
+            }
+            24 if avail >= 2 => {
+                // over, rot, pick N: the values they copy or move, in every place.
+                let n = self.pick(avail);
+                let pick = format!("pick {n}");
+                let (text, delta): (&str, i32) = match self.pick(8) {
+                    0 => ("over", 1),
+                    1 | 2 if avail >= 3 => ("rot", 0),
+                    3 if avail >= 3 => ("swap\nrot", 0),
+                    4 if avail >= 2 => ("push 4\nrot\npop", 0),
+                    5 if avail >= 3 => ("rot\nrot\nadd", -1),
+                    6 => (&pick, 1),
+                    _ => ("dup\nover\nswap\npop", 1),
+                };
+                self.emit(text);
+                h.saturating_add_signed(delta)
+            }
+            25 => {
+                // The transient memory: static and integer keys, read before or after a
+                // write.
+                let k = KEYS[self.pick(3) as usize];
+                let d = self.pick(3) as i64;
+                match self.pick(5) {
+                    0 if avail >= 1 => {
+                        self.emit(&format!("tstore {k}"));
+                        h - 1
+                    }
+                    1 if avail >= 1 => {
+                        self.emit(&format!("push {d}\ntstore"));
+                        h - 1
+                    }
+                    2 => {
+                        self.emit(&format!("push {d}\ntload"));
+                        h + 1
+                    }
+                    3 => {
+                        self.emit(&format!("push {d}\ntstore {k}\ntload {k}"));
+                        h + 1
+                    }
+                    _ => {
+                        self.emit(&format!("tload {k}"));
+                        h + 1
+                    }
+                }
+            }
+            26 => {
+                // Strings: equality and length of handles (constants and the caller).
+                match self.pick(3) {
+                    0 => self.emit("getcaller\npush \"did:key:alice\"\nstreq"),
+                    1 => self.emit("push \"topic\"\nstrlen"),
+                    _ => self.emit("getcaller\nstrlen"),
+                }
+                h + 1
+            }
+            22 if self.pick(8) == 0 => {
+                self.emit("halt");
+                h
+            }
+            23 if self.pick(8) == 0 => {
+                self.emit("jump end");
+                h
+            }
+            _ => {
+                let v = self.imm();
+                self.emit(&format!("push {v}"));
+                h + 1
+            }
+        }
+    }
+}
+
+/// A generated program: subroutines (one maybe recursive), then main.
+fn program(tape: &[u32]) -> String {
+    let mut g = Gen {
+        tape,
+        at: 0,
+        out: String::new(),
+        labels: 0,
+        subs: Vec::new(),
+        budget: 50,
+    };
+    let mut subs = String::new();
+    if g.pick(2) == 1 {
+        g.emit("rec:\ndup\npush 1\nlt\njumpif rec_done\ndup\npush 1\nsub");
+        let after = g.block(2, 2, 2);
+        g.fix(after, 2);
+        g.emit("call rec\nadd\nrec_done:\nreturn");
+        subs.push_str(&std::mem::take(&mut g.out));
+        g.subs.push(("rec".into(), 1, 1));
+    }
+    for i in 0..g.pick(3) {
+        let name = format!("f{i}");
+        let (params, results) = (g.pick(3), g.pick(3));
+        g.emit(&format!("{name}:"));
+        let after = g.block(params, 0, 1);
+        g.fix(after, results);
+        g.emit("return");
+        subs.push_str(&std::mem::take(&mut g.out));
+        g.subs.push((name, params, results));
+    }
+    if g.subs.iter().any(|s| s.0 == "rec") && g.pick(3) == 0 {
+        let n = [3, 20, 300][g.pick(3) as usize];
+        g.emit(&format!("push {n}\ncall rec\npop"));
+    }
+    // Main may take inputs (`.params N`), on the stack when it starts.
+    let params = [0, 0, 1, 2][g.pick(4) as usize];
+    g.block(params, 0, 0);
+    if g.pick(2) == 0 {
+        g.emit("halt");
+    }
+    format!(
+        ".contract gen\n.permission member\n.params {params}\n{}{subs}end:\n",
+        g.out
+    )
+}
+
+fn limits(choice: u32) -> Limits {
+    let d = Limits::default();
+    match choice % 5 {
+        0 => Limits { call_depth: 5, ..d },
+        1 => Limits { stack: 12, ..d },
+        2 => Limits {
+            memory_keys: 2,
+            ..d
+        },
+        _ => d,
+    }
+}
+
+fn state(choice: u32) -> State {
+    match choice % 3 {
+        0 => State::new(),
+        1 => State::from([("a".into(), 5), ("1".into(), 7)]),
+        _ => State::from([
+            ("b".into(), i64::MAX),
+            ("0".into(), -1),
+            ("other".into(), 3),
+        ]),
+    }
+}
+
+fn cases(default: u32) -> u32 {
+    std::env::var("INTERP_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(400),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn register_code_agrees_with_stepping_on_generated_programs(
+        tape in prop::collection::vec(any::<u32>(), 0..200),
+        env in any::<u32>(),
+    ) {
+        let src = program(&tape);
+        let contract = assemble("gen.casm", &src).expect("generated programs assemble");
+        let Ok(v) = verify(contract, &limits(env)) else {
+            return Ok(());
+        };
+        let state = state(env / 5);
+        let full = agree(&v, &state, &[1_000_000]);
+        agree(&v, &state, &gas_limits(full));
+    }
+
+    #[test]
+    fn register_code_agrees_with_stepping_on_raw_instruction_streams(
+        ops in prop::collection::vec((any::<u8>(), any::<i8>()), 1..20),
+        env in any::<u32>(),
+    ) {
+        use coopvm_core::isa::OperandKind;
+        let len = ops.len() as i64;
+        let code = ops
+            .iter()
+            .map(|&(o, a)| {
+                let op = if o % 3 == 0 {
+                    Op::Push
+                } else {
+                    Op::ALL[(o / 3) as usize % Op::ALL.len()]
+                };
+                let arg = match op.info().operand {
+                    OperandKind::None => 0,
+                    OperandKind::Imm => i64::from(a) << (a.rem_euclid(4) * 16),
+                    OperandKind::Str | OperandKind::Key => i64::from(a).rem_euclid(2),
+                    OperandKind::Target => i64::from(a).rem_euclid(len + 1),
+                };
+                coopvm_core::Insn::with(op, arg)
+            })
+            .collect();
+        let contract = coopvm_core::Contract {
+            id: "raw".into(),
+            program: coopvm_core::Program {
+                code,
+                keys: vec!["a".into(), "b".into()],
+                strings: vec!["did:key:bob".into(), "topic".into()],
+            },
+            ..Default::default()
+        };
+        let Ok(v) = verify(contract, &limits(env)) else {
+            return Ok(());
+        };
+        let state = state(env / 5);
+        let full = agree(&v, &state, &[100_000]);
+        agree(&v, &state, &gas_limits(full));
+    }
+}
+
+/// The register code of `src`, as operation names, a block's first operation marked `*`.
+fn shapes(src: &str) -> Vec<String> {
+    lower(&verified(src, Limits::default()))
+        .reg
+        .ops
+        .iter()
+        .map(|i| format!("{}{}", if i.charge > 0 { "*" } else { "" }, op_name(&i.op)))
+        .collect()
+}
+
+#[test]
+fn common_shapes_lower_to_few_operations() {
+    // The counter contract: `load K; push 1; add` is one operation, the `dup` folded; the
+    // block's charge on its first operation.
+    assert_eq!(
+        shapes(".state count 0\nload count\npush 1\nadd\ndup\nstore count\nhalt\n"),
+        ["*LoadAddI", "Store", "Halt", "Unreachable"]
+    );
+    // A counted loop over a memory slot: `load i; jumpif`, `load i; add`, `load i; push 1;
+    // sub; store i`, and the loop head copied onto the back edge (its own charge kept).
+    assert_eq!(
+        shapes(
+            "push 0\npush 9\nstore i\nloop: load i\njumpif body\nhalt\n\
+             body: load i\nadd\nload i\npush 1\nsub\nstore i\njump loop\n"
+        ),
+        [
+            "*Const",
+            "Store",
+            "Const",
+            "*BrLoadNz",
+            "*Halt",
+            "*AddLoad",
+            "DecMem",
+            "*BrLoadNz",
+            "Jump",
+            "Unreachable"
+        ]
+    );
+    // Recursion: `dup; push 2; lt; jumpif` is one compare-and-branch on a slot.
+    assert_eq!(
+        shapes(
+            "push 9\ncall fib\nhalt\nfib: dup\npush 2\nlt\njumpif done\n\
+             dup\npush 1\nsub\ncall fib\nswap\npush 2\nsub\ncall fib\nadd\n\
+             done: return\n"
+        ),
+        [
+            "*Const",
+            "Call",
+            "*Halt",
+            "*BrLtI",
+            "*SubI",
+            "Call",
+            "*Swap",
+            "SubI",
+            "Call",
+            "*Add",
+            "*Return",
+            "Unreachable"
+        ]
+    );
+    // `load K; push n; <comparison>; jumpif` is one operation.
+    assert_eq!(
+        shapes("push 3\nstore i\nl: load i\npush 0\ngt\njumpif l\n"),
+        ["*Const", "Store", "*BrLoadGtI", "Halt", "Unreachable"]
+    );
+}
+
+/// The register operation's name (an exhaustive match: a new operation must be added here,
+/// and then be produced by the generators below).
+fn op_name(op: &reg::RegOp) -> &'static str {
+    use reg::RegOp::*;
+    match op {
+        Nop => "Nop",
+        Enter => "Enter",
+        Const { .. } => "Const",
+        Copy { .. } => "Copy",
+        Swap { .. } => "Swap",
+        Add { .. } => "Add",
+        AddI { .. } => "AddI",
+        Sub { .. } => "Sub",
+        SubI { .. } => "SubI",
+        Mul { .. } => "Mul",
+        MulI { .. } => "MulI",
+        Div { .. } => "Div",
+        DivI { .. } => "DivI",
+        Mod { .. } => "Mod",
+        ModI { .. } => "ModI",
+        Neg { .. } => "Neg",
+        Eq { .. } => "Eq",
+        EqI { .. } => "EqI",
+        Ne { .. } => "Ne",
+        NeI { .. } => "NeI",
+        Lt { .. } => "Lt",
+        LtI { .. } => "LtI",
+        Le { .. } => "Le",
+        LeI { .. } => "LeI",
+        Gt { .. } => "Gt",
+        GtI { .. } => "GtI",
+        Ge { .. } => "Ge",
+        GeI { .. } => "GeI",
+        And { .. } => "And",
+        AndI { .. } => "AndI",
+        Or { .. } => "Or",
+        OrI { .. } => "OrI",
+        Not { .. } => "Not",
+        Load { .. } => "Load",
+        Store { .. } => "Store",
+        LoadDyn { .. } => "LoadDyn",
+        StoreDyn { .. } => "StoreDyn",
+        TLoad { .. } => "TLoad",
+        TStore { .. } => "TStore",
+        TLoadDyn { .. } => "TLoadDyn",
+        TStoreDyn { .. } => "TStoreDyn",
+        AddLoad { .. } => "AddLoad",
+        LoadAddI { .. } => "LoadAddI",
+        LoadSubI { .. } => "LoadSubI",
+        IncMem { .. } => "IncMem",
+        DecMem { .. } => "DecMem",
+        Jump { .. } => "Jump",
+        BrNz { .. } => "BrNz",
+        BrLoadNz { .. } => "BrLoadNz",
+        BrLoadEqI { .. } => "BrLoadEqI",
+        BrLoadNeI { .. } => "BrLoadNeI",
+        BrLoadLtI { .. } => "BrLoadLtI",
+        BrLoadLeI { .. } => "BrLoadLeI",
+        BrLoadGtI { .. } => "BrLoadGtI",
+        BrLoadGeI { .. } => "BrLoadGeI",
+        BrEq { .. } => "BrEq",
+        BrEqI { .. } => "BrEqI",
+        BrNe { .. } => "BrNe",
+        BrNeI { .. } => "BrNeI",
+        BrLt { .. } => "BrLt",
+        BrLtI { .. } => "BrLtI",
+        BrLe { .. } => "BrLe",
+        BrLeI { .. } => "BrLeI",
+        BrGt { .. } => "BrGt",
+        BrGtI { .. } => "BrGtI",
+        BrGe { .. } => "BrGe",
+        BrGeI { .. } => "BrGeI",
+        Call { .. } => "Call",
+        Return { .. } => "Return",
+        Halt { .. } => "Halt",
+        Host { .. } => "Host",
+        Unreachable => "Unreachable",
+    }
+}
+
+#[test]
+fn the_generators_exercise_every_register_operation() {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut verified = 0;
+    for seed in 0..3000u32 {
+        // splitmix64
+        let mut x = u64::from(seed);
+        let tape: Vec<u32> = (0..200)
+            .map(|_| {
+                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as u32
+            })
+            .collect();
+        let Ok(v) = verify(assemble("g", &program(&tape)).unwrap(), &limits(seed)) else {
+            continue;
+        };
+        verified += 1;
+        for inst in &lower(&v).reg.ops {
+            seen.insert(op_name(&inst.op));
+        }
+    }
+    assert!(verified > 1000, "only {verified} generated programs verify");
+    // `Enter` needs a block of no gas (no opcode costs nothing), `Unreachable` never runs;
+    // `Nop` is a block with nothing but its charge.
+    let all = [
+        "Nop",
+        "Const",
+        "Copy",
+        "Swap",
+        "Add",
+        "AddI",
+        "Sub",
+        "SubI",
+        "Mul",
+        "MulI",
+        "Div",
+        "DivI",
+        "Mod",
+        "ModI",
+        "Neg",
+        "Eq",
+        "EqI",
+        "Ne",
+        "NeI",
+        "Lt",
+        "LtI",
+        "Le",
+        "LeI",
+        "Gt",
+        "GtI",
+        "Ge",
+        "GeI",
+        "And",
+        "AndI",
+        "Or",
+        "OrI",
+        "Not",
+        "Load",
+        "Store",
+        "LoadDyn",
+        "StoreDyn",
+        "TLoad",
+        "TStore",
+        "TLoadDyn",
+        "TStoreDyn",
+        "AddLoad",
+        "LoadAddI",
+        "LoadSubI",
+        "IncMem",
+        "DecMem",
+        "Jump",
+        "BrNz",
+        "BrLoadNz",
+        "BrLoadEqI",
+        "BrLoadNeI",
+        "BrLoadLtI",
+        "BrLoadLeI",
+        "BrLoadGtI",
+        "BrLoadGeI",
+        "BrEq",
+        "BrEqI",
+        "BrNe",
+        "BrNeI",
+        "BrLt",
+        "BrLtI",
+        "BrLe",
+        "BrLeI",
+        "BrGt",
+        "BrGtI",
+        "BrGe",
+        "BrGeI",
+        "Call",
+        "Return",
+        "Halt",
+        "Host",
+    ];
+    let missing: Vec<_> = all.iter().filter(|n| !seen.contains(*n)).collect();
+    assert!(missing.is_empty(), "never generated: {missing:?}");
+}
+
+/// Fused shapes cut by a block boundary: the lowering must not fuse across it (the second
+/// block's charge would be skipped or made early), and at every gas limit from 0 to the
+/// full cost the register code stops exactly where stepping does, with the same gas, the
+/// same error location, and the same logs (a `log` at the start of each block shows
+/// whether anything of a block ran before its charge).
+#[test]
+fn fused_shapes_cut_by_a_block_boundary_charge_every_block() {
+    // Each program makes `mid` a block start with a `jumpif` that is never taken.
+    let cases: [(&str, &[&str]); 5] = [
+        // load K; push n; sub; store K (DecMem) cut after `load K`.
+        (
+            "push 3\nstore i\ntop: push 1\nlog\nload i\npush 0\njumpif mid\n\
+             mid: push 2\nlog\npush 1\nsub\nstore i\nload i\njumpif top\n",
+            &["DecMem", "LoadSubI"],
+        ),
+        // load K; push n; <comparison>; jumpif cut before the `jumpif`.
+        (
+            "push 3\nstore i\ntop: load i\npush 1\nsub\nstore i\nload i\npush 0\ngt\n\
+             push 0\njumpif mid\nmid: push 9\nlog\njumpif top\n",
+            &["BrLoadGtI", "BrGtI"],
+        ),
+        // load K; add (AddLoad) cut between the two.
+        (
+            "push 4\nstore i\npush 1\nload i\npush 0\njumpif mid\nmid: push 5\nlog\nadd\n",
+            &["AddLoad"],
+        ),
+        // load K; push n; add (LoadAddI) cut after `push n`.
+        (
+            "push 4\nstore i\nload i\npush 7\npush 0\njumpif mid\nmid: push 6\nlog\nadd\n",
+            &["LoadAddI"],
+        ),
+        // <comparison>; jumpif cut between them, inside a loop on the stack.
+        (
+            "push 3\ntop: push 1\nsub\ndup\npush 0\ngt\npush 0\njumpif mid\n\
+             mid: push 8\nlog\njumpif top\n",
+            &["BrGtI", "BrGt"],
+        ),
+    ];
+    for (src, unfused) in cases {
+        let v = verified(src, Limits::default());
+        let names = shapes(src);
+        for name in unfused {
+            assert!(
+                !names.iter().any(|n| n.trim_start_matches('*') == *name),
+                "{name} fused across a block boundary in\n{src}\n{names:?}"
+            );
+        }
+        let state = v.contract().state.clone();
+        let full = agree(&v, &state, &[1_000]);
+        assert!(full > 10, "{src}: {full}");
+        // Every limit from 0 to the full cost and one more.
+        agree(&v, &state, &(0..=full + 1).collect::<Vec<_>>());
+        let ctx = ExecutionContext::default();
+        let code = lowered(&v);
+        for gas in 0..=full {
+            let out = run(&*code, &v, RunParams::new(&ctx, &state, gas), &mut NoHost);
+            if gas < full {
+                let e = out.result.expect_err("short of gas");
+                assert_eq!(e.kind, ErrorKind::OutOfGas, "{src} with {gas}");
+                // Out of gas uses all of it and stops at a block's first instruction.
+                assert_eq!(out.gas_used, gas);
+                let pc = e.pc.expect("a location");
+                assert!(
+                    v.analysis().blocks.iter().any(|b| b.start == pc),
+                    "{src} with {gas}: stopped at {pc}, inside a block"
+                );
+            } else {
+                assert!(out.is_ok(), "{src} with the full {gas}");
+                assert_eq!(out.gas_used, full);
+            }
+        }
+    }
 }

@@ -40,8 +40,9 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
-use std::mem::ManuallyDrop;
+use cranelift_module::{default_libcall_names, Module};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why a contract could not be compiled. The facade falls back to the interpreter.
 #[derive(Debug, thiserror::Error)]
@@ -61,19 +62,143 @@ pub enum JitError {
     /// An inconsistency between the verifier's analysis and the lowering.
     #[error("internal JIT error: {0}")]
     Internal(String),
+    /// Compiling the contract would cost more than its compile budget ([`budget`]): it
+    /// stays on the interpreter.
+    #[error(
+        "compiling this contract would take {estimate} units of work, over its budget of {budget}"
+    )]
+    OverBudget {
+        /// What the lowering would build ([`compile_estimate`]).
+        estimate: u64,
+        /// What the contract's size allows ([`budget`]).
+        budget: u64,
+    },
 }
+
+/// Compile work allowed per instruction of a contract: about 4 times what the lowering builds
+/// for ordinary code (8 to 15 units per instruction on the examples and benchmark kernels;
+/// see [`compile_estimate`]).
+pub const BUDGET_PER_INSN: u64 = 64;
+
+/// Compile work every contract may use whatever its size.
+pub const BUDGET_BASE: u64 = 4_096;
+
+/// Compile work no contract may exceed, whatever its size. Measured under callgrind, a unit
+/// costs 8,000 to 11,000 instructions of compiling and about 1 KiB of peak memory, so this
+/// is about 75 ms and 25 MB (figures in the README). Larger contracts stay on the
+/// interpreter, so one compile cannot stall a validator.
+pub const BUDGET_MAX: u64 = 25_000;
+
+/// The compile budget of a contract of `code_len` instructions, in the units of
+/// [`compile_estimate`]: [`BUDGET_BASE`] plus [`BUDGET_PER_INSN`] a instruction, at most
+/// [`BUDGET_MAX`]. Compile time and memory are about linear in these units, so the budget
+/// bounds both.
+///
+/// ```
+/// assert_eq!(coopvm_jit::budget(100), 4_096 + 6_400);
+/// assert_eq!(coopvm_jit::budget(16_001), coopvm_jit::BUDGET_MAX);
+/// ```
+pub fn budget(code_len: usize) -> u64 {
+    BUDGET_BASE
+        .saturating_add(BUDGET_PER_INSN.saturating_mul(code_len as u64))
+        .min(BUDGET_MAX)
+}
+
+/// An upper bound on the work of compiling `verified` (Cranelift instructions and block
+/// parameters the lowering builds); computed in time linear in the contract without
+/// building anything. [`compile`] refuses contracts whose estimate exceeds their
+/// [`budget`].
+pub fn compile_estimate(verified: &Verified) -> u64 {
+    lower::Plan::new(verified).estimate
+}
+
+/// How much Cranelift optimizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptLevel {
+    /// No optimization: the fastest compile.
+    None,
+    /// Cranelift's `speed`: slower to compile, faster code.
+    Speed,
+}
+
+/// Options of [`compile_with_options`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// Cranelift's optimization level; `None` picks by size (see [`compile`]).
+    pub opt: Option<OptLevel>,
+    /// Keep run statistics ([`compile_counted`]).
+    pub stats: bool,
+}
+
+/// Contracts whose [`compile_estimate`] is at most this compile with [`OptLevel::Speed`],
+/// larger ones with [`OptLevel::None`] (see [`compile`]).
+pub const SPEED_ESTIMATE_LIMIT: u64 = 20_000;
 
 type Entry = unsafe extern "C" fn(*mut rt::Ctx) -> u32;
 
-/// A JIT module whose code memory is freed when it is dropped.
-struct CodeMemory(ManuallyDrop<JITModule>);
+/// A JIT module holding the code of a batch of contracts. Its memory is freed when the last
+/// [`NativeCode`] in it is dropped and no new code goes into it (cranelift-jit frees a
+/// module's memory only as a whole, never one function).
+struct Batch {
+    module: Mutex<ModuleCell>,
+}
 
-impl Drop for CodeMemory {
+/// A [`JITModule`], which is not `Send` (its memory provider is a plain box): used only under
+/// [`Batch::module`]'s lock.
+struct ModuleCell(std::mem::ManuallyDrop<JITModule>);
+
+// SAFETY: the module has no thread affinity (its memory regions and symbol tables are plain
+// data); it is only ever used by one thread at a time, under the batch's mutex.
+unsafe impl Send for ModuleCell {}
+
+impl Drop for Batch {
     fn drop(&mut self) {
-        // SAFETY: the module is dropped only with the `NativeCode` that owns it (or on a failed
-        // compile), so no function pointer into it can be called afterwards.
-        unsafe { ManuallyDrop::take(&mut self.0).free_memory() }
+        let cell = self.module.get_mut().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the batch is dropped when no `NativeCode` refers to it any more (each holds
+        // an `Arc`) and it is not the open batch, so no function pointer into it can be
+        // called afterwards.
+        unsafe { std::mem::ManuallyDrop::take(&mut cell.0).free_memory() }
     }
+}
+
+/// Contracts per batch: a live contract keeps its whole batch's memory (at least a page per
+/// contract, since each is made executable on its own) alive.
+const BATCH: usize = 64;
+
+/// The batch new code goes into, and how many contracts it received.
+static OPEN: Mutex<Option<(Arc<Batch>, usize)>> = Mutex::new(None);
+
+/// Copies finalized machine code into executable memory: the open batch, or a new one.
+fn install(bytes: &[u8], isa: &OwnedTargetIsa) -> Result<(Entry, Arc<Batch>), JitError> {
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    if open.as_ref().is_none_or(|(_, n)| *n >= BATCH) {
+        let module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        *open = Some((
+            Arc::new(Batch {
+                module: Mutex::new(ModuleCell(std::mem::ManuallyDrop::new(module))),
+            }),
+            0,
+        ));
+    }
+    let (batch, n) = open.as_mut().expect("an open batch");
+    *n += 1;
+    let mut cell = batch.module.lock().unwrap_or_else(|e| e.into_inner());
+    let module = &mut *cell.0;
+    let sig = lower::signature(isa.default_call_conv(), isa.pointer_type());
+    let id = module
+        .declare_anonymous_function(&sig)
+        .map_err(module_error)?;
+    let align = u64::from(isa.function_alignment().preferred);
+    module
+        .define_function_bytes(id, align, bytes, &[])
+        .map_err(module_error)?;
+    module.finalize_definitions().map_err(module_error)?;
+    let ptr = module.get_finalized_function(id);
+    drop(cell);
+    // SAFETY: `ptr` is the finalized code of a function with `lower::signature`, which is
+    // `extern "C" fn(*mut Ctx) -> u32` under the host's default calling convention.
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+    Ok((entry, batch.clone()))
 }
 
 /// A contract compiled to native code ([`compile`], [`compile_counted`]). Dropping it frees
@@ -85,17 +210,20 @@ pub struct NativeCode {
     entry: Entry,
     limits: Limits,
     keys: usize,
+    /// Whether the code has subroutines (without, a run needs no return stack).
+    calls: bool,
     /// Whether the code keeps run statistics ([`compile_counted`]).
     counted: bool,
     /// Basic blocks counted (0 unless compiled with statistics).
     blocks: usize,
     code_size: usize,
-    _memory: CodeMemory,
+    /// The executable memory the code is in.
+    _batch: Arc<Batch>,
 }
 
-// SAFETY: after `finalize_definitions` the module is never used again except to free it in
-// `Drop` (which has exclusive access); the native code itself is reentrant and keeps its state
-// in the per-run context block.
+// SAFETY: the code is finalized and immutable; its batch is only touched under its mutex
+// (`Batch` is `Send + Sync` through it); the native code itself is reentrant and keeps its
+// state in the per-run context block.
 unsafe impl Send for NativeCode {}
 // SAFETY: as above; `&NativeCode` only gives access to the entry pointer and plain data.
 unsafe impl Sync for NativeCode {}
@@ -110,14 +238,21 @@ impl std::fmt::Debug for NativeCode {
     }
 }
 
-/// The Cranelift settings for coopvm code.
-fn flags() -> Result<settings::Flags, JitError> {
+/// The Cranelift settings for coopvm code at `opt`.
+fn flags(opt: OptLevel) -> Result<settings::Flags, JitError> {
     let mut b = settings::builder();
     let set = |b: &mut settings::Builder, k: &str, v: &str| {
         b.set(k, v)
             .map_err(|e| JitError::Isa(format!("setting {k}={v}: {e}")))
     };
-    set(&mut b, "opt_level", "speed")?;
+    let level = match opt {
+        OptLevel::None => "none",
+        OptLevel::Speed => "speed",
+    };
+    set(&mut b, "opt_level", level)?;
+    // Frames larger than a page are probed inline (no call to a probestack symbol).
+    set(&mut b, "enable_probestack", "true")?;
+    set(&mut b, "probestack_strategy", "inline")?;
     set(&mut b, "is_pic", "false")?;
     set(&mut b, "use_colocated_libcalls", "false")?;
     // The verifier checks our lowering; keep it in debug builds (tests), skip it in release.
@@ -133,12 +268,21 @@ fn flags() -> Result<settings::Flags, JitError> {
     Ok(settings::Flags::new(b))
 }
 
-/// The ISA of the machine this runs on.
+/// The ISA of the machine this runs on (built once per process and optimization level).
 pub fn host_isa() -> Result<OwnedTargetIsa, JitError> {
-    let builder = cranelift_native::builder().map_err(|e| JitError::Isa(e.to_string()))?;
-    builder
-        .finish(flags()?)
-        .map_err(|e| JitError::Isa(e.to_string()))
+    host_isa_at(OptLevel::Speed).cloned()
+}
+
+fn host_isa_at(opt: OptLevel) -> Result<&'static OwnedTargetIsa, JitError> {
+    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let cell = &ISAS[opt as usize];
+    cell.get_or_init(|| {
+        let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+        let flags = flags(opt).map_err(|e| e.to_string())?;
+        builder.finish(flags).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| JitError::Isa(e.clone()))
 }
 
 /// The ISA for a target triple such as `"aarch64-unknown-linux-gnu"` (for cross-compiling;
@@ -155,25 +299,43 @@ pub fn isa_for(triple: &str) -> Result<OwnedTargetIsa, JitError> {
         .map_err(|e| JitError::Isa(format!("{triple}: {e}")))?;
     cranelift_codegen::isa::lookup(triple)
         .map_err(|e| JitError::Isa(e.to_string()))?
-        .finish(flags()?)
+        .finish(flags(OptLevel::Speed)?)
         .map_err(|e| JitError::Isa(e.to_string()))
+}
+
+/// Builds the Cranelift IR of `verified` for `isa` into `func` (with statistics
+/// instrumentation if `stats`), refusing it if it is over its compile budget.
+fn build_into(
+    verified: &Verified,
+    isa: &dyn TargetIsa,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    stats: bool,
+) -> Result<(), JitError> {
+    let plan = lower::Plan::new(verified);
+    let budget = budget(verified.contract().program.code.len());
+    if plan.estimate > budget {
+        return Err(JitError::OverBudget {
+            estimate: plan.estimate,
+            budget,
+        });
+    }
+    let sig = lower::signature(isa.default_call_conv(), isa.pointer_type());
+    func.clear();
+    func.signature = sig;
+    func.name = UserFuncName::user(0, 0);
+    lower::lower(verified, &plan, func, fctx, stats)
 }
 
 /// Builds the Cranelift IR of `verified` for `isa`.
 fn build(verified: &Verified, isa: &dyn TargetIsa) -> Result<Function, JitError> {
-    build_with(verified, isa, false)
-}
-
-/// Builds the Cranelift IR of `verified` for `isa`, with statistics instrumentation if
-/// `stats`.
-fn build_with(verified: &Verified, isa: &dyn TargetIsa, stats: bool) -> Result<Function, JitError> {
-    let sig = lower::signature(isa.default_call_conv(), isa.pointer_type());
-    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-    lower::lower(
+    let mut func = Function::new();
+    build_into(
         verified,
+        isa,
         &mut func,
         &mut FunctionBuilderContext::new(),
-        stats,
+        false,
     )?;
     Ok(func)
 }
@@ -188,8 +350,8 @@ fn build_with(verified: &Verified, isa: &dyn TargetIsa, stats: bool) -> Result<F
 /// assert!(text.contains("sadd_overflow"));
 /// ```
 pub fn clif(verified: &Verified) -> Result<String, JitError> {
-    let isa = host_isa()?;
-    let mut func = build(verified, &*isa)?;
+    let isa = host_isa_at(OptLevel::Speed)?;
+    let mut func = build(verified, &**isa)?;
     func.dfg.resolve_all_aliases();
     Ok(func.display().to_string())
 }
@@ -216,9 +378,12 @@ fn module_error(e: cranelift_module::ModuleError) -> JitError {
     JitError::Module(e.to_string())
 }
 
-/// Compiles `verified` to native code for this machine.
+/// Compiles `verified` to native code for this machine. Small contracts (a compile
+/// estimate up to [`SPEED_ESTIMATE_LIMIT`]) are optimized, larger ones are not (compile
+/// time stays about proportional to size either way). A contract over its compile
+/// [`budget`] is refused ([`JitError::OverBudget`]).
 pub fn compile(verified: &Verified) -> Result<NativeCode, JitError> {
-    compile_with(verified, false)
+    compile_with_options(verified, Options::default())
 }
 
 /// Compiles `verified` to native code that also keeps run statistics: per basic block an
@@ -226,45 +391,85 @@ pub fn compile(verified: &Verified) -> Result<NativeCode, JitError> {
 /// [`coopvm_core::Stats`] are exactly the interpreter's. Plain [`compile`]d code has none of
 /// this (and cannot run with statistics; see [`NativeCode::is_counted`]).
 pub fn compile_counted(verified: &Verified) -> Result<NativeCode, JitError> {
-    compile_with(verified, true)
+    compile_with_options(
+        verified,
+        Options {
+            stats: true,
+            ..Options::default()
+        },
+    )
 }
 
-fn compile_with(verified: &Verified, stats: bool) -> Result<NativeCode, JitError> {
-    let isa = host_isa()?;
-    let func = build_with(verified, &*isa, stats)?;
-    let mut memory = CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(
-        isa,
-        default_libcall_names(),
-    ))));
-    let module = &mut *memory.0;
-    let id = module
-        .declare_function("contract", Linkage::Local, &func.signature)
-        .map_err(module_error)?;
-    let mut ctx = cranelift_codegen::Context::for_function(func);
-    module.define_function(id, &mut ctx).map_err(|e| match e {
-        cranelift_module::ModuleError::Compilation(e) => JitError::Codegen(format!("{e:?}")),
-        e => module_error(e),
+/// What each thread reuses from one compile to the next.
+struct Tools {
+    fctx: FunctionBuilderContext,
+    ctx: cranelift_codegen::Context,
+}
+
+thread_local! {
+    /// Value stacks for runs on this thread (see `NativeCode::execute_inner`).
+    static STACKS: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
+    static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
+}
+
+/// Compiles `verified` with `options` (see [`compile`]).
+pub fn compile_with_options(verified: &Verified, options: Options) -> Result<NativeCode, JitError> {
+    let opt = match options.opt {
+        Some(opt) => opt,
+        None if compile_estimate(verified) <= SPEED_ESTIMATE_LIMIT => OptLevel::Speed,
+        None => OptLevel::None,
+    };
+    let isa = host_isa_at(opt)?;
+    let (bytes, code_size) = TOOLS.with(|tools| {
+        // A reentrant compile (none today) gets fresh tools rather than a borrow error.
+        let mut slot = tools.try_borrow_mut().ok();
+        let mut fresh = None;
+        let t = match slot.as_deref_mut() {
+            Some(t) => t.get_or_insert_with(|| Tools {
+                fctx: FunctionBuilderContext::new(),
+                ctx: cranelift_codegen::Context::new(),
+            }),
+            None => fresh.insert(Tools {
+                fctx: FunctionBuilderContext::new(),
+                ctx: cranelift_codegen::Context::new(),
+            }),
+        };
+        t.ctx.clear();
+        let r = build_into(
+            verified,
+            &**isa,
+            &mut t.ctx.func,
+            &mut t.fctx,
+            options.stats,
+        )
+        .and_then(|()| {
+            let code = t
+                .ctx
+                .compile(&**isa, &mut ControlPlane::default())
+                .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+            if !code.buffer.relocs().is_empty() {
+                return Err(JitError::Internal("native code needs relocations".into()));
+            }
+            let bytes = code.code_buffer().to_vec();
+            Ok((bytes, code.code_info().total_size as usize))
+        });
+        t.ctx.clear();
+        r
     })?;
-    let code_size = ctx
-        .compiled_code()
-        .map_or(0, |c| c.code_info().total_size as usize);
-    module.finalize_definitions().map_err(module_error)?;
-    let ptr = module.get_finalized_function(id);
-    // SAFETY: `ptr` is the finalized code of a function with `lower::signature`, which is
-    // `extern "C" fn(*mut Ctx) -> u32` under the host's default calling convention.
-    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+    let (entry, batch) = install(&bytes, isa)?;
     Ok(NativeCode {
         entry,
         limits: *verified.limits(),
         keys: verified.contract().program.keys.len(),
-        counted: stats,
-        blocks: if stats {
+        calls: verified.analysis().funcs.len() > 1,
+        counted: options.stats,
+        blocks: if options.stats {
             verified.analysis().blocks.len()
         } else {
             0
         },
         code_size,
-        _memory: memory,
+        _batch: batch,
     })
 }
 
@@ -295,7 +500,27 @@ impl NativeCode {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> (Exec, Counts) {
-        let mut stack = vec![0i64; self.limits.stack as usize];
+        // The value stack comes from a per-thread buffer (a nested run on this thread, from a
+        // host call, finds it taken and allocates its own): no 8 KiB allocation per run.
+        let mut stack = STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        let need = self.limits.stack as usize;
+        if stack.len() < need {
+            stack.resize(need, 0);
+        }
+        struct GiveBack(Vec<i64>);
+        impl Drop for GiveBack {
+            fn drop(&mut self) {
+                let v = std::mem::take(&mut self.0);
+                let _ = STACKS.try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.len() < 4 {
+                        s.push(v);
+                    }
+                });
+            }
+        }
+        let mut stack = GiveBack(std::mem::take(&mut stack));
+        let stack = &mut stack.0;
         // The inputs (`.params`): main's entry block loads them from here.
         let inputs = env.inputs();
         let n = inputs.len().min(stack.len());
@@ -307,9 +532,10 @@ impl NativeCode {
             self.keys,
             gas_limit,
             self.limits.call_depth,
+            self.calls,
         );
         frame.counts = vec![0; self.blocks];
-        let mut ctx = frame.ctx(&mut stack, gas_limit);
+        let mut ctx = frame.ctx(stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
@@ -334,10 +560,9 @@ impl NativeCode {
         let exec = if status == rt::STATUS_OK {
             frame.write_back();
             let sp = (ctx.sp as usize).min(stack.len());
-            stack.truncate(sp);
             Exec {
                 result: Ok(()),
-                stack,
+                stack: stack[..sp].to_vec(),
                 gas_used: gas_limit - ctx.gas_left.min(gas_limit),
             }
         } else {

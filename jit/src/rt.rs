@@ -18,9 +18,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// level), and the native code needs no capacity check; larger limits grow it on demand.
 pub(crate) const PREALLOC_RETS: u32 = 1 << 16;
 
-/// Length of [`Ctx::args`]: the arguments of any host opcode (the table's largest `pops`),
-/// and at least one value for a result.
-const ARGS: usize = if MAX_HOST_ARGS > 1 { MAX_HOST_ARGS } else { 1 };
+// Host opcodes pass their arguments in registers: one trampoline per arity up to this.
+const _: () = assert!(
+    MAX_HOST_ARGS <= 4,
+    "add a host trampoline for the new arity"
+);
 
 /// Why native code stopped with status [`STATUS_ERROR`]; stored in [`Ctx::err_code`].
 #[repr(u32)]
@@ -68,28 +70,48 @@ pub(crate) const STATUS_OK: u32 = 0;
 /// Status the native function returns when the contract failed (details in the [`Ctx`]).
 pub(crate) const STATUS_ERROR: u32 = 1;
 
-/// `host(ctx, op, pc) -> status`: runs a host opcode; arguments and result in [`Ctx::args`].
-pub(crate) type HostFn = unsafe extern "C" fn(*mut Ctx, u32, u32) -> u32;
-/// `store_new(ctx, slot, value, pc) -> status`: stores into a static slot that holds no value.
-pub(crate) type StoreNewFn = unsafe extern "C" fn(*mut Ctx, u32, i64, u32) -> u32;
-/// `store_dyn(ctx, key, value, pc) -> status`.
-pub(crate) type StoreDynFn = unsafe extern "C" fn(*mut Ctx, i64, i64, u32) -> u32;
-/// `load_dyn(ctx, key, pc) -> status`; the value in `args[0]`.
-pub(crate) type LoadDynFn = unsafe extern "C" fn(*mut Ctx, i64, u32) -> u32;
+/// Two values returned in registers (`rax:rdx` on x86-64, `x0:x1` on aarch64), as native code
+/// declares them: two `i64` results.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ret2 {
+    /// The value (a host result, a loaded value).
+    pub a: i64,
+    /// The gas left after a host call, or a status; [`FAILED`] if the call failed.
+    pub b: i64,
+}
+
+/// [`Ret2::b`] of a call that failed (the error, or a panic, is in the [`Frame`]). A host call
+/// never leaves this much gas: its block charged at least its static cost first.
+pub(crate) const FAILED: i64 = -1;
+
+/// `hostN(ctx, op, gas_left, args...) -> (value, gas_left | FAILED)`: runs the host opcode `op`
+/// with its `N` arguments (deepest first) in registers.
+pub(crate) type Host0 = unsafe extern "C" fn(*mut Ctx, u32, i64) -> Ret2;
+pub(crate) type Host1 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64) -> Ret2;
+pub(crate) type Host2 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64) -> Ret2;
+pub(crate) type Host3 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64, i64) -> Ret2;
+pub(crate) type Host4 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64, i64, i64) -> Ret2;
+/// `store_new(ctx, slot, value) -> status`: stores into a static slot that holds no value.
+pub(crate) type StoreNewFn = unsafe extern "C" fn(*mut Ctx, u32, i64) -> u32;
+/// `store_dyn(ctx, key, value) -> status`.
+pub(crate) type StoreDynFn = unsafe extern "C" fn(*mut Ctx, i64, i64) -> u32;
+/// `load_dyn(ctx, key) -> (value, 0 | FAILED)`.
+pub(crate) type LoadDynFn = unsafe extern "C" fn(*mut Ctx, i64) -> Ret2;
 /// `grow_rets(ctx) -> status`: makes room for one more return address.
 pub(crate) type GrowFn = unsafe extern "C" fn(*mut Ctx) -> u32;
-/// `tstore(ctx, dynamic, key, value, pc) -> status`: stores into the transient memory, at the
+/// `tstore(ctx, dynamic, key, value) -> status`: stores into the transient memory, at the
 /// static slot `key` (`dynamic` 0) or under the integer key `key` (`dynamic` 1).
-pub(crate) type TStoreFn = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, u32) -> u32;
-/// `tload(ctx, dynamic, key, pc) -> status`: loads from the transient memory (as `tstore`
-/// addresses it); the value in `args[0]`.
-pub(crate) type TLoadFn = unsafe extern "C" fn(*mut Ctx, u32, i64, u32) -> u32;
+pub(crate) type TStoreFn = unsafe extern "C" fn(*mut Ctx, u32, i64, i64) -> u32;
+/// `tload(ctx, dynamic, key) -> (value, 0 | FAILED)`: loads from the transient memory (as
+/// `tstore` addresses it).
+pub(crate) type TLoadFn = unsafe extern "C" fn(*mut Ctx, u32, i64) -> Ret2;
 
 /// The context block shared by native code and Rust. Native code addresses its fields by
 /// offset (`offset_of!`), so the layout is `repr(C)`.
 #[repr(C)]
 pub(crate) struct Ctx {
-    /// Gas left: read on entry, written before every host call and on every exit.
+    /// Gas left: read on entry, written on every exit (native code keeps it in a register).
     pub gas_left: u64,
     /// The value stack (`limits.stack` values); native code keeps values in registers and
     /// writes here only what crosses a call, and the final stack.
@@ -98,12 +120,11 @@ pub(crate) struct Ctx {
     pub rets: *mut u32,
     /// Capacity of `rets`.
     pub ret_cap: u64,
-    /// Static memory slots' values.
+    /// Static memory slots' values. Native code keeps the slots it uses most in registers,
+    /// loaded on entry and written back here when the run succeeds.
     pub slots: *mut i64,
     /// Per static slot: 1 if it holds a value.
     pub present: *mut u8,
-    /// Host-call arguments (deepest first); `args[0]` carries a result back.
-    pub args: [i64; ARGS],
     /// Final stack height (on success).
     pub sp: u64,
     /// Why the run failed ([`Exit`]).
@@ -114,8 +135,12 @@ pub(crate) struct Ctx {
     pub err_a: i64,
     /// Second detail of the failure.
     pub err_b: i64,
-    /// Trampolines.
-    pub host: HostFn,
+    /// Trampolines, one per host-call arity.
+    pub host0: Host0,
+    pub host1: Host1,
+    pub host2: Host2,
+    pub host3: Host3,
+    pub host4: Host4,
     pub store_new: StoreNewFn,
     pub store_dyn: StoreDynFn,
     pub load_dyn: LoadDynFn,
@@ -151,13 +176,18 @@ pub(crate) mod off {
     pub const RET_CAP: i32 = offset_of!(Ctx, ret_cap) as i32;
     pub const SLOTS: i32 = offset_of!(Ctx, slots) as i32;
     pub const PRESENT: i32 = offset_of!(Ctx, present) as i32;
-    pub const ARGS: i32 = offset_of!(Ctx, args) as i32;
     pub const SP: i32 = offset_of!(Ctx, sp) as i32;
     pub const ERR_CODE: i32 = offset_of!(Ctx, err_code) as i32;
     pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
     pub const ERR_A: i32 = offset_of!(Ctx, err_a) as i32;
     pub const ERR_B: i32 = offset_of!(Ctx, err_b) as i32;
-    pub const HOST: i32 = offset_of!(Ctx, host) as i32;
+    pub const HOST: [i32; 5] = [
+        offset_of!(Ctx, host0) as i32,
+        offset_of!(Ctx, host1) as i32,
+        offset_of!(Ctx, host2) as i32,
+        offset_of!(Ctx, host3) as i32,
+        offset_of!(Ctx, host4) as i32,
+    ];
     pub const STORE_NEW: i32 = offset_of!(Ctx, store_new) as i32;
     pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
     pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
@@ -191,7 +221,8 @@ pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory`.
+    /// A frame for one run, with the static slots copied out of `memory`; code without
+    /// subroutines (`calls` false) gets no return stack.
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -199,6 +230,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         keys: usize,
         gas_limit: u64,
         call_depth: u32,
+        calls: bool,
     ) -> Self {
         let mut slots = vec![0; keys];
         let mut present = vec![0; keys];
@@ -208,7 +240,9 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 *flag = 1;
             }
         }
-        let rets = if call_depth <= PREALLOC_RETS {
+        let rets = if !calls {
+            Vec::new()
+        } else if call_depth <= PREALLOC_RETS {
             vec![0; call_depth as usize]
         } else {
             vec![0; 64]
@@ -237,13 +271,16 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             ret_cap: self.rets.len() as u64,
             slots: self.slots.as_mut_ptr(),
             present: self.present.as_mut_ptr(),
-            args: [0; ARGS],
             sp: 0,
             err_code: 0,
             err_pc: 0,
             err_a: 0,
             err_b: 0,
-            host: host_call::<H>,
+            host0: host0::<H>,
+            host1: host1::<H>,
+            host2: host2::<H>,
+            host3: host3::<H>,
+            host4: host4::<H>,
             store_new: store_new::<H>,
             store_dyn: store_dyn::<H>,
             load_dyn: load_dyn::<H>,
@@ -306,67 +343,119 @@ fn internal(what: &str) -> VmError {
     )
 }
 
-/// Runs `f` on the frame behind `ctx`, turning an error or a panic into [`STATUS_ERROR`].
+/// Runs `f` on the frame behind `ctx`, turning an error or a panic into `None` (recorded in
+/// the frame; native code adds the instruction index when it exits).
 ///
 /// # Safety
 /// `ctx` must be the live context of a run whose frame has type `Frame<H>`.
-unsafe fn guarded<H: Host + ?Sized>(
+#[inline(always)]
+unsafe fn guarded<H: Host + ?Sized, T>(
     ctx: *mut Ctx,
-    pc: u32,
-    f: impl FnOnce(&mut Ctx, &mut Frame<'_, '_, H>) -> Result<(), VmError>,
-) -> u32 {
+    f: impl FnOnce(&mut Ctx, &mut Frame<'_, '_, H>) -> Result<T, VmError>,
+) -> Option<T> {
     // SAFETY: native code passes the context it was given, which `NativeCode::execute` made
     // from a live frame of this type and does not touch while native code runs.
     let ctx = unsafe { &mut *ctx };
     let frame = unsafe { &mut *(ctx.frame as *mut Frame<'_, '_, H>) };
     match catch_unwind(AssertUnwindSafe(|| f(ctx, frame))) {
-        Ok(Ok(())) => STATUS_OK,
+        Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
-            frame.error = Some(e.at(pc));
-            STATUS_ERROR
+            frame.error = Some(e);
+            None
         }
         Err(payload) => {
             frame.panic = Some(payload);
-            STATUS_ERROR
+            None
         }
     }
 }
 
-unsafe extern "C" fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, pc: u32) -> u32 {
+/// A status for native code: [`STATUS_OK`] or [`STATUS_ERROR`].
+fn status(r: Option<()>) -> u32 {
+    if r.is_some() {
+        STATUS_OK
+    } else {
+        STATUS_ERROR
+    }
+}
+
+/// Runs host opcode `op` with `args` and `gas` left; the value and the gas left after it.
+///
+/// # Safety
+/// As [`guarded`].
+#[inline(always)]
+unsafe fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, gas: i64, args: &[i64]) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, pc, |ctx, frame| {
+    let r = unsafe {
+        guarded::<H, Ret2>(ctx, |_, frame| {
             let op = u8::try_from(op)
                 .ok()
                 .and_then(HostOp::from_byte)
                 .ok_or_else(|| internal("bad host opcode"))?;
-            let pops = usize::from(op.info().pops).min(MAX_HOST_ARGS);
-            let r = dispatch(
-                &mut *frame.host,
-                &mut *frame.env,
-                op,
-                &ctx.args[..pops],
-                ctx.gas_left,
-            )?;
-            if r.gas > ctx.gas_left {
+            let gas = gas as u64;
+            let r = dispatch(&mut *frame.host, &mut *frame.env, op, args, gas)?;
+            if r.gas > gas {
                 return Err(VmError::out_of_gas(frame.gas_limit));
             }
-            ctx.gas_left -= r.gas;
-            ctx.args[0] = r.value;
-            Ok(())
+            Ok(Ret2 {
+                a: r.value,
+                b: (gas - r.gas) as i64,
+            })
         })
-    }
+    };
+    r.unwrap_or(Ret2 { a: 0, b: FAILED })
 }
 
-unsafe extern "C" fn store_new<H: Host + ?Sized>(
-    ctx: *mut Ctx,
-    slot: u32,
-    value: i64,
-    pc: u32,
-) -> u32 {
+unsafe extern "C" fn host0<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, gas: i64) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, pc, |ctx, frame| {
+    unsafe { host_call::<H>(ctx, op, gas, &[]) }
+}
+
+unsafe extern "C" fn host1<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, gas: i64, a: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe { host_call::<H>(ctx, op, gas, &[a]) }
+}
+
+unsafe extern "C" fn host2<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    op: u32,
+    gas: i64,
+    a: i64,
+    b: i64,
+) -> Ret2 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe { host_call::<H>(ctx, op, gas, &[a, b]) }
+}
+
+unsafe extern "C" fn host3<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    op: u32,
+    gas: i64,
+    a: i64,
+    b: i64,
+    c: i64,
+) -> Ret2 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe { host_call::<H>(ctx, op, gas, &[a, b, c]) }
+}
+
+unsafe extern "C" fn host4<H: Host + ?Sized>(
+    ctx: *mut Ctx,
+    op: u32,
+    gas: i64,
+    a: i64,
+    b: i64,
+    c: i64,
+    d: i64,
+) -> Ret2 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    unsafe { host_call::<H>(ctx, op, gas, &[a, b, c, d]) }
+}
+
+unsafe extern "C" fn store_new<H: Host + ?Sized>(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
+    // SAFETY: forwarded from native code, see `guarded`.
+    let r = unsafe {
+        guarded::<H, ()>(ctx, |ctx, frame| {
             frame.memory.store(slot, value)?;
             let i = slot as usize;
             if i < frame.slots.len() {
@@ -378,33 +467,28 @@ unsafe extern "C" fn store_new<H: Host + ?Sized>(
             }
             Ok(())
         })
-    }
+    };
+    status(r)
 }
 
-unsafe extern "C" fn store_dyn<H: Host + ?Sized>(
-    ctx: *mut Ctx,
-    key: i64,
-    value: i64,
-    pc: u32,
-) -> u32 {
+unsafe extern "C" fn store_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe { guarded::<H>(ctx, pc, |_, frame| frame.memory.store_dyn(key, value)) }
+    status(unsafe { guarded::<H, ()>(ctx, |_, frame| frame.memory.store_dyn(key, value)) })
 }
 
-unsafe extern "C" fn load_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64, pc: u32) -> u32 {
+unsafe extern "C" fn load_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, pc, |ctx, frame| {
-            ctx.args[0] = frame.memory.load_dyn(key)?;
-            Ok(())
-        })
+    let r = unsafe { guarded::<H, i64>(ctx, |_, frame| frame.memory.load_dyn(key)) };
+    match r {
+        Some(a) => Ret2 { a, b: 0 },
+        None => Ret2 { a: 0, b: FAILED },
     }
 }
 
 unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, 0, |ctx, frame| {
+    let r = unsafe {
+        guarded::<H, ()>(ctx, |ctx, frame| {
             let len = frame.rets.len();
             let want = (len.saturating_mul(2))
                 .max(16)
@@ -415,7 +499,8 @@ unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
             ctx.ret_cap = frame.rets.len() as u64;
             Ok(())
         })
-    }
+    };
+    status(r)
 }
 
 unsafe extern "C" fn tstore<H: Host + ?Sized>(
@@ -423,35 +508,33 @@ unsafe extern "C" fn tstore<H: Host + ?Sized>(
     dynamic: u32,
     key: i64,
     value: i64,
-    pc: u32,
 ) -> u32 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, pc, |_, frame| {
+    let r = unsafe {
+        guarded::<H, ()>(ctx, |_, frame| {
             if dynamic != 0 {
                 frame.memory.tstore_dyn(key, value)
             } else {
                 frame.memory.tstore(key as u32, value)
             }
         })
-    }
+    };
+    status(r)
 }
 
-unsafe extern "C" fn tload<H: Host + ?Sized>(
-    ctx: *mut Ctx,
-    dynamic: u32,
-    key: i64,
-    pc: u32,
-) -> u32 {
+unsafe extern "C" fn tload<H: Host + ?Sized>(ctx: *mut Ctx, dynamic: u32, key: i64) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
-    unsafe {
-        guarded::<H>(ctx, pc, |ctx, frame| {
-            ctx.args[0] = if dynamic != 0 {
-                frame.memory.tload_dyn(key)?
+    let r = unsafe {
+        guarded::<H, i64>(ctx, |_, frame| {
+            if dynamic != 0 {
+                frame.memory.tload_dyn(key)
             } else {
-                frame.memory.tload(key as u32)?
-            };
-            Ok(())
+                frame.memory.tload(key as u32)
+            }
         })
+    };
+    match r {
+        Some(a) => Ret2 { a, b: 0 },
+        None => Ret2 { a: 0, b: FAILED },
     }
 }

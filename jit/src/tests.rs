@@ -299,6 +299,57 @@ fn same_args(src: &str, args: &[coopvm_core::Arg]) -> Outcome {
 }
 
 #[test]
+fn division_by_constants() {
+    use coopvm_core::Arg;
+    let dividends = [
+        0,
+        1,
+        -1,
+        7,
+        -7,
+        99,
+        -100,
+        1_000_003,
+        -1_000_004,
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+        0x1234_5678_9abc_def0,
+        -0x1234_5678_9abc_def0,
+    ];
+    // Powers of two, magic numbers with and without the added dividend, and the divisors
+    // that keep their checks (0, 1, -1, negatives).
+    for d in [
+        2,
+        4,
+        1 << 62,
+        3,
+        7,
+        10,
+        641,
+        1_000_003,
+        i64::MAX,
+        1,
+        0,
+        -1,
+        -2,
+        -3,
+        i64::MIN,
+    ] {
+        for op in ["div", "mod"] {
+            let src = format!(".params 1\npush {d}\n{op}\n");
+            for a in dividends {
+                let out = same_args(&src, &Arg::ints(&[a]));
+                if d != 0 && !(d == -1 && a == i64::MIN) {
+                    let want = if op == "div" { a / d } else { a % d };
+                    assert_eq!(out.stack, vec![want], "{a} {op} {d}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn inputs() {
     use coopvm_core::Arg;
     assert_eq!(
@@ -434,7 +485,7 @@ fn internal_jit_errors_are_engine_failures() {
     let mut env = Env::new(&ctx, &c.id, &c.program.strings);
     let mut memory = Memory::new(&c.program, &c.state, 10);
     let mut host = NoHost;
-    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8);
+    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8, true);
     let mut stack = vec![0; 8];
     let mut native = frame.ctx(&mut stack, 100);
     // A return with no return site, a trampoline that failed without saying why, an exit
@@ -445,5 +496,119 @@ fn internal_jit_errors_are_engine_failures() {
         let e = frame.error(&native, 8);
         assert_eq!((e.kind, e.pc), (ErrorKind::EngineFailure, Some(3)), "{e}");
         assert!(e.message.starts_with("the JIT engine failed: "), "{e}");
+    }
+}
+
+/// 8,000 tiny subroutines, each called once (the shape of issue 12's first attack).
+fn many_subroutines(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!("call f{i}\n"));
+    }
+    s.push_str("halt\n");
+    for i in 0..n {
+        s.push_str(&format!("f{i}: return\n"));
+    }
+    s
+}
+
+/// A chain of `n` `jumpif` blocks (the shape of issue 12's second attack).
+fn jumpif_chain(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!("push 1\njumpif l{i}\nl{i}:\n"));
+    }
+    s
+}
+
+/// Compiles `src` (or has it refused by the compile budget) and, if compiled, runs it on
+/// both engines. What these shapes cost to compile is measured by `cargo run --release -p
+/// coopvm-jit --example compile_scaling` and the `compile_scaling` bench group, never here.
+fn compiled_or_refused(src: &str) {
+    let v = verified(src, Limits::default());
+    match compile(&v) {
+        Ok(code) => {
+            let ctx = ctx();
+            let state = State::new();
+            let params = RunParams::new(&ctx, &state, 10_000_000);
+            let want = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
+            assert_eq!(run(&code, &v, params, &mut NoHost), want);
+        }
+        Err(crate::JitError::OverBudget { estimate, budget }) => {
+            assert!(estimate > budget);
+            assert_eq!(estimate, crate::compile_estimate(&v));
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+#[ignore = "slow in debug builds; run with --ignored"]
+fn eight_thousand_subroutines_compile_or_are_refused() {
+    compiled_or_refused(&many_subroutines(8_000));
+}
+
+#[test]
+#[ignore = "slow in debug builds; run with --ignored"]
+fn a_chain_of_sixteen_thousand_jumpifs_compiles_or_is_refused() {
+    compiled_or_refused(&jumpif_chain(16_000));
+}
+
+#[test]
+fn small_attack_shapes_agree() {
+    compiled_or_refused(&many_subroutines(50));
+    compiled_or_refused(&jumpif_chain(300));
+}
+
+#[test]
+fn the_budget_refuses_what_would_blow_up_and_accepts_the_examples() {
+    // 500 values live under a chain of calls: every call spills and reloads them all.
+    let mut src = String::new();
+    for _ in 0..500 {
+        src.push_str("push 1\n");
+    }
+    for i in 0..1_000 {
+        src.push_str(&format!("push 1\njumpif l{i}\nl{i}: call f\n"));
+    }
+    src.push_str("halt\nf: return\n");
+    let v = verified(&src, Limits::default());
+    let e = compile(&v).unwrap_err();
+    assert!(matches!(e, crate::JitError::OverBudget { .. }), "{e}");
+    compiled_or_refused(&src);
+    for src in [
+        include_str!("../../examples/fib.casm"),
+        include_str!("../../examples/loop.casm"),
+        include_str!("../../examples/counter.casm"),
+        include_str!("../../examples/subroutine.casm"),
+        include_str!("../../examples/rollback.casm"),
+    ] {
+        let v = verified(src, Limits::default());
+        let len = v.contract().program.code.len();
+        let estimate = crate::compile_estimate(&v);
+        assert!(estimate <= crate::budget(len), "{estimate} for {len}");
+    }
+}
+
+#[test]
+fn register_slots_are_written_back_and_checked_where_unproven() {
+    // `k` is stored on every path before the loop; `m` only on one branch.
+    let src = "push 3\nstore k\nl: load k\ndup\njumpif b\npop\nload m\nhalt\n\
+               b: dup\nstore m\npush 1\nsub\nstore k\njump l\n";
+    for state in [
+        State::new(),
+        State::from([("m".into(), 5)]),
+        State::from([("k".into(), 9), ("other".into(), 1)]),
+    ] {
+        for gas in [0, 5, 20, 40, 1_000] {
+            same_with(src, Limits::default(), &state, gas);
+        }
+    }
+    // The memory limit at a store that creates a register slot's key.
+    for keys in [0, 1, 2] {
+        let limits = Limits {
+            memory_keys: keys,
+            ..Limits::default()
+        };
+        same_with(src, limits, &State::new(), 1_000);
     }
 }

@@ -85,9 +85,11 @@ pub(crate) enum BackendArg {
     /// verifying re-runs the relation (not succinct).
     Witness,
     /// A STARK proof (Miden VM): succinct (verifying does not re-run the relation) and without
-    /// the private input, but NOT zero-knowledge (the STARK is not blinded and can leak
-    /// partial information about the private input). Pure relations with integer inputs
-    /// only: host and system operations and string constants are refused.
+    /// the private input, but NOT zero-knowledge: the trace is committed without blinding and
+    /// the proof is a deterministic function of the inputs, so anyone can test a guess of the
+    /// private input by proving with it and comparing bytes. Pure relations with integer
+    /// inputs only (host and system operations and string constants are refused). Needs a
+    /// build with `--features stark`.
     Stark,
 }
 
@@ -274,6 +276,16 @@ pub(crate) fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The message for a backend this build lacks (only [`Backend::Stark`], without feature
+/// `stark`).
+fn unavailable(backend: Backend) -> String {
+    format!(
+        "error: this coopvm was built without the {} backend; build it with `cargo build --release --features {}`",
+        backend.name(),
+        backend.name()
+    )
+}
+
 fn prover(gas_limit: u64) -> CoopVm {
     CoopVm {
         proof_gas_limit: gas_limit,
@@ -289,6 +301,10 @@ pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
     let public = parse_value(&a.public)?;
     let private = parse_value(&a.private)?;
     let backend = Backend::from(a.backend);
+    if !backend.is_available() {
+        eprintln!("{}", unavailable(backend));
+        return Ok(ExitCode::from(crate::EXIT_USAGE));
+    }
     match prover(a.gas_limit).prove_with(backend, &f, &public, &private) {
         Ok(proof) => {
             let bytes = proof.to_bytes();
@@ -320,7 +336,15 @@ pub(crate) fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
     let public = parse_value(&a.public)?;
     let bytes = read(&a.proof)?;
     let valid = match Proof::from_bytes(&bytes) {
-        Ok(proof) => prover(a.gas_limit).verify(&f, &public, &proof),
+        Ok(proof) => {
+            if let Some(backend) = Backend::from_id(proof.backend) {
+                if !backend.is_available() {
+                    eprintln!("{}", unavailable(backend));
+                    return Ok(ExitCode::from(crate::EXIT_USAGE));
+                }
+            }
+            prover(a.gas_limit).verify(&f, &public, &proof)
+        }
         Err(e) => {
             eprintln!(
                 "invalid: {}: {}",

@@ -3,7 +3,7 @@
 //! memory of one size).
 //!
 //! ```text
-//! cargo run --release -p coopvm-stark --example measure -- 10 12 14 16
+//! cargo run --release -p coopvm-stark --features miden --example measure -- 10 12 14 16
 //! ```
 
 use coopvm_core::{asm::assemble, Limits};
@@ -40,11 +40,17 @@ fn main() {
     let sizes = if sizes.is_empty() { vec![10] } else { sizes };
     let contract = assemble("loop.casm", RELATION).expect("the relation assembles");
     let limits = Limits::default();
+    let t = Instant::now();
     let compiled = coopvm_stark::Compiled::new(&contract, &limits).expect("it translates");
-    println!("| instructions | gas | prove | proof size | verify |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "translating and assembling the relation (once per relation, prover and verifier): {:.1} ms\n",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    println!("| instructions | gas | Miden cycles | trace rows (padded) | prove | proof size | verify |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for k in sizes {
         let n = ((1u64 << k) - 8) / 5;
+        let size = coopvm_stark::trace_size(&compiled, 3, n as i64).expect("the relation holds");
         let t = Instant::now();
         let proof = coopvm_stark::prove_compiled(&compiled, 3, n as i64, u64::MAX)
             .expect("the relation holds");
@@ -55,9 +61,12 @@ fn main() {
         coopvm_stark::verify_compiled(&compiled, 3, &parsed).expect("it verifies");
         let verify = t.elapsed();
         println!(
-            "| {} (2^{k}) | {} | {:.2} s | {:.1} KB | {:.1} ms |",
+            "| {} (2^{k}) | {} | {} | {} (2^{}) | {:.2} s | {:.1} KB | {:.1} ms |",
             executed(n),
             proof.gas,
+            size.cycles,
+            size.rows,
+            size.padded.trailing_zeros(),
             prove.as_secs_f64(),
             bytes.len() as f64 / 1000.0,
             verify.as_secs_f64() * 1000.0

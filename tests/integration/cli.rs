@@ -212,11 +212,45 @@ fn limits_are_configurable() {
 }
 
 #[test]
+fn transient_keys_flag_limits_transient_memory() {
+    let dir = tempdir("transient");
+    let f = dir.join("t.casm");
+    std::fs::write(&f, "push 1\ntstore a\npush 2\ntstore b\n").unwrap();
+    let f = f.display().to_string();
+    let (code, v) = json_run(&[&f, "--transient-keys", "2"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = json_run(&[&f, "--transient-keys", "1"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["error"]["kind"], "memory_limit_exceeded", "{v}");
+    let out = coopvm(&["run", &f, "--transient-keys", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn check_reports_structure() {
     let out = coopvm(&["check", &example("fib.casm")]);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     assert!(s.contains("2 subroutine(s)"), "{s}");
+}
+
+#[test]
+fn check_json_reports_structure_and_errors_as_one_object() {
+    let out = coopvm(&["check", &example("fib.casm"), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["subroutines"], 2);
+    assert!(v["instructions"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["max_stack"].as_u64().unwrap() > 0, "{v}");
+    let dir = tempdir("check-json");
+    let f = dir.join("bad.casm");
+    std::fs::write(&f, "push 1\n  ad\n").unwrap();
+    let out = coopvm(&["check", &f.display().to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["error"]["kind"], "assembly", "{v}");
 }
 
 #[test]

@@ -911,3 +911,50 @@ fn cross_isa_aarch64_compiles_every_example() {
 fn unknown_triples_are_errors() {
     assert!(coopvm::jit::isa_for("nonsense").is_err());
 }
+
+/// A host whose `joincooperative` charges dynamic gas and then fails.
+struct ChargeThenFail(u64);
+
+impl Host for ChargeThenFail {
+    fn join_cooperative(&mut self, cx: &mut HostCx, _: &str) -> VmResult<()> {
+        cx.charge(self.0);
+        refuse("charged, then failed")
+    }
+}
+
+#[test]
+fn gas_a_failing_host_operation_charged_is_counted_and_reproducible() {
+    // Found by the fuzzer: the charge of a host operation that then failed (a nested
+    // contract call's gas, say) was dropped, so gas_used was too low, and rerunning with
+    // exactly that limit ended in out_of_gas instead of the same error.
+    let v = coopvm::load::from_source("t.casm", "push \"c\"\njoincooperative\nhalt\n")
+        .unwrap()
+        .verify(&Limits::default())
+        .unwrap();
+    let ctx = ExecutionContext::default();
+    for engine in [coopvm::Engine::Interp, coopvm::Engine::Jit] {
+        let run = |limit: u64| {
+            let mut host = ChargeThenFail(40);
+            engine.run(&v, &ctx, &v.contract().state, limit, &mut host)
+        };
+        let full = run(1_000_000);
+        let err = full.result.as_ref().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{engine:?}");
+        let without_charge = {
+            let mut host = ChargeThenFail(0);
+            engine
+                .run(&v, &ctx, &v.contract().state, 1_000_000, &mut host)
+                .gas_used
+        };
+        assert_eq!(full.gas_used, without_charge + 40, "{engine:?}");
+        let again = run(full.gas_used);
+        assert_eq!(again.result, full.result, "{engine:?}");
+        assert_eq!(again.gas_used, full.gas_used, "{engine:?}");
+        // A limit that covers the blocks but not the charge: out of gas at the host
+        // operation, using all of it, as if the operation had succeeded.
+        let short = run(full.gas_used - 1);
+        let e = short.result.as_ref().unwrap_err();
+        assert_eq!((e.kind, e.pc), (ErrorKind::OutOfGas, err.pc), "{engine:?}");
+        assert_eq!(short.gas_used, full.gas_used - 1, "{engine:?}");
+    }
+}

@@ -58,6 +58,32 @@ fn a_failed_run_logs_an_error_with_contract_position_and_kind() {
 }
 
 #[test]
+fn contract_text_in_an_error_cannot_forge_a_log_line() {
+    // The error quotes the string the contract pushed; it used to be logged with Display,
+    // so its newline started a line that looked like another record.
+    let src = ".contract evil\npush \"x\\n ERROR coopvm::run: forged\\u{202e}\"\njoincooperative\n";
+    let v = load::from_source("t.casm", src)
+        .unwrap()
+        .verify(&Limits::default())
+        .unwrap();
+    let ctx = ExecutionContext {
+        caller_did: "did:example:alice".into(),
+        ..ExecutionContext::default()
+    };
+    let logs = captured(tracing::Level::ERROR, || {
+        let mut host = coopvm::domain::CoopHost::new();
+        Engine::Interp.run(&v, &ctx, &v.contract().state, 1_000, &mut host);
+    });
+    assert_eq!(logs.lines().count(), 1, "{logs}");
+    assert!(logs.contains("kind=\"not_found\""), "{logs}");
+    assert!(
+        logs.contains("\\n ERROR coopvm::run: forged\\u{202e}"),
+        "{logs}"
+    );
+    assert!(!logs.contains('\u{202e}'), "{logs}");
+}
+
+#[test]
 fn successful_runs_log_only_at_debug_level() {
     let v = load::from_source("t.casm", ".contract ok\npush 1\n")
         .unwrap()

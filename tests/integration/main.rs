@@ -20,6 +20,7 @@ mod identity;
 mod jit_cli;
 mod logs;
 mod persistence;
+mod regressions;
 mod stark_cli;
 mod stats;
 mod step;

@@ -1,5 +1,6 @@
 //! `coopvm prove --backend stark` and `coopvm verify` of a STARK proof, running the built
-//! binary (one small relation: proving is the slow part).
+//! binary (one small relation: proving is the slow part); without feature `stark`, the
+//! error that says how to build it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,6 +31,7 @@ fn out(o: &Output) -> String {
     )
 }
 
+#[cfg(feature = "stark")]
 #[test]
 fn a_stark_proof_from_the_command_line() {
     let dir = scratch("prove");
@@ -113,6 +115,7 @@ fn a_stark_proof_from_the_command_line() {
     assert!(!none.exists());
 }
 
+#[cfg(feature = "stark")]
 #[test]
 fn unsupported_relations_are_refused_by_name() {
     let dir = scratch("refused");
@@ -132,7 +135,60 @@ fn unsupported_relations_are_refused_by_name() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("`log`"), "{}", out(&o));
-    // --help says neither backend is zero-knowledge.
+}
+
+#[test]
+fn help_says_what_the_proofs_hide() {
     let o = coopvm(&["prove", "--help"]);
-    assert!(out(&o).contains("NOT zero-knowledge"), "{}", out(&o));
+    let help = out(&o);
+    assert!(o.status.success(), "{help}");
+    // Both backends are described, neither as zero-knowledge.
+    assert!(help.contains("witness") && help.contains("stark"), "{help}");
+    assert!(help.matches("NOT zero-knowledge").count() >= 2, "{help}");
+    assert!(help.contains("--features stark"), "{help}");
+}
+
+#[cfg(not(feature = "stark"))]
+#[test]
+fn without_the_feature_the_stark_backend_says_how_to_build_it() {
+    use coopvm::vmi::{Backend, Proof};
+    let dir = scratch("unavailable");
+    let rel = example("relation_square.casm");
+    let target = dir.join("proof.bin");
+    let o = coopvm(&[
+        "prove",
+        &rel,
+        "--public",
+        "49",
+        "--private",
+        "7",
+        "--backend",
+        "stark",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        out(&o).contains("cargo build --release --features stark"),
+        "{}",
+        out(&o)
+    );
+    assert!(!target.exists());
+    // A STARK proof envelope cannot be checked either: said so, not reported "invalid".
+    let envelope = Proof {
+        backend: Backend::Stark.id(),
+        payload: b"coopvm-stark-miden-v1".to_vec(),
+    };
+    std::fs::write(&target, envelope.to_bytes()).unwrap();
+    let o = coopvm(&[
+        "verify",
+        &rel,
+        "--public",
+        "49",
+        "--proof",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("--features stark"), "{}", out(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("valid"));
 }

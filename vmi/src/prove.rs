@@ -10,7 +10,7 @@
 //! backend without changing any caller: callers only move `Proof`s (or their bytes) between
 //! `prove` and `verify`.
 //!
-//! A second backend, [`Backend::Stark`] (feature `stark`, on by default), makes succinct
+//! A second backend, [`Backend::Stark`] (feature `stark`, off by default), makes succinct
 //! STARK proofs of pure relations ([`CoopVm::prove_with`]); it is not zero-knowledge either.
 //!
 //! ## The witness backend: neither zero-knowledge nor succinct
@@ -205,6 +205,15 @@ impl Backend {
             Backend::Stark => "stark",
         }
     }
+
+    /// Whether this build can make and check the backend's proofs ([`Backend::Stark`] needs
+    /// feature `stark`).
+    pub const fn is_available(self) -> bool {
+        match self {
+            Backend::Witness => true,
+            Backend::Stark => cfg!(feature = "stark"),
+        }
+    }
 }
 
 impl CoopVm {
@@ -245,14 +254,21 @@ impl CoopVm {
     /// about the private input. It binds the relation, the public input, the result and the
     /// gas, which equals the interpreter's.
     ///
+    /// Without feature `stark` it returns [`ProveError::Backend`] saying so.
+    ///
     /// ```
     /// use coopvm_vmi::{Backend, CoopValue, CoopVm, Function, ProvableVm};
     /// let vm = CoopVm::default();
     /// let f = CoopValue::Function(Function::assemble("sq", ".params 2\ndup\nmul\neq\n").unwrap());
-    /// let proof = vm.prove_with(Backend::Stark, &f, &CoopValue::Int(49), &CoopValue::Int(7)).unwrap();
-    /// assert_eq!(proof.backend, Backend::Stark.id());
-    /// assert!(vm.verify(&f, &CoopValue::Int(49), &proof));
-    /// assert!(!vm.verify(&f, &CoopValue::Int(36), &proof));
+    /// let proved = vm.prove_with(Backend::Stark, &f, &CoopValue::Int(49), &CoopValue::Int(7));
+    /// if Backend::Stark.is_available() {
+    ///     let proof = proved.unwrap();
+    ///     assert_eq!(proof.backend, Backend::Stark.id());
+    ///     assert!(vm.verify(&f, &CoopValue::Int(49), &proof));
+    ///     assert!(!vm.verify(&f, &CoopValue::Int(36), &proof));
+    /// } else {
+    ///     assert!(proved.unwrap_err().to_string().contains("feature `stark`"));
+    /// }
     /// ```
     pub fn prove_with(
         &self,
@@ -319,7 +335,7 @@ impl CoopVm {
     ) -> Result<Proof, ProveError> {
         Err(ProveError::Backend {
             backend: Backend::Stark.name(),
-            message: "this build has no STARK backend (feature `stark` of coopvm-vmi)".into(),
+            message: "this build has no STARK prover: build with feature `stark` (coopvm-vmi's, or the coopvm command's: `cargo build --release --features stark`)".into(),
         })
     }
 

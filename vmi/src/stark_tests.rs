@@ -523,7 +523,7 @@ fn unsupported_relations_are_refused_by_name() {
     let m = refused(".params 2\npop\npush \"x\"\n", CoopValue::Int(1));
     assert!(m.contains("`push`") && m.contains("string"), "{m}");
     let m = refused(
-        ".params 2\npush 1\npush 1\npush 1\npush 1\npush 1\npush 1\npick 8\n",
+        ".params 2\npush 1\npush 1\npush 1\npush 1\npush 1\npush 1\npush 1\npick 8\n",
         CoopValue::Int(1),
     );
     assert!(m.contains("`pick`"), "{m}");
@@ -585,4 +585,23 @@ body:
         ),
         Err(ProveError::False(0))
     );
+}
+
+#[test]
+fn stark_proofs_are_deterministic_so_they_are_not_zero_knowledge() {
+    // What docs/vmi.md and `--help` say: the same inputs give the same proof bytes, and two
+    // private inputs that both satisfy a relation give different proofs, so whoever holds a
+    // proof can test a guess of the private input by proving with it and comparing.
+    let vm = CoopVm::default();
+    let square = relation_value(include_str!("../../examples/relation_square.casm"));
+    let public = CoopValue::Int(49);
+    let prove = |private: i64| {
+        vm.prove_with(Backend::Stark, &square, &public, &CoopValue::Int(private))
+            .unwrap()
+    };
+    let seven = prove(7);
+    assert_eq!(prove(7), seven);
+    let minus_seven = prove(-7);
+    assert!(vm.verify(&square, &public, &minus_seven));
+    assert_ne!(minus_seven, seven);
 }

@@ -250,6 +250,9 @@ pub struct Verified {
     contract: Contract,
     analysis: Analysis,
     limits: Limits,
+    fingerprint: crate::fingerprint::FingerprintCell,
+    /// What engines prepared from it (see [`Verified::artefact`]).
+    artefacts: crate::artefact::Artefacts,
 }
 
 impl Verified {
@@ -265,9 +268,23 @@ impl Verified {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+    /// The contract's fingerprint, computed on first use and kept (see
+    /// [`crate::fingerprint`]).
+    pub fn fingerprint(&self) -> crate::fingerprint::Fingerprint {
+        self.fingerprint.get(&self.contract)
+    }
     /// Gives the contract back.
     pub fn into_contract(self) -> Contract {
         self.contract
+    }
+    /// The engine artefact of type `T` for this contract, made by `make` on first use and
+    /// kept with it (clones share it); `None` if the contract keeps too many types already
+    /// (see [`crate::artefact`]).
+    pub fn artefact<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce(&Verified) -> T,
+    ) -> Option<&T> {
+        self.artefacts.get_or_make(|| make(self))
     }
 }
 
@@ -287,6 +304,8 @@ pub fn verify(contract: Contract, limits: &Limits) -> Result<Verified, VerifyErr
         contract,
         analysis,
         limits: *limits,
+        fingerprint: Default::default(),
+        artefacts: Default::default(),
     })
 }
 

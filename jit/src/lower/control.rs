@@ -2,7 +2,7 @@
 //! `br_table` over the callee's return sites, and the return sites themselves (see the
 //! module docs of [`super`]).
 
-use super::Lower;
+use super::{Arg, Lower};
 use crate::rt::{off, Exit, PREALLOC_RETS};
 use crate::JitError;
 use coopvm_core::isa::Op;
@@ -66,6 +66,7 @@ pub(super) fn sites(
 impl Lower<'_, '_> {
     /// `jumpif` at `pc` to `target`, frame height `h`.
     pub(super) fn jump_if(&mut self, pc: u32, target: u32, h: u32) -> Result<(), JitError> {
+        self.flush();
         let c = self.get(h - 1);
         let then = self.target(target, h - 1)?;
         let other = self.target(pc + 1, h - 1)?;
@@ -75,6 +76,7 @@ impl Lower<'_, '_> {
 
     /// `return` at `pc`, frame height `h`: to the caller's return site, or the end of the run.
     pub(super) fn ret(&mut self, pc: u32, h: u32) {
+        self.flush();
         let f = self.a.func_of[pc as usize];
         match self.dispatch.get(f as usize).copied().flatten() {
             None => self.halt(h),
@@ -124,20 +126,29 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm(IntCC::UnsignedGreaterThan, top, stack_limit);
-        let m = self.b.ins().iconst(types::I64, i64::from(f.max_height));
-        self.fail_if(no_room, Exit::StackRoom, pc, Some(new_base), Some(m));
+        self.fail_if(
+            no_room,
+            Exit::StackRoom,
+            pc,
+            Some(Arg::Val(new_base)),
+            Some(Arg::Const(i64::from(f.max_height))),
+        );
         // 3. The caller's frame goes to memory (callees, recursion included, reuse the
         //    variables).
         self.spill(h);
-        // 4. Push the return site (growing the return stack first if it can be full).
-        if self.limits.call_depth > PREALLOC_RETS {
-            self.grow_rets(pc, dep);
+        // 4. Push the return site (growing the return stack first if it can be full); a
+        //    callee with one return site needs none.
+        self.flush();
+        if self.sites[callee as usize].len() > 1 {
+            if self.limits.call_depth > PREALLOC_RETS {
+                self.grow_rets(pc, dep);
+            }
+            let r = self.ctx_ptr(off::RETS);
+            let at = self.b.ins().ishl_imm(dep, 2);
+            let at = self.b.ins().iadd(r, at);
+            let idx = self.b.ins().iconst(types::I32, i64::from(index));
+            self.b.ins().store(flags, idx, at, 0);
         }
-        let r = self.b.use_var(self.rets);
-        let at = self.b.ins().ishl_imm(dep, 2);
-        let at = self.b.ins().iadd(r, at);
-        let idx = self.b.ins().iconst(types::I32, i64::from(index));
-        self.b.ins().store(flags, idx, at, 0);
         let dep1 = self.b.ins().iadd_imm(dep, 1);
         self.b.def_var(self.depth, dep1);
         self.b.def_var(self.base, new_base);
@@ -153,7 +164,7 @@ impl Lower<'_, '_> {
     /// Grows the return stack (through a trampoline) when `depth` calls fill it.
     fn grow_rets(&mut self, pc: u32, depth: Value) {
         let flags = MemFlags::trusted();
-        let cap = self.b.use_var(self.ret_cap);
+        let cap = self.b.ins().load(types::I64, flags, self.ctx, off::RET_CAP);
         let full = self
             .b
             .ins()
@@ -164,11 +175,9 @@ impl Lower<'_, '_> {
         self.b.ins().brif(full, grow, &[], push, &[]);
         self.b.switch_to_block(grow);
         let ctx = self.ctx;
-        self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx], pc);
-        let r = self.b.ins().load(self.ptr, flags, ctx, off::RETS);
-        self.b.def_var(self.rets, r);
-        let c = self.b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        self.b.def_var(self.ret_cap, c);
+        let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];
+        self.fail_if(status, Exit::Trampoline, pc, None, None);
+        self.flush();
         self.b.ins().jump(push, &[]);
         self.b.switch_to_block(push);
     }
@@ -195,13 +204,18 @@ impl Lower<'_, '_> {
         let dep = self.b.use_var(self.depth);
         let dep = self.b.ins().iadd_imm(dep, -1);
         self.b.def_var(self.depth, dep);
-        let r = self.b.use_var(self.rets);
+        if let [only] = list {
+            // One return site: the call pushed no index.
+            self.b.ins().jump(only.block, &[]);
+            return;
+        }
+        let r = self.ctx_ptr(off::RETS);
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);
         let index = self.b.ins().load(types::I32, flags, at, 0);
-        let bad = self.exit_block(Exit::Internal, list[0].pc, None, None);
+        // Only this lowering writes the indices, all in range: the default is never taken.
         let pool = &mut self.b.func.dfg.value_lists;
-        let default = BlockCall::new(bad, std::iter::empty(), pool);
+        let default = BlockCall::new(list[0].block, std::iter::empty(), pool);
         let table: Vec<BlockCall> = list
             .iter()
             .map(|s| BlockCall::new(s.block, std::iter::empty(), pool))

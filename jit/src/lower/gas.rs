@@ -21,6 +21,9 @@ pub(super) struct StatVars {
 }
 
 impl StatVars {
+    /// Number of variables.
+    pub(super) const COUNT: usize = 6;
+
     /// Initial values, in the order of [`StatVars::with_offsets`] (`-1`: no block yet).
     const INITIAL: [i64; 6] = [0, 0, -1, 0, 0, 0];
 
@@ -70,14 +73,12 @@ impl Lower<'_, '_> {
         let g = self.b.use_var(self.gas);
         let cost = i64::try_from(gas)
             .map_err(|_| JitError::Unsupported("a block costs more than i64::MAX gas".into()))?;
-        let enough = self
-            .b
-            .ins()
-            .icmp_imm(IntCC::UnsignedGreaterThanOrEqual, g, cost);
-        let body = self.b.create_block();
-        let oog = self.exit_block(Exit::OutOfGas, start, None, None);
-        self.b.ins().brif(enough, body, &[], oog, &[]);
-        self.b.switch_to_block(body);
+        let short = self.b.ins().icmp_imm(IntCC::UnsignedLessThan, g, cost);
+        self.fail_if(short, Exit::OutOfGas, start, None, None);
+        if self.counts.is_some() {
+            // Statistics count only entries whose charge succeeded: test it first.
+            self.flush();
+        }
         let left = self.b.ins().iadd_imm(g, -cost);
         self.b.def_var(self.gas, left);
         if let Some(counts) = self.counts {

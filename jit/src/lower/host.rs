@@ -3,8 +3,9 @@
 //! the opcode as a number; `crate::rt` dispatches it).
 
 use super::{Lower, Sigs};
-use crate::rt::{off, Exit};
+use crate::rt::{off, Exit, FAILED};
 use coopvm_core::isa::HostOp;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
 };
@@ -14,61 +15,84 @@ use cranelift_frontend::FunctionBuilder;
 /// Imports the trampolines' signatures into the function.
 pub(super) fn signatures(b: &mut FunctionBuilder<'_>, ptr: Type) -> Sigs {
     let call_conv = b.func.signature.call_conv;
-    let mut sig = |params: &[Type]| b.import_signature(tramp_sig(call_conv, params));
+    let i64s = |n: usize| std::iter::repeat_n(types::I64, n);
+    let mut sig = |params: Vec<Type>, returns: usize| {
+        b.import_signature(tramp_sig(call_conv, &params, returns))
+    };
+    let host = |sig: &mut dyn FnMut(Vec<Type>, usize) -> SigRef, n: usize| {
+        let params = [ptr, types::I32, types::I64]
+            .into_iter()
+            .chain(i64s(n))
+            .collect();
+        sig(params, 2)
+    };
     Sigs {
-        host: sig(&[ptr, types::I32, types::I32]),
-        store_new: sig(&[ptr, types::I32, types::I64, types::I32]),
-        store_dyn: sig(&[ptr, types::I64, types::I64, types::I32]),
-        load_dyn: sig(&[ptr, types::I64, types::I32]),
-        grow: sig(&[ptr]),
-        tstore: sig(&[ptr, types::I32, types::I64, types::I64, types::I32]),
-        tload: sig(&[ptr, types::I32, types::I64, types::I32]),
+        host: [
+            host(&mut sig, 0),
+            host(&mut sig, 1),
+            host(&mut sig, 2),
+            host(&mut sig, 3),
+            host(&mut sig, 4),
+        ],
+        store_new: sig(vec![ptr, types::I32, types::I64], 0),
+        store_dyn: sig(vec![ptr, types::I64, types::I64], 0),
+        load_dyn: sig(vec![ptr, types::I64], 2),
+        grow: sig(vec![ptr], 0),
+        tstore: sig(vec![ptr, types::I32, types::I64, types::I64], 0),
+        tload: sig(vec![ptr, types::I32, types::I64], 2),
     }
 }
 
-/// `fn(params...) -> u32` (a status) under `call_conv`.
-fn tramp_sig(call_conv: CallConv, params: &[Type]) -> Signature {
+/// `fn(params...) -> u32` (a status) under `call_conv`, or with `returns > 0`, `fn(params...)
+/// -> (i64, ...)` (a `#[repr(C)]` pair of `i64`s, returned in two registers).
+fn tramp_sig(call_conv: CallConv, params: &[Type], returns: usize) -> Signature {
     let mut s = Signature::new(call_conv);
     s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-    s.returns.push(AbiParam::new(types::I32));
+    if returns == 0 {
+        s.returns.push(AbiParam::new(types::I32));
+    } else {
+        s.returns
+            .extend(std::iter::repeat_n(AbiParam::new(types::I64), returns));
+    }
     s
 }
 
 impl Lower<'_, '_> {
-    /// Calls a trampoline loaded from the context block at `offset`; a non-zero status fails
-    /// the run with the trampoline's error.
-    pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value], pc: u32) {
+    /// Calls a trampoline loaded from the context block at `offset`; its results.
+    pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
+        self.flush();
         let flags = MemFlags::trusted();
         let f = self.b.ins().load(self.ptr, flags, self.ctx, offset);
         let call = self.b.ins().call_indirect(sig, f, args);
-        let status = self.b.inst_results(call)[0];
-        self.fail_if(status, Exit::Trampoline, pc, None, None);
+        self.b.inst_results(call).to_vec()
+    }
+
+    /// Fails the run with the trampoline's error at `pc` if `second` (a pair's second
+    /// result) is [`FAILED`].
+    pub(super) fn check_pair(&mut self, second: Value, pc: u32) {
+        let failed = self.b.ins().icmp_imm(IntCC::Equal, second, FAILED);
+        self.fail_if(failed, Exit::Trampoline, pc, None, None);
     }
 
     /// The host opcode `op` at `pc`, frame height `h`: its arguments (deepest first) and the
-    /// gas left go through the context block, the trampoline dispatches it, and the gas left
-    /// and the result (if it pushes one) come back the same way.
+    /// gas left go to the trampoline of its arity in registers; the result (if it pushes one)
+    /// and the gas left after its dynamic charges come back in registers.
     pub(super) fn host(&mut self, pc: u32, op: HostOp, h: u32) {
-        let flags = MemFlags::trusted();
         let ctx = self.ctx;
         let info = op.info();
         let pops = u32::from(info.pops);
-        for i in 0..pops {
-            let v = self.get(h - pops + i);
-            self.b
-                .ins()
-                .store(flags, v, ctx, off::ARGS + (i * 8) as i32);
-        }
-        let g = self.b.use_var(self.gas);
-        self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
         let o = self.b.ins().iconst(types::I32, i64::from(op as u8));
-        let p = self.b.ins().iconst(types::I32, i64::from(pc));
-        self.trampoline(off::HOST, self.sigs.host, &[ctx, o, p], pc);
-        let g = self.b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
-        self.b.def_var(self.gas, g);
+        let g = self.b.use_var(self.gas);
+        let mut args = vec![ctx, o, g];
+        for i in 0..pops {
+            args.push(self.get(h - pops + i));
+        }
+        let n = pops as usize;
+        let r = self.trampoline(off::HOST[n], self.sigs.host[n], &args);
+        self.check_pair(r[1], pc);
+        self.b.def_var(self.gas, r[1]);
         if info.pushes == 1 {
-            let v = self.b.ins().load(types::I64, flags, ctx, off::ARGS);
-            self.set(h - pops, v);
+            self.set(h - pops, r[0]);
         }
     }
 }

@@ -19,8 +19,16 @@
 //! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines through
 //!   function pointers in the context block; no symbol or relocation is involved, so the same
 //!   lowering compiles for any 64-bit target ISA ([`host`], [`memory`]).
-//! - Every failure jumps to a cold exit block that records an exit code, the instruction
-//!   index and the operands in the context block and returns [`STATUS_ERROR`].
+//! - Static memory slots the contract uses most live in variables too (registers): loaded on
+//!   entry, written back once when the run succeeds; a `load`/`store` whose key the presence
+//!   analysis ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
+//! - Gas lives in a variable: one compare-and-branch per basic block, never in memory until
+//!   the run ends; host calls take it (and their arguments) in registers and give it back.
+//! - Every failure branches to a small cold stub that jumps, with the exit code, the
+//!   instruction index and the operands as block arguments, to the function's one shared exit
+//!   block, which records them in the context block and returns [`STATUS_ERROR`]; every
+//!   successful end jumps to one shared block that writes back the registers and returns
+//!   [`STATUS_OK`].
 //!
 //! This module drives the lowering (setup, basic blocks, one exhaustive match over the pure
 //! opcodes) and holds what every part shares: the stack variables, branches, exits and
@@ -36,7 +44,8 @@ use crate::rt::{off, Exit, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use arith::{Checked, Division, Logic};
 use control::Site;
-use coopvm_core::isa::{OpKind, PureOp};
+use coopvm_core::isa::{Op, OpKind, PureOp};
+use coopvm_core::presence::Presence;
 use coopvm_core::verify::{Analysis, Verified, NONE};
 use coopvm_core::{Insn, Limits};
 use cranelift_codegen::entity::EntityRef;
@@ -57,17 +66,98 @@ pub(crate) fn signature(call_conv: CallConv, ptr: Type) -> Signature {
     s
 }
 
+/// At most this many static slots live in registers (the most used ones); the others are
+/// read and written in the context block. Every register slot is live across the whole
+/// function, so this also bounds the SSA block parameters a join block can need for them.
+pub(crate) const MAX_SLOT_VARS: usize = 4;
+
+/// What the lowering decides before it builds anything, and the size it will build.
+pub(crate) struct Plan {
+    /// The slots kept in registers.
+    slot_vars: Vec<u32>,
+    /// Static keys proven present (see [`coopvm_core::presence`]).
+    presence: Presence,
+    /// An upper bound on the IR the lowering builds, in units of about one Cranelift
+    /// instruction or block parameter; what compile time and memory grow with.
+    pub(crate) estimate: u64,
+}
+
+impl Plan {
+    /// Plans `verified`: linear in its size.
+    pub(crate) fn new(verified: &Verified) -> Plan {
+        let code = &verified.contract().program.code;
+        let a = verified.analysis();
+        // The most used static slots go to registers.
+        let mut uses: Vec<(u32, u32)> = Vec::new();
+        let mut count = vec![0u32; verified.contract().program.keys.len()];
+        for (pc, insn) in code.iter().enumerate() {
+            if matches!(insn.op, Op::Load | Op::Store) && a.reachable(pc as u32) {
+                if let Some(c) = count.get_mut(insn.arg as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        for (slot, &c) in count.iter().enumerate() {
+            if c > 0 {
+                uses.push((c, slot as u32));
+            }
+        }
+        uses.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        let slot_vars: Vec<u32> = uses.iter().take(MAX_SLOT_VARS).map(|u| u.1).collect();
+        // The run's initial state may lack any key: only stores and loads prove presence.
+        let presence = Presence::analyze(verified, &[]);
+        let estimate = estimate(verified, slot_vars.len() as u64);
+        Plan {
+            slot_vars,
+            presence,
+            estimate,
+        }
+    }
+}
+
+/// An upper bound on the IR built for `verified` with `slot_vars` slots in registers (see
+/// [`Plan::estimate`]): a few units per instruction, plus what grows with stack heights —
+/// the values spilled and reloaded around each `call`, spilled at each end of the run, and
+/// the block parameters SSA construction may give every block for the values live into it
+/// (its entry height, the register slots and the fixed registers).
+fn estimate(verified: &Verified, slot_vars: u64) -> u64 {
+    let code = &verified.contract().program.code;
+    let a = verified.analysis();
+    let mut units: u64 = 64;
+    for block in &a.blocks {
+        let h = u64::from(a.height[block.start as usize]);
+        units += 8 + h + slot_vars + FIRST_HEIGHT_VAR as u64;
+        for pc in block.start..block.end {
+            let insn = code[pc as usize];
+            let h = u64::from(a.height[pc as usize]);
+            units += match insn.op {
+                Op::Call => 24 + 3 * h,
+                Op::Halt | Op::Return => 8 + h,
+                Op::Store | Op::Load => 8,
+                op if matches!(op.kind(), OpKind::Host(_)) => 12,
+                _ => 4,
+            };
+        }
+        // Falling off the end of the code ends the run there (a spill).
+        if block.end as usize == code.len() {
+            units += 8 + h;
+        }
+    }
+    units
+}
+
 /// Lowers `verified` into `func`, whose signature must be [`signature`]'s. With `stats`,
 /// every block entry also updates the statistics fields of the context block (see
 /// [`Lower::count_entry`]).
 pub(crate) fn lower(
     verified: &Verified,
+    plan: &Plan,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     stats: bool,
 ) -> Result<(), JitError> {
     let ptr = check(verified, func)?;
-    let mut l = Lower::new(verified, FunctionBuilder::new(func, fctx), ptr, stats)?;
+    let mut l = Lower::new(verified, plan, FunctionBuilder::new(func, fctx), ptr, stats)?;
     // Enter main.
     match l.block_for(0) {
         Some(first) => {
@@ -83,7 +173,8 @@ pub(crate) fn lower(
         l.basic_block(bi)?;
     }
     l.return_sites()?;
-    l.flush();
+    l.flush_pending();
+    l.finish_exits();
     l.b.seal_all_blocks();
     l.b.finalize();
     Ok(())
@@ -119,7 +210,8 @@ fn check(verified: &Verified, func: &Function) -> Result<Type, JitError> {
 
 /// The signatures of the trampolines.
 struct Sigs {
-    host: SigRef,
+    /// Host calls by arity.
+    host: [SigRef; 5],
     store_new: SigRef,
     store_dyn: SigRef,
     load_dyn: SigRef,
@@ -131,21 +223,32 @@ struct Sigs {
 /// The first variable of the value stack (heights); those below hold the registers.
 const FIRST_HEIGHT_VAR: usize = 5;
 
+/// A static slot kept in registers: its value and whether it holds one.
+#[derive(Clone, Copy)]
+struct SlotVar {
+    value: Variable,
+    present: Variable,
+}
+
+/// An operand of a failure exit: a value of the failing code, or a constant materialized only
+/// on the cold path.
+#[derive(Clone, Copy)]
+enum Arg {
+    Val(Value),
+    Const(i64),
+}
+
 /// The lowering of one contract in progress.
 struct Lower<'a, 'f> {
     b: FunctionBuilder<'f>,
     verified: &'a Verified,
     a: &'a Analysis,
     code: &'a [Insn],
+    presence: &'a Presence,
     ctx: Value,
-    stack: Value,
-    slots: Value,
-    present: Value,
     gas: Variable,
     base: Variable,
     depth: Variable,
-    rets: Variable,
-    ret_cap: Variable,
     blocks: Vec<Block>,
     sigs: Sigs,
     ptr: Type,
@@ -161,20 +264,44 @@ struct Lower<'a, 'f> {
     counts: Option<Value>,
     /// The other statistics, when the code keeps them.
     stat_vars: Option<StatVars>,
+    /// Per static slot, its variables if it lives in registers.
+    slot_vars: Vec<Option<SlotVar>>,
+    /// Deferred checks of the current block (see [`Lower::fail_if`]).
+    checks: Vec<Check>,
+    /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
+    /// b, gas left)`. The last one takes new sites while it has room.
+    exits: Vec<Block>,
+    /// Sites sent to the last failure exit.
+    exit_uses: usize,
+    /// Successful ends, each shared by at most [`HUB_PREDS`] sites: `(final absolute stack
+    /// height)`.
+    dones: Vec<Block>,
+    /// Sites sent to the last successful end.
+    done_uses: usize,
+}
+
+/// Most predecessors of a shared exit block. A block with many predecessors spread over
+/// the function makes register allocation superlinear (merging the live ranges of its
+/// parameters re-sorts an ever longer list; dominators are found by walking up from every
+/// predecessor), so the exits are shared by neighbouring sites only.
+const HUB_PREDS: usize = 32;
+
+/// A deferred failure check (see [`Lower::fail_if`]).
+struct Check {
+    /// Non-zero (an `i8`) if the run fails here.
+    cond: Value,
+    exit: Exit,
+    pc: u32,
+    a: Option<Arg>,
+    b: Option<Arg>,
+    /// Gas left at the check.
+    gas: Value,
 }
 
 /// A block to fill once the current one is finished.
 enum Pending {
     /// Ends the run with frame height `h`.
     Halt(Block, u32),
-    /// Fails the run.
-    Exit {
-        block: Block,
-        exit: Exit,
-        pc: u32,
-        a: Option<Value>,
-        b: Option<Value>,
-    },
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -182,6 +309,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// initializes the registers; every basic block and return site gets its block.
     fn new(
         verified: &'a Verified,
+        plan: &'a Plan,
         mut b: FunctionBuilder<'f>,
         ptr: Type,
         stats: bool,
@@ -191,15 +319,14 @@ impl<'a, 'f> Lower<'a, 'f> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
+        b.seal_block(entry);
         let ctx = b.block_params(entry)[0];
         let flags = MemFlags::trusted();
-        let stack = b.ins().load(ptr, flags, ctx, off::STACK);
-        let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
-        let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
         let counts = stats.then(|| b.ins().load(ptr, flags, ctx, off::COUNTS));
 
-        let [gas, base, depth, rets, ret_cap] = [0, 1, 2, 3, 4].map(Variable::new);
-        for v in [gas, base, depth, rets, ret_cap] {
+        // (Variables 3 and 4 are unused: the return stack is reached through the context.)
+        let [gas, base, depth] = [0, 1, 2].map(Variable::new);
+        for v in [gas, base, depth] {
             b.declare_var(v, types::I64);
         }
         let max_height = a.funcs.iter().map(|f| f.max_height).max().unwrap_or(0);
@@ -208,8 +335,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         // Statistics live in variables (registers) while the code runs and go to the context
         // block on every exit.
-        let stat_vars =
-            stats.then(|| StatVars::declare(&mut b, FIRST_HEIGHT_VAR + max_height as usize));
+        let mut next_var = FIRST_HEIGHT_VAR + max_height as usize;
+        let stat_vars = stats.then(|| StatVars::declare(&mut b, next_var));
+        next_var += StatVars::COUNT;
         let g = b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
         b.def_var(gas, g);
         let zero = b.ins().iconst(types::I64, 0);
@@ -218,17 +346,33 @@ impl<'a, 'f> Lower<'a, 'f> {
         if let Some(vars) = &stat_vars {
             vars.init(&mut b);
         }
+        // Register slots: loaded once here, written back by `done`.
+        let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
+        let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
+        let mut slot_vars = vec![None; verified.contract().program.keys.len()];
+        for &slot in &plan.slot_vars {
+            let value = Variable::new(next_var);
+            let present_var = Variable::new(next_var + 1);
+            next_var += 2;
+            b.declare_var(value, types::I64);
+            b.declare_var(present_var, types::I8);
+            let v = b.ins().load(types::I64, flags, slots, (slot * 8) as i32);
+            b.def_var(value, v);
+            let p = b.ins().load(types::I8, flags, present, slot as i32);
+            b.def_var(present_var, p);
+            slot_vars[slot as usize] = Some(SlotVar {
+                value,
+                present: present_var,
+            });
+        }
         // Main's inputs (`.params N`, its frame heights 0..N) start in the in-memory stack.
-        if let Some(main) = a.funcs.first() {
+        if let Some(main) = a.funcs.first().filter(|f| f.params > 0) {
+            let stack = b.ins().load(ptr, flags, ctx, off::STACK);
             for h in 0..main.params {
                 let v = b.ins().load(types::I64, flags, stack, (h * 8) as i32);
                 b.def_var(Self::var(h), v);
             }
         }
-        let r = b.ins().load(ptr, flags, ctx, off::RETS);
-        b.def_var(rets, r);
-        let rc = b.ins().load(types::I64, flags, ctx, off::RET_CAP);
-        b.def_var(ret_cap, rc);
 
         let blocks: Vec<Block> = a.blocks.iter().map(|_| b.create_block()).collect();
         let code = &verified.contract().program.code[..];
@@ -242,15 +386,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             verified,
             a,
             code,
+            presence: &plan.presence,
             ctx,
-            stack,
-            slots,
-            present,
             gas,
             base,
             depth,
-            rets,
-            ret_cap,
             blocks,
             sigs,
             ptr,
@@ -261,6 +401,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             dispatch,
             counts,
             stat_vars,
+            slot_vars,
+            checks: Vec::new(),
+            exits: Vec::new(),
+            exit_uses: HUB_PREDS,
+            dones: Vec::new(),
+            done_uses: HUB_PREDS,
         })
     }
 
@@ -406,6 +552,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Continues at `pc` with frame height `h` (ends the current block).
     fn goto(&mut self, pc: u32, h: u32) -> Result<(), JitError> {
+        self.flush();
         match self.block_for(pc) {
             Some(block) => {
                 self.b.ins().jump(block, &[]);
@@ -422,15 +569,27 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
+    /// A pointer field of the context block (loaded where used: long-lived values are what
+    /// makes register allocation expensive).
+    fn ctx_ptr(&mut self, offset: i32) -> Value {
+        self.b
+            .ins()
+            .load(self.ptr, MemFlags::trusted(), self.ctx, offset)
+    }
+
     /// `stack + base * 8`: the address of the current frame's first value.
     fn frame_ptr(&mut self) -> Value {
         let bs = self.b.use_var(self.base);
         let bytes = self.b.ins().ishl_imm(bs, 3);
-        self.b.ins().iadd(self.stack, bytes)
+        let stack = self.ctx_ptr(off::STACK);
+        self.b.ins().iadd(stack, bytes)
     }
 
     /// Writes the current frame's values `0..h` to the in-memory stack.
     fn spill(&mut self, h: u32) {
+        if h == 0 {
+            return;
+        }
         let flags = MemFlags::trusted();
         let fp = self.frame_ptr();
         for i in 0..h {
@@ -442,80 +601,180 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Ends the run successfully with the current frame at height `h` on top of the
     /// callers' frames (already in memory).
     fn halt(&mut self, h: u32) {
-        let flags = MemFlags::trusted();
+        self.flush();
         self.spill(h);
         let bs = self.b.use_var(self.base);
         let sp = self.b.ins().iadd_imm(bs, i64::from(h));
-        self.b.ins().store(flags, sp, self.ctx, off::SP);
-        let g = self.b.use_var(self.gas);
-        self.b.ins().store(flags, g, self.ctx, off::GAS_LEFT);
-        self.write_stats();
-        let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
-        self.b.ins().return_(&[ok]);
+        let done = self.done_hub();
+        self.b.ins().jump(done, &[sp.into()]);
     }
 
-    /// A cold block that fails the run with `exit` at `pc`, recording `a` and `b`.
-    fn exit_block(&mut self, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) -> Block {
-        let block = self.b.create_block();
-        self.b.set_cold_block(block);
-        self.pending.push(Pending::Exit {
-            block,
+    /// Fails the run with `exit` at `pc` (and operands `a`, `b`) if `cond` is non-zero. The
+    /// check is deferred: checks of side-effect-free code accumulate and [`Lower::flush`]
+    /// tests them all with one branch (see [`Check`]).
+    fn fail_if(&mut self, cond: Value, exit: Exit, pc: u32, a: Option<Arg>, b: Option<Arg>) {
+        let cond = if self.b.func.dfg.value_type(cond) == types::I8 {
+            cond
+        } else {
+            self.b.ins().icmp_imm(IntCC::NotEqual, cond, 0)
+        };
+        let gas = self.b.use_var(self.gas);
+        self.checks.push(Check {
+            cond,
             exit,
             pc,
             a,
             b,
+            gas,
         });
-        block
     }
 
-    /// Branches to a failure exit when `cond` is non-zero; continues in a new block.
-    fn fail_if(&mut self, cond: Value, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) {
-        let fail = self.exit_block(exit, pc, a, b);
-        let cont = self.b.create_block();
-        self.b.ins().brif(cond, fail, &[], cont, &[]);
-        self.b.switch_to_block(cont);
-    }
-
-    /// Fills the blocks made by [`Lower::target`] and [`Lower::exit_block`] (the frontend
-    /// wants a block finished before it switches to another).
+    /// Emits the deferred checks: one branch on their union to a cold block that finds the
+    /// first one that failed (in program order) and exits with it. Called before anything
+    /// with a side effect outside the function (a call out), before every branch, and at the
+    /// end of every block.
     fn flush(&mut self) {
+        let checks = std::mem::take(&mut self.checks);
+        let Some(first) = checks.first() else { return };
+        let mut any = first.cond;
+        for c in &checks[1..] {
+            any = self.b.ins().bor(any, c.cond);
+        }
+        let cold = self.b.create_block();
+        self.b.set_cold_block(cold);
+        let cont = self.b.create_block();
+        self.b.ins().brif(any, cold, &[], cont, &[]);
+        self.b.switch_to_block(cold);
+        self.b.seal_block(cold);
+        // The first failed check in program order wins: fold from the last one with
+        // selects (one cold block, whatever the number of checks).
+        let last = checks.last().expect("a check");
+        let [mut packed, mut a, mut b, mut gas] = self.exit_args(last);
+        for c in checks.iter().rev().skip(1) {
+            let [p2, a2, b2, g2] = self.exit_args(c);
+            packed = self.b.ins().select(c.cond, p2, packed);
+            a = self.b.ins().select(c.cond, a2, a);
+            b = self.b.ins().select(c.cond, b2, b);
+            gas = self.b.ins().select(c.cond, g2, gas);
+        }
+        let exit_block = self.exit_hub();
+        self.b
+            .ins()
+            .jump(exit_block, &[packed.into(), a.into(), b.into(), gas.into()]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// The failure exit's arguments for `c` (constants materialized here, on the cold path).
+    fn exit_args(&mut self, c: &Check) -> [Value; 4] {
+        let packed = (c.exit as i64) << 32 | i64::from(c.pc);
+        let packed = self.b.ins().iconst(types::I64, packed);
+        let mut arg = |x: Option<Arg>| match x {
+            Some(Arg::Val(v)) => v,
+            Some(Arg::Const(k)) => self.b.ins().iconst(types::I64, k),
+            None => self.b.ins().iconst(types::I64, 0),
+        };
+        let (a, b) = (arg(c.a), arg(c.b));
+        [packed, a, b, c.gas]
+    }
+
+    /// A failure exit for one more site (see [`Lower::exits`]).
+    fn exit_hub(&mut self) -> Block {
+        if self.exit_uses >= HUB_PREDS {
+            let exit = self.b.create_block();
+            self.b.set_cold_block(exit);
+            for _ in 0..4 {
+                self.b.append_block_param(exit, types::I64);
+            }
+            self.exits.push(exit);
+            self.exit_uses = 0;
+        }
+        self.exit_uses += 1;
+        *self.exits.last().expect("an exit")
+    }
+
+    /// A successful end for one more site (see [`Lower::dones`]).
+    fn done_hub(&mut self) -> Block {
+        if self.done_uses >= HUB_PREDS {
+            let done = self.b.create_block();
+            self.b.append_block_param(done, types::I64);
+            self.dones.push(done);
+            self.done_uses = 0;
+        }
+        self.done_uses += 1;
+        *self.dones.last().expect("a successful end")
+    }
+
+    /// Fills the blocks made by [`Lower::target`] (the frontend wants a block finished
+    /// before it switches to another).
+    fn flush_pending(&mut self) {
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Halt(block, h) => {
                     self.b.switch_to_block(block);
                     self.halt(h);
                 }
-                Pending::Exit {
-                    block,
-                    exit,
-                    pc,
-                    a,
-                    b,
-                } => self.exit(block, exit, pc, a, b),
             }
         }
     }
 
-    /// Fills the exit `block`: records the failure in the context block and returns
-    /// [`STATUS_ERROR`].
-    fn exit(&mut self, block: Block, exit: Exit, pc: u32, a: Option<Value>, b: Option<Value>) {
+    /// Fills the shared blocks: the failure exit records the failure in the context block and
+    /// returns [`STATUS_ERROR`]; the successful end writes back the final stack height, the
+    /// gas left and the register slots, and returns [`STATUS_OK`].
+    fn finish_exits(&mut self) {
+        for exit in std::mem::take(&mut self.exits) {
+            self.finish_exit(exit);
+        }
+        for done in std::mem::take(&mut self.dones) {
+            self.finish_done(done);
+        }
+    }
+
+    /// Fills the failure exit `exit` (see [`Lower::finish_exits`]).
+    fn finish_exit(&mut self, exit: Block) {
         let flags = MemFlags::trusted();
-        self.b.switch_to_block(block);
-        self.b.set_srcloc(SourceLoc::new(pc));
-        let g = self.b.use_var(self.gas);
-        self.b.ins().store(flags, g, self.ctx, off::GAS_LEFT);
-        let code = self.b.ins().iconst(types::I32, exit as i64);
-        self.b.ins().store(flags, code, self.ctx, off::ERR_CODE);
-        let at = self.b.ins().iconst(types::I32, i64::from(pc));
-        self.b.ins().store(flags, at, self.ctx, off::ERR_PC);
-        if let Some(a) = a {
-            self.b.ins().store(flags, a, self.ctx, off::ERR_A);
-        }
-        if let Some(b) = b {
-            self.b.ins().store(flags, b, self.ctx, off::ERR_B);
-        }
+        let ctx = self.ctx;
+        self.b.switch_to_block(exit);
+        let params = self.b.block_params(exit).to_vec();
+        let (packed, a, b, g) = (params[0], params[1], params[2], params[3]);
+        self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
+        let at = self.b.ins().ireduce(types::I32, packed);
+        self.b.ins().store(flags, at, ctx, off::ERR_PC);
+        let code = self.b.ins().ushr_imm(packed, 32);
+        let code = self.b.ins().ireduce(types::I32, code);
+        self.b.ins().store(flags, code, ctx, off::ERR_CODE);
+        self.b.ins().store(flags, a, ctx, off::ERR_A);
+        self.b.ins().store(flags, b, ctx, off::ERR_B);
         self.write_stats();
         let status = self.b.ins().iconst(types::I32, i64::from(STATUS_ERROR));
         self.b.ins().return_(&[status]);
+    }
+
+    /// Fills the successful end `done` (see [`Lower::finish_exits`]).
+    fn finish_done(&mut self, done: Block) {
+        let flags = MemFlags::trusted();
+        let ctx = self.ctx;
+        self.b.switch_to_block(done);
+        let sp = self.b.block_params(done)[0];
+        self.b.ins().store(flags, sp, ctx, off::SP);
+        let g = self.b.use_var(self.gas);
+        self.b.ins().store(flags, g, ctx, off::GAS_LEFT);
+        let vars: Vec<(usize, SlotVar)> = self
+            .slot_vars
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, v)| v.map(|v| (slot, v)))
+            .collect();
+        let slots = self.ctx_ptr(off::SLOTS);
+        let present_ptr = self.ctx_ptr(off::PRESENT);
+        for (slot, v) in vars {
+            let value = self.b.use_var(v.value);
+            self.b.ins().store(flags, value, slots, (slot * 8) as i32);
+            let present = self.b.use_var(v.present);
+            self.b.ins().store(flags, present, present_ptr, slot as i32);
+        }
+        self.write_stats();
+        let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
+        self.b.ins().return_(&[ok]);
     }
 }

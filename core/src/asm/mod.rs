@@ -19,23 +19,11 @@
 //! assert!(err.to_string().contains("did you mean `push`"));
 //! ```
 
+use crate::diagnostic::quote;
+pub use crate::diagnostic::{Diagnostic, Span};
 use crate::isa::{Op, OperandKind};
 use crate::program::{is_identifier, Contract, Insn, StateKey};
 use std::collections::HashMap;
-use std::fmt;
-
-/// Where an instruction came from in the source.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column (in characters).
-    pub column: u32,
-    /// Byte offset of the start.
-    pub start: usize,
-    /// Byte offset one past the end.
-    pub end: usize,
-}
 
 /// Maps instruction indices back to their source, for located run-time and verifier errors.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,53 +52,6 @@ impl SourceMap {
             message: message.to_owned(),
             help,
         }
-    }
-}
-
-/// A located error with the source it points into; `Display` shows the file:line:column,
-/// the offending line and a caret under the offending text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// File name.
-    pub file: String,
-    /// Source text.
-    pub source: String,
-    /// Where (line 0 means the whole file).
-    pub span: Span,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it, when we can tell.
-    pub help: Option<String>,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use codespan_reporting::diagnostic::{Diagnostic as D, Label};
-        use codespan_reporting::files::SimpleFile;
-        use codespan_reporting::term;
-        let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
-        let mut d = D::error().with_message(self.message.clone());
-        if self.span.line > 0 {
-            let end = self.span.end.max(self.span.start).min(self.source.len());
-            let start = self.span.start.min(end);
-            d = d.with_labels(vec![Label::primary((), start..end)]);
-        } else {
-            d = d.with_notes(vec![format!("in {}", self.file)]);
-        }
-        if let Some(help) = &self.help {
-            d = d.with_notes(vec![format!("help: {help}")]);
-        }
-        let mut out = String::new();
-        let config = term::Config::default();
-        if term::emit_to_string(&mut out, &config, &file, &d).is_err() {
-            // Fall back to a plain line if rendering fails (it should not).
-            return write!(
-                f,
-                "{}:{}:{}: error: {}",
-                self.file, self.span.line, self.span.column, self.message
-            );
-        }
-        f.write_str(out.trim_end())
     }
 }
 
@@ -340,7 +281,7 @@ impl<'s> Assembler<'s> {
             if !is_identifier(name) {
                 return Err(self.error(
                     *span,
-                    format!("`{name}` is not a valid label name"),
+                    format!("`{}` is not a valid label name", quote(name)),
                     Some(
                         "labels are identifiers: a letter or `_`, then letters, digits, `_` or `.`"
                             .into(),
@@ -351,7 +292,7 @@ impl<'s> Assembler<'s> {
             if let Some((_, first)) = self.labels.get(name) {
                 return Err(self.error(
                     *span,
-                    format!("label `{name}` is defined twice"),
+                    format!("label `{}` is defined twice", quote(name)),
                     Some(format!("it was first defined on line {}", first.line)),
                 ));
             }
@@ -386,7 +327,7 @@ impl<'s> Assembler<'s> {
             _ => {
                 return Err(self.error(
                     span,
-                    format!("unknown directive `{name}`"),
+                    format!("unknown directive `{}`", quote(name)),
                     Some(".contract, .version, .reputation, .permission, .depends, .meta, .state and .params are the directives".into()),
                 ))
             }
@@ -451,7 +392,7 @@ impl<'s> Assembler<'s> {
                 if c.metadata.insert(k.clone(), text(&args[1])).is_some() {
                     return Err(self.error(
                         args[0].span,
-                        format!("metadata key `{k}` is given twice"),
+                        format!("metadata key `{}` is given twice", quote(&k)),
                         None,
                     ));
                 }
@@ -461,7 +402,7 @@ impl<'s> Assembler<'s> {
                 if StateKey::parse(&k).is_none() {
                     return Err(self.error(
                         args[0].span,
-                        format!("`{k}` is not a valid state key"),
+                        format!("`{}` is not a valid state key", quote(&k)),
                         Some(
                             "state keys are identifiers (`votes`) or decimal integers (`7`)".into(),
                         ),
@@ -471,7 +412,7 @@ impl<'s> Assembler<'s> {
                 if self.contract.state.insert(k.clone(), v).is_some() {
                     return Err(self.error(
                         args[0].span,
-                        format!("state key `{k}` is given twice"),
+                        format!("state key `{}` is given twice", quote(&k)),
                         None,
                     ));
                 }
@@ -493,7 +434,7 @@ impl<'s> Assembler<'s> {
         let candidates: Vec<Op> = Op::by_mnemonic(word).collect();
         if candidates.is_empty() {
             let help = suggest(word).map(|s| format!("did you mean `{s}`?"));
-            return Err(self.error(span, format!("unknown instruction `{word}`"), help));
+            return Err(self.error(span, format!("unknown instruction `{}`", quote(word)), help));
         }
         if args.len() > 1 {
             return Err(self.error(
@@ -528,7 +469,7 @@ impl<'s> Assembler<'s> {
                     if !is_identifier(w) {
                         return Err(self.error(
                             t.span,
-                            format!("`{w}` is not a valid key name"),
+                            format!("`{}` is not a valid key name", quote(w)),
                             Some("static keys are identifiers; for an integer key push it and use `store` / `load` without an operand".into()),
                         ));
                     }
@@ -538,7 +479,7 @@ impl<'s> Assembler<'s> {
                     if !is_identifier(w) {
                         return Err(self.error(
                             t.span,
-                            format!("`{w}` is not a valid label name"),
+                            format!("`{}` is not a valid label name", quote(w)),
                             None,
                         ));
                     }
@@ -587,7 +528,11 @@ impl<'s> Assembler<'s> {
                     let help = closest(&label, names.iter().map(|s| s.as_str()))
                         .map(|s| format!("did you mean `{s}`?"))
                         .or_else(|| Some("define it with `name:` before an instruction".into()));
-                    return Err(self.error(span, format!("undefined label `{label}`"), help));
+                    return Err(self.error(
+                        span,
+                        format!("undefined label `{}`", quote(&label)),
+                        help,
+                    ));
                 }
             }
         }
@@ -654,7 +599,7 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
         Some(hex) => (16, hex),
         None => (10, body),
     };
-    let bad = || format!("`{text}` is not an integer literal");
+    let bad = || format!("`{}` is not an integer literal", quote(text));
     if digits.is_empty()
         || digits.starts_with('_')
         || digits.ends_with('_')
@@ -675,16 +620,29 @@ pub fn parse_int(text: &str) -> Result<i64, String> {
     } else {
         magnitude as i128
     };
-    i64::try_from(value).map_err(|_| format!("`{text}` does not fit in a signed 64-bit integer"))
+    i64::try_from(value)
+        .map_err(|_| format!("`{}` does not fit in a signed 64-bit integer", quote(text)))
 }
 
 fn suggest(word: &str) -> Option<&'static str> {
     closest(word, Op::ALL.iter().map(|op| op.info().mnemonic))
 }
 
+/// Names longer than this get no "did you mean" suggestion (nobody mistypes a name that
+/// long, and comparing it with every label would cost its length times theirs).
+const MAX_SUGGESTED_LEN: usize = 64;
+
+/// The name closest to `word` within a small edit distance. Only names of similar length are
+/// compared (the distance is at least the length difference), and each comparison costs at
+/// most `MAX_SUGGESTED_LEN` squared, so the search is linear in the number of names.
 fn closest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let word = word.to_ascii_lowercase();
     names
+        .filter(|n| n.len() <= MAX_SUGGESTED_LEN)
+        .filter(|n| word.len().abs_diff(n.len()) <= 2.max(n.len() / 4))
         .map(|n| (edit_distance(&word, &n.to_ascii_lowercase()), n))
         .filter(|(d, n)| *d <= 2.max(n.len() / 4))
         .min_by_key(|(d, _)| *d)
@@ -707,171 +665,4 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(src: &str) -> AsmError {
-        assemble("t.casm", src).unwrap_err()
-    }
-
-    #[test]
-    fn assembles_everything() {
-        let src = r#"
-            .contract "demo"   ; the id
-            .version 1.2.0
-            .reputation 5
-            .permission vote
-            .permission admin
-            .depends lib
-            .meta name "Green Co-op"
-            .state count 0
-            .state 7 -1
-        start:  push 0x10
-                PUSH "did:key:alice"
-                push "did:key:alice"
-                store count
-                load count
-                store
-                load
-        loop: jumpif loop
-                call start
-                JumpIf end
-        end:
-        "#;
-        let c = assemble("t.casm", src).unwrap();
-        assert_eq!(c.id, "demo");
-        assert_eq!(c.version, "1.2.0");
-        assert_eq!(c.required_reputation, 5);
-        assert_eq!(c.permissions, vec!["vote", "admin"]);
-        assert_eq!(c.dependencies, vec!["lib"]);
-        assert_eq!(c.metadata["name"], "Green Co-op");
-        assert_eq!(c.state["count"], 0);
-        assert_eq!(c.state["7"], -1);
-        let code = &c.program.code;
-        assert_eq!(code[0], Insn::with(Op::Push, 16));
-        assert_eq!(code[1], Insn::with(Op::PushStr, 0));
-        assert_eq!(code[2], Insn::with(Op::PushStr, 0));
-        assert_eq!(code[3], Insn::with(Op::Store, 0));
-        assert_eq!(code[4], Insn::with(Op::Load, 0));
-        assert_eq!(code[5], Insn::new(Op::StoreDyn));
-        assert_eq!(code[6], Insn::new(Op::LoadDyn));
-        assert_eq!(code[7], Insn::with(Op::JumpIf, 7));
-        assert_eq!(code[8], Insn::with(Op::Call, 0));
-        assert_eq!(code[9], Insn::with(Op::JumpIf, 10));
-        assert_eq!(c.program.strings, vec!["did:key:alice"]);
-    }
-
-    #[test]
-    fn string_escapes() {
-        let c = assemble("t", r#"push "a\"b\\c\n\u{41};x" ; comment"#).unwrap();
-        assert_eq!(c.program.strings, vec!["a\"b\\c\nA;x"]);
-        assert!(err(r#"push "abc"#).message.contains("unterminated"));
-        assert!(err(r#"push "\q""#).message.contains("unknown escape"));
-        assert!(err(r#"push "\u{zz}""#).message.contains("unicode"));
-    }
-
-    #[test]
-    fn errors_are_located() {
-        let e = err("push 1\n  ad\n");
-        assert_eq!((e.line, e.column), (2, 3));
-        assert_eq!(e.help.as_deref(), Some("did you mean `add`?"));
-        let shown = e.to_string();
-        assert!(shown.contains("t.casm:2:3"), "{shown}");
-        assert!(shown.contains("ad"), "{shown}");
-        assert_eq!(e.short(), "t.casm:2:3: unknown instruction `ad`");
-    }
-
-    #[test]
-    fn operand_errors() {
-        assert!(err("push").message.contains("needs an operand"));
-        assert!(err("add 1").message.contains("takes no operand"));
-        assert!(err("push 1 2").message.contains("at most one operand"));
-        assert!(err("push x").message.contains("does not take a name"));
-        assert!(err("jump 3").message.contains("does not take an integer"));
-        assert!(err("store 3").message.contains("does not take an integer"));
-        assert!(err("store \"k\"")
-            .message
-            .contains("does not take a string"));
-        assert!(err("push 99999999999999999999")
-            .message
-            .contains("does not fit"));
-        assert!(err("push 1x").message.contains("not an integer literal"));
-        assert!(err("store a-b").message.contains("not a valid key name"));
-        assert!(err("jump a-b").message.contains("not a valid label name"));
-    }
-
-    #[test]
-    fn label_errors() {
-        let e = err("loop: push 1\nloop: pop\n");
-        assert!(e.message.contains("defined twice"));
-        assert_eq!(e.line, 2);
-        let e = err("lop: jump loop\n");
-        assert_eq!(e.message, "undefined label `loop`");
-        assert_eq!(e.help.as_deref(), Some("did you mean `lop`?"));
-        assert!(err("9x: halt").message.contains("not a valid label name"));
-        assert!(err("\"s\"").message.contains("string literal"));
-    }
-
-    #[test]
-    fn directive_errors() {
-        assert!(err(".bogus 1").message.contains("unknown directive"));
-        assert!(err(".contract").message.contains("takes one value"));
-        assert!(err(".meta a").message.contains("takes two values"));
-        assert!(err(".contract a\n.contract b")
-            .message
-            .contains("given twice"));
-        assert!(err(".state 0x1 1")
-            .message
-            .contains("not a valid state key"));
-        assert!(err(".state a 1\n.state a 2")
-            .message
-            .contains("given twice"));
-        assert!(err(".state a \"x\"")
-            .message
-            .contains("expected an integer"));
-        assert!(err(".reputation ten").message.contains("not an integer"));
-        assert!(err(".meta a 1\n.meta a 2").message.contains("given twice"));
-        assert!(err(".params 1\n.params 1").message.contains("given twice"));
-        assert!(err(".params -1").message.contains("takes 0 to"));
-        assert!(err(".params 99999999999").message.contains("takes 0 to"));
-        assert!(err(".params two").message.contains("not an integer"));
-        assert!(err(".params").message.contains("takes one value"));
-    }
-
-    #[test]
-    fn params() {
-        assert_eq!(assemble("t", "add").unwrap().params, 0);
-        let c = assemble("t", ".params 2\nadd").unwrap();
-        assert_eq!(c.params, 2);
-        assert_eq!(assemble("t", ".PARAMS 0x3").unwrap().params, 3);
-    }
-
-    #[test]
-    fn integer_literals() {
-        assert_eq!(parse_int("0"), Ok(0));
-        assert_eq!(parse_int("-1"), Ok(-1));
-        assert_eq!(parse_int("0xff"), Ok(255));
-        assert_eq!(parse_int("0x7fff_ffff_ffff_ffff"), Ok(i64::MAX));
-        assert_eq!(parse_int("-0x8000_0000_0000_0000"), Ok(i64::MIN));
-        for bad in [
-            "",
-            "-",
-            "0x",
-            "1__0",
-            "_1",
-            "1_",
-            "--1",
-            "0xg",
-            "1e3",
-            "1000000000000000000000000000000000000000000",
-        ] {
-            assert!(parse_int(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn crlf_and_blank_lines() {
-        let c = assemble("t", "push 1\r\n\r\n  ; only a comment\r\npop\r\n").unwrap();
-        assert_eq!(c.program.code.len(), 2);
-    }
-}
+mod tests;

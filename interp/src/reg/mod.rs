@@ -1,0 +1,305 @@
+//! The interpreter's fast form: register code.
+//!
+//! The verifier fixes the stack height before every instruction, relative to the frame of the
+//! subroutine it belongs to (the frame starts where the subroutine's parameters start). So
+//! every stack position is a known *frame slot*, and [`lower`](lower::lower) turns the stack
+//! code into operations on frame slots ([`RegOp`]): `add` at height 5 becomes
+//! `add s3 <- s3, s4`. While lowering a block it keeps a symbolic stack in which a value may
+//! still be a constant (`push`), or live in a slot other than its own (`dup`, `swap`), so
+//! `push`, `dup`, `swap` and `pop` mostly emit nothing: their values become the operands of
+//! the operations that consume them (`push 1; add` is `add s3 <- s3, 1`). At the end of every
+//! block, and before calls, returns and host operations, the values are written back to
+//! their own slots, so each block starts and ends with the stack exactly where the stack
+//! machine has it.
+//!
+//! Common shapes become one operation (superinstructions): an operation with an immediate
+//! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
+//! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
+//! `load K; push n; add|sub; store K`. Fusion never crosses a block
+//! boundary. A block's gas charge travels with its first operation ([`Inst::charge`]):
+//! jumps, calls and returns land on that operation, which charges the block's whole cost
+//! before anything of the block runs, so gas is charged exactly as the stack machine charges
+//! it, without an operation of its own.
+//!
+//! [`exec`] runs the code: one `match` per operation over a compact enum (16 bytes), with the
+//! instruction pointer, frame base and gas in locals, slots addressed without bounds checks
+//! (each access is proven in range by the verifier's heights and the call-time room check;
+//! see `exec`).
+
+pub(crate) mod exec;
+pub(crate) mod lower;
+
+use coopvm_core::isa::HostOp;
+
+/// A frame slot: a stack position relative to the current frame's base.
+pub(crate) type Slot = u32;
+
+/// One operation of the register code. Fields: `dst`, `a`, `b`, `src`, `low` are frame slots;
+/// `imm` an immediate; `key` a static memory slot; `target` an index into the code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegOp {
+    /// Does nothing (beyond its charge): the first operation of a block that has no other,
+    /// or one carrying a part of a block's charge beyond `u32::MAX`.
+    Nop,
+    /// Enters a block whose gas is 0 (for statistics; no charge to make).
+    Enter,
+
+    /// `dst <- lo | hi << 32`.
+    Const { dst: Slot, lo: u32, hi: u32 },
+    /// `dst <- src`.
+    Copy { dst: Slot, src: Slot },
+    /// Exchanges two slots.
+    Swap { a: Slot, b: Slot },
+
+    /// `dst <- a + b` (checked).
+    Add { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a + imm` (checked).
+    AddI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a - b` (checked).
+    Sub { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a - imm` (checked).
+    SubI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a * b` (checked).
+    Mul { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a * imm` (checked).
+    MulI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a / b` (checked).
+    Div { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a / imm` (checked).
+    DivI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a % b` (checked).
+    Mod { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a % imm` (checked).
+    ModI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- -a` (checked).
+    Neg { dst: Slot, a: Slot },
+    /// `dst <- a == b`.
+    Eq { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a == imm`.
+    EqI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a != b`.
+    Ne { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a != imm`.
+    NeI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a < b`.
+    Lt { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a < imm`.
+    LtI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a <= b`.
+    Le { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a <= imm`.
+    LeI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a > b`.
+    Gt { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a > imm`.
+    GtI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a >= b`.
+    Ge { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a >= imm`.
+    GeI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a && b`.
+    And { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a && imm`.
+    AndI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- a || b`.
+    Or { dst: Slot, a: Slot, b: Slot },
+    /// `dst <- a || imm`.
+    OrI { dst: Slot, a: Slot, imm: i32 },
+    /// `dst <- !a`.
+    Not { dst: Slot, a: Slot },
+
+    /// `dst <- memory[key]` (`load K`).
+    Load { dst: Slot, key: u32 },
+    /// `memory[key] <- src` (`store K`).
+    Store { key: u32, src: Slot },
+    /// `dst <- memory[slot key]` (dynamic `load`).
+    LoadDyn { dst: Slot, key: Slot },
+    /// `memory[slot key] <- src` (dynamic `store`).
+    StoreDyn { key: Slot, src: Slot },
+    /// `dst <- transient[key]` (`tload K`).
+    TLoad { dst: Slot, key: u32 },
+    /// `transient[key] <- src` (`tstore K`).
+    TStore { key: u32, src: Slot },
+    /// `dst <- transient[slot key]` (dynamic `tload`).
+    TLoadDyn { dst: Slot, key: Slot },
+    /// `transient[slot key] <- src` (dynamic `tstore`).
+    TStoreDyn { key: Slot, src: Slot },
+    /// `load K; add`: `dst <- a + memory[key]`.
+    AddLoad { dst: Slot, a: Slot, key: u32 },
+    /// `load K; push imm; add`: `dst <- memory[key] + imm`.
+    LoadAddI { dst: Slot, key: u32, imm: i32 },
+    /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
+    LoadSubI { dst: Slot, key: u32, imm: i32 },
+    /// `load K; push imm; add; store K`.
+    IncMem { key: u32, imm: i32 },
+    /// `load K; push imm; sub; store K`.
+    DecMem { key: u32, imm: i32 },
+
+    /// Continues at `target`.
+    Jump { target: u32 },
+    /// `jumpif`: continues at `target` if `a != 0`.
+    BrNz { a: Slot, target: u32 },
+    /// `load K; jumpif`: continues at `target` if `memory[key] != 0`.
+    BrLoadNz { key: u32, target: u32 },
+    /// `load K; push imm; eq; jumpif`.
+    BrLoadEqI { key: u32, imm: i32, target: u32 },
+    /// `load K; push imm; ne; jumpif`.
+    BrLoadNeI { key: u32, imm: i32, target: u32 },
+    /// `load K; push imm; lt; jumpif`.
+    BrLoadLtI { key: u32, imm: i32, target: u32 },
+    /// `load K; push imm; le; jumpif`.
+    BrLoadLeI { key: u32, imm: i32, target: u32 },
+    /// `load K; push imm; gt; jumpif`.
+    BrLoadGtI { key: u32, imm: i32, target: u32 },
+    /// `load K; push imm; ge; jumpif`.
+    BrLoadGeI { key: u32, imm: i32, target: u32 },
+    /// `eq; jumpif`.
+    BrEq { a: Slot, b: Slot, target: u32 },
+    /// `push imm; eq; jumpif`.
+    BrEqI { a: Slot, imm: i32, target: u32 },
+    /// `ne; jumpif`.
+    BrNe { a: Slot, b: Slot, target: u32 },
+    /// `push imm; ne; jumpif`.
+    BrNeI { a: Slot, imm: i32, target: u32 },
+    /// `lt; jumpif`.
+    BrLt { a: Slot, b: Slot, target: u32 },
+    /// `push imm; lt; jumpif`.
+    BrLtI { a: Slot, imm: i32, target: u32 },
+    /// `le; jumpif`.
+    BrLe { a: Slot, b: Slot, target: u32 },
+    /// `push imm; le; jumpif`.
+    BrLeI { a: Slot, imm: i32, target: u32 },
+    /// `gt; jumpif`.
+    BrGt { a: Slot, b: Slot, target: u32 },
+    /// `push imm; gt; jumpif`.
+    BrGtI { a: Slot, imm: i32, target: u32 },
+    /// `ge; jumpif`.
+    BrGe { a: Slot, b: Slot, target: u32 },
+    /// `push imm; ge; jumpif`.
+    BrGeI { a: Slot, imm: i32, target: u32 },
+
+    /// Calls the subroutine whose first block is at `target`; its frame starts at slot
+    /// `base` of this one and reaches at most `max_height` slots above.
+    Call {
+        target: u32,
+        base: Slot,
+        max_height: u32,
+    },
+    /// Returns to the caller; with none, ends the run with `height` values in this frame.
+    Return { height: u32 },
+    /// Ends the run with `height` values in this frame.
+    Halt { height: u32 },
+    /// A host or system operation taking its arguments from slots `low..`; its result (if
+    /// any) goes to slot `low`.
+    Host { op: HostOp, low: Slot },
+    /// Never executed: closes the code so that no operation falls off its end.
+    Unreachable,
+}
+
+// The loop copies one operation per step: keep it small.
+const _: () = assert!(std::mem::size_of::<RegOp>() == 16);
+const _: () = assert!(std::mem::size_of::<Inst>() == 20);
+
+/// An operation as the loop runs it: with the gas charge of the block it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inst {
+    /// What it does.
+    pub(crate) op: RegOp,
+    /// The gas of the block it starts (all of it, or what is left after `Nop`s carrying the
+    /// part beyond `u32::MAX`), charged before it runs; 0 if it starts no block.
+    pub(crate) charge: u32,
+}
+
+/// The block an operation starts, for statistics and error locations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Its index in the analysis, or [`NO_BLOCK`].
+    pub(crate) block: u32,
+    /// The stack height at entry, in the frame.
+    pub(crate) height: u32,
+    /// Its first instruction (where a refused charge is reported).
+    pub(crate) pc: u32,
+}
+
+/// [`Entry::block`] of an operation that starts no block, or carries only a part of a
+/// block's charge (the block is entered at the operation carrying the rest).
+pub(crate) const NO_BLOCK: u32 = u32::MAX;
+
+impl RegOp {
+    /// The static memory key this operation names, if any.
+    pub(crate) fn key(&self) -> Option<u32> {
+        match *self {
+            RegOp::Load { key, .. }
+            | RegOp::Store { key, .. }
+            | RegOp::AddLoad { key, .. }
+            | RegOp::LoadAddI { key, .. }
+            | RegOp::LoadSubI { key, .. }
+            | RegOp::IncMem { key, .. }
+            | RegOp::DecMem { key, .. }
+            | RegOp::BrLoadNz { key, .. }
+            | RegOp::BrLoadEqI { key, .. }
+            | RegOp::BrLoadNeI { key, .. }
+            | RegOp::BrLoadLtI { key, .. }
+            | RegOp::BrLoadLeI { key, .. }
+            | RegOp::BrLoadGtI { key, .. }
+            | RegOp::BrLoadGeI { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The branch target, if this operation has one.
+    pub(crate) fn target_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            RegOp::Jump { target }
+            | RegOp::BrNz { target, .. }
+            | RegOp::BrLoadNz { target, .. }
+            | RegOp::BrLoadEqI { target, .. }
+            | RegOp::BrLoadNeI { target, .. }
+            | RegOp::BrLoadLtI { target, .. }
+            | RegOp::BrLoadLeI { target, .. }
+            | RegOp::BrLoadGtI { target, .. }
+            | RegOp::BrLoadGeI { target, .. }
+            | RegOp::BrEq { target, .. }
+            | RegOp::BrEqI { target, .. }
+            | RegOp::BrNe { target, .. }
+            | RegOp::BrNeI { target, .. }
+            | RegOp::BrLt { target, .. }
+            | RegOp::BrLtI { target, .. }
+            | RegOp::BrLe { target, .. }
+            | RegOp::BrLeI { target, .. }
+            | RegOp::BrGt { target, .. }
+            | RegOp::BrGtI { target, .. }
+            | RegOp::BrGe { target, .. }
+            | RegOp::BrGeI { target, .. }
+            | RegOp::Call { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+/// Register code for one contract ([`lower::lower`]).
+#[derive(Clone, Debug)]
+pub(crate) struct RegCode {
+    /// The operations; execution starts at 0.
+    pub(crate) ops: Vec<Inst>,
+    /// Per operation: the block it starts (meaningful where it charges or is an `Enter`).
+    pub(crate) entries: Vec<Entry>,
+    /// Per operation: the index of the first original instruction it executes (for a block's
+    /// charge, the block's first instruction). A fused operation that fails in a later
+    /// instruction knows that instruction's offset from this one.
+    pub(crate) pcs: Vec<u32>,
+    /// Every static key an operation names is below this (the program's number of keys).
+    pub(crate) keys: u32,
+    /// The contract's inputs (`.params N`): the main frame's first `params` slots.
+    pub(crate) params: u32,
+}
+
+impl RegCode {
+    /// Whether every block index in the code names one of `blocks` blocks (a code lowered
+    /// from an analysis with that many blocks).
+    pub(crate) fn blocks_within(&self, blocks: usize) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.block == NO_BLOCK || (e.block as usize) < blocks)
+    }
+}
