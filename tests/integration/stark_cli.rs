@@ -69,7 +69,15 @@ fn a_stark_proof_from_the_command_line() {
         p,
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    // The relation uses 4 gas: a verifier allowing 3 rejects the proof.
+    // A verifier allowing one gas less than the relation uses rejects the proof.
+    let o = coopvm(&["eval", &rel, "--args", "49,-7"]);
+    let gas: u64 = String::from_utf8_lossy(&o.stdout)
+        .split("gas used: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", out(&o)));
+    let less = (gas - 1).to_string();
     let o = coopvm(&[
         "verify",
         &rel,
@@ -78,9 +86,20 @@ fn a_stark_proof_from_the_command_line() {
         "--proof",
         p,
         "--gas-limit",
-        "3",
+        &less,
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let o = coopvm(&[
+        "verify",
+        &rel,
+        "--public",
+        "49",
+        "--proof",
+        p,
+        "--gas-limit",
+        &gas.to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     // A changed byte.
     let mut bytes = std::fs::read(&proof).unwrap();
     let mid = bytes.len() / 2;
