@@ -234,6 +234,10 @@ pub fn verify_compiled(
     // A budget of the input's length bounds what a hostile length prefix can allocate.
     let stark = ExecutionProof::read_from_bytes_with_budget(&proof.stark, proof.stark.len())
         .map_err(|e| StarkError::Invalid(format!("malformed STARK proof: {e}")))?;
+    // One encoding per proof: trailing or otherwise non-canonical bytes are refused.
+    if stark.to_bytes() != proof.stark {
+        return Err(invalid("the STARK proof's bytes are not canonical"));
+    }
     if stark.hash_fn() != HASH {
         return Err(invalid("the proof uses another hash function"));
     }
