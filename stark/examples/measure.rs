@@ -46,7 +46,9 @@ fn main() {
         "translating and assembling the relation (once per relation, prover and verifier): {:.1} ms\n",
         t.elapsed().as_secs_f64() * 1000.0
     );
-    println!("| instructions | gas | Miden cycles | trace rows (padded) | prove | proof size | verify |");
+    println!(
+        "| instructions | gas | Miden cycles | trace rows (padded) | prove | proof size | verify |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for k in sizes {
         let n = ((1u64 << k) - 8) / 5;

@@ -15,7 +15,6 @@ use miden_vm::{
 /// The hash function of the proofs this backend makes and accepts.
 const HASH: HashFunction = HashFunction::Blake3_256;
 
-
 /// A relation translated and assembled, ready to prove or verify.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -48,7 +47,6 @@ impl Compiled {
         out
     }
 }
-
 
 fn felt(v: u32) -> Felt {
     Felt::from(v)
@@ -134,11 +132,7 @@ pub fn execute(compiled: &Compiled, public: i64, private: i64) -> Result<(i64, u
 /// execution takes (the longest of Miden's trace segments: its cycles, range checks and
 /// chiplets) and the padded power of two that is proved. For measurements; it runs the
 /// relation and builds the trace, without proving.
-pub fn trace_size(
-    compiled: &Compiled,
-    public: i64,
-    private: i64,
-) -> Result<TraceSize, StarkError> {
+pub fn trace_size(compiled: &Compiled, public: i64, private: i64) -> Result<TraceSize, StarkError> {
     let mut host = host()?;
     let processor = FastProcessor::new_with_options(
         stack_inputs(public),
@@ -149,8 +143,7 @@ pub fn trace_size(
     let inputs = processor
         .execute_trace_inputs_sync(&compiled.program, &mut host)
         .map_err(|e| StarkError::NoExecution(e.to_string()))?;
-    let trace =
-        build_trace(inputs).map_err(|e| StarkError::NoExecution(e.to_string()))?;
+    let trace = build_trace(inputs).map_err(|e| StarkError::NoExecution(e.to_string()))?;
     let summary = trace.trace_len_summary();
     Ok(TraceSize {
         cycles: summary.main_trace_len(),

@@ -11,11 +11,9 @@ fn checked(src: &str) -> Result<(), StarkError> {
 /// The refusal for `src`, which must name an instruction.
 fn refused_instruction(src: &str) -> (u32, &'static str, String) {
     match checked(src) {
-        Err(StarkError::Unsupported(
-            e @ Unsupported::Instruction {
-                pc, mnemonic, ..
-            },
-        )) => (pc, mnemonic, e.to_string()),
+        Err(StarkError::Unsupported(e @ Unsupported::Instruction { pc, mnemonic, .. })) => {
+            (pc, mnemonic, e.to_string())
+        }
         other => panic!("{src}: {other:?}"),
     }
 }
@@ -36,7 +34,10 @@ fn pure_relations_pass() {
 fn host_operations_are_refused_by_name() {
     let (pc, mnemonic, message) = refused_instruction(".params 2\nadd\ndup\nlog\n");
     assert_eq!((pc, mnemonic), (2, "log"));
-    assert!(message.contains("`log`") && message.contains("host"), "{message}");
+    assert!(
+        message.contains("`log`") && message.contains("host"),
+        "{message}"
+    );
     let (_, mnemonic, _) = refused_instruction(".params 2\npop\npop\ngetcaller\n");
     assert_eq!(mnemonic, "getcaller");
     // Unreachable host operations do not matter.
