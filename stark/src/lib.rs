@@ -32,10 +32,18 @@
 //!
 //! ## Not zero-knowledge
 //!
-//! The proof does not contain the private input, but Miden's proofs are **not
-//! zero-knowledge**: the execution trace is committed without blinding and the proof opens it
-//! at random points, so a proof can leak partial information about the private input and the
-//! path the relation took. Treat the private input as *not hidden*.
+//! The proof does not contain the private input as such, but Miden 0.23's proofs are **not
+//! zero-knowledge**: the trace commitments are unsalted (the non-hiding commitment
+//! configuration), no random rows blind the trace, and the proof opens trace rows at the
+//! queried points. The prover is deterministic as well (the same inputs give the same proof
+//! bytes), so whoever holds a proof can test a guess of the private input by proving with it
+//! and comparing. Treat the private input as *not hidden*.
+//!
+//! ## Features
+//!
+//! Proving and verifying (`Compiled`, `prove`, `verify`, ...) need feature `miden`, which
+//! builds the Miden VM. Without it the crate still checks what it supports ([`check`]),
+//! translates ([`translate`]) and parses proofs ([`StarkProof::from_bytes`]).
 //!
 //! ```
 //! # #[cfg(feature = "miden")] {
