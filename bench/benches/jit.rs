@@ -183,7 +183,11 @@ fn compile_scaling(c: &mut Criterion) {
     g.sample_size(10);
     for n in [100, 1_000, 4_000, 16_000] {
         let v = verified(&sized(n));
-        for (name, opt) in [("none", OptLevel::None), ("speed", OptLevel::Speed)] {
+        for (name, opt) in [
+            ("fast", OptLevel::Fast),
+            ("none", OptLevel::None),
+            ("speed", OptLevel::Speed),
+        ] {
             let options = Options {
                 opt: Some(opt),
                 ..Options::default()

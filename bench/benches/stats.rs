@@ -44,70 +44,55 @@ fn verified(src: &str) -> Verified {
 
 const GAS: u64 = u64::MAX / 2;
 
-fn kernel(c: &mut Criterion, name: &str, v: &Verified) {
-    let code = coopvm::interp::lower(v);
-    let ctx = ExecutionContext::default();
+/// One run of `code` from the contract's initial state with statistics off.
+fn run_plain(v: &Verified, ctx: &ExecutionContext, code: &impl Execute) {
     let contract = v.contract();
-    let limit = v.limits().memory_keys;
-    let mut group = c.benchmark_group(format!("kernel/{name}"));
-    group.bench_function("stats_off", |b| {
-        b.iter(|| {
-            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-            let mut memory = Memory::new(&contract.program, &contract.state, limit);
-            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS))
-        })
-    });
-    group.bench_function("stats_on", |b| {
-        b.iter(|| {
-            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-            let mut memory = Memory::new(&contract.program, &contract.state, limit);
-            let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = code.execute_counted(
-                v.analysis(),
-                &mut env,
-                &mut NoHost,
-                &mut memory,
-                GAS,
-                &mut tally,
-            );
-            black_box((exec, tally.finish(v, stop)))
-        })
-    });
+    let mut env = Env::new(ctx, &contract.id, &contract.program.strings);
+    let mut memory = Memory::new(&contract.program, &contract.state, v.limits().memory_keys);
+    black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS));
+}
+
+/// One run of `code` (counted code, for the JIT) with statistics on, its figures derived.
+fn run_counted(v: &Verified, ctx: &ExecutionContext, code: &impl Execute) {
+    let contract = v.contract();
+    let mut env = Env::new(ctx, &contract.id, &contract.program.strings);
+    let mut memory = Memory::new(&contract.program, &contract.state, v.limits().memory_keys);
+    let mut tally = Tally::new(v.analysis());
+    let (exec, stop) = code.execute_counted(
+        v.analysis(),
+        &mut env,
+        &mut NoHost,
+        &mut memory,
+        GAS,
+        &mut tally,
+    );
+    black_box((exec, tally.finish(v, stop)));
+}
+
+/// Statistics off (`plain`) and on (`counted`) for one engine's code, as group `group/name`.
+fn kernel(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    v: &Verified,
+    plain: &impl Execute,
+    counted: &impl Execute,
+) {
+    let ctx = ExecutionContext::default();
+    let mut group = c.benchmark_group(format!("{group}/{name}"));
+    group.bench_function("stats_off", |b| b.iter(|| run_plain(v, &ctx, plain)));
+    group.bench_function("stats_on", |b| b.iter(|| run_counted(v, &ctx, counted)));
     group.finish();
 }
 
-/// The JIT's plain native code against its counted code (`compile_counted`).
-fn jit_kernel(c: &mut Criterion, name: &str, v: &Verified) {
+/// The interpreter's kernel (`kernel/`) and the JIT's plain native code against its counted
+/// code (`compile_counted`, `jit_kernel/`).
+fn kernels(c: &mut Criterion, name: &str, v: &Verified) {
+    let code = coopvm::interp::lower(v);
+    kernel(c, "kernel", name, v, &code, &code);
     let plain = coopvm::jit::compile(v).expect("compiles");
     let counted = coopvm::jit::compile_counted(v).expect("compiles");
-    let ctx = ExecutionContext::default();
-    let contract = v.contract();
-    let limit = v.limits().memory_keys;
-    let mut group = c.benchmark_group(format!("jit_kernel/{name}"));
-    group.bench_function("stats_off", |b| {
-        b.iter(|| {
-            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-            let mut memory = Memory::new(&contract.program, &contract.state, limit);
-            black_box(plain.execute(&mut env, &mut NoHost, &mut memory, GAS))
-        })
-    });
-    group.bench_function("stats_on", |b| {
-        b.iter(|| {
-            let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
-            let mut memory = Memory::new(&contract.program, &contract.state, limit);
-            let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = counted.execute_counted(
-                v.analysis(),
-                &mut env,
-                &mut NoHost,
-                &mut memory,
-                GAS,
-                &mut tally,
-            );
-            black_box((exec, tally.finish(v, stop)))
-        })
-    });
-    group.finish();
+    kernel(c, "jit_kernel", name, v, &plain, &counted);
 }
 
 fn whole_run(c: &mut Criterion, name: &str, v: &Verified) {
@@ -152,53 +137,15 @@ fn all_pairs(name: &str, v: &Verified) {
     let plain = coopvm::jit::compile(v).expect("compiles");
     let counted = coopvm::jit::compile_counted(v).expect("compiles");
     let ctx = ExecutionContext::default();
-    let contract = v.contract();
-    let limit = v.limits().memory_keys;
-    let fresh = || {
-        (
-            Env::new(&ctx, &contract.id, &contract.program.strings),
-            Memory::new(&contract.program, &contract.state, limit),
-        )
-    };
     pairs(
         &format!("kernel/{name}"),
-        || {
-            let (mut env, mut memory) = fresh();
-            black_box(code.execute(&mut env, &mut NoHost, &mut memory, GAS));
-        },
-        || {
-            let (mut env, mut memory) = fresh();
-            let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = code.execute_counted(
-                v.analysis(),
-                &mut env,
-                &mut NoHost,
-                &mut memory,
-                GAS,
-                &mut tally,
-            );
-            black_box((exec, tally.finish(v, stop)));
-        },
+        || run_plain(v, &ctx, &code),
+        || run_counted(v, &ctx, &code),
     );
     pairs(
         &format!("jit_kernel/{name}"),
-        || {
-            let (mut env, mut memory) = fresh();
-            black_box(plain.execute(&mut env, &mut NoHost, &mut memory, GAS));
-        },
-        || {
-            let (mut env, mut memory) = fresh();
-            let mut tally = Tally::new(v.analysis());
-            let (exec, stop) = counted.execute_counted(
-                v.analysis(),
-                &mut env,
-                &mut NoHost,
-                &mut memory,
-                GAS,
-                &mut tally,
-            );
-            black_box((exec, tally.finish(v, stop)));
-        },
+        || run_plain(v, &ctx, &plain),
+        || run_counted(v, &ctx, &counted),
     );
 }
 
@@ -210,10 +157,8 @@ fn benches(c: &mut Criterion) {
     }
     let sum = verified(&sum_loop(10_000));
     let fib = verified(&fib(20));
-    kernel(c, "sum_loop_10000", &sum);
-    kernel(c, "fib_20", &fib);
-    jit_kernel(c, "sum_loop_10000", &sum);
-    jit_kernel(c, "fib_20", &fib);
+    kernels(c, "sum_loop_10000", &sum);
+    kernels(c, "fib_20", &fib);
     whole_run(c, "fib_20", &fib);
 }
 

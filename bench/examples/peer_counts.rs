@@ -11,11 +11,15 @@
 //! Arguments: the kernel (`coopvm_bench::kernels`), the engine (`native`, `interp`, `jit`,
 //! `wasmi`, `wasmtime`, and for `tiny` also `jit-protocol`: the run protocol
 //! (`coopvm::run::run`) around code compiled once, and `jit-run`: `Engine::Jit.run`, which
-//! also finds the code in the engine's cache), then optionally `n` (default: the
+//! also finds the code in the engine's cache; `interp-protocol` is the run protocol around
+//! the interpreter's lowered code, for any kernel, as is `jit-protocol`), then optionally
+//! `n` (default: the
 //! kernel's) and the repetitions (default 1). Callgrind's "Collected" line is then the
 //! instruction count of the repetitions alone; ratios of two engines on one kernel do not
 //! depend on the machine's load. `wasmi` and `wasmtime` need the `peers` feature; without
 //! it the example builds without them and counts coopvm's engines and native Rust only.
+//! For `jit`, `JIT_OPT=fast|none|speed` compiles at that [`coopvm::jit::OptLevel`] instead
+//! of the JIT's own choice.
 
 use coopvm::host::Env;
 use coopvm::memory::Memory;
@@ -39,7 +43,7 @@ fn measured(reps: u32, f: &mut dyn FnMut() -> i64) -> i64 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage =
-        "usage: peer_counts <kernel> <native|interp|jit|jit-protocol|jit-run|wasmi|wasmtime> [n] [reps]";
+        "usage: peer_counts <kernel> <native|interp|interp-protocol|jit|jit-protocol|jit-run|wasmi|wasmtime> [n] [reps]";
     let (Some(kernel), Some(engine)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::FAILURE;
@@ -81,7 +85,18 @@ fn main() -> ExitCode {
             measured(reps, &mut f)
         }
         "jit" => {
-            let code = coopvm::jit::compile(&v).expect("the kernel compiles");
+            // `JIT_OPT=fast|none|speed` picks Cranelift's tier (default: the JIT's choice).
+            let opt = match std::env::var("JIT_OPT").as_deref() {
+                Ok("fast") => Some(coopvm::jit::OptLevel::Fast),
+                Ok("none") => Some(coopvm::jit::OptLevel::None),
+                Ok("speed") => Some(coopvm::jit::OptLevel::Speed),
+                _ => None,
+            };
+            let options = coopvm::jit::Options {
+                opt,
+                ..Default::default()
+            };
+            let code = coopvm::jit::compile_with_options(&v, options).expect("the kernel compiles");
             let mut f = || {
                 let mut env = Env::new(&ctx, &contract.id, &contract.program.strings);
                 let mut memory = Memory::new(&contract.program, &contract.state, keys);
@@ -96,6 +111,16 @@ fn main() -> ExitCode {
             let mut f = || {
                 let params = RunParams::new(&ctx, &state, GAS);
                 top(&coopvm::run::run(&code, &v, params, &mut NoHost).stack)
+            };
+            f();
+            measured(reps, &mut f)
+        }
+        "interp-protocol" => {
+            let lowered = interp::lowered(&v);
+            let state = contract.state.clone();
+            let mut f = || {
+                let params = RunParams::new(&ctx, &state, GAS);
+                top(&coopvm::run::run(&*lowered, &v, params, &mut NoHost).stack)
             };
             f();
             measured(reps, &mut f)

@@ -17,11 +17,12 @@
 //! defaults implement the classic rule "compile once interpretation has cost about as much as
 //! compiling": interpreted code costs an order of magnitude more per unit of gas than JIT
 //! code, and [`Policy::gas`] is about as much interpretation as compiling a typical contract
-//! takes. Tiny contracts (tens of gas) are dominated by the run protocol on either engine, so
-//! the JIT saves them little; [`Policy::runs`] bounds what they can spend interpreted before
-//! being compiled anyway, at the cost of one compile. The measurements behind the defaults
-//! come from `cargo bench -p coopvm-bench --bench jit`; the README ("The JIT and tiering")
-//! keeps the figures.
+//! takes. A contract whose runs use little gas (under [`Policy::min_gas_per_run`] on
+//! average) is never compiled: the run protocol dominates it on either engine, and native
+//! code's per-run set-up costs more than it saves, so it runs faster interpreted. Other
+//! contracts are compiled after [`Policy::runs`] runs at the latest. The measurements behind
+//! the defaults come from `cargo bench -p coopvm-bench --bench jit` and callgrind counts of
+//! `peer_counts`; the README ("The JIT and tiering") keeps the figures.
 //!
 //! Entries are kept for at most [`Policy::capacity`] contracts; the least recently used is
 //! dropped first, and its native code is freed when the last run and the last thread
@@ -33,7 +34,8 @@
 //! use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits, NoHost, RunParams};
 //! use coopvm_engine::tier::{CodeCache, Policy, Tier};
 //! let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
-//! let cache = CodeCache::new(Policy { runs: 2, background: false, ..Policy::default() });
+//! let policy = Policy { runs: 2, background: false, min_gas_per_run: 0, ..Policy::default() };
+//! let cache = CodeCache::new(policy);
 //! let ctx = ExecutionContext::default();
 //! let params = RunParams::new(&ctx, &v.contract().state, 100);
 //! let (first, tier) = cache.run(&v, params, &mut NoHost);
@@ -53,6 +55,12 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+/// [`Policy::min_gas_per_run`] by default: below about this much gas a run, the interpreter
+/// runs a contract in fewer instructions than native code under the full run protocol
+/// (measured with callgrind on the counter contract and on short loops: the break-even lies
+/// between 250 and 450 gas; see the README).
+pub const MIN_GAS_PER_RUN: u64 = 300;
 
 /// When a contract counts as hot, and how many contracts the cache keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +84,11 @@ pub struct Policy {
     /// by gas, so big contracts wait until interpreting them has cost about what compiling
     /// them will. 0: the estimate plays no part.
     pub gas_per_compile_unit: u64,
+    /// Contracts whose interpreted runs used less gas than this on average stay on the
+    /// interpreter, however often they run: for them the run protocol dominates, and native
+    /// code's per-run set-up costs more than its faster instructions save (measured; see the
+    /// README). 0: every hot contract is compiled.
+    pub min_gas_per_run: u64,
 }
 
 impl Default for Policy {
@@ -89,6 +102,7 @@ impl Default for Policy {
             max_code_len: 16_384,
             background: true,
             gas_per_compile_unit: 4_000,
+            min_gas_per_run: MIN_GAS_PER_RUN,
         }
     }
 }
@@ -103,6 +117,7 @@ impl Policy {
         max_code_len: usize::MAX,
         background: false,
         gas_per_compile_unit: 0,
+        min_gas_per_run: 0,
     };
 }
 
@@ -451,7 +466,13 @@ impl CodeCache {
 
     /// Whether `entry` (of `verified`) is hot under the policy.
     fn is_hot(&self, entry: &Entry, verified: &Verified) -> bool {
-        if entry.runs.load(Ordering::Relaxed) >= self.policy.runs {
+        let runs = entry.runs.load(Ordering::Relaxed);
+        let gas = entry.gas.load(Ordering::Relaxed);
+        if runs > 0 && gas < u64::from(runs).saturating_mul(self.policy.min_gas_per_run) {
+            // Too little work per run for native code to pay off.
+            return false;
+        }
+        if runs >= self.policy.runs {
             return true;
         }
         let threshold = *entry.gas_threshold.get_or_init(|| {
@@ -462,7 +483,7 @@ impl CodeCache {
             let estimate = coopvm_jit::compile_estimate(verified);
             self.policy.gas.max(estimate.saturating_mul(per_unit))
         });
-        entry.gas.load(Ordering::Relaxed) >= threshold
+        gas >= threshold
     }
 
     /// Waits until no background compile is queued or running (for tests and benchmarks
@@ -576,6 +597,7 @@ mod tests {
             runs: 3,
             gas: u64::MAX,
             background: false,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(1);
@@ -592,10 +614,32 @@ mod tests {
             gas: 7,
             background: false,
             gas_per_compile_unit: 0,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(1); // 3 gas a run
         let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &v)).collect();
+        use Tier::*;
+        assert_eq!(tiers, [Interp, Interp, Interp, Jit, Jit]);
+    }
+
+    #[test]
+    fn contracts_doing_little_per_run_stay_on_the_interpreter() {
+        let policy = Policy {
+            runs: 3,
+            gas: u64::MAX,
+            background: false,
+            ..Policy::default()
+        };
+        let tiny = contract(1); // 3 gas a run
+        let cache = CodeCache::new(policy);
+        assert!((0..10).all(|_| go(&cache, &tiny) == Tier::Interp));
+        assert_eq!(cache.compiled(), 0);
+        // A countdown from 100: 506 gas a run, over the default minimum.
+        let src = "push 100\nl: dup\njumpif b\npop\nhalt\nb: push 1\nsub\njump l\n";
+        let busy = verify(assemble("t", src).unwrap(), &Limits::default()).unwrap();
+        const { assert!(MIN_GAS_PER_RUN > 3 && MIN_GAS_PER_RUN <= 500) };
+        let tiers: Vec<Tier> = (0..5).map(|_| go(&cache, &busy)).collect();
         use Tier::*;
         assert_eq!(tiers, [Interp, Interp, Interp, Jit, Jit]);
     }
@@ -651,6 +695,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 2,
             gas: u64::MAX,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let v = contract(5);
@@ -666,6 +711,7 @@ mod tests {
         let cache = CodeCache::new(Policy {
             runs: 3,
             background: false,
+            min_gas_per_run: 0,
             ..Policy::default()
         });
         let contracts: Vec<Verified> = (0..8).map(contract).collect();

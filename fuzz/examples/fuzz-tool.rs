@@ -118,7 +118,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let (mut programs, mut runs) = (0u64, 0u64);
             let mut outcomes = std::collections::BTreeMap::<&str, u64>::new();
             for i in 0..count {
-                let data = seeds::pseudo_random(seed.wrapping_mul(1_000_003).wrapping_add(i) | 1, 512);
+                let data = coopvm_testgen::bytes(seed.wrapping_mul(1_000_003).wrapping_add(i) | 1, 512);
                 let case = differential_case(&data).ok_or("no case")?;
                 let checked = coopvm_fuzz::case::check(&case).map_err(|report| format!("input {i}: {report}"))?;
                 if checked.runs > 0 {

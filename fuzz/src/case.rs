@@ -14,6 +14,7 @@ use coopvm::error::{ErrorKind, VmError, VmResult};
 use coopvm::host::HostCx;
 use coopvm::{asm::assemble, verify, Arg, Engine, ExecutionContext, Host, Limits, Outcome};
 use coopvm::{RunParams, Verified};
+use std::fmt;
 use std::sync::OnceLock;
 
 /// Which host a case runs against.
@@ -53,9 +54,6 @@ pub struct Case {
 
 /// The first line of a saved case.
 const CASE_TITLE: &str = "; coopvm differential case";
-
-/// Gas limits are swept one by one up to this full cost; above it, a spread of limits.
-pub const SWEEP_ALL_UP_TO: u64 = 200;
 
 /// What [`check`] ran.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -234,6 +232,74 @@ pub struct Observed {
     pub host: String,
 }
 
+/// A host after a run.
+enum HostAfter {
+    Coop(CoopHost),
+    Failing(FailingHost),
+}
+
+impl HostAfter {
+    /// Writes what [`Observed::host`] holds: the domain tables, the committed events and (for
+    /// a failing host) the call count.
+    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            HostAfter::Coop(host) => write!(out, "{:?}\n{:?}", host.domain, host.events()),
+            HostAfter::Failing(host) => write!(
+                out,
+                "{:?}\n{:?}\ncalls {}",
+                host.inner.domain,
+                host.inner.events(),
+                host.calls
+            ),
+        }
+    }
+
+    /// The host's text ([`Observed::host`]).
+    fn text(&self) -> String {
+        let mut out = String::new();
+        // Writing to a `String` does not fail.
+        let _ = self.write(&mut out);
+        out
+    }
+
+    /// The host's world and, for a failing host, its call count.
+    fn parts(&self) -> (&CoopHost, Option<u32>) {
+        match self {
+            HostAfter::Coop(host) => (host, None),
+            HostAfter::Failing(host) => (&host.inner, Some(host.calls)),
+        }
+    }
+
+    /// The domain tables as text (part of [`HostAfter::text`]).
+    fn domain_text(&self) -> String {
+        format!("{:?}", self.parts().0.domain)
+    }
+
+    /// Whether this host's text would be `other`'s, given `other`'s domain tables as text
+    /// ([`HostAfter::domain_text`]): the events and call counts are compared as values, the
+    /// domain tables as they are written, stopping at the first difference.
+    fn matches(&self, other: &HostAfter, other_domain: &str) -> bool {
+        /// Checks what is written against the rest of the expected text.
+        struct Matching<'a>(&'a str);
+        impl fmt::Write for Matching<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 = self.0.strip_prefix(s).ok_or(fmt::Error)?;
+                Ok(())
+            }
+            fn write_char(&mut self, c: char) -> fmt::Result {
+                self.0 = self.0.strip_prefix(c).ok_or(fmt::Error)?;
+                Ok(())
+            }
+        }
+        let ((a, calls_a), (b, calls_b)) = (self.parts(), other.parts());
+        if calls_a != calls_b || a.events() != b.events() {
+            return false;
+        }
+        let mut m = Matching(other_domain);
+        fmt::write(&mut m, format_args!("{:?}", a.domain)).is_ok() && m.0.is_empty()
+    }
+}
+
 impl Case {
     /// Assembles and verifies the case's contract: `None` when it does not assemble or
     /// verify (not a divergence: both engines only ever see verified code).
@@ -244,6 +310,16 @@ impl Case {
 
     /// Runs `v` on `engine` with gas limit `gas`, against a fresh copy of the case's host.
     pub fn run(&self, v: &Verified, engine: Engine, gas: u64) -> Observed {
+        let (outcome, after) = self.run_keeping_host(v, engine, gas);
+        Observed {
+            outcome,
+            host: after.text(),
+        }
+    }
+
+    /// Runs `v` like [`Case::run`], handing back the host itself (its text is only written
+    /// when needed).
+    fn run_keeping_host(&self, v: &Verified, engine: Engine, gas: u64) -> (Outcome, HostAfter) {
         let world = base_world().clone();
         match &self.host {
             HostKind::Coop => {
@@ -254,8 +330,7 @@ impl Case {
                         .with_args(&self.args);
                     (engine.run_params(v, params, host), ())
                 });
-                let host = format!("{:?}\n{:?}", host.domain, host.events());
-                Observed { outcome, host }
+                (outcome, HostAfter::Coop(host))
             }
             HostKind::Failing {
                 kind,
@@ -274,13 +349,7 @@ impl Case {
                     .with_calls(&engine)
                     .with_args(&self.args);
                 let outcome = engine.run_params(v, params, &mut host);
-                let host = format!(
-                    "{:?}\n{:?}\ncalls {}",
-                    host.inner.domain,
-                    host.inner.events(),
-                    host.calls
-                );
-                Observed { outcome, host }
+                (outcome, HostAfter::Failing(host))
             }
         }
     }
@@ -455,23 +524,6 @@ fn parse_args(value: &str) -> Result<Vec<Arg>, String> {
         .collect()
 }
 
-/// The gas limits tried for a program whose reference run used `full` (of `limit`): every
-/// limit up to `full + 1` when `full` is at most [`SWEEP_ALL_UP_TO`], else a spread of 24
-/// plus the edges.
-pub fn gas_limits(full: u64, limit: u64) -> Vec<u64> {
-    let mut g: Vec<u64> = if full <= SWEEP_ALL_UP_TO {
-        (0..=full + 1).collect()
-    } else {
-        let mut g: Vec<u64> = (0..24).map(|i| full / 24 * i).collect();
-        g.extend([full - 1, full, full + 1, full / 2 + 1]);
-        g
-    };
-    g.retain(|&x| x <= limit);
-    g.sort_unstable();
-    g.dedup();
-    g
-}
-
 /// Checks the case: see [`check_verified`].
 pub fn check(case: &Case) -> Result<Checked, String> {
     match case.verified() {
@@ -483,29 +535,46 @@ pub fn check(case: &Case) -> Result<Checked, String> {
 /// Checks the case, for its verified contract `v` (the case's source is only used in
 /// reports): every engine of [`Engine::ALL`] gives the interpreter's outcome and leaves the
 /// host as the interpreter does, at the case's gas limit and at every limit of
-/// [`gas_limits`]; and the interpreter keeps the gas laws: below the reference run's gas the
+/// [`coopvm_testgen::gas_limits`] up to the case's; and the interpreter keeps the gas laws: below the reference run's gas the
 /// run ends with `out_of_gas` having used exactly the limit, and from it on the outcome is
 /// the reference run's. Returns what it ran, or a report of the first disagreement with the
 /// case as readable assembly.
 pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
-    let reference = compare(case, v, case.gas)?;
+    let (outcome, host) = compare(case, v, case.gas)?;
+    let reference = Observed {
+        outcome,
+        host: host.text(),
+    };
     let full = reference.outcome.gas_used;
     let mut runs = 1;
-    for gas in gas_limits(full, case.gas) {
-        let got = compare(case, v, gas)?;
+    for gas in coopvm_testgen::gas_limits(full, case.gas)
+        .into_iter()
+        .filter(|&g| g <= case.gas)
+    {
+        let (out, host) = compare(case, v, gas)?;
         runs += 1;
-        let out = &got.outcome;
-        let law = if gas < full {
+        // (The host is written as text only where the law compares it, or for a report.)
+        let (law, got) = if gas < full {
             match &out.result {
-                Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => None,
-                _ => Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"),
+                Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => (None, None),
+                _ => (Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"), None),
             }
-        } else if same_but_gas_limit(&got, &reference) {
-            None
         } else {
-            Some("with at least the reference run's gas, the outcome must be the reference run's")
+            let got = Observed {
+                outcome: out.clone(),
+                host: host.text(),
+            };
+            if same_but_gas_limit(&got, &reference) {
+                (None, None)
+            } else {
+                (Some("with at least the reference run's gas, the outcome must be the reference run's"), Some(got))
+            }
         };
         if let Some(law) = law {
+            let got = got.unwrap_or_else(|| Observed {
+                outcome: out,
+                host: host.text(),
+            });
             return Err(report(
                 case,
                 &format!(
@@ -541,15 +610,28 @@ fn same_but_gas_limit(a: &Observed, b: &Observed) -> bool {
     strip(a) == strip(b)
 }
 
-/// Every engine at `gas`, against the interpreter; returns the interpreter's run.
-fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
-    let want = case.run(v, Engine::Interp, gas);
+/// Every engine at `gas`, against the interpreter; returns the interpreter's run. (Events and
+/// call counts are compared as values; the interpreter's domain tables are written as text
+/// once, and every other engine's are compared with that text as they are written; a host is
+/// written out in full only for a report.)
+fn compare(case: &Case, v: &Verified, gas: u64) -> Result<(Outcome, HostAfter), String> {
+    let (want, want_host) = case.run_keeping_host(v, Engine::Interp, gas);
+    let mut want_domain = None;
     for &engine in Engine::ALL {
         if engine == Engine::Interp {
             continue;
         }
-        let got = case.run(v, engine, gas);
-        if got != want {
+        let (outcome, after) = case.run_keeping_host(v, engine, gas);
+        let domain = want_domain.get_or_insert_with(|| want_host.domain_text());
+        if outcome != want || !after.matches(&want_host, domain) {
+            let want = Observed {
+                outcome: want,
+                host: want_host.text(),
+            };
+            let got = Observed {
+                outcome,
+                host: after.text(),
+            };
             return Err(report(
                 case,
                 &format!(
@@ -559,7 +641,7 @@ fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
             ));
         }
     }
-    Ok(want)
+    Ok((want, want_host))
 }
 
 fn report(case: &Case, what: &str) -> String {

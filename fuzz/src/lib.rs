@@ -4,12 +4,12 @@
 //! `fuzz-tool replay` call them directly, so a saved input replays without libFuzzer.
 
 pub mod case;
-pub mod gen;
 pub mod seeds;
 pub mod store;
 
 use arbitrary::Unstructured;
 use case::{Case, HostKind};
+use coopvm::error::ErrorKind;
 use coopvm::vmi::data::MAX_DEPTH;
 use coopvm::vmi::DataValue;
 use coopvm::{asm::assemble, codec, disasm::disassemble, verify, Limits};
@@ -36,7 +36,34 @@ pub fn differential_case(data: &[u8]) -> Option<Case> {
                 ..case
             })
         }
-        None => Some(gen::case(&mut Unstructured::new(data))),
+        None => Some(generated_case(&mut Unstructured::new(data))),
+    }
+}
+
+/// A differential case from the input's choices: the host (the cooperative world, or one
+/// time in four a failing host with any error kind), the caller and the program
+/// ([`coopvm_testgen::program`], with its limits and inputs), at gas limit
+/// [`MAX_FUZZ_GAS`].
+pub fn generated_case(u: &mut Unstructured) -> Case {
+    let host = if u.int_in_range(0..=3u8).unwrap_or(0) == 3 {
+        let kind = ErrorKind::ALL[u.choose_index(ErrorKind::ALL.len()).unwrap_or(0)];
+        HostKind::Failing {
+            kind,
+            after: u.int_in_range(0..=3).unwrap_or(0),
+            charge: [0, 1, 7, 1000][u.choose_index(4).unwrap_or(0)],
+        }
+    } else {
+        HostKind::Coop
+    };
+    let ctx = coopvm_testgen::context(u);
+    let g = coopvm_testgen::program(u);
+    Case {
+        source: g.source,
+        args: g.args,
+        limits: g.limits,
+        host,
+        ctx,
+        gas: MAX_FUZZ_GAS,
     }
 }
 
@@ -127,7 +154,7 @@ fn verify_budget(instructions: usize) -> Duration {
 pub fn verify_target(data: &[u8]) {
     let contract = match codec::decode(data) {
         Ok(c) => c,
-        Err(_) => seeds::raw_contract(&mut Unstructured::new(data)),
+        Err(_) => coopvm_testgen::raw_contract(&mut Unstructured::new(data)),
     };
     let len = contract.program.code.len();
     let limits = Limits {
@@ -228,18 +255,7 @@ pub fn datavalue(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// A deterministic stream of bytes (xorshift64*).
-    fn bytes(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed.max(1);
-        (0..n)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-            })
-            .collect()
-    }
+    use coopvm_testgen::bytes;
 
     #[test]
     fn generated_cases_verify_and_agree() {

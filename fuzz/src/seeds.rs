@@ -1,86 +1,12 @@
 //! Seed corpora: the examples, the saved regression cases and the library programs of the
-//! base world, in the form each target reads; and raw instruction streams for `verify`.
+//! base world, in the form each target reads; and pseudo-random inputs.
 
 use crate::case::{Case, HostKind, DOUBLER, SPENDER};
 use crate::CASE_PREFIX;
-use arbitrary::Unstructured;
-use coopvm::isa::OperandKind;
 use coopvm::vmi::DataValue;
-use coopvm::{asm::assemble, codec, Contract, ExecutionContext, Insn, Op, Program};
-use std::path::{Path, PathBuf};
-
-/// A raw instruction stream from the input's choices: any opcode (every other one a push, so
-/// more streams keep the stack discipline), operands in range, targets anywhere. It reaches
-/// shapes no structured generator writes (unreachable code, jumps into loops, main called
-/// as a subroutine).
-pub fn raw_contract(u: &mut Unstructured) -> Contract {
-    let n = u.int_in_range(1..=48usize).unwrap_or(1);
-    let ops: Vec<(u8, i8)> = (0..n)
-        .map(|_| (u.arbitrary().unwrap_or(0), u.arbitrary().unwrap_or(0)))
-        .collect();
-    let len = ops.len() as i64;
-    let code = ops
-        .iter()
-        .map(|&(o, a)| {
-            let op = if o % 2 == 0 {
-                Op::Push
-            } else {
-                Op::ALL[(o / 2) as usize % Op::ALL.len()]
-            };
-            let arg = match op.info().operand {
-                OperandKind::None => 0,
-                OperandKind::Imm => i64::from(a),
-                OperandKind::Str | OperandKind::Key => i64::from(a).rem_euclid(2),
-                OperandKind::Target => i64::from(a).rem_euclid(len + 1),
-            };
-            Insn::with(op, arg)
-        })
-        .collect();
-    Contract {
-        id: "raw".into(),
-        params: u.int_in_range(0..=2).unwrap_or(0),
-        program: Program {
-            code,
-            keys: vec!["a".into(), "b".into()],
-            strings: vec!["did:key:bob".into(), "makers".into()],
-        },
-        ..Default::default()
-    }
-}
-
-/// Every `.casm` file under `dir`, sorted.
-pub fn casm_files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "casm") {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out.sort();
-    out
-}
-
-/// A deterministic byte stream (xorshift64*).
-pub fn pseudo_random(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.max(1);
-    (0..n)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect()
-}
+use coopvm::{asm::assemble, codec, ExecutionContext};
+use coopvm_testgen::{bytes, casm_files};
+use std::path::Path;
 
 /// The seeds of every target, by target name: (file name, bytes). `root` is the coopvm
 /// checkout (its `examples/` and `tests/regressions/` are read).
@@ -138,18 +64,10 @@ pub fn all(root: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
         out.push((
             "differential",
             name.clone(),
-            pseudo_random(i + 1, 64 + 16 * i as usize),
+            bytes(i + 1, 64 + 16 * i as usize),
         ));
-        out.push((
-            "verify",
-            name.clone(),
-            pseudo_random(i + 101, 32 + 4 * i as usize),
-        ));
-        out.push((
-            "store",
-            name.clone(),
-            pseudo_random(i + 201, 16 + 4 * i as usize),
-        ));
+        out.push(("verify", name.clone(), bytes(i + 101, 32 + 4 * i as usize)));
+        out.push(("store", name.clone(), bytes(i + 201, 16 + 4 * i as usize)));
     }
     let deep = (0..coopvm::vmi::data::MAX_DEPTH - 1)
         .fold(DataValue::Int(1), |v, _| DataValue::List(vec![v]));

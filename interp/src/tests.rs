@@ -652,7 +652,7 @@ impl Host for Recorder {
     }
     fn call_contract(&mut self, cx: &mut HostCx, contract: &str, arg: i64) -> VmResult<i64> {
         self.note(cx, format!("call_contract({contract},{arg})"))?;
-        Ok(arg * 2)
+        Ok(arg.wrapping_mul(2))
     }
     fn get_balance(&mut self, cx: &mut HostCx, coop: &str, member: &str) -> VmResult<i64> {
         self.note(cx, format!("get_balance({coop},{member})"))?;
@@ -972,6 +972,8 @@ fn step_api_matches_a_full_run() {
 use crate::step::Stepper;
 use coopvm_core::run::Session;
 use coopvm_core::stats::{run_with_stats, Stats, Stop, Tally};
+use coopvm_testgen::arbitrary::Unstructured;
+use coopvm_testgen::gas_limits;
 use proptest::prelude::*;
 
 /// `v` stepped to the end with the one-to-one machine (the reference): the outcome as the
@@ -1069,34 +1071,12 @@ fn agree_with(v: &Verified, state: &State, args: &[coopvm_core::Arg], gases: &[u
     first.unwrap_or(0)
 }
 
-/// Gas limits for a program whose full run uses `full`: all of them when few, else a spread.
-fn gas_limits(full: u64) -> Vec<u64> {
-    if full <= 300 {
-        return (0..=full + 1).collect();
-    }
-    let mut g: Vec<u64> = (0..30).map(|i| full * i / 30).collect();
-    g.extend([full - 1, full, full + 1]);
-    g
-}
-
 /// Every example under `examples/`, verified (a relation gets inputs pushed in front).
 fn examples() -> Vec<(String, Verified)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("readable directory") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "casm") {
-                out.push(path);
-            }
-        }
-    }
-    let mut paths = Vec::new();
-    walk(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")),
-        &mut paths,
-    );
-    paths.sort();
+    let paths = coopvm_testgen::casm_files(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples"
+    )));
     paths
         .into_iter()
         .map(|path| {
@@ -1137,14 +1117,14 @@ fn register_code_agrees_with_stepping_on_every_example() {
     for (name, v) in &all {
         let state = v.contract().state.clone();
         let full = agree(v, &state, &[coopvm_core::DEFAULT_GAS_LIMIT]);
-        agree(v, &state, &gas_limits(full));
+        agree(v, &state, &gas_limits(full, 7));
         let params = v.contract().params as usize;
         if params > 0 {
             // Inputs as the examples take them: a member's DID first, then integers.
             let mut args = vec![coopvm_core::Arg::Str("did:key:bob".into())];
             args.extend(coopvm_core::Arg::ints(&[7, 1, 3][..params - 1]));
             let full = agree_with(v, &state, &args, &[coopvm_core::DEFAULT_GAS_LIMIT]);
-            agree_with(v, &state, &args, &gas_limits(full));
+            agree_with(v, &state, &args, &gas_limits(full, 7));
         }
         // The register code is shorter than the stream it replaces.
         let code = lower(v);
@@ -1152,409 +1132,9 @@ fn register_code_agrees_with_stepping_on_every_example() {
     }
 }
 
-/// A program generator driven by a tape of choices, aimed at the register code's rewrites:
-/// stack shuffles (`dup`, `swap`, `pop` in any order), constants of every width as operands,
-/// comparisons feeding `jumpif`, the fused memory shapes, host operations between them,
-/// loops, calls and recursion, `halt` and jumps to the end anywhere.
-struct Gen<'t> {
-    tape: &'t [u32],
-    at: usize,
-    out: String,
-    labels: u32,
-    subs: Vec<(String, u32, u32)>,
-    budget: u32,
-}
-
-const KEYS: [&str; 3] = ["a", "b", "c"];
-const IMMS: [i64; 12] = [
-    0,
-    1,
-    -1,
-    2,
-    7,
-    i32::MAX as i64,
-    i32::MIN as i64,
-    1 << 31,
-    -(1 << 40),
-    i64::MAX,
-    i64::MIN,
-    -50,
-];
-const BINARY: [&str; 13] = [
-    "add", "sub", "mul", "div", "mod", "eq", "ne", "lt", "le", "gt", "ge", "and", "or",
-];
-const COMPARE: [&str; 6] = ["eq", "ne", "lt", "le", "gt", "ge"];
-
-impl Gen<'_> {
-    fn pick(&mut self, n: u32) -> u32 {
-        let v = self.tape.get(self.at).copied().unwrap_or(0);
-        self.at += 1;
-        v % n.max(1)
-    }
-
-    fn emit(&mut self, line: &str) {
-        self.out.push_str(line);
-        self.out.push('\n');
-    }
-
-    fn label(&mut self) -> String {
-        self.labels += 1;
-        format!("L{}", self.labels)
-    }
-
-    fn imm(&mut self) -> i64 {
-        if self.pick(3) == 0 {
-            IMMS[self.pick(IMMS.len() as u32) as usize]
-        } else {
-            i64::from(self.pick(9)) - 2
-        }
-    }
-
-    /// Brings the height from `h` to `want`.
-    fn fix(&mut self, mut h: u32, want: u32) {
-        while h > want {
-            self.emit("pop");
-            h -= 1;
-        }
-        while h < want {
-            let v = self.imm();
-            self.emit(&format!("push {v}"));
-            h += 1;
-        }
-    }
-
-    /// Statements from height `h`, never consuming below `floor`; returns the height after.
-    fn block(&mut self, mut h: u32, floor: u32, depth: u32) -> u32 {
-        let n = self.pick(8) + 1;
-        for _ in 0..n {
-            if self.budget == 0 {
-                break;
-            }
-            self.budget -= 1;
-            h = self.stmt(h, floor, depth);
-        }
-        h
-    }
-
-    fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
-        let avail = h - floor;
-        match self.pick(29) {
-            0..=2 => {
-                let v = self.imm();
-                self.emit(&format!("push {v}"));
-                h + 1
-            }
-            3..=5 if avail >= 2 => {
-                let op = BINARY[self.pick(13) as usize];
-                self.emit(op);
-                h - 1
-            }
-            6 if avail >= 1 => {
-                let op = ["neg", "not", "dup", "pop", "dup", "dup"][self.pick(6) as usize];
-                self.emit(op);
-                match op {
-                    "dup" => h + 1,
-                    "pop" => h - 1,
-                    _ => h,
-                }
-            }
-            7 | 8 if avail >= 2 => {
-                // Shuffles: swaps with dups, pops and constants around them.
-                let s = [
-                    "swap",
-                    "swap\nswap",
-                    "dup\nswap",
-                    "swap\ndup",
-                    "swap\npop\ndup",
-                    "push 3\nswap",
-                    "swap\npush 5\nswap",
-                    "dup\npush 1\nswap\npop",
-                ][self.pick(8) as usize];
-                self.emit(s);
-                match s {
-                    "dup\nswap" | "swap\ndup" | "push 3\nswap" | "swap\npush 5\nswap" => h + 1,
-                    "dup\npush 1\nswap\npop" => h + 1,
-                    _ => h,
-                }
-            }
-            9 if avail >= 1 => {
-                let k = KEYS[self.pick(3) as usize];
-                self.emit(&format!("store {k}"));
-                h - 1
-            }
-            10 => {
-                let k = KEYS[self.pick(3) as usize];
-                self.emit(&format!("load {k}"));
-                h + 1
-            }
-            11 => {
-                // The fused memory shapes.
-                let k = KEYS[self.pick(3) as usize];
-                let n = self.imm();
-                let op = ["add", "sub"][self.pick(2) as usize];
-                self.emit(&format!("load {k}\npush {n}\n{op}\nstore {k}"));
-                h
-            }
-            12 if avail >= 1 => {
-                let k = KEYS[self.pick(3) as usize];
-                if self.pick(2) == 0 {
-                    self.emit(&format!("load {k}\nadd"));
-                    return h;
-                }
-                // load K; push n; add|sub (a counter read, not written back).
-                let n = self.imm();
-                let op = ["add", "sub"][self.pick(2) as usize];
-                self.emit(&format!("load {k}\npush {n}\n{op}"));
-                h + 1
-            }
-            13 if avail >= 1 => {
-                let k = self.pick(5) as i64 - 1;
-                if self.pick(2) == 0 {
-                    self.emit(&format!("push {k}\nstore"));
-                } else {
-                    self.emit(&format!("dup\npush {k}\nadd\nstore"));
-                    return h;
-                }
-                h - 1
-            }
-            14 => {
-                let k = self.pick(5) as i64 - 1;
-                self.emit(&format!("push {k}\nload"));
-                h + 1
-            }
-            15 => {
-                let op = ["gettimestamp", "getcaller", "getblock"][self.pick(3) as usize];
-                self.emit(op);
-                h + 1
-            }
-            16 if avail >= 1 => {
-                match self.pick(4) {
-                    0 => self.emit("log"),
-                    1 => self.emit("dup\nemitevent"),
-                    2 => self.emit("push \"topic\"\nswap\nemitevent"),
-                    _ => {
-                        self.emit("push 7\nswap\npush \"did:key:bob\"\nswap\nupdatereputation\npop")
-                    }
-                }
-                h - 1
-            }
-            17 if depth < 3 => {
-                // A counted loop; the counter stays on the stack or lives in memory.
-                let n = self.pick(5);
-                let (top, body, end) = (self.label(), self.label(), self.label());
-                if self.pick(2) == 0 {
-                    self.emit(&format!(
-                        "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:"
-                    ));
-                    let after = self.block(h + 1, h + 1, depth + 1);
-                    self.fix(after, h + 1);
-                    self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
-                } else {
-                    let k = KEYS[self.pick(3) as usize];
-                    self.emit(&format!(
-                        "push {n}\nstore {k}\n{top}:\nload {k}\njumpif {body}\njump {end}\n{body}:"
-                    ));
-                    let after = self.block(h, h, depth + 1);
-                    self.fix(after, h);
-                    self.emit(&format!(
-                        "load {k}\npush 1\nsub\nstore {k}\njump {top}\n{end}:"
-                    ));
-                }
-                h
-            }
-            18 if avail >= 2 && depth < 3 => {
-                // Compare-and-branch, operands as the stack has them.
-                let op = COMPARE[self.pick(6) as usize];
-                let (then, end) = (self.label(), self.label());
-                let target = if self.pick(8) == 0 {
-                    "end".to_owned()
-                } else {
-                    then.clone()
-                };
-                self.emit(&format!("{op}\njumpif {target}"));
-                let a = self.block(h - 2, floor.min(h - 2), depth + 1);
-                self.fix(a, h - 2);
-                self.emit(&format!("jump {end}\n{then}:"));
-                let b = self.block(h - 2, floor.min(h - 2), depth + 1);
-                self.fix(b, h - 2);
-                self.emit(&format!("{end}:"));
-                h - 2
-            }
-            19 if avail >= 1 && depth < 3 => {
-                let (then, end) = (self.label(), self.label());
-                let k = KEYS[self.pick(3) as usize];
-                let (n, cmp) = (self.imm(), COMPARE[self.pick(6) as usize]);
-                let fused = format!("load {k}\npush {n}\n{cmp}\n");
-                let cond = [
-                    "",
-                    "dup\npush 2\nlt\n",
-                    "push 0\nswap\nlt\n",
-                    "not\n",
-                    &fused,
-                ][self.pick(5) as usize]
-                    .to_owned();
-                let h0 = if cond.starts_with("dup") || cond.starts_with("load") {
-                    h
-                } else {
-                    h - 1
-                };
-                self.emit(&format!("{cond}jumpif {then}"));
-                let a = self.block(h0, floor.min(h0), depth + 1);
-                self.fix(a, h0);
-                self.emit(&format!("jump {end}\n{then}:"));
-                let b = self.block(h0, floor.min(h0), depth + 1);
-                self.fix(b, h0);
-                self.emit(&format!("{end}:"));
-                h0
-            }
-            20 | 21 if !self.subs.is_empty() => {
-                let i = self.pick(self.subs.len() as u32) as usize;
-                let (name, params, results) = self.subs[i].clone();
-                if avail < params {
-                    return h;
-                }
-                self.emit(&format!("call {name}"));
-                h - params + results
-            }
-            24 if avail >= 2 => {
-                // over, rot, pick N: the values they copy or move, in every place.
-                let n = self.pick(avail);
-                let pick = format!("pick {n}");
-                let (text, delta): (&str, i32) = match self.pick(8) {
-                    0 => ("over", 1),
-                    1 | 2 if avail >= 3 => ("rot", 0),
-                    3 if avail >= 3 => ("swap\nrot", 0),
-                    4 if avail >= 2 => ("push 4\nrot\npop", 0),
-                    5 if avail >= 3 => ("rot\nrot\nadd", -1),
-                    6 => (&pick, 1),
-                    _ => ("dup\nover\nswap\npop", 1),
-                };
-                self.emit(text);
-                h.saturating_add_signed(delta)
-            }
-            25 => {
-                // The transient memory: static and integer keys, read before or after a
-                // write.
-                let k = KEYS[self.pick(3) as usize];
-                let d = self.pick(3) as i64;
-                match self.pick(5) {
-                    0 if avail >= 1 => {
-                        self.emit(&format!("tstore {k}"));
-                        h - 1
-                    }
-                    1 if avail >= 1 => {
-                        self.emit(&format!("push {d}\ntstore"));
-                        h - 1
-                    }
-                    2 => {
-                        self.emit(&format!("push {d}\ntload"));
-                        h + 1
-                    }
-                    3 => {
-                        self.emit(&format!("push {d}\ntstore {k}\ntload {k}"));
-                        h + 1
-                    }
-                    _ => {
-                        self.emit(&format!("tload {k}"));
-                        h + 1
-                    }
-                }
-            }
-            26 => {
-                // Strings: equality and length of handles (constants and the caller).
-                match self.pick(3) {
-                    0 => self.emit("getcaller\npush \"did:key:alice\"\nstreq"),
-                    1 => self.emit("push \"topic\"\nstrlen"),
-                    _ => self.emit("getcaller\nstrlen"),
-                }
-                h + 1
-            }
-            22 if self.pick(8) == 0 => {
-                self.emit("halt");
-                h
-            }
-            23 if self.pick(8) == 0 => {
-                self.emit("jump end");
-                h
-            }
-            _ => {
-                let v = self.imm();
-                self.emit(&format!("push {v}"));
-                h + 1
-            }
-        }
-    }
-}
-
-/// A generated program: subroutines (one maybe recursive), then main.
-fn program(tape: &[u32]) -> String {
-    let mut g = Gen {
-        tape,
-        at: 0,
-        out: String::new(),
-        labels: 0,
-        subs: Vec::new(),
-        budget: 50,
-    };
-    let mut subs = String::new();
-    if g.pick(2) == 1 {
-        g.emit("rec:\ndup\npush 1\nlt\njumpif rec_done\ndup\npush 1\nsub");
-        let after = g.block(2, 2, 2);
-        g.fix(after, 2);
-        g.emit("call rec\nadd\nrec_done:\nreturn");
-        subs.push_str(&std::mem::take(&mut g.out));
-        g.subs.push(("rec".into(), 1, 1));
-    }
-    for i in 0..g.pick(3) {
-        let name = format!("f{i}");
-        let (params, results) = (g.pick(3), g.pick(3));
-        g.emit(&format!("{name}:"));
-        let after = g.block(params, 0, 1);
-        g.fix(after, results);
-        g.emit("return");
-        subs.push_str(&std::mem::take(&mut g.out));
-        g.subs.push((name, params, results));
-    }
-    if g.subs.iter().any(|s| s.0 == "rec") && g.pick(3) == 0 {
-        let n = [3, 20, 300][g.pick(3) as usize];
-        g.emit(&format!("push {n}\ncall rec\npop"));
-    }
-    // Main may take inputs (`.params N`), on the stack when it starts.
-    let params = [0, 0, 1, 2][g.pick(4) as usize];
-    g.block(params, 0, 0);
-    if g.pick(2) == 0 {
-        g.emit("halt");
-    }
-    format!(
-        ".contract gen\n.permission member\n.params {params}\n{}{subs}end:\n",
-        g.out
-    )
-}
-
-fn limits(choice: u32) -> Limits {
-    let d = Limits::default();
-    match choice % 5 {
-        0 => Limits { call_depth: 5, ..d },
-        1 => Limits { stack: 12, ..d },
-        2 => Limits {
-            memory_keys: 2,
-            ..d
-        },
-        _ => d,
-    }
-}
-
-fn state(choice: u32) -> State {
-    match choice % 3 {
-        0 => State::new(),
-        1 => State::from([("a".into(), 5), ("1".into(), 7)]),
-        _ => State::from([
-            ("b".into(), i64::MAX),
-            ("0".into(), -1),
-            ("other".into(), 3),
-        ]),
-    }
-}
+/// The gas limit of a generated program's reference run (a loop that never ends burns all
+/// of it at every limit of the sweep).
+const REFERENCE_GAS: u64 = 100_000;
 
 fn cases(default: u32) -> u32 {
     std::env::var("INTERP_CASES")
@@ -1572,58 +1152,37 @@ proptest! {
 
     #[test]
     fn register_code_agrees_with_stepping_on_generated_programs(
-        tape in prop::collection::vec(any::<u32>(), 0..200),
-        env in any::<u32>(),
+        data in prop::collection::vec(any::<u8>(), 0..1024),
     ) {
-        let src = program(&tape);
-        let contract = assemble("gen.casm", &src).expect("generated programs assemble");
-        let Ok(v) = verify(contract, &limits(env)) else {
+        // Programs aimed at the register code's rewrites, among the rest: stack shuffles,
+        // constants of every width, comparisons feeding `jumpif`, the fused memory shapes,
+        // host operations between them, loops, calls and recursion.
+        let mut u = Unstructured::new(&data);
+        let salt: u64 = u.arbitrary().unwrap_or(0);
+        let g = coopvm_testgen::program(&mut u);
+        let contract = assemble("gen.casm", &g.source).expect("generated programs assemble");
+        let Ok(v) = verify(contract, &g.limits) else {
             return Ok(());
         };
-        let state = state(env / 5);
-        let full = agree(&v, &state, &[1_000_000]);
-        agree(&v, &state, &gas_limits(full));
+        let state = v.contract().state.clone();
+        let full = agree_with(&v, &state, &g.args, &[REFERENCE_GAS]);
+        agree_with(&v, &state, &g.args, &gas_limits(full, salt));
     }
 
     #[test]
     fn register_code_agrees_with_stepping_on_raw_instruction_streams(
-        ops in prop::collection::vec((any::<u8>(), any::<i8>()), 1..20),
-        env in any::<u32>(),
+        data in prop::collection::vec(any::<u8>(), 0..128),
     ) {
-        use coopvm_core::isa::OperandKind;
-        let len = ops.len() as i64;
-        let code = ops
-            .iter()
-            .map(|&(o, a)| {
-                let op = if o % 3 == 0 {
-                    Op::Push
-                } else {
-                    Op::ALL[(o / 3) as usize % Op::ALL.len()]
-                };
-                let arg = match op.info().operand {
-                    OperandKind::None => 0,
-                    OperandKind::Imm => i64::from(a) << (a.rem_euclid(4) * 16),
-                    OperandKind::Str | OperandKind::Key => i64::from(a).rem_euclid(2),
-                    OperandKind::Target => i64::from(a).rem_euclid(len + 1),
-                };
-                coopvm_core::Insn::with(op, arg)
-            })
-            .collect();
-        let contract = coopvm_core::Contract {
-            id: "raw".into(),
-            program: coopvm_core::Program {
-                code,
-                keys: vec!["a".into(), "b".into()],
-                strings: vec!["did:key:bob".into(), "topic".into()],
-            },
-            ..Default::default()
-        };
-        let Ok(v) = verify(contract, &limits(env)) else {
+        let mut u = Unstructured::new(&data);
+        let limits = coopvm_testgen::limits(&mut u);
+        let salt: u64 = u.arbitrary().unwrap_or(0);
+        let contract = coopvm_testgen::raw_contract(&mut u);
+        let Ok(v) = verify(contract, &limits) else {
             return Ok(());
         };
-        let state = state(env / 5);
-        let full = agree(&v, &state, &[100_000]);
-        agree(&v, &state, &gas_limits(full));
+        let state = v.contract().state.clone();
+        let full = agree(&v, &state, &[REFERENCE_GAS]);
+        agree(&v, &state, &gas_limits(full, salt));
     }
 }
 
@@ -1778,19 +1337,10 @@ fn op_name(op: &reg::RegOp) -> &'static str {
 fn the_generators_exercise_every_register_operation() {
     let mut seen = std::collections::BTreeSet::new();
     let mut verified = 0;
-    for seed in 0..3000u32 {
-        // splitmix64
-        let mut x = u64::from(seed);
-        let tape: Vec<u32> = (0..200)
-            .map(|_| {
-                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = x;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                (z ^ (z >> 31)) as u32
-            })
-            .collect();
-        let Ok(v) = verify(assemble("g", &program(&tape)).unwrap(), &limits(seed)) else {
+    for seed in 1..=3000 {
+        let data = coopvm_testgen::bytes(seed, 800);
+        let g = coopvm_testgen::program(&mut Unstructured::new(&data));
+        let Ok(v) = verify(assemble("g", &g.source).unwrap(), &g.limits) else {
             continue;
         };
         verified += 1;

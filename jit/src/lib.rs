@@ -84,8 +84,9 @@ pub const BUDGET_PER_INSN: u64 = 64;
 pub const BUDGET_BASE: u64 = 4_096;
 
 /// Compile work no contract may exceed, whatever its size. Measured under callgrind, a unit
-/// costs 8,000 to 11,000 instructions of compiling and about 1 KiB of peak memory, so this
-/// is about 75 ms and 25 MB (figures in the README). Larger contracts stay on the
+/// costs 5,000 to 7,500 instructions of compiling with [`OptLevel::Fast`] (which contracts
+/// this large get) and about 1 KiB of peak memory, so this is about 50 ms and 25 MB
+/// (figures in the README). Larger contracts stay on the
 /// interpreter, so one compile cannot stall a validator.
 pub const BUDGET_MAX: u64 = 25_000;
 
@@ -115,7 +116,10 @@ pub fn compile_estimate(verified: &Verified) -> u64 {
 /// How much Cranelift optimizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OptLevel {
-    /// No optimization: the fastest compile.
+    /// No optimization and Cranelift's single-pass register allocator: the fastest compile,
+    /// slower code.
+    Fast,
+    /// No optimization, Cranelift's backtracking register allocator.
     None,
     /// Cranelift's `speed`: slower to compile, faster code.
     Speed,
@@ -131,8 +135,12 @@ pub struct Options {
 }
 
 /// Contracts whose [`compile_estimate`] is at most this compile with [`OptLevel::Speed`],
-/// larger ones with [`OptLevel::None`] (see [`compile`]).
-pub const SPEED_ESTIMATE_LIMIT: u64 = 20_000;
+/// larger ones with [`OptLevel::Fast`] (see [`compile`]). Cranelift's backtracking register
+/// allocator grows faster than linearly with a function's blocks (measured under callgrind:
+/// 11,000 to 35,000 instructions of compiling per unit of estimate at 1,000 instructions of
+/// code, rising with size), the single-pass one linearly (5,000 to 7,500 per unit); this
+/// limit keeps an optimized compile under about 100 M instructions.
+pub const SPEED_ESTIMATE_LIMIT: u64 = 4_000;
 
 type Entry = unsafe extern "C" fn(*mut rt::Ctx) -> u32;
 
@@ -245,11 +253,13 @@ fn flags(opt: OptLevel) -> Result<settings::Flags, JitError> {
         b.set(k, v)
             .map_err(|e| JitError::Isa(format!("setting {k}={v}: {e}")))
     };
-    let level = match opt {
-        OptLevel::None => "none",
-        OptLevel::Speed => "speed",
+    let (level, regalloc) = match opt {
+        OptLevel::Fast => ("none", "single_pass"),
+        OptLevel::None => ("none", "backtracking"),
+        OptLevel::Speed => ("speed", "backtracking"),
     };
     set(&mut b, "opt_level", level)?;
+    set(&mut b, "regalloc_algorithm", regalloc)?;
     // Frames larger than a page are probed inline (no call to a probestack symbol).
     set(&mut b, "enable_probestack", "true")?;
     set(&mut b, "probestack_strategy", "inline")?;
@@ -274,7 +284,8 @@ pub fn host_isa() -> Result<OwnedTargetIsa, JitError> {
 }
 
 fn host_isa_at(opt: OptLevel) -> Result<&'static OwnedTargetIsa, JitError> {
-    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    static ISAS: [OnceLock<Result<OwnedTargetIsa, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let cell = &ISAS[opt as usize];
     cell.get_or_init(|| {
         let builder = cranelift_native::builder().map_err(|e| e.to_string())?;
@@ -379,9 +390,10 @@ fn module_error(e: cranelift_module::ModuleError) -> JitError {
 }
 
 /// Compiles `verified` to native code for this machine. Small contracts (a compile
-/// estimate up to [`SPEED_ESTIMATE_LIMIT`]) are optimized, larger ones are not (compile
-/// time stays about proportional to size either way). A contract over its compile
-/// [`budget`] is refused ([`JitError::OverBudget`]).
+/// estimate up to [`SPEED_ESTIMATE_LIMIT`]) are optimized ([`OptLevel::Speed`]), larger ones
+/// compiled for compile speed ([`OptLevel::Fast`], linear in the size; its code runs 1.6 to
+/// 2 times slower). A contract over its compile [`budget`] is refused
+/// ([`JitError::OverBudget`]).
 pub fn compile(verified: &Verified) -> Result<NativeCode, JitError> {
     compile_with_options(verified, Options::default())
 }
@@ -417,7 +429,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
     let opt = match options.opt {
         Some(opt) => opt,
         None if compile_estimate(verified) <= SPEED_ESTIMATE_LIMIT => OptLevel::Speed,
-        None => OptLevel::None,
+        None => OptLevel::Fast,
     };
     let isa = host_isa_at(opt)?;
     let (bytes, code_size) = TOOLS.with(|tools| {

@@ -1,6 +1,9 @@
 //! Unit tests: every behaviour checked against the reference interpreter.
 
-use crate::{clif, compile, compile_counted, compile_for_isa, isa_for};
+use crate::{
+    clif, compile, compile_counted, compile_for_isa, compile_with_options, isa_for, OptLevel,
+    Options,
+};
 use coopvm_core::run::run;
 use coopvm_core::stats::run_with_stats;
 use coopvm_core::{
@@ -25,18 +28,28 @@ fn same_with(src: &str, limits: Limits, state: &State, gas: u64) -> Outcome {
     same_gas(src, limits, state, &[gas])
 }
 
-/// Runs `src` on both engines with each gas limit in `gases`; returns the last JIT outcome.
+/// Runs `src` on both engines with each gas limit in `gases`, the JIT's code compiled at
+/// every [`OptLevel`]; returns the last JIT outcome.
 fn same_gas(src: &str, limits: Limits, state: &State, gases: &[u64]) -> Outcome {
     let v = verified(src, limits);
     let ctx = ctx();
-    let code = compile(&v).expect("compiles");
     let mut last = None;
-    for &gas in gases {
-        let params = RunParams::new(&ctx, state, gas);
-        let want = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
-        let got = run(&code, &v, params, &mut NoHost);
-        assert_eq!(got, want, "engines disagree on\n{src}\nwith gas {gas}");
-        last = Some(got);
+    for opt in [OptLevel::Fast, OptLevel::None, OptLevel::Speed] {
+        let options = Options {
+            opt: Some(opt),
+            ..Options::default()
+        };
+        let code = compile_with_options(&v, options).expect("compiles");
+        for &gas in gases {
+            let params = RunParams::new(&ctx, state, gas);
+            let want = run(&coopvm_interp::lower(&v), &v, params, &mut NoHost);
+            let got = run(&code, &v, params, &mut NoHost);
+            assert_eq!(
+                got, want,
+                "engines disagree on\n{src}\nwith gas {gas} at {opt:?}"
+            );
+            last = Some(got);
+        }
     }
     last.expect("at least one gas limit")
 }

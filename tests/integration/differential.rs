@@ -1,13 +1,11 @@
 //! Differential tests: the JIT against the reference interpreter.
 //!
-//! Every example, and thousands of generated verified programs (straight-line arithmetic with
-//! overflow and division by zero, stack shuffles (`over`, `rot`, `pick N`), counted loops,
-//! conditionals, subroutine calls and recursion, static and dynamic memory with missing keys
-//! and the key limit, transient memory (`tstore`/`tload`) with its own limit, string
-//! equality and length on good and bad handles, system host operations, a test host with
-//! dynamic gas, failures and reads that return strings, `halt` anywhere, and inputs:
-//! `.params N` with integer and string inputs), run on both engines under many gas limits
-//! (every limit up to the full cost for small programs, so `out_of_gas` is hit at every block
+//! Every example, and thousands of generated verified programs (`coopvm_testgen::program`:
+//! arithmetic, stack shuffles, loops, conditionals, calls and recursion, static, dynamic and
+//! transient memory, strings, every host operation, nested calls, inputs, requirements and
+//! small limits) against a test host with dynamic gas, failures and reads that return
+//! strings, and raw instruction streams, run on both engines under many gas limits (every
+//! limit up to the full cost for small programs, so `out_of_gas` is hit at every block
 //! boundary and host charge). Status, stack, gas used, state, events, logs, error (kind,
 //! location and message) and the host's final state must be identical. A failing case prints
 //! the program as assembly and its inputs.
@@ -19,6 +17,8 @@ use coopvm::{
     asm::assemble, disasm::disassemble, verify, Arg, ExecutionContext, Host, Limits, NoHost,
     Outcome, RunParams, State, Verified,
 };
+use coopvm_testgen::arbitrary::Unstructured;
+use coopvm_testgen::gas_limits;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -187,36 +187,13 @@ fn compare_stats(v: &Verified, state: &State, host: &TestHost, args: &[Arg], gas
     }
 }
 
-/// Gas limits to try for a program whose full run uses `full`: all of them for small
-/// programs, otherwise a spread plus the edges.
-fn gas_limits(full: u64, salt: u64) -> Vec<u64> {
-    if full <= 400 {
-        return (0..=full + 1).collect();
-    }
-    let mut g: Vec<u64> = (0..40).map(|i| full * i / 40).collect();
-    g.extend([full - 1, full, full + 1, salt % full]);
-    g
-}
-
 /// Every `.casm` file under `examples/`, verified, with the inputs its `; args:` line
 /// declares (for `.params`; none otherwise).
 fn examples() -> Vec<(String, Verified, Vec<Arg>)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("readable directory") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "casm") {
-                out.push(path);
-            }
-        }
-    }
-    let mut paths = Vec::new();
-    walk(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")),
-        &mut paths,
-    );
-    paths.sort();
+    let paths = coopvm_testgen::casm_files(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples"
+    )));
     paths
         .into_iter()
         .map(|path| {
@@ -348,378 +325,9 @@ fn cooperative_host_scenarios_agree() {
     }
 }
 
-/// A program generator driven by a tape of choices (proptest shrinks the tape, and an
-/// exhausted tape always picks the simplest choice, so shrunk programs are small).
-struct Gen<'t> {
-    tape: &'t [u32],
-    at: usize,
-    out: String,
-    labels: u32,
-    /// Subroutines: (name, params, results).
-    subs: Vec<(String, u32, u32)>,
-    budget: u32,
-}
-
-const KEYS: [&str; 3] = ["a", "b", "c"];
-/// A string long enough for several units of `streq`'s dynamic gas (1 per 32 bytes).
-const LONG: &str = "a string of seventy bytes, long enough to cost streq three units of gas";
-/// String inputs of generated programs.
-const INPUT_STRINGS: [&str; 4] = ["did:key:alice", "topic", "", LONG];
-const IMMS: [i64; 10] = [0, 1, -1, 2, 3, 7, 100, i64::MAX, i64::MIN, -50];
-
-impl Gen<'_> {
-    fn pick(&mut self, n: u32) -> u32 {
-        let v = self.tape.get(self.at).copied().unwrap_or(0);
-        self.at += 1;
-        v % n.max(1)
-    }
-
-    fn emit(&mut self, line: &str) {
-        self.out.push_str(line);
-        self.out.push('\n');
-    }
-
-    fn label(&mut self) -> String {
-        self.labels += 1;
-        format!("L{}", self.labels)
-    }
-
-    fn imm(&mut self) -> i64 {
-        if self.pick(3) == 0 {
-            IMMS[self.pick(IMMS.len() as u32) as usize]
-        } else {
-            i64::from(self.pick(9)) - 2
-        }
-    }
-
-    /// Emits statements starting at height `h` that never consume below `floor`; returns
-    /// the height after them.
-    fn block(&mut self, mut h: u32, floor: u32, depth: u32) -> u32 {
-        let n = self.pick(6) + 1;
-        for _ in 0..n {
-            if self.budget == 0 {
-                break;
-            }
-            self.budget -= 1;
-            h = self.stmt(h, floor, depth);
-        }
-        h
-    }
-
-    /// Brings the height from `h` to `want` (pops or zero pushes).
-    fn fix(&mut self, mut h: u32, want: u32) {
-        while h > want {
-            self.emit("pop");
-            h -= 1;
-        }
-        while h < want {
-            self.emit("push 0");
-            h += 1;
-        }
-    }
-
-    fn stmt(&mut self, h: u32, floor: u32, depth: u32) -> u32 {
-        let avail = h - floor;
-        match self.pick(30) {
-            0 | 1 => {
-                let v = self.imm();
-                self.emit(&format!("push {v}"));
-                h + 1
-            }
-            2..=4 if avail >= 2 => {
-                const OPS: [&str; 13] = [
-                    "add", "sub", "mul", "div", "mod", "eq", "ne", "lt", "le", "gt", "ge", "and",
-                    "or",
-                ];
-                let op = OPS[self.pick(OPS.len() as u32) as usize];
-                self.emit(op);
-                h - 1
-            }
-            5 if avail >= 1 => {
-                let op = ["neg", "not", "dup", "pop"][self.pick(4) as usize];
-                self.emit(op);
-                match op {
-                    "dup" => h + 1,
-                    "pop" => h - 1,
-                    _ => h,
-                }
-            }
-            6 if avail >= 2 => {
-                self.emit("swap");
-                h
-            }
-            7 if avail >= 1 => {
-                let k = KEYS[self.pick(3) as usize];
-                self.emit(&format!("store {k}"));
-                h - 1
-            }
-            8 => {
-                let k = KEYS[self.pick(3) as usize];
-                self.emit(&format!("load {k}"));
-                h + 1
-            }
-            9 if avail >= 1 => {
-                let k = self.pick(5) as i64 - 1;
-                self.emit(&format!("push {k}\nstore"));
-                h - 1
-            }
-            10 => {
-                let k = self.pick(5) as i64 - 1;
-                self.emit(&format!("push {k}\nload"));
-                h + 1
-            }
-            11 => {
-                let op = ["gettimestamp", "getcaller", "getblock"][self.pick(3) as usize];
-                self.emit(op);
-                h + 1
-            }
-            12 if avail >= 1 => {
-                if self.pick(2) == 0 {
-                    self.emit("log");
-                } else if self.pick(4) == 0 {
-                    // A value as the topic: usually not a string handle.
-                    self.emit("dup\nemitevent");
-                } else {
-                    self.emit("push \"topic\"\nswap\nemitevent");
-                }
-                h - 1
-            }
-            13 => {
-                // Host operations of the test host: dynamic gas, effects, failures.
-                match self.pick(4) {
-                    0 => self.emit("getcaller\ngetreputation"),
-                    1 => self.emit("push \"did:key:bob\"\npush 5\nupdatereputation\npush 0"),
-                    2 => self.emit("push \"newcoop\"\npush 10\ncreatecooperative\npush 1"),
-                    _ => self.emit("push \"nocoop\"\njoincooperative\npush 2"),
-                }
-                h + 1
-            }
-            14 if depth < 3 => {
-                // Counted loop; the body keeps the counter.
-                let n = self.pick(6);
-                let (top, body, end) = (self.label(), self.label(), self.label());
-                self.emit(&format!(
-                    "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}"
-                ));
-                self.emit(&format!("{body}:"));
-                let after = self.block(h + 1, h + 1, depth + 1);
-                self.fix(after, h + 1);
-                self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
-                h
-            }
-            15 if avail >= 1 && depth < 3 => {
-                // if / else on the top value.
-                let (then, end) = (self.label(), self.label());
-                self.emit(&format!("jumpif {then}"));
-                let a = self.block(h - 1, floor.min(h - 1), depth + 1);
-                self.fix(a, h - 1);
-                self.emit(&format!("jump {end}\n{then}:"));
-                let b = self.block(h - 1, floor.min(h - 1), depth + 1);
-                self.fix(b, h - 1);
-                self.emit(&format!("{end}:"));
-                h - 1
-            }
-            16 | 17 if !self.subs.is_empty() => {
-                let i = self.pick(self.subs.len() as u32) as usize;
-                let (name, params, results) = self.subs[i].clone();
-                if avail < params {
-                    return h;
-                }
-                self.emit(&format!("call {name}"));
-                h - params + results
-            }
-            18 if self.pick(8) == 0 => {
-                self.emit("halt");
-                h
-            }
-            19 if self.pick(10) == 0 => {
-                self.emit("jump end");
-                h
-            }
-            20 if avail >= 2 => {
-                self.emit("over");
-                h + 1
-            }
-            21 if avail >= 3 => {
-                self.emit("rot");
-                h
-            }
-            22 if avail >= 1 => {
-                // Any depth the frame allows (the inputs of main included).
-                let n = self.pick(avail.min(8));
-                self.emit(&format!("pick {n}"));
-                h + 1
-            }
-            23 => {
-                // Transient memory: its own keys, missing keys, its own limit.
-                let k = KEYS[self.pick(3) as usize];
-                let d = self.pick(5) as i64 - 1;
-                match self.pick(4) {
-                    0 if avail >= 1 => {
-                        self.emit(&format!("tstore {k}"));
-                        h - 1
-                    }
-                    1 => {
-                        self.emit(&format!("tload {k}"));
-                        h + 1
-                    }
-                    2 if avail >= 1 => {
-                        self.emit(&format!("push {d}\ntstore"));
-                        h - 1
-                    }
-                    _ => {
-                        self.emit(&format!("push {d}\ntload"));
-                        h + 1
-                    }
-                }
-            }
-            24 => {
-                // String equality and length: constants, made strings, inputs, and values
-                // that are no handle; long strings for the dynamic gas.
-                match self.pick(6) {
-                    0 => self.emit("getcaller\npush \"did:key:alice\"\nstreq"),
-                    1 => self.emit(&format!("push \"{LONG}\"\npush \"{LONG}\"\nstreq")),
-                    2 => self.emit("getcaller\nstrlen"),
-                    3 if avail >= 1 => self.emit("dup\nstrlen"),
-                    4 if avail >= 2 => self.emit("over\nover\nstreq"),
-                    _ => self.emit(&format!("push \"{LONG}\"\nstrlen")),
-                }
-                h + 1
-            }
-            25 => {
-                // Reads of the test host: dynamic gas, refusals, strings returned.
-                match self.pick(5) {
-                    0 => self.emit("push \"newcoop\"\ngetcaller\ngetbalance"),
-                    1 => {
-                        let i = self.pick(4) as i64 - 1;
-                        self.emit(&format!(
-                            "push \"fed\"\npush {i}\nfederationmember\ndup\nstrlen\nadd"
-                        ))
-                    }
-                    2 => self.emit("getcaller\ndidcontroller\ngetcaller\nstreq"),
-                    3 => self.emit("push \"did:key:alice\"\ndidcontroller"),
-                    // Not implemented by the test host: host_unavailable.
-                    _ => self.emit("push 1\nproposalstate"),
-                }
-                h + 1
-            }
-            _ => {
-                let v = self.imm();
-                self.emit(&format!("push {v}"));
-                h + 1
-            }
-        }
-    }
-}
-
-/// Generates a program from `tape`: subroutines (some recursive), then main.
-fn program(tape: &[u32]) -> String {
-    program_with_inputs(tape).0
-}
-
-/// Generates a program from `tape` and the inputs to run it with: `.params N` (0 to 3) and
-/// N integers or strings, which main may consume like any other values.
-fn program_with_inputs(tape: &[u32]) -> (String, Vec<Arg>) {
-    let mut g = Gen {
-        tape,
-        at: 0,
-        out: String::new(),
-        labels: 0,
-        subs: Vec::new(),
-        budget: 60,
-    };
-    let params = g.pick(4);
-    let inputs: Vec<Arg> = (0..params)
-        .map(|_| {
-            if g.pick(3) == 0 {
-                Arg::from(INPUT_STRINGS[g.pick(4) as usize])
-            } else {
-                Arg::Int(g.imm())
-            }
-        })
-        .collect();
-    let mut subs_text = String::new();
-    // A recursive countdown: [n] -> [sum], recursing n times (n from the caller).
-    if g.pick(2) == 1 {
-        let mut s = std::mem::take(&mut g.out);
-        s.push_str("rec:\ndup\njumpif rec_more\nreturn\nrec_more:\ndup\npush 1\nsub\n");
-        g.out = s;
-        let after = g.block(2, 2, 2);
-        g.fix(after, 2);
-        g.emit("call rec\nadd\nreturn");
-        subs_text.push_str(&std::mem::take(&mut g.out));
-        g.subs.push(("rec".into(), 1, 1));
-    }
-    for i in 0..g.pick(3) {
-        let name = format!("f{i}");
-        let params = g.pick(3);
-        let results = g.pick(3);
-        g.emit(&format!("{name}:"));
-        let after = g.block(params, 0, 1);
-        g.fix(after, results);
-        g.emit("return");
-        subs_text.push_str(&std::mem::take(&mut g.out));
-        g.subs.push((name, params, results));
-    }
-    // Main: sometimes a deep recursion.
-    let mut main = String::new();
-    if g.subs.iter().any(|s| s.0 == "rec") && g.pick(3) == 0 {
-        let n = [3, 20, 300, 2000][g.pick(4) as usize];
-        main.push_str(&format!("push {n}\ncall rec\npop\n"));
-    }
-    g.out = main;
-    let h = g.block(params, 0, 0);
-    let _ = h;
-    g.emit("halt");
-    let src = format!(
-        ".contract gen\n.permission member\n.params {params}\n{}{subs_text}end:\n",
-        g.out
-    );
-    (src, inputs)
-}
-
-fn limits(choice: u32) -> Limits {
-    let d = Limits::default();
-    match choice % 7 {
-        // Above the JIT's preallocated return stack: it grows during the run.
-        5 => Limits {
-            call_depth: 100_000,
-            ..d
-        },
-        0 => Limits { call_depth: 5, ..d },
-        1 => Limits { stack: 12, ..d },
-        2 => Limits {
-            memory_keys: 2,
-            transient_keys: 1,
-            ..d
-        },
-        3 => Limits {
-            memory_keys: 0,
-            transient_keys: 0,
-            call_depth: 40,
-            stack: 64,
-            ..d
-        },
-        4 => Limits {
-            transient_keys: 2,
-            ..d
-        },
-        _ => d,
-    }
-}
-
-fn state(choice: u32) -> State {
-    match choice % 4 {
-        0 => State::new(),
-        1 => State::from([("a".into(), 5), ("1".into(), 7)]),
-        2 => State::from([
-            ("b".into(), i64::MAX),
-            ("0".into(), -1),
-            ("other".into(), 3),
-        ]),
-        _ => State::from([("c".into(), 0), ("3".into(), 3), ("-1".into(), 9)]),
-    }
-}
+/// The gas limit of a generated program's reference run (a loop that never ends burns all
+/// of it at every limit of the sweep).
+const REFERENCE_GAS: u64 = 100_000;
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -729,23 +337,27 @@ proptest! {
     })]
 
     #[test]
-    fn generated_programs_agree(tape in prop::collection::vec(any::<u32>(), 0..200), env in any::<u32>()) {
-        let (src, args) = program_with_inputs(&tape);
-        let contract = assemble("gen.casm", &src).expect("generated programs assemble");
-        let Ok(v) = verify(contract, &limits(env)) else {
+    fn generated_programs_agree(data in prop::collection::vec(any::<u8>(), 0..1024)) {
+        let mut u = Unstructured::new(&data);
+        // One host in five starts with a reputation and a cooperative.
+        let seeded = u.int_in_range(0..=4u8).unwrap_or(0) == 4;
+        let salt: u64 = u.arbitrary().unwrap_or(0);
+        let g = coopvm_testgen::program(&mut u);
+        let contract = assemble("gen.casm", &g.source).expect("generated programs assemble");
+        let Ok(v) = verify(contract, &g.limits) else {
             // Too deep for a small stack limit: the verifier's business, not ours.
             return Ok(());
         };
-        let state = state(env / 7);
+        let state = v.contract().state.clone();
         let mut host = TestHost::default();
-        if env % 5 == 0 {
+        if seeded {
             host.scores.insert("did:key:alice".into(), 3);
             host.scores.insert("coop:nocoop".into(), 1);
         }
         let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let full = compare(&v, &code, &state, &host, &args, &[1_000_000])[0].gas_used;
-        compare(&v, &code, &state, &host, &args, &gas_limits(full, u64::from(env)));
-        compare_stats(&v, &state, &host, &args, &[full, u64::from(env) % (full + 1)]);
+        let full = compare(&v, &code, &state, &host, &g.args, &[REFERENCE_GAS])[0].gas_used;
+        compare(&v, &code, &state, &host, &g.args, &gas_limits(full, salt));
+        compare_stats(&v, &state, &host, &g.args, &[full, salt % (full + 1)]);
     }
 }
 
@@ -757,18 +369,11 @@ fn the_generator_reaches_the_new_opcodes_and_inputs() {
     use std::collections::BTreeSet;
     let mut seen = BTreeSet::new();
     let (mut with_inputs, mut string_inputs) = (0, 0);
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..400 {
-        let tape: Vec<u32> = (0..150)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u32
-            })
-            .collect();
-        let (src, args) = program_with_inputs(&tape);
-        let Ok(v) = verify(assemble("gen.casm", &src).unwrap(), &Limits::default()) else {
+    for seed in 1..=400 {
+        let data = coopvm_testgen::bytes(seed, 600);
+        let g = coopvm_testgen::program(&mut Unstructured::new(&data));
+        let args = g.args;
+        let Ok(v) = verify(assemble("gen.casm", &g.source).unwrap(), &Limits::default()) else {
             continue;
         };
         with_inputs += usize::from(!args.is_empty());
@@ -799,41 +404,9 @@ fn the_generator_reaches_the_new_opcodes_and_inputs() {
     );
 }
 
-/// Raw instruction streams (any opcode, small operands, targets anywhere): those the verifier
-/// accepts must compile and agree. This reaches shapes the structured generator does not
-/// (unreachable code, jumps into the middle of loops, main called as a subroutine).
-fn raw_program(ops: &[(u8, i8)]) -> coopvm::Contract {
-    use coopvm::{isa::OperandKind, Insn, Op, Program};
-    let len = ops.len() as i64;
-    let code = ops
-        .iter()
-        .map(|&(o, a)| {
-            // Every other instruction a push, so more streams keep the stack discipline.
-            let op = if o % 2 == 0 {
-                Op::Push
-            } else {
-                Op::ALL[(o / 2) as usize % Op::ALL.len()]
-            };
-            let arg = match op.info().operand {
-                OperandKind::None => 0,
-                OperandKind::Imm => i64::from(a),
-                OperandKind::Str | OperandKind::Key => i64::from(a).rem_euclid(2),
-                OperandKind::Target => i64::from(a).rem_euclid(len + 1),
-            };
-            Insn::with(op, arg)
-        })
-        .collect();
-    coopvm::Contract {
-        id: "raw".into(),
-        program: Program {
-            code,
-            keys: vec!["a".into(), "b".into()],
-            strings: vec!["did:key:bob".into(), "topic".into()],
-        },
-        ..Default::default()
-    }
-}
-
+// Raw instruction streams (`coopvm_testgen::raw_contract`): those the verifier accepts must
+// compile and agree. This reaches shapes the structured generator does not (unreachable
+// code, jumps into the middle of loops, main called as a subroutine).
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 2000,
@@ -842,22 +415,21 @@ proptest! {
     })]
 
     #[test]
-    fn raw_instruction_streams_agree(
-        ops in prop::collection::vec((any::<u8>(), any::<i8>()), 1..16),
-        env in any::<u32>(),
-    ) {
+    fn raw_instruction_streams_agree(data in prop::collection::vec(any::<u8>(), 0..128)) {
+        let mut u = Unstructured::new(&data);
+        let limits = coopvm_testgen::limits(&mut u);
+        let salt: u64 = u.arbitrary().unwrap_or(0);
         // Sometimes with inputs (integers, and a string, whose handle follows the constants).
-        let mut contract = raw_program(&ops);
-        contract.params = env % 3;
+        let contract = coopvm_testgen::raw_contract(&mut u);
         let args: Vec<Arg> = [Arg::Int(-3), Arg::from("did:key:alice")][..contract.params as usize].to_vec();
-        let Ok(v) = verify(contract, &limits(env)) else {
+        let Ok(v) = verify(contract, &limits) else {
             return Ok(());
         };
         let code = coopvm::jit::compile(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let state = state(env / 7);
+        let state = v.contract().state.clone();
         let host = TestHost::default();
-        let full = compare(&v, &code, &state, &host, &args, &[100_000])[0].gas_used;
-        compare(&v, &code, &state, &host, &args, &gas_limits(full, u64::from(env)));
+        let full = compare(&v, &code, &state, &host, &args, &[REFERENCE_GAS])[0].gas_used;
+        compare(&v, &code, &state, &host, &args, &gas_limits(full, salt));
     }
 }
 
@@ -902,8 +474,15 @@ fn cross_isa_aarch64_compiles_every_example() {
         assert!(size > 0, "{name}");
     }
     // And a generated program using every kind of statement.
-    let tape: Vec<u32> = (0..200u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
-    let v = verify(assemble("g", &program(&tape)).unwrap(), &Limits::default()).unwrap();
+    let v = (1..)
+        .find_map(|seed| {
+            let data = coopvm_testgen::bytes(seed, 800);
+            let g = coopvm_testgen::program(&mut Unstructured::new(&data));
+            (g.source.lines().count() > 100)
+                .then(|| verify(assemble("g", &g.source).unwrap(), &Limits::default()).ok())
+                .flatten()
+        })
+        .expect("a long generated program verifies");
     assert!(coopvm::jit::compile_for_isa(&v, &*isa).unwrap() > 0);
 }
 

@@ -366,7 +366,10 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
     let f = CoopValue::Function(
         Function::assemble(
             "serves_all_lists.casm",
-            ".contract serves_all_lists\n.params 2\nmul\n",
+            // a * b, then a countdown from 100: 507 gas a run, enough work for `auto` to
+            // compile it (`Policy::min_gas_per_run`).
+            ".contract serves_all_lists\n.params 2\nmul\npush 100\n\
+             l: dup\njumpif b\npop\nhalt\nb: push 1\nsub\njump l\n",
         )
         .unwrap(),
     );
@@ -377,9 +380,9 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
     let jit = CoopVm::with_engine(Engine::Jit);
     for (a, b) in [(2, 3), (4, 5), (-1, 9), (0, 0)] {
         let out = jit
-            .call(&f, &[CoopValue::Int(a), CoopValue::Int(b)], 100)
+            .call(&f, &[CoopValue::Int(a), CoopValue::Int(b)], 1_000)
             .unwrap();
-        assert_eq!((out.stack, out.gas_used), (vec![a * b], 2));
+        assert_eq!((out.stack, out.gas_used), (vec![a * b], 507));
     }
     assert!(coopvm::tier::CodeCache::global_eager().is_compiled(&verified));
     // Tiering warms up across argument lists: after the policy's number of runs, every one
@@ -389,8 +392,8 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
     for i in 0..=runs as i64 {
         let args = [CoopValue::Int(i), CoopValue::Int(i + 1)];
         assert_eq!(
-            auto.evaluate(&f, &args, 100),
-            (Some(CoopValue::Int(i * (i + 1))), 2)
+            auto.evaluate(&f, &args, 1_000),
+            (Some(CoopValue::Int(i * (i + 1))), 507)
         );
     }
     // The run that made it hot handed it to the background compiler.

@@ -172,7 +172,9 @@ impl Lower<'_, '_> {
         let grow = self.b.create_block();
         self.b.set_cold_block(grow);
         let push = self.b.create_block();
-        self.b.ins().brif(full, grow, &[], push, &[]);
+        // The hot successor first (see `Lower::flush`).
+        let room = self.negate(full);
+        self.b.ins().brif(room, push, &[], grow, &[]);
         self.b.switch_to_block(grow);
         let ctx = self.ctx;
         let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];

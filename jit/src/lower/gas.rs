@@ -5,7 +5,6 @@
 use super::Lower;
 use crate::rt::{off, Exit};
 use crate::JitError;
-use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlags, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
@@ -21,26 +20,20 @@ pub(super) struct StatVars {
 }
 
 impl StatVars {
-    /// Number of variables.
-    pub(super) const COUNT: usize = 6;
-
     /// Initial values, in the order of [`StatVars::with_offsets`] (`-1`: no block yet).
     const INITIAL: [i64; 6] = [0, 0, -1, 0, 0, 0];
 
-    /// Declares the variables, numbered from `first`.
-    pub(super) fn declare(b: &mut FunctionBuilder<'_>, first: usize) -> StatVars {
-        let vars = StatVars {
-            pending: Variable::new(first),
-            peak: Variable::new(first + 1),
-            last_block: Variable::new(first + 2),
-            last_height: Variable::new(first + 3),
-            last_depth: Variable::new(first + 4),
-            peak_depth: Variable::new(first + 5),
-        };
-        for (v, _) in vars.with_offsets() {
-            b.declare_var(v, types::I64);
+    /// Declares the variables.
+    pub(super) fn declare(b: &mut FunctionBuilder<'_>) -> StatVars {
+        let mut var = || b.declare_var(types::I64);
+        StatVars {
+            pending: var(),
+            peak: var(),
+            last_block: var(),
+            last_height: var(),
+            last_depth: var(),
+            peak_depth: var(),
         }
-        vars
     }
 
     /// Gives every variable its initial value (in the entry block).

@@ -220,8 +220,9 @@ struct Sigs {
     tload: SigRef,
 }
 
-/// The first variable of the value stack (heights); those below hold the registers.
-const FIRST_HEIGHT_VAR: usize = 5;
+/// The first variable of the value stack (heights); those below hold the registers (gas,
+/// base, depth).
+const FIRST_HEIGHT_VAR: usize = 3;
 
 /// A static slot kept in registers: its value and whether it holds one.
 #[derive(Clone, Copy)]
@@ -324,20 +325,21 @@ impl<'a, 'f> Lower<'a, 'f> {
         let flags = MemFlags::trusted();
         let counts = stats.then(|| b.ins().load(ptr, flags, ctx, off::COUNTS));
 
-        // (Variables 3 and 4 are unused: the return stack is reached through the context.)
-        let [gas, base, depth] = [0, 1, 2].map(Variable::new);
-        for v in [gas, base, depth] {
-            b.declare_var(v, types::I64);
-        }
+        // Variables are numbered in the order they are declared: the registers, then the
+        // frame heights (`Self::var`), then the statistics and the register slots.
+        let [gas, base, depth] = [(); FIRST_HEIGHT_VAR].map(|()| b.declare_var(types::I64));
         let max_height = a.funcs.iter().map(|f| f.max_height).max().unwrap_or(0);
         for h in 0..max_height {
-            b.declare_var(Self::var(h), types::I64);
+            let v = b.declare_var(types::I64);
+            if v != Self::var(h) {
+                return Err(JitError::Internal(format!(
+                    "frame height {h} got variable {v}"
+                )));
+            }
         }
         // Statistics live in variables (registers) while the code runs and go to the context
         // block on every exit.
-        let mut next_var = FIRST_HEIGHT_VAR + max_height as usize;
-        let stat_vars = stats.then(|| StatVars::declare(&mut b, next_var));
-        next_var += StatVars::COUNT;
+        let stat_vars = stats.then(|| StatVars::declare(&mut b));
         let g = b.ins().load(types::I64, flags, ctx, off::GAS_LEFT);
         b.def_var(gas, g);
         let zero = b.ins().iconst(types::I64, 0);
@@ -351,11 +353,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
         let mut slot_vars = vec![None; verified.contract().program.keys.len()];
         for &slot in &plan.slot_vars {
-            let value = Variable::new(next_var);
-            let present_var = Variable::new(next_var + 1);
-            next_var += 2;
-            b.declare_var(value, types::I64);
-            b.declare_var(present_var, types::I8);
+            let value = b.declare_var(types::I64);
+            let present_var = b.declare_var(types::I8);
             let v = b.ins().load(types::I64, flags, slots, (slot * 8) as i32);
             b.def_var(value, v);
             let p = b.ins().load(types::I8, flags, present, slot as i32);
@@ -643,7 +642,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let cold = self.b.create_block();
         self.b.set_cold_block(cold);
         let cont = self.b.create_block();
-        self.b.ins().brif(any, cold, &[], cont, &[]);
+        // The hot successor goes first: Cranelift orders blocks for register allocation
+        // by a depth-first search that visits the first successor first, which puts it
+        // last. With the cold block first, every cold block would sink to the end of the
+        // function and the values it reads (gas, operands) would stay live across all the
+        // code in between: register allocation quadratic in the number of blocks.
+        let ok = self.negate(any);
+        self.b.ins().brif(ok, cont, &[], cold, &[]);
         self.b.switch_to_block(cold);
         self.b.seal_block(cold);
         // The first failed check in program order wins: fold from the last one with
@@ -663,6 +668,28 @@ impl<'a, 'f> Lower<'a, 'f> {
             .jump(exit_block, &[packed.into(), a.into(), b.into(), gas.into()]);
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
+    }
+
+    /// `cond == 0` for an `i8` condition: the comparison itself inverted when `cond` is one,
+    /// else a test.
+    fn negate(&mut self, cond: Value) -> Value {
+        use cranelift_codegen::ir::condcodes::CondCode;
+        use cranelift_codegen::ir::{InstructionData, ValueDef};
+        if let ValueDef::Result(inst, 0) = self.b.func.dfg.value_def(cond) {
+            match self.b.func.dfg.insts[inst] {
+                InstructionData::IntCompareImm {
+                    cond: cc, arg, imm, ..
+                } => {
+                    let imm: i64 = imm.into();
+                    return self.b.ins().icmp_imm(cc.complement(), arg, imm);
+                }
+                InstructionData::IntCompare { cond: cc, args, .. } => {
+                    return self.b.ins().icmp(cc.complement(), args[0], args[1]);
+                }
+                _ => {}
+            }
+        }
+        self.b.ins().icmp_imm(IntCC::Equal, cond, 0)
     }
 
     /// The failure exit's arguments for `c` (constants materialized here, on the cold path).
