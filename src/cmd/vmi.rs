@@ -7,10 +7,10 @@
 use crate::args::EngineArg;
 use crate::error::CliError;
 use crate::EXIT_FAILED;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use coopvm::load;
 use coopvm::vmi::{
-    data, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
+    data, Backend, CoopValue, CoopVm, DataValue, Function, Proof, ProvableVm, Vm, COOPVM_NUMBER,
 };
 use coopvm::Engine;
 use coopvm::{disasm, DEFAULT_GAS_LIMIT};
@@ -73,6 +73,33 @@ pub(crate) struct ProveArgs {
     /// Gas available to the relation.
     #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
     gas_limit: u64,
+    /// The proof system. Neither is zero-knowledge.
+    #[arg(long, value_enum, default_value_t = BackendArg::Witness)]
+    backend: BackendArg,
+}
+
+/// `--backend` of `coopvm prove` (`verify` reads the backend from the proof).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// A witness proof: contains the private input in the clear (NOT zero-knowledge), and
+    /// verifying re-runs the relation (not succinct).
+    Witness,
+    /// A STARK proof (Miden VM): succinct (verifying does not re-run the relation) and without
+    /// the private input, but NOT zero-knowledge: the trace is committed without blinding and
+    /// the proof is a deterministic function of the inputs, so anyone can test a guess of the
+    /// private input by proving with it and comparing bytes. Pure relations with integer
+    /// inputs only (host and system operations and string constants are refused). Needs a
+    /// build with `--features stark`.
+    Stark,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Witness => Backend::Witness,
+            BackendArg::Stark => Backend::Stark,
+        }
+    }
 }
 
 /// `coopvm verify`.
@@ -249,6 +276,16 @@ pub(crate) fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The message for a backend this build lacks (only [`Backend::Stark`], without feature
+/// `stark`).
+fn unavailable(backend: Backend) -> String {
+    format!(
+        "error: this coopvm was built without the {} backend; build it with `cargo build --release --features {}`",
+        backend.name(),
+        backend.name()
+    )
+}
+
 fn prover(gas_limit: u64) -> CoopVm {
     CoopVm {
         proof_gas_limit: gas_limit,
@@ -263,12 +300,23 @@ pub(crate) fn prove(a: ProveArgs) -> Result<ExitCode, CliError> {
     let f = load_function(&a.file)?;
     let public = parse_value(&a.public)?;
     let private = parse_value(&a.private)?;
-    match prover(a.gas_limit).prove(&f, &public, &private) {
+    let backend = Backend::from(a.backend);
+    if !backend.is_available() {
+        eprintln!("{}", unavailable(backend));
+        return Ok(ExitCode::from(crate::EXIT_USAGE));
+    }
+    match prover(a.gas_limit).prove_with(backend, &f, &public, &private) {
         Ok(proof) => {
             let bytes = proof.to_bytes();
             write(&a.output, &bytes)?;
+            let what = match backend {
+                Backend::Stark => {
+                    "a STARK proof: it does not contain the private input, but is not zero-knowledge"
+                }
+                _ => "a witness proof: it contains the private input",
+            };
             println!(
-                "wrote {} ({} bytes; a witness proof: it contains the private input)",
+                "wrote {} ({} bytes; {what})",
                 a.output.display(),
                 bytes.len()
             );
@@ -288,7 +336,15 @@ pub(crate) fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
     let public = parse_value(&a.public)?;
     let bytes = read(&a.proof)?;
     let valid = match Proof::from_bytes(&bytes) {
-        Ok(proof) => prover(a.gas_limit).verify(&f, &public, &proof),
+        Ok(proof) => {
+            if let Some(backend) = Backend::from_id(proof.backend) {
+                if !backend.is_available() {
+                    eprintln!("{}", unavailable(backend));
+                    return Ok(ExitCode::from(crate::EXIT_USAGE));
+                }
+            }
+            prover(a.gas_limit).verify(&f, &public, &proof)
+        }
         Err(e) => {
             eprintln!(
                 "invalid: {}: {}",

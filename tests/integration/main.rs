@@ -21,6 +21,7 @@ mod jit_cli;
 mod logs;
 mod persistence;
 mod regressions;
+mod stark_cli;
 mod stats;
 mod step;
 mod trace;

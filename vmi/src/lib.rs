@@ -15,6 +15,9 @@ pub mod data;
 pub mod prove;
 pub mod vm;
 
+#[cfg(all(test, feature = "stark"))]
+mod stark_tests;
+
 pub use coop::{
     CallError, CoopValue, CoopVm, EvalHost, Foreign, Function, FunctionError, COOPVM_NUMBER,
     DEFAULT_CALLER,

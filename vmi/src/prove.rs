@@ -10,9 +10,12 @@
 //! backend without changing any caller: callers only move `Proof`s (or their bytes) between
 //! `prove` and `verify`.
 //!
+//! A second backend, [`Backend::Stark`] (feature `stark`, off by default), makes succinct
+//! STARK proofs of pure relations ([`CoopVm::prove_with`]); it is not zero-knowledge either.
+//!
 //! ## The witness backend: neither zero-knowledge nor succinct
 //!
-//! The only backend today, [`Backend::Witness`], is a *witness* proof: the proof **contains
+//! The default backend, [`Backend::Witness`], is a *witness* proof: the proof **contains
 //! the private input in the clear** (so it is not zero-knowledge: anyone holding the proof
 //! learns `private`), and verifying it **re-runs the relation** (so it is not succinct:
 //! verification costs as much as evaluation). It is sound and complete:
@@ -58,6 +61,10 @@ pub enum Backend {
     /// The private input in the clear with a commitment; verify re-evaluates. Neither
     /// zero-knowledge nor succinct.
     Witness,
+    /// A STARK proof (`coopvm-stark`: the relation translated to the Miden VM and proved by
+    /// it). Succinct, does not contain the private input, but NOT zero-knowledge (see
+    /// [`CoopVm::prove_with`]). Only pure relations with integer inputs.
+    Stark,
 }
 
 impl Backend {
@@ -65,6 +72,7 @@ impl Backend {
     pub const fn id(self) -> u64 {
         match self {
             Backend::Witness => 1,
+            Backend::Stark => 2,
         }
     }
 
@@ -72,6 +80,7 @@ impl Backend {
     pub const fn from_id(id: u64) -> Option<Backend> {
         match id {
             1 => Some(Backend::Witness),
+            2 => Some(Backend::Stark),
             _ => None,
         }
     }
@@ -159,6 +168,15 @@ pub enum ProveError {
     /// The relation's result is false (zero).
     #[error("the relation does not hold (result {0})")]
     False(i64),
+    /// The backend cannot prove this relation (an operation it does not support, an input
+    /// it does not take) or is not in this build.
+    #[error("the {backend} backend cannot prove this relation: {message}")]
+    Backend {
+        /// The backend's name.
+        backend: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 /// A VM that can prove that relations written in it hold.
@@ -179,7 +197,187 @@ pub trait ProvableVm: Vm {
     fn verify(&self, f: &Self::Value, public: &Self::Value, proof: &Proof) -> bool;
 }
 
+impl Backend {
+    /// The backend's name (`witness`, `stark`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Witness => "witness",
+            Backend::Stark => "stark",
+        }
+    }
+
+    /// Whether this build can make and check the backend's proofs ([`Backend::Stark`] needs
+    /// feature `stark`).
+    pub const fn is_available(self) -> bool {
+        match self {
+            Backend::Witness => true,
+            Backend::Stark => cfg!(feature = "stark"),
+        }
+    }
+}
+
 impl CoopVm {
+    /// Runs the relation on the interpreter (the configured engine) and returns its gas and
+    /// result if it holds.
+    fn run_relation(
+        &self,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &CoopValue,
+    ) -> Result<(i64, i64), ProveError> {
+        let limit = self.proof_gas_limit.min(i64::MAX as u64);
+        let out = self.call(f, &[public.clone(), private.clone()], limit)?;
+        if let Err(e) = out.result {
+            return Err(if e.kind == ErrorKind::OutOfGas {
+                ProveError::OutOfGas(limit)
+            } else {
+                ProveError::Failed(e)
+            });
+        }
+        let result = match out.stack.last() {
+            None => return Err(ProveError::NoResult),
+            Some(0) => return Err(ProveError::False(0)),
+            Some(&r) => r,
+        };
+        let gas = i64::try_from(out.gas_used).map_err(|_| ProveError::OutOfGas(limit))?;
+        Ok((gas, result))
+    }
+
+    /// Proves that `f(public, private)` holds with the given backend
+    /// ([`ProvableVm::prove`] is `prove_with(Backend::Witness, ..)`).
+    ///
+    /// [`Backend::Stark`] proves pure relations (no host or system operations, no string
+    /// constants, `.params 2`, integer inputs; `pick N` up to 7) and refuses anything else
+    /// with [`ProveError::Backend`] naming the instruction. Its proof is succinct (verifying
+    /// does not re-run the relation) and does not contain the private input, but it is
+    /// **not zero-knowledge**: the STARK is not blinded, so it can leak partial information
+    /// about the private input. It binds the relation, the public input, the result and the
+    /// gas, which equals the interpreter's.
+    ///
+    /// Without feature `stark` it returns [`ProveError::Backend`] saying so.
+    ///
+    /// ```
+    /// use coopvm_vmi::{Backend, CoopValue, CoopVm, Function, ProvableVm};
+    /// let vm = CoopVm::default();
+    /// let f = CoopValue::Function(Function::assemble("sq", ".params 2\ndup\nmul\neq\n").unwrap());
+    /// let proved = vm.prove_with(Backend::Stark, &f, &CoopValue::Int(49), &CoopValue::Int(7));
+    /// if Backend::Stark.is_available() {
+    ///     let proof = proved.unwrap();
+    ///     assert_eq!(proof.backend, Backend::Stark.id());
+    ///     assert!(vm.verify(&f, &CoopValue::Int(49), &proof));
+    ///     assert!(!vm.verify(&f, &CoopValue::Int(36), &proof));
+    /// } else {
+    ///     assert!(proved.unwrap_err().to_string().contains("feature `stark`"));
+    /// }
+    /// ```
+    pub fn prove_with(
+        &self,
+        backend: Backend,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &CoopValue,
+    ) -> Result<Proof, ProveError> {
+        match backend {
+            Backend::Witness => self.prove_witness(f, public, private),
+            Backend::Stark => self.prove_stark(f, public, private),
+        }
+    }
+
+    #[cfg(feature = "stark")]
+    fn prove_stark(
+        &self,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &CoopValue,
+    ) -> Result<Proof, ProveError> {
+        let refuse = |message: String| ProveError::Backend {
+            backend: Backend::Stark.name(),
+            message,
+        };
+        let CoopValue::Function(function) = f else {
+            return Err(ProveError::Call(CallError::NotAFunction));
+        };
+        let params = function.contract().params;
+        if params != 2 {
+            return Err(ProveError::Call(CallError::Arity { params, given: 2 }));
+        }
+        // Refuse what the backend does not prove before running anything.
+        let compiled = coopvm_stark::Compiled::new(function.contract(), &self.limits).map_err(
+            |e| match e {
+                coopvm_stark::StarkError::Verify(e) => ProveError::Call(CallError::Verify(e)),
+                e => refuse(e.to_string()),
+            },
+        )?;
+        let (CoopValue::Int(public_int), CoopValue::Int(private_int)) = (public, private) else {
+            return Err(refuse("it takes integer inputs only".into()));
+        };
+        let (gas, result) = self.run_relation(f, public, private)?;
+        let proof = coopvm_stark::prove_compiled(&compiled, *public_int, *private_int, gas as u64)
+            .map_err(|e| refuse(e.to_string()))?;
+        if proof.gas != gas as u64 || proof.result != result {
+            return Err(refuse(format!(
+                "internal error: the proved execution (result {}, gas {}) disagrees with the interpreter (result {result}, gas {gas})",
+                proof.result, proof.gas
+            )));
+        }
+        Ok(Proof {
+            backend: Backend::Stark.id(),
+            payload: proof.to_bytes(),
+        })
+    }
+
+    #[cfg(not(feature = "stark"))]
+    fn prove_stark(
+        &self,
+        _f: &CoopValue,
+        _public: &CoopValue,
+        _private: &CoopValue,
+    ) -> Result<Proof, ProveError> {
+        Err(ProveError::Backend {
+            backend: Backend::Stark.name(),
+            message: "this build has no STARK prover: build with feature `stark` (coopvm-vmi's, or the coopvm command's: `cargo build --release --features stark`)".into(),
+        })
+    }
+
+    #[cfg(feature = "stark")]
+    fn verify_stark(&self, f: &CoopValue, public: &CoopValue, payload: &[u8]) -> bool {
+        let (CoopValue::Function(function), CoopValue::Int(public)) = (f, public) else {
+            return false;
+        };
+        let Ok(proof) = coopvm_stark::StarkProof::from_bytes(payload) else {
+            return false;
+        };
+        proof.gas <= self.proof_gas_limit
+            && proof.result != 0
+            && coopvm_stark::verify(function.contract(), &self.limits, *public, &proof).is_ok()
+    }
+
+    #[cfg(not(feature = "stark"))]
+    fn verify_stark(&self, _f: &CoopValue, _public: &CoopValue, _payload: &[u8]) -> bool {
+        false
+    }
+
+    fn prove_witness(
+        &self,
+        f: &CoopValue,
+        public: &CoopValue,
+        private: &CoopValue,
+    ) -> Result<Proof, ProveError> {
+        let (gas, _) = self.run_relation(f, public, private)?;
+        let private_data = self.encode(private);
+        let commitment = self.commitment(f, public, &private_data, gas);
+        let payload = DataValue::List(vec![
+            private_data,
+            DataValue::Int(gas),
+            DataValue::Bytes(commitment),
+        ])
+        .to_bytes();
+        Ok(Proof {
+            backend: Backend::Witness.id(),
+            payload,
+        })
+    }
+
     /// The witness commitment: SHA-256 of the canonical bytes of
     /// `[domain, vm, f, public, private, gas]`.
     fn commitment(
@@ -228,38 +426,13 @@ impl ProvableVm for CoopVm {
         public: &CoopValue,
         private: &CoopValue,
     ) -> Result<Proof, ProveError> {
-        let limit = self.proof_gas_limit.min(i64::MAX as u64);
-        let out = self.call(f, &[public.clone(), private.clone()], limit)?;
-        if let Err(e) = out.result {
-            return Err(if e.kind == ErrorKind::OutOfGas {
-                ProveError::OutOfGas(limit)
-            } else {
-                ProveError::Failed(e)
-            });
-        }
-        match out.stack.last() {
-            None => return Err(ProveError::NoResult),
-            Some(0) => return Err(ProveError::False(0)),
-            Some(_) => {}
-        }
-        let gas = i64::try_from(out.gas_used).map_err(|_| ProveError::OutOfGas(limit))?;
-        let private_data = self.encode(private);
-        let commitment = self.commitment(f, public, &private_data, gas);
-        let payload = DataValue::List(vec![
-            private_data,
-            DataValue::Int(gas),
-            DataValue::Bytes(commitment),
-        ])
-        .to_bytes();
-        Ok(Proof {
-            backend: Backend::Witness.id(),
-            payload,
-        })
+        self.prove_witness(f, public, private)
     }
 
     fn verify(&self, f: &CoopValue, public: &CoopValue, proof: &Proof) -> bool {
         match Backend::from_id(proof.backend) {
             Some(Backend::Witness) => self.verify_witness(f, public, &proof.payload).is_some(),
+            Some(Backend::Stark) => self.verify_stark(f, public, &proof.payload),
             None => false,
         }
     }
@@ -318,7 +491,10 @@ mod tests {
             .prove(&square(), &CoopValue::Int(9), &CoopValue::Int(3))
             .unwrap();
         assert!(vm.verify(&square(), &CoopValue::Int(9), &p));
-        p.backend = 2;
+        p.backend = 3;
+        assert!(!vm.verify(&square(), &CoopValue::Int(9), &p));
+        // A witness payload under the STARK backend's id is no STARK proof.
+        p.backend = Backend::Stark.id();
         assert!(!vm.verify(&square(), &CoopValue::Int(9), &p));
         assert_eq!(Backend::from_id(1), Some(Backend::Witness));
     }
