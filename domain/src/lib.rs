@@ -586,9 +586,12 @@ mod props;
 mod tests {
     use super::*;
 
+    /// A table's name and a change to it.
+    type Change = (&'static str, fn(&mut Domain, i64));
+
     /// One change to each table, in the order of [`Domain::journals`]: `n` picks the key or
     /// value, so two calls with different `n` make different entries.
-    fn changes() -> [(&'static str, fn(&mut Domain, i64)); TABLES] {
+    fn changes() -> [Change; TABLES] {
         fn s(n: i64) -> String {
             format!("k{n}")
         }
