@@ -166,7 +166,10 @@ pub struct Deployment {
 pub const TABLES: usize = 12;
 
 /// Every table of the cooperative world.
-#[derive(Clone, Debug)]
+///
+/// Two domains are equal when every table is (see [`Table`]'s equality: entries, undo log
+/// and dirty keys), exactly what their `Debug` text shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
     /// Cooperatives by name.
     pub cooperatives: Table<String, Cooperative>,
@@ -578,3 +581,160 @@ pub(crate) mod testkit;
 
 #[cfg(test)]
 mod props;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table's name and a change to it.
+    type Change = (&'static str, fn(&mut Domain, i64));
+
+    /// One change to each table, in the order of [`Domain::journals`]: `n` picks the key or
+    /// value, so two calls with different `n` make different entries.
+    fn changes() -> [Change; TABLES] {
+        fn s(n: i64) -> String {
+            format!("k{n}")
+        }
+        [
+            ("cooperatives", |d, n| {
+                d.cooperatives.insert(
+                    s(n),
+                    Cooperative {
+                        creator: "did:key:a".into(),
+                        supply: n,
+                        pool: n,
+                        members: 1,
+                        created_block: 0,
+                    },
+                )
+            }),
+            ("members", |d, n| {
+                d.members.insert(
+                    (s(n), "did:key:a".into()),
+                    Member {
+                        balance: n,
+                        joined_block: 0,
+                    },
+                )
+            }),
+            ("federations", |d, n| {
+                d.federations.insert(
+                    s(n),
+                    Federation {
+                        creator: "did:key:a".into(),
+                        founder: s(n),
+                        members: 1,
+                    },
+                )
+            }),
+            ("federation_members", |d, n| {
+                d.federation_members.insert(
+                    (s(n), s(n)),
+                    FederationMember {
+                        added_by: "did:key:a".into(),
+                        block: 0,
+                    },
+                )
+            }),
+            ("proposals", |d, n| {
+                d.proposals.insert(
+                    n,
+                    Proposal {
+                        cooperative: s(n),
+                        title: "t".into(),
+                        creator: "did:key:a".into(),
+                        quorum: 1,
+                        deadline: 10,
+                        yes: 0,
+                        no: 0,
+                        executed: false,
+                        passed: false,
+                    },
+                )
+            }),
+            ("ballots", |d, n| {
+                d.ballots.insert(
+                    (n, "did:key:a".into()),
+                    Ballot {
+                        by: "did:key:a".into(),
+                        yes: true,
+                    },
+                )
+            }),
+            ("delegations", |d, n| {
+                d.delegations
+                    .insert((s(n), "did:key:a".into()), "did:key:b".into())
+            }),
+            ("reputations", |d, n| d.reputations.insert(s(n), n)),
+            ("dids", |d, n| {
+                d.dids.insert(
+                    s(n),
+                    DidRecord {
+                        controller: "did:key:a".into(),
+                        document: String::new(),
+                        version: 1,
+                    },
+                )
+            }),
+            ("contract_states", |d, n| {
+                d.contract_states
+                    .insert(s(n), State::from([("x".to_owned(), n)]))
+            }),
+            ("meta", |d, n| d.meta.insert(s(n), n)),
+            ("deployments", |d, n| {
+                d.deployments.insert(
+                    s(n),
+                    Deployment {
+                        owner: "did:key:a".into(),
+                        code_hash: s(n),
+                        revision: 1,
+                        previous: Vec::new(),
+                    },
+                )
+            }),
+        ]
+    }
+
+    /// Two hosts whose worlds differ in any one table, by an entry or by the undo log only,
+    /// compare unequal, as their `Debug` text does; hosts that went through the same changes
+    /// compare equal. (The differential check compares hosts' worlds this way.)
+    #[test]
+    fn hosts_differing_in_any_one_table_compare_unequal() {
+        let changes = changes();
+        let names: Vec<&str> = Domain::default().journals().map(|j| j.name()).to_vec();
+        assert_eq!(
+            names,
+            changes.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            "one change per table, in order"
+        );
+        let mut base = CoopHost::new();
+        for (_, change) in &changes {
+            change(&mut base.domain, 1);
+        }
+        for j in base.domain.journals_mut() {
+            j.settle();
+        }
+        let text = |h: &CoopHost| format!("{:?}", h.domain);
+        for (i, (name, change)) in changes.iter().enumerate() {
+            // Another entry in table `i` only.
+            let mut other = base.clone();
+            change(&mut other.domain, 2);
+            assert_ne!(other.domain, base.domain, "an entry more in {name}");
+            assert_ne!(text(&other), text(&base), "{name}: the text differs too");
+            // The same entries, but the change logged (not settled) in table `i` only.
+            let mut logged = base.clone();
+            change(&mut logged.domain, 1);
+            assert_eq!(
+                logged.domain.journals()[i].mark(),
+                1,
+                "{name} logged the change"
+            );
+            assert_ne!(logged.domain, base.domain, "the undo log of {name}");
+            assert_ne!(text(&logged), text(&base), "{name}: the text differs too");
+            // The change settled too: the same world.
+            logged.domain.journals_mut()[i].settle();
+            assert_eq!(logged.domain, base.domain, "{name} settled");
+            assert_eq!(text(&logged), text(&base));
+        }
+    }
+}

@@ -26,7 +26,10 @@ pub enum Shape {
 }
 
 /// A map whose changes can be undone back to a mark and whose committed changes are tracked.
-#[derive(Clone, Debug)]
+///
+/// Two tables are equal when every field is: name, shape, entries, undo log (in order) and
+/// dirty keys, exactly what their `Debug` text shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table<K, V> {
     name: &'static str,
     shape: Shape,
@@ -262,5 +265,89 @@ mod tests {
         u.load_encoded("[\"c\",\"y\"]", "2").unwrap();
         assert_eq!(u.get(&("c".into(), "y".into())), Some(&2));
         assert!(u.load_encoded("nope", "2").is_err());
+    }
+
+    /// Equality compares every field the `Debug` text shows: a difference in any one of
+    /// them (name, shape, entries, undo log and its order, dirty keys) makes two tables
+    /// unequal, and equal tables have the same text.
+    #[test]
+    fn equality_compares_every_field_like_the_debug_text() {
+        let mut base: Table<String, i64> = Table::new("t");
+        base.insert("a".into(), 1);
+        base.settle();
+        base.insert("b".into(), 2);
+        let text = |t: &Table<String, i64>| format!("{t:?}");
+        let variants: Vec<(&str, Table<String, i64>)> = vec![
+            ("name", {
+                let mut t: Table<String, i64> = Table::new("u");
+                t.insert("a".into(), 1);
+                t.settle();
+                t.insert("b".into(), 2);
+                t
+            }),
+            ("shape", {
+                let mut t: Table<String, i64> = Table::with_shape(
+                    "t",
+                    Shape::List {
+                        key: &["k"],
+                        value: None,
+                    },
+                );
+                t.insert("a".into(), 1);
+                t.settle();
+                t.insert("b".into(), 2);
+                t
+            }),
+            ("an entry's value", {
+                let mut t = base.clone();
+                t.load("a".into(), 5);
+                t
+            }),
+            ("an entry more", {
+                let mut t = base.clone();
+                t.load("c".into(), 1);
+                t
+            }),
+            ("the log only (a value set to itself)", {
+                let mut t = base.clone();
+                t.insert("a".into(), 1);
+                t
+            }),
+            ("the log's order", {
+                let mut t: Table<String, i64> = Table::new("t");
+                t.insert("a".into(), 1);
+                t.settle();
+                t.insert("b".into(), 2);
+                let mut u = t.clone();
+                t.insert("c".into(), 3);
+                t.insert("d".into(), 4);
+                u.insert("d".into(), 4);
+                u.insert("c".into(), 3);
+                assert_eq!(t.map, u.map, "the same entries");
+                assert_ne!(t, u, "the log in another order");
+                assert_ne!(text(&t), text(&u));
+                u
+            }),
+            ("the dirty keys only", {
+                let mut t = base.clone();
+                t.dirty.insert("z".into());
+                t
+            }),
+        ];
+        for (what, t) in &variants {
+            assert_ne!(*t, base, "tables differing in {what} compare unequal");
+            assert_ne!(text(t), text(&base), "{what}: the text differs too");
+        }
+        let mut same = base.clone();
+        assert_eq!(same, base);
+        assert_eq!(text(&same), text(&base));
+        // A change undone leaves the table as it was, log included.
+        let mark = same.mark();
+        same.insert("a".into(), 9);
+        same.remove(&"b".into());
+        assert_ne!(same, base);
+        same.undo_to(mark);
+        assert_eq!(same, base);
+        assert_eq!(text(&same), text(&base));
     }
 }

@@ -227,41 +227,22 @@ pub struct Observed {
     /// The run's outcome (status, stack, gas used, error kind, pc and message, state,
     /// events, logs, host calls).
     pub outcome: Outcome,
-    /// The host afterwards: its domain tables, committed events and (for a failing host) its
-    /// call count, printed.
-    pub host: String,
+    /// The host afterwards.
+    pub host: HostAfter,
 }
 
-/// A host after a run.
-enum HostAfter {
+/// A host after a run. Two are equal when their domain tables, committed events and (for a
+/// failing host) call counts are, compared as values; its `Debug` text shows exactly those
+/// (for reports).
+#[derive(Clone)]
+pub enum HostAfter {
+    /// The cooperative host.
     Coop(CoopHost),
+    /// The failing host.
     Failing(FailingHost),
 }
 
 impl HostAfter {
-    /// Writes what [`Observed::host`] holds: the domain tables, the committed events and (for
-    /// a failing host) the call count.
-    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        match self {
-            HostAfter::Coop(host) => write!(out, "{:?}\n{:?}", host.domain, host.events()),
-            HostAfter::Failing(host) => write!(
-                out,
-                "{:?}\n{:?}\ncalls {}",
-                host.inner.domain,
-                host.inner.events(),
-                host.calls
-            ),
-        }
-    }
-
-    /// The host's text ([`Observed::host`]).
-    fn text(&self) -> String {
-        let mut out = String::new();
-        // Writing to a `String` does not fail.
-        let _ = self.write(&mut out);
-        out
-    }
-
     /// The host's world and, for a failing host, its call count.
     fn parts(&self) -> (&CoopHost, Option<u32>) {
         match self {
@@ -269,34 +250,27 @@ impl HostAfter {
             HostAfter::Failing(host) => (&host.inner, Some(host.calls)),
         }
     }
+}
 
-    /// The domain tables as text (part of [`HostAfter::text`]).
-    fn domain_text(&self) -> String {
-        format!("{:?}", self.parts().0.domain)
-    }
-
-    /// Whether this host's text would be `other`'s, given `other`'s domain tables as text
-    /// ([`HostAfter::domain_text`]): the events and call counts are compared as values, the
-    /// domain tables as they are written, stopping at the first difference.
-    fn matches(&self, other: &HostAfter, other_domain: &str) -> bool {
-        /// Checks what is written against the rest of the expected text.
-        struct Matching<'a>(&'a str);
-        impl fmt::Write for Matching<'_> {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                self.0 = self.0.strip_prefix(s).ok_or(fmt::Error)?;
-                Ok(())
-            }
-            fn write_char(&mut self, c: char) -> fmt::Result {
-                self.0 = self.0.strip_prefix(c).ok_or(fmt::Error)?;
-                Ok(())
-            }
-        }
+impl PartialEq for HostAfter {
+    fn eq(&self, other: &HostAfter) -> bool {
         let ((a, calls_a), (b, calls_b)) = (self.parts(), other.parts());
-        if calls_a != calls_b || a.events() != b.events() {
-            return false;
+        calls_a == calls_b && a.events() == b.events() && a.domain == b.domain
+    }
+}
+
+impl Eq for HostAfter {}
+
+impl fmt::Debug for HostAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (host, calls) = self.parts();
+        let mut out = f.debug_struct("HostAfter");
+        out.field("domain", &host.domain)
+            .field("events", &host.events());
+        if let Some(calls) = calls {
+            out.field("calls", &calls);
         }
-        let mut m = Matching(other_domain);
-        fmt::write(&mut m, format_args!("{:?}", a.domain)).is_ok() && m.0.is_empty()
+        out.finish()
     }
 }
 
@@ -310,16 +284,6 @@ impl Case {
 
     /// Runs `v` on `engine` with gas limit `gas`, against a fresh copy of the case's host.
     pub fn run(&self, v: &Verified, engine: Engine, gas: u64) -> Observed {
-        let (outcome, after) = self.run_keeping_host(v, engine, gas);
-        Observed {
-            outcome,
-            host: after.text(),
-        }
-    }
-
-    /// Runs `v` like [`Case::run`], handing back the host itself (its text is only written
-    /// when needed).
-    fn run_keeping_host(&self, v: &Verified, engine: Engine, gas: u64) -> (Outcome, HostAfter) {
         let world = base_world().clone();
         match &self.host {
             HostKind::Coop => {
@@ -330,7 +294,10 @@ impl Case {
                         .with_args(&self.args);
                     (engine.run_params(v, params, host), ())
                 });
-                (outcome, HostAfter::Coop(host))
+                Observed {
+                    outcome,
+                    host: HostAfter::Coop(host),
+                }
             }
             HostKind::Failing {
                 kind,
@@ -349,7 +316,10 @@ impl Case {
                     .with_calls(&engine)
                     .with_args(&self.args);
                 let outcome = engine.run_params(v, params, &mut host);
-                (outcome, HostAfter::Failing(host))
+                Observed {
+                    outcome,
+                    host: HostAfter::Failing(host),
+                }
             }
         }
     }
@@ -540,41 +510,26 @@ pub fn check(case: &Case) -> Result<Checked, String> {
 /// the reference run's. Returns what it ran, or a report of the first disagreement with the
 /// case as readable assembly.
 pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
-    let (outcome, host) = compare(case, v, case.gas)?;
-    let reference = Observed {
-        outcome,
-        host: host.text(),
-    };
+    let reference = compare(case, v, case.gas)?;
     let full = reference.outcome.gas_used;
     let mut runs = 1;
     for gas in coopvm_testgen::gas_limits(full, case.gas)
         .into_iter()
         .filter(|&g| g <= case.gas)
     {
-        let (out, host) = compare(case, v, gas)?;
+        let got = compare(case, v, gas)?;
         runs += 1;
-        // (The host is written as text only where the law compares it, or for a report.)
-        let (law, got) = if gas < full {
-            match &out.result {
-                Err(e) if e.kind == ErrorKind::OutOfGas && out.gas_used == gas => (None, None),
-                _ => (Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"), None),
+        let law = if gas < full {
+            match &got.outcome.result {
+                Err(e) if e.kind == ErrorKind::OutOfGas && got.outcome.gas_used == gas => None,
+                _ => Some("below the reference run's gas, the run must end with out_of_gas having used exactly the limit"),
             }
+        } else if same_but_gas_limit(&got, &reference) {
+            None
         } else {
-            let got = Observed {
-                outcome: out.clone(),
-                host: host.text(),
-            };
-            if same_but_gas_limit(&got, &reference) {
-                (None, None)
-            } else {
-                (Some("with at least the reference run's gas, the outcome must be the reference run's"), Some(got))
-            }
+            Some("with at least the reference run's gas, the outcome must be the reference run's")
         };
         if let Some(law) = law {
-            let got = got.unwrap_or_else(|| Observed {
-                outcome: out,
-                host: host.text(),
-            });
             return Err(report(
                 case,
                 &format!(
@@ -592,46 +547,38 @@ pub fn check_verified(case: &Case, v: &Verified) -> Result<Checked, String> {
 }
 
 /// Whether two runs are the same except where a message names the gas limit (a nested
-/// run's `out_of_gas` reports the gas it was given).
+/// run's `out_of_gas` reports the gas it was given): the hosts are compared in full, the
+/// outcomes without the messages of their error and events.
 fn same_but_gas_limit(a: &Observed, b: &Observed) -> bool {
-    if a == b {
+    if a.host != b.host {
+        return false;
+    }
+    if a.outcome == b.outcome {
         return true;
     }
-    let strip = |o: &Observed| {
+    let strip = |o: &Outcome| {
         let mut o = o.clone();
-        if let Err(e) = &mut o.outcome.result {
+        if let Err(e) = &mut o.result {
             e.message.clear();
         }
-        for ev in &mut o.outcome.events {
+        for ev in &mut o.events {
             ev.fields.remove("message");
         }
         o
     };
-    strip(a) == strip(b)
+    strip(&a.outcome) == strip(&b.outcome)
 }
 
-/// Every engine at `gas`, against the interpreter; returns the interpreter's run. (Events and
-/// call counts are compared as values; the interpreter's domain tables are written as text
-/// once, and every other engine's are compared with that text as they are written; a host is
-/// written out in full only for a report.)
-fn compare(case: &Case, v: &Verified, gas: u64) -> Result<(Outcome, HostAfter), String> {
-    let (want, want_host) = case.run_keeping_host(v, Engine::Interp, gas);
-    let mut want_domain = None;
+/// Every engine at `gas`, against the interpreter; returns the interpreter's run. Outcomes
+/// and hosts are compared as values; a host is written as text only for a report.
+fn compare(case: &Case, v: &Verified, gas: u64) -> Result<Observed, String> {
+    let want = case.run(v, Engine::Interp, gas);
     for &engine in Engine::ALL {
         if engine == Engine::Interp {
             continue;
         }
-        let (outcome, after) = case.run_keeping_host(v, engine, gas);
-        let domain = want_domain.get_or_insert_with(|| want_host.domain_text());
-        if outcome != want || !after.matches(&want_host, domain) {
-            let want = Observed {
-                outcome: want,
-                host: want_host.text(),
-            };
-            let got = Observed {
-                outcome,
-                host: after.text(),
-            };
+        let got = case.run(v, engine, gas);
+        if got != want {
             return Err(report(
                 case,
                 &format!(
@@ -641,7 +588,7 @@ fn compare(case: &Case, v: &Verified, gas: u64) -> Result<(Outcome, HostAfter), 
             ));
         }
     }
-    Ok((want, want_host))
+    Ok(want)
 }
 
 fn report(case: &Case, what: &str) -> String {
