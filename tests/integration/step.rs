@@ -302,17 +302,16 @@ fn stepping_and_stats_agree_with_runs_on_the_cooperative_host() {
             assert_eq!(jit_out, plain, "{name} at gas {gas}: JIT with stats");
             assert_eq!(jit_stats.deterministic(), stats.deterministic(), "{name}");
             assert_eq!(
-                format!("{:?}", jit_host.domain),
-                format!("{:?}", plain_host.domain)
+                jit_host.domain, plain_host.domain,
+                "{name} at gas {gas}: JIT host"
             );
 
             assert_eq!(stepped, plain, "{name} at gas {gas}: stepping");
             assert_eq!(counted, plain, "{name} at gas {gas}: stats on");
             assert_eq!(stats.instructions, executed, "{name} at gas {gas}");
             assert_eq!(stats.host_calls, plain.host_calls, "{name} at gas {gas}");
-            let world_after = format!("{:?}", plain_host.domain);
-            assert_eq!(format!("{:?}", step_host.domain), world_after, "{name}");
-            assert_eq!(format!("{:?}", stats_host.domain), world_after, "{name}");
+            assert_eq!(step_host.domain, plain_host.domain, "{name}");
+            assert_eq!(stats_host.domain, plain_host.domain, "{name}");
         }
         world.execute_with(&v, &ctx, |host, ctx, state| {
             let params = RunParams::new(ctx, state, 1 << 40)
