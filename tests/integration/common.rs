@@ -2,7 +2,8 @@
 
 use coopvm::load;
 use coopvm::{Limits, Verified};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The marker (in its comments: "Not runnable with `coopvm run`") of an example that is not a contract to `run` (a relation for `prove`, which
 /// starts with its inputs on the stack).
@@ -69,4 +70,25 @@ pub fn runnable_examples() -> Vec<(String, Verified)> {
         .collect();
     assert!(runnable.len() >= 5, "examples went missing");
     runnable
+}
+
+/// Runs the built `coopvm` binary with `args`.
+pub fn coopvm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coopvm"))
+        .args(args)
+        .output()
+        .expect("the coopvm binary runs")
+}
+
+/// The path of `name` under `examples/`.
+pub fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty scratch directory for test `test` of module `module`.
+pub fn scratch(module: &str, test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{module}_{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -3,6 +3,7 @@
 //! bounds, corrupted and read-only databases), output a contract cannot forge, `--json` on
 //! every failure, and the CLI's edges.
 
+use crate::common::example;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,10 +15,6 @@ fn dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn coopvm<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {

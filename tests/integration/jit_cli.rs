@@ -1,19 +1,8 @@
 //! The JIT through the `coopvm` binary: `run --engine interp|jit|auto` print the same outcome,
 //! `disasm --clif` prints Cranelift IR, and its errors are reported, not panics.
 
+use crate::common::{coopvm, example};
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn coopvm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coopvm"))
-        .args(args)
-        .output()
-        .expect("run coopvm")
-}
-
-fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run_json(file: &str, engine: &str, gas: &str) -> (i32, Value) {
     let out = coopvm(&[

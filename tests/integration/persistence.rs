@@ -1,5 +1,6 @@
 //! End to end: `coopvm run --state`, `coopvm deploy` and `coopvm state` on a redb database.
 
+use crate::common::example;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -11,10 +12,6 @@ fn temp_db(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("state.redb")
-}
-
-fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn coopvm(args: &[&str], db: &PathBuf) -> Output {

@@ -2,25 +2,14 @@
 //! binary (one small relation: proving is the slow part); without feature `stark`, the
 //! error that says how to build it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::common;
+use crate::common::{coopvm, example};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn coopvm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coopvm"))
-        .args(args)
-        .output()
-        .expect("the coopvm binary runs")
-}
-
-fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
+/// A fresh scratch directory for one test.
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("stark_cli_{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("stark_cli", test)
 }
 
 fn out(o: &Output) -> String {

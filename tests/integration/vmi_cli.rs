@@ -2,26 +2,13 @@
 //! built binary.
 
 use crate::common;
+use crate::common::{coopvm, example};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn coopvm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coopvm"))
-        .args(args)
-        .output()
-        .expect("the coopvm binary runs")
-}
-
-fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use std::process::Output;
 
 /// A fresh scratch directory for one test.
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vmi_cli_{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("vmi_cli", test)
 }
 
 fn stdout(o: &Output) -> String {
