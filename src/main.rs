@@ -97,8 +97,8 @@ enum Command {
     /// when its code starts, as `run --args` gives them); the result is the top of the final
     /// stack. Exit 0 with a result, 1 without one.
     Eval(cmd::vmi::EvalArgs),
-    /// Prove that a relation holds for a public and a private input (witness proof: NOT
-    /// zero-knowledge, the proof contains the private input).
+    /// Prove that a relation holds for a public and a private input (NOT zero-knowledge: the
+    /// default witness proof contains the private input; see `--backend`).
     Prove(cmd::vmi::ProveArgs),
     /// Verify a proof for a relation and a public input; exit 0 if valid, 1 if not.
     Verify(cmd::vmi::VerifyArgs),
