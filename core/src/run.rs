@@ -181,15 +181,7 @@ impl Executor for NoCalls {
             crate::ErrorKind::HostUnavailable,
             "this run has no executor for nested contract calls".to_owned(),
         );
-        Outcome {
-            events: vec![error_event(&verified.contract().id, params.ctx, &e)],
-            result: Err(e),
-            stack: Vec::new(),
-            gas_used: 0,
-            state: params.state.clone(),
-            logs: Vec::new(),
-            host_calls: 0,
-        }
+        refused(verified.contract(), &params, e)
     }
 }
 
