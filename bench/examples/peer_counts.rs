@@ -134,32 +134,27 @@ fn main() -> ExitCode {
         #[cfg(feature = "peers")]
         "wasmi" | "wasmtime" => {
             let wasm = wat::parse_str(WAT).expect("valid WAT");
+            // The same setup on either peer: only the VM's type differs.
+            macro_rules! peer {
+                ($vm:expr) => {{
+                    let mut vm = $vm;
+                    let func = vm.func(k.name);
+                    if k.name == "tiny" {
+                        let set = vm.func("tiny_set");
+                        vm.call(&set, n);
+                    }
+                    let mut f = || vm.call(&func, black_box(n));
+                    f();
+                    if k.name == "tiny" {
+                        return report(want, measured(reps, &mut f) - i64::from(reps));
+                    }
+                    measured(reps, &mut f)
+                }};
+            }
             if engine == "wasmi" {
-                let mut vm = Wasmi::new(&wasm);
-                let func = vm.func(k.name);
-                if k.name == "tiny" {
-                    let set = vm.func("tiny_set");
-                    vm.call(&set, n);
-                }
-                let mut f = || vm.call(&func, black_box(n));
-                f();
-                if k.name == "tiny" {
-                    return report(want, measured(reps, &mut f) - i64::from(reps));
-                }
-                measured(reps, &mut f)
+                peer!(Wasmi::new(&wasm))
             } else {
-                let mut vm = Wasmtime::new(&wasm);
-                let func = vm.func(k.name);
-                if k.name == "tiny" {
-                    let set = vm.func("tiny_set");
-                    vm.call(&set, n);
-                }
-                let mut f = || vm.call(&func, black_box(n));
-                f();
-                if k.name == "tiny" {
-                    return report(want, measured(reps, &mut f) - i64::from(reps));
-                }
-                measured(reps, &mut f)
+                peer!(Wasmtime::new(&wasm))
             }
         }
         other => {
