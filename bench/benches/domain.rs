@@ -101,9 +101,8 @@ fn benches(c: &mut Criterion) {
         },
     );
 
-    let dir = std::env::temp_dir().join(format!("coopvm-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut store = Store::open(&dir.join("bench.redb")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("bench.redb")).unwrap();
     let counter = verified("counter.casm", include_str!("../../examples/counter.casm"));
     c.bench_function("store/persistent counter run (one durable commit)", |b| {
         b.iter(|| {
@@ -114,7 +113,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 }
 
 criterion_group!(domain, benches);

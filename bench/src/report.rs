@@ -187,7 +187,8 @@ mod tests {
 
     #[test]
     fn a_missing_or_stale_estimate_is_none() {
-        let dir = std::env::temp_dir().join(format!("coopvm-bench-report-{}", std::process::id()));
+        let guard = tempfile::tempdir().unwrap();
+        let dir = guard.path();
         let file = dir.join("g_x").join("f").join("1").join("new");
         std::fs::create_dir_all(&file).unwrap();
         std::fs::write(
@@ -196,12 +197,11 @@ mod tests {
         )
         .unwrap();
         let long_ago = SystemTime::UNIX_EPOCH;
-        assert_eq!(mean_ns(&dir, "g/x", "f", "1", long_ago), Some(42.0));
+        assert_eq!(mean_ns(dir, "g/x", "f", "1", long_ago), Some(42.0));
         let later = SystemTime::now() + std::time::Duration::from_secs(3600);
-        assert_eq!(mean_ns(&dir, "g/x", "f", "1", later), None);
-        assert_eq!(mean_ns(&dir, "g/x", "f", "2", long_ago), None);
-        let typical = estimate_ns(&dir, ("g/x", "f", "1"), Statistic::Typical, long_ago);
+        assert_eq!(mean_ns(dir, "g/x", "f", "1", later), None);
+        assert_eq!(mean_ns(dir, "g/x", "f", "2", long_ago), None);
+        let typical = estimate_ns(dir, ("g/x", "f", "1"), Statistic::Typical, long_ago);
         assert_eq!(typical, Some(42.0), "no slope: the mean");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

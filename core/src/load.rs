@@ -205,15 +205,10 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("coopvm-load-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
     #[test]
     fn files_over_the_cap_are_refused() {
-        let path = temp("big.casm");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.casm");
         let line = "push 1\n";
         let n = MAX_INPUT_BYTES as usize / line.len() + 1;
         std::fs::write(&path, line.repeat(n)).unwrap();

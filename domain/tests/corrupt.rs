@@ -8,7 +8,7 @@ use coopvm_core::{load, ExecutionContext, Limits, Verified};
 use coopvm_domain::store::{Store, StoreError};
 use coopvm_engine::Engine;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -243,16 +243,18 @@ fn expected(e: &StoreError) -> bool {
     !matches!(e, StoreError::Deploy(_) | StoreError::ReadOnly { .. })
 }
 
-fn temp() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-corrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the guard drops (also when the test fails).
+fn temp() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("coopvm-corrupt-")
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn corrupted_databases_never_panic_abort_or_hang() {
-    let dir = temp();
+    let guard = temp();
+    let dir = guard.path();
     let original_path = dir.join("original.redb");
     build(&original_path);
     let original = std::fs::read(&original_path).unwrap();
@@ -310,5 +312,4 @@ fn corrupted_databases_never_panic_abort_or_hang() {
         problems.len()
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -414,7 +414,5 @@ fn errors_are_printed_once_with_the_error_prefix() {
 }
 
 fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-cli-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::scratch("cli", tag)
 }

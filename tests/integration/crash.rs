@@ -16,9 +16,7 @@ const TICK: &str = ".contract tick\n.state n 0\n\
     push \"Tick\"\nswap\nemitevent\n";
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("coopvm-crash-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("crash", name);
     let src = dir.join("tick.casm");
     std::fs::write(&src, TICK).unwrap();
     (src, dir.join("state.redb"))

@@ -86,8 +86,7 @@ proptest! {
 
 #[test]
 fn the_binary_rejects_garbage_files_cleanly() {
-    let dir = std::env::temp_dir().join(format!("coopvm-garbage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("garbage", "files");
     let mut cases: Vec<Vec<u8>> = vec![
         vec![],
         vec![0xff; 64],

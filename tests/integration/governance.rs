@@ -8,10 +8,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_coopvm");
 
 fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-gov-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("state.redb")
+    crate::common::scratch("governance", name).join("state.redb")
 }
 
 fn example(name: &str) -> String {

@@ -11,10 +11,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_coopvm");
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-hard-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::scratch("hardening", name)
 }
 
 fn coopvm<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {

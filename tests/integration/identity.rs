@@ -9,10 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_coopvm");
 const DID: &str = "did:key:z6MkgAnvkP45uNxwCKeNdt6wrYkEjpYX4f7Nrd8MQqFL8Fbn";
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-id-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::scratch("identity", name)
 }
 
 fn run(file: &Path, db: &Path, caller: &str) -> (i32, Value) {

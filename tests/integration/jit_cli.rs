@@ -82,8 +82,7 @@ fn disasm_clif_prints_cranelift_ir() {
 
 #[test]
 fn disasm_clif_of_an_invalid_contract_is_a_located_error() {
-    let dir = std::env::temp_dir().join(format!("coopvm-jit-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::common::scratch("jit_cli", "clif_invalid");
     let file = dir.join("bad.casm");
     std::fs::write(&file, "push 1\nadd\n").expect("write");
     let out = coopvm(&["disasm", "--clif", &file.display().to_string()]);

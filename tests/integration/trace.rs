@@ -180,8 +180,7 @@ fn the_default_limit_is_ten_thousand_lines() {
 
 #[test]
 fn binary_contracts_trace_without_source_lines() {
-    let dir = std::env::temp_dir().join(format!("coopvm-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("trace", "binary");
     let cvm = dir.join("counter.cvm");
     let cvm = cvm.to_str().unwrap();
     let out = coopvm(&["assemble", "examples/counter.casm", "-o", cvm]);
@@ -208,8 +207,7 @@ fn trace_errors_are_usage_errors() {
 
 #[test]
 fn a_refused_run_traces_no_instruction() {
-    let dir = std::env::temp_dir().join(format!("coopvm-trace-perm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("trace", "refused");
     let file = dir.join("p.casm");
     std::fs::write(&file, ".permission admin\npush 1\n").unwrap();
     let out = coopvm(&["trace", file.to_str().unwrap()]);

@@ -50,9 +50,8 @@
 //! use coopvm_core::{load, ExecutionContext, Limits};
 //! use coopvm_domain::store::Store;
 //! use coopvm_engine::Engine;
-//! let dir = std::env::temp_dir().join(format!("coopvm-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
-//! let path = dir.join("state.redb");
+//! # let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("state.redb");
 //! let v = load::from_source("c.casm", ".contract c\n.state n 0\nload n\npush 1\nadd\ndup\nstore n\n")
 //!     .unwrap().verify(&Limits::default()).unwrap();
 //! let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
@@ -64,7 +63,6 @@
 //! // The first run deployed `c`, owned by its caller.
 //! let shown = Store::open_read_only(&path).unwrap().dump().unwrap();
 //! assert_eq!(shown["contracts"]["c"]["owner"], "did:key:alice");
-//! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 
 use crate::contracts::{DeployError, DeployOutcome};

@@ -2,11 +2,14 @@ use super::*;
 use coopvm_core::{load, Limits};
 use coopvm_engine::Engine;
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coopvm-store-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("state.redb")
+/// A database path in a fresh directory, removed when the returned guard drops.
+fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("coopvm-store-{name}-"))
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("state.redb");
+    (dir, path)
 }
 
 fn verified(src: &str) -> Verified {
@@ -38,7 +41,7 @@ fn poke(path: &Path, table: &'static str, entries: &[(&[u8], &[u8])]) {
 
 #[test]
 fn runs_persist_domain_state_and_events_failures_write_nothing() {
-    let path = temp("persist");
+    let (_dir, path) = temp("persist");
     let create = verified(
         ".contract setup\n.state n 0\n\
          push \"makers\"\npush 50\ncreatecooperative\n\
@@ -81,7 +84,7 @@ fn runs_persist_domain_state_and_events_failures_write_nothing() {
 
 #[test]
 fn deployments_persist_and_enable_calls() {
-    let path = temp("deploy");
+    let (_dir, path) = temp("deploy");
     {
         let mut s = Store::open(&path).unwrap();
         let lib = verified(".contract lib\nload arg\npush 1\nadd\n");
@@ -105,7 +108,7 @@ fn deployments_persist_and_enable_calls() {
 
 #[test]
 fn identity_survives_reopening_only_the_owner_upgrades() {
-    let path = temp("identity");
+    let (_dir, path) = temp("identity");
     let lib = verified(".contract lib\n.state calls 0\nload calls\npush 1\nadd\nstore calls\nload arg\npush 1\nadd\n");
     let evil = verified(".contract lib\n.state calls 0\npush 99\nstore calls\npush 99\n");
     let main = verified(".contract main\n.depends lib\npush \"lib\"\npush 41\ncallcontract\n");
@@ -154,7 +157,7 @@ fn identity_survives_reopening_only_the_owner_upgrades() {
 
 #[test]
 fn reputation_is_read_from_the_database() {
-    let path = temp("reputation");
+    let (_dir, path) = temp("reputation");
     let rate = verified(".contract rate\npush \"did:key:eve\"\npush 50\nupdatereputation\n");
     let guarded = verified(".contract guarded\n.reputation 50\npush 1\n");
     let mut s = Store::open(&path).unwrap();
@@ -186,7 +189,7 @@ fn reputation_is_read_from_the_database() {
 
 #[test]
 fn deployments_must_verify_with_default_limits() {
-    let path = temp("limits");
+    let (_dir, path) = temp("limits");
     let mut s = Store::open(&path).unwrap();
     let big = Limits {
         stack: 1 << 20,
@@ -206,7 +209,7 @@ fn deployments_must_verify_with_default_limits() {
 
 #[test]
 fn a_second_open_waits_for_the_first() {
-    let path = temp("busy");
+    let (_dir, path) = temp("busy");
     let s = Store::open(&path).unwrap();
     let p2 = path.clone();
     let t = std::thread::spawn(move || Store::open(&p2).map(|_| ()));
@@ -217,7 +220,7 @@ fn a_second_open_waits_for_the_first() {
 
 #[test]
 fn a_failed_write_leaves_memory_and_disk_as_they_were() {
-    let path = temp("failwrite");
+    let (_dir, path) = temp("failwrite");
     let v = verified(
         ".contract c\n.state n 0\nload n\npush 1\nadd\nstore n\n\
          push \"k\"\npush 5\ncreatecooperative\n",
@@ -249,7 +252,7 @@ fn a_failed_write_leaves_memory_and_disk_as_they_were() {
 
 #[test]
 fn a_held_database_is_busy_after_the_timeout() {
-    let path = temp("held");
+    let (_dir, path) = temp("held");
     let _held = Store::open(&path).unwrap();
     let e = Store::open_with_timeout(&path, Duration::from_millis(30)).unwrap_err();
     assert!(matches!(e, StoreError::Busy { .. }), "{e}");
@@ -261,14 +264,14 @@ fn a_held_database_is_busy_after_the_timeout() {
 #[test]
 fn unreadable_contents_are_reported() {
     // A newer layout version.
-    let path = temp("format");
+    let (_dir, path) = temp("format");
     drop(Store::open(&path).unwrap());
     poke(&path, "coopvm", &[(FORMAT_KEY, &99u64.to_be_bytes())]);
     let e = Store::open(&path).unwrap_err();
     assert!(matches!(e, StoreError::Version { found: 99, .. }), "{e}");
     assert!(e.to_string().contains("newer"), "{e}");
     // A domain entry that is not the JSON of its type.
-    let path = temp("entry");
+    let (_dir, path) = temp("entry");
     drop(Store::open(&path).unwrap());
     poke(
         &path,
@@ -280,7 +283,7 @@ fn unreadable_contents_are_reported() {
     assert!(e.to_string().contains("state database is corrupted"), "{e}");
     assert!(e.to_string().contains("cooperatives"), "{e}");
     // A key that is not UTF-8 (redb's own `&str` keys would panic here).
-    let path = temp("utf8");
+    let (_dir, path) = temp("utf8");
     drop(Store::open(&path).unwrap());
     poke(&path, "reputations", &[(b"\"\xff\"", b"1")]);
     for e in [
@@ -291,12 +294,12 @@ fn unreadable_contents_are_reported() {
         assert!(e.to_string().contains("reputations"), "{e}");
     }
     // Contract bytes that do not decode, or that disagree with the deployment record.
-    let path = temp("contract");
+    let (_dir, path) = temp("contract");
     drop(Store::open(&path).unwrap());
     poke(&path, "contracts", &[(b"x", b"junk")]);
     let e = Store::open(&path).unwrap_err();
     assert!(e.to_string().contains("deployed contract `x`"), "{e}");
-    let path = temp("record");
+    let (_dir, path) = temp("record");
     {
         let mut s = Store::open(&path).unwrap();
         s.deploy(verified(".contract x\npush 1\n"), "did:key:a")
@@ -310,7 +313,7 @@ fn unreadable_contents_are_reported() {
         "{e}"
     );
     // An event log with a hole.
-    let path = temp("events");
+    let (_dir, path) = temp("events");
     drop(Store::open(&path).unwrap());
     poke(&path, "events", &[(&5u64.to_be_bytes(), b"{}")]);
     let e = Store::open(&path).unwrap_err();
@@ -319,7 +322,7 @@ fn unreadable_contents_are_reported() {
 
 #[test]
 fn a_layout_1_database_is_refused_clearly() {
-    let path = temp("v1");
+    let (_dir, path) = temp("v1");
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -335,7 +338,7 @@ fn a_layout_1_database_is_refused_clearly() {
     assert!(matches!(e, StoreError::Version { found: 1, .. }), "{e}");
     drop(e);
     // An unrelated redb database is not a state database.
-    let path = temp("foreign");
+    let (_dir, path) = temp("foreign");
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -350,7 +353,7 @@ fn a_layout_1_database_is_refused_clearly() {
 
 #[test]
 fn garbage_is_an_error_not_a_panic() {
-    let path = temp("garbage");
+    let (_dir, path) = temp("garbage");
     std::fs::write(&path, b"this is not a database at all, not even close").unwrap();
     let e = Store::open(&path).unwrap_err();
     assert!(matches!(e, StoreError::Open { .. }), "{e}");
@@ -402,10 +405,10 @@ fn populated(path: &Path) {
 #[test]
 fn the_json_shape_is_the_same_empty_or_not() {
     use serde_json::json;
-    let path = temp("shape-empty");
+    let (_dir, path) = temp("shape-empty");
     drop(Store::open(&path).unwrap());
     let empty = Store::open_read_only(&path).unwrap().dump().unwrap();
-    let path = temp("shape-full");
+    let (_dir, path) = temp("shape-full");
     populated(&path);
     let full = Store::open_read_only(&path).unwrap().dump().unwrap();
     let kind = |v: &serde_json::Value| match v {
@@ -467,7 +470,7 @@ fn the_json_shape_is_the_same_empty_or_not() {
 
 #[test]
 fn showing_state_writes_nothing_and_reads_read_only_files() {
-    let path = temp("readonly");
+    let (_dir, path) = temp("readonly");
     populated(&path);
     let before = std::fs::read(&path).unwrap();
     for _ in 0..3 {
@@ -504,7 +507,7 @@ fn showing_state_writes_nothing_and_reads_read_only_files() {
 
 #[test]
 fn a_database_left_open_by_a_crash_is_shown_without_writing() {
-    let path = temp("crashed");
+    let (_dir, path) = temp("crashed");
     populated(&path);
     {
         // Commit, then vanish without closing (as a killed process would).
