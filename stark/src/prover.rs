@@ -66,6 +66,9 @@ fn stack_outputs(result: i64, gas: u64) -> Option<StackOutputs> {
 
 /// Proves that `contract(public, private)` holds within `gas_limit` gas.
 ///
+/// The relation is executed once without proving first, so a false claim, a failing
+/// relation or one over `gas_limit` is refused at the cost of an execution, not a proof.
+///
 /// The relation is executed by Miden (not by a coopvm engine); the result and gas in the
 /// proof are the ones that execution computes, which the tests check against the
 /// interpreter.
@@ -87,6 +90,15 @@ pub fn prove_compiled(
     private: i64,
     gas_limit: u64,
 ) -> Result<StarkProof, StarkError> {
+    // Executing is a small part of proving: find a false claim, a failing relation or a gas
+    // figure over the limit before building a proof that would be thrown away.
+    let (_, gas) = execute(compiled, public, private)?;
+    if gas > gas_limit {
+        return Err(StarkError::OverGas {
+            gas,
+            limit: gas_limit,
+        });
+    }
     let mut host = host()?;
     let (out, proof) = miden_vm::prove_sync(
         &compiled.program,
@@ -97,12 +109,11 @@ pub fn prove_compiled(
         ProvingOptions::new(HASH),
     )
     .map_err(|e| StarkError::NoExecution(e.to_string()))?;
-    let (result, gas) = outputs(out.get_num_elements(3))?;
-    if gas > gas_limit {
-        return Err(StarkError::OverGas {
-            gas,
-            limit: gas_limit,
-        });
+    let (result, proved_gas) = outputs(out.get_num_elements(3))?;
+    if proved_gas != gas {
+        return Err(StarkError::NoExecution(format!(
+            "the proved execution used {proved_gas} gas, the executed one {gas}"
+        )));
     }
     Ok(StarkProof {
         relation: compiled.relation,
