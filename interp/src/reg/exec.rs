@@ -350,8 +350,9 @@ fn run<H: Host + ?Sized, P: Probe>(
             gas -= cost;
             enter!();
             // The sign of `v` as 0 (negative), 1 (zero) or 2 (positive).
-            let sign = (i64::signum($v) + 1) as u32;
-            if ($signs >> sign) & 1 != 0 {
+            let v: i64 = $v;
+            let sign = u32::from(v >= 0) + u32::from(v > 0);
+            if (u32::from($signs) >> sign) & 1 != 0 {
                 goto!($target);
             }
         }};
@@ -364,13 +365,15 @@ fn run<H: Host + ?Sized, P: Probe>(
         let charge = inst.charge;
         // SAFETY: at most one past the last operation, which is `Unreachable`.
         ip = unsafe { ip.add(1) };
-        if charge != 0 {
-            // The first operation of a block: its whole cost first.
-            let cost = u64::from(charge);
-            if cost > gas {
-                break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
-            }
-            gas -= cost;
+        // The first operation of a block charges its whole cost first; every other charges
+        // 0, which never fails, so the test runs unconditionally (one subtraction and one
+        // branch per operation, no test of whether the operation starts a block).
+        let (left, short) = gas.overflowing_sub(u64::from(charge));
+        if short {
+            break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
+        }
+        gas = left;
+        if P::ON && charge != 0 {
             enter!();
         }
         match inst.op {
