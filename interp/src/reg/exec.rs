@@ -436,6 +436,13 @@ fn run<H: Host + ?Sized, P: Probe>(
                     break failed(e, pc!(0));
                 }
             }
+            RegOp::StoreDynI { key, imm } => {
+                let stored = memory.store_dyn(get!(key), i64::from(imm));
+                cells = memory.static_cells();
+                if let Err(e) = stored {
+                    break failed(e, pc!(0));
+                }
+            }
             RegOp::TLoad { dst, key } => match memory.tload(key) {
                 Ok(v) => set!(dst, v),
                 Err(e) => break failed(e, pc!(0)),

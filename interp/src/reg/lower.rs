@@ -434,8 +434,14 @@ impl Lowerer<'_> {
                 let k = self.pop();
                 let v = self.pop();
                 let p = self.height();
-                let (src, key) = self.regs2(v, k, p);
-                self.emit(RegOp::StoreDyn { key, src });
+                if let Some(imm) = small(v) {
+                    // A constant value needs no slot: the key is at `p + 1`'s position.
+                    let key = self.reg_at(k, p + 1);
+                    self.emit(RegOp::StoreDynI { key, imm });
+                } else {
+                    let (src, key) = self.regs2(v, k, p);
+                    self.emit(RegOp::StoreDyn { key, src });
+                }
             }
             PureOp::TLoad => {
                 let p = self.height();
@@ -751,10 +757,29 @@ impl Lowerer<'_> {
             self.emit(RegOp::Nop);
         }
         let at = self.ops.len();
+        let next = self.analysis.blocks[block as usize].end;
+        // The copy's last operation, if it is a conditional branch whose target lies outside
+        // the loop this jump closes (not between the head and the jump): the loop goes on
+        // by falling through, into the block after the head. The copy then branches there
+        // on the opposite condition and falls through to a jump to the original target, so
+        // the loop turns without that jump. Either way each block is charged by its own
+        // first operation, as before.
+        let last = end as usize - 1;
+        let inverted = self.ops[last].op.inverted().and_then(|op| {
+            let f = self.fixups.binary_search_by_key(&last, |&(i, _)| i).ok()?;
+            let leaves = match self.fixups[f].1 {
+                Target::Pc(t) => t <= pc || t > self.pc,
+                Target::End(_) => true,
+            };
+            leaves.then_some((op, self.fixups[f].1))
+        });
         // The operation before the copy may run a head that tests the key it just stored
         // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
         // so an operation of this block precedes it, a `Nop` if the jump was all there is).
-        let head = self.ops[first as usize];
+        let mut head = self.ops[first as usize];
+        if let (Some((op, _)), 1) = (inverted, end - first) {
+            head.op = op;
+        }
         if let (1, Some((key, signs)), true) = (end - first, head.op.zero_test(), head.charge != 0)
         {
             if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
@@ -775,14 +800,23 @@ impl Lowerer<'_> {
         let to = self.fixups.partition_point(|&(i, _)| i < end as usize);
         for f in from..to {
             let (i, target) = self.fixups[f];
+            let target = match inverted {
+                Some(_) if i == last => Target::Pc(next),
+                _ => target,
+            };
             self.fixups.push((at + i - first as usize, target));
+        }
+        if let Some((op, target)) = inverted {
+            let copy = self.ops.len() - 1;
+            self.ops[copy].op = op;
+            self.branch(RegOp::Jump { target: 0 }, target);
+            return true;
         }
         let last = self.ops[self.ops.len() - 1].op;
         if !matches!(
             last,
             RegOp::Jump { .. } | RegOp::Halt { .. } | RegOp::Return { .. }
         ) {
-            let next = self.analysis.blocks[block as usize].end;
             self.branch(RegOp::Jump { target: 0 }, Target::Pc(next));
         }
         true
@@ -1074,6 +1108,7 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         Store { src, .. } | TStore { src, .. } => max(&[src]),
         TLoad { dst, .. } => max(&[dst]),
         StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
+        StoreDynI { key, .. } => max(&[key]),
         BrNz { a, .. } | BrEqI { a, .. } | BrNeI { a, .. } | BrLtI { a, .. } => max(&[a]),
         BrLeI { a, .. } | BrGtI { a, .. } | BrGeI { a, .. } => max(&[a]),
         BrEq { a, b, .. }

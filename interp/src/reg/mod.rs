@@ -123,6 +123,8 @@ pub(crate) enum RegOp {
     LoadDyn { dst: Slot, key: Slot },
     /// `memory[slot key] <- src` (dynamic `store`).
     StoreDyn { key: Slot, src: Slot },
+    /// `push imm; swap; store`: `memory[slot key] <- imm` (dynamic `store` of a constant).
+    StoreDynI { key: Slot, imm: i32 },
     /// `dst <- transient[key]` (`tload K`).
     TLoad { dst: Slot, key: u32 },
     /// `transient[key] <- src` (`tstore K`).
@@ -302,6 +304,39 @@ impl RegOp {
             RegOp::BrLoadLeI { key, imm: 0, .. } => (key, NEG | ZERO),
             RegOp::BrLoadGtI { key, imm: 0, .. } => (key, POS),
             RegOp::BrLoadGeI { key, imm: 0, .. } => (key, ZERO | POS),
+            _ => return None,
+        })
+    }
+
+    /// The conditional branch taken exactly when this one is not (same operands, same
+    /// target), for a conditional branch that cannot fail on its own operands' values.
+    pub(crate) fn inverted(&self) -> Option<RegOp> {
+        use RegOp::*;
+        Some(match *self {
+            BrNz { a, target } => BrEqI { a, imm: 0, target },
+            BrLoadNz { key, target } => BrLoadEqI {
+                key,
+                imm: 0,
+                target,
+            },
+            BrLoadEqI { key, imm, target } => BrLoadNeI { key, imm, target },
+            BrLoadNeI { key, imm, target } => BrLoadEqI { key, imm, target },
+            BrLoadLtI { key, imm, target } => BrLoadGeI { key, imm, target },
+            BrLoadGeI { key, imm, target } => BrLoadLtI { key, imm, target },
+            BrLoadLeI { key, imm, target } => BrLoadGtI { key, imm, target },
+            BrLoadGtI { key, imm, target } => BrLoadLeI { key, imm, target },
+            BrEq { a, b, target } => BrNe { a, b, target },
+            BrNe { a, b, target } => BrEq { a, b, target },
+            BrLt { a, b, target } => BrGe { a, b, target },
+            BrGe { a, b, target } => BrLt { a, b, target },
+            BrLe { a, b, target } => BrGt { a, b, target },
+            BrGt { a, b, target } => BrLe { a, b, target },
+            BrEqI { a, imm, target } => BrNeI { a, imm, target },
+            BrNeI { a, imm, target } => BrEqI { a, imm, target },
+            BrLtI { a, imm, target } => BrGeI { a, imm, target },
+            BrGeI { a, imm, target } => BrLtI { a, imm, target },
+            BrLeI { a, imm, target } => BrGtI { a, imm, target },
+            BrGtI { a, imm, target } => BrLeI { a, imm, target },
             _ => return None,
         })
     }
