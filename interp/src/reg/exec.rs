@@ -250,10 +250,26 @@ fn run<H: Host + ?Sized, P: Probe>(
             unsafe { *p = v }
         }};
     }
+    // Continues at a branch's target, `$t` bytes from the operation after the branch
+    // (`RegCode::ops`' targets are relative): one addition to `ip`, which points there.
     macro_rules! goto {
         ($t:expr) => {{
-            // SAFETY: lowering checked every target against the code's length.
-            ip = unsafe { ops.add($t as usize) };
+            let t = $t as i32 as isize;
+            debug_assert!({
+                let at = ip as isize - ops as isize + t;
+                at >= 0 && (at as usize) < code.ops.len() * std::mem::size_of::<Inst>()
+            });
+            // SAFETY: lowering checked every target against the code's length and made it
+            // relative to the operation after the branch, where `ip` points.
+            ip = unsafe { ip.byte_offset(t) };
+        }};
+    }
+    // Continues at operation `$i` (a return address).
+    macro_rules! goto_index {
+        ($i:expr) => {{
+            debug_assert!(($i as usize) < code.ops.len());
+            // SAFETY: return addresses are operations of the code (module docs).
+            ip = unsafe { ops.add($i as usize) };
         }};
     }
     macro_rules! checked {
@@ -353,26 +369,32 @@ fn run<H: Host + ?Sized, P: Probe>(
             let v: i64 = $v;
             let sign = u32::from(v >= 0) + u32::from(v > 0);
             if (u32::from($signs) >> sign) & 1 != 0 {
+                // The target is relative to the operation after the closing one: the copy.
+                // SAFETY: `ip` was advanced past the copy, which is in `ops`.
+                ip = unsafe { ip.sub(1) };
                 goto!($target);
             }
         }};
     }
 
     let end = loop {
-        // Read in place: each arm loads only the fields it uses.
-        // SAFETY: `ip` points at an operation of `ops` (module docs).
-        let inst: &Inst = unsafe { &*ip };
-        let charge = inst.charge;
-        // SAFETY: at most one past the last operation, which is `Unreachable`.
+        // SAFETY: `ip` points at an operation of `ops` (module docs), so one past it is at
+        // most one past the last operation, which is `Unreachable`.
         ip = unsafe { ip.add(1) };
+        // Read in place, through the advanced pointer (no copy of the old one): each arm
+        // loads only the fields it uses.
+        // SAFETY: the operation just passed over, in `ops`.
+        let inst: &Inst = unsafe { &*ip.sub(1) };
+        let charge = inst.charge;
         // The first operation of a block charges its whole cost first; every other charges
         // 0, which never fails, so the test runs unconditionally (one subtraction and one
-        // branch per operation, no test of whether the operation starts a block).
+        // branch per operation, no test of whether the operation starts a block). The
+        // subtraction is kept even when it fails: running out of gas leaves none (below).
         let (left, short) = gas.overflowing_sub(u64::from(charge));
+        gas = left;
         if short {
             break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
         }
-        gas = left;
         if P::ON && charge != 0 {
             enter!();
         }
@@ -639,7 +661,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             RegOp::Return { height } => match frames.pop() {
                 Some(frame) => {
-                    goto!(frame.ret);
+                    goto_index!(frame.ret);
                     fp_off = frame.fp as usize;
                     // SAFETY: the caller's frame base, which was in bounds when it called.
                     fp = unsafe { values.add(fp_off) };

@@ -295,6 +295,20 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
             }
         }
     }
+    // Every target relative to the operation after its branch, in bytes (the executor adds
+    // it to its instruction pointer). The code has at most a few times `Limits::MAX`'s
+    // instructions (each jump copies at most `DUPLICATE_MAX` operations), far below what
+    // an `i32` of bytes reaches.
+    for at in 0..len {
+        if let Some(target) = l.ops[at].op.target_mut() {
+            *target = relative(at, *target);
+        }
+        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
+            if *signs != 0 {
+                *target = relative(at, *target);
+            }
+        }
+    }
     RegCode {
         ops: l.ops,
         entries: l.entries,
@@ -302,6 +316,14 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         keys: l.keys,
         params: verified.contract().params,
     }
+}
+
+/// A branch target: operation `to`, as the offset in bytes from the operation after the
+/// branch at `at` (stored in a `u32`, read back as an `i32`).
+fn relative(at: usize, to: u32) -> u32 {
+    let size = std::mem::size_of::<Inst>() as i64;
+    let bytes = (i64::from(to) - (at as i64 + 1)) * size;
+    i32::try_from(bytes).expect("register code far smaller than 2 GiB") as u32
 }
 
 impl Lowerer<'_> {

@@ -42,7 +42,9 @@ use coopvm_core::isa::HostOp;
 pub(crate) type Slot = u32;
 
 /// One operation of the register code. Fields: `dst`, `a`, `b`, `src`, `low` are frame slots;
-/// `imm` an immediate; `key` a static memory slot; `target` an index into the code.
+/// `imm` an immediate; `key` a static memory slot; `target` an index into the code while
+/// lowering, then (in [`RegCode::ops`]) the offset in bytes from the operation after this
+/// one to the target, an `i32` in a `u32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RegOp {
     /// Does nothing (beyond its charge): the first operation of a block that has no other,
