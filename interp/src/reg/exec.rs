@@ -21,7 +21,8 @@
 //!   least the stack limit's values ([`take`]). So `fp + slot` stays inside the value stack;
 //!   a `debug_assert!` checks each access.
 //! - **Static memory slots.** Lowering checks that every static key an operation names is
-//!   one of the program's; the loop checks once, before it starts, that the memory holds at
+//!   one of the program's (then stores it as its cell's offset in bytes, `CELL` times the
+//!   key); the loop checks once, before it starts, that the memory holds at
 //!   least that many slots ([`Memory::static_len`]), and accesses them through
 //!   [`Memory::static_cells`] (asked again after every other call on the memory, as its
 //!   contract requires). It reads cells and overwrites cells that hold a value; a store to
@@ -31,7 +32,7 @@
 //!   run are never observed; debug builds fill the stack with a marker to make a violation
 //!   visible.
 
-use super::{Inst, RegCode, RegOp, NO_BLOCK};
+use super::{Inst, RegCode, RegOp, CELL, NO_BLOCK};
 use crate::Probe;
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
@@ -293,15 +294,16 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
         }};
     }
-    // A pointer to the cell of static key `k`.
+    // A pointer to the cell at byte offset `k` (an operation's static key: the key's
+    // index times `CELL`).
     macro_rules! cell {
         ($k:expr) => {{
             let k = $k as usize;
-            debug_assert!(k < statics);
-            // SAFETY: `k` is below the program's number of keys (lowering) and the memory has
-            // at least that many cells (checked before the loop); `cells` is current (module
-            // docs).
-            unsafe { cells.add(k) }
+            debug_assert!(k % CELL as usize == 0 && k / (CELL as usize) < statics);
+            // SAFETY: `k / CELL` is below the program's number of keys (lowering) and the
+            // memory has at least that many cells (checked before the loop); `cells` is
+            // current (module docs).
+            unsafe { cells.byte_add(k) }
         }};
     }
     // The value of static key `k` (`load K`), or the failure `load K` reports.
@@ -311,7 +313,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             // SAFETY: a current pointer to an existing cell, read as `Memory::load` reads it.
             match unsafe { *c } {
                 Some(v) => v,
-                None => break missing(memory, $key, pc!(0)),
+                None => break missing(memory, $key / CELL, pc!(0)),
             }
         }};
     }
@@ -325,7 +327,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             match unsafe { &mut *c } {
                 Some(held) => *held = v,
                 None => {
-                    let stored = memory.store(key, v);
+                    let stored = memory.store(key / CELL, v);
                     cells = memory.static_cells();
                     if let Err(e) = stored {
                         break failed(e, pc!($off));

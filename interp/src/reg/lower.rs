@@ -14,7 +14,7 @@
 //! rewrite, or "flush, then one register operation on the canonical slots", which is always
 //! correct (it is the stack machine with explicit slot numbers).
 
-use super::{Entry, Inst, RegCode, RegOp, Slot, NO_BLOCK};
+use super::{Entry, Inst, RegCode, RegOp, Slot, CELL, NO_BLOCK};
 use coopvm_core::isa::{HostOp, Op, OpKind, PureOp};
 use coopvm_core::verify::{Analysis, Block, Verified};
 use coopvm_core::Insn;
@@ -307,6 +307,11 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
             if *signs != 0 {
                 *target = relative(at, *target);
             }
+        }
+        // Static keys become their cells' offsets in bytes (keys are fewer than the code's
+        // instructions, so the offsets stay far below `u32::MAX`).
+        if let Some(key) = l.ops[at].op.key_mut() {
+            *key = key.checked_mul(CELL).expect("static keys far fewer than 2^28");
         }
     }
     RegCode {
@@ -698,7 +703,7 @@ impl Lowerer<'_> {
         // Likewise every static key is one of the program's (the executor checks once per
         // run that the memory has that many slots).
         assert!(
-            op.key().is_none_or(|k| k < self.keys),
+            op.key_below(self.keys),
             "{op:?} at instruction {} names no static key",
             self.pc
         );

@@ -38,11 +38,16 @@ mod tests;
 
 use coopvm_core::isa::HostOp;
 
+/// The size of a static memory cell ([`coopvm_core::memory::Memory::static_cells`]).
+pub(crate) const CELL: u32 = std::mem::size_of::<Option<i64>>() as u32;
+
 /// A frame slot: a stack position relative to the current frame's base.
 pub(crate) type Slot = u32;
 
 /// One operation of the register code. Fields: `dst`, `a`, `b`, `src`, `low` are frame slots;
-/// `imm` an immediate; `key` a static memory slot; `target` an index into the code while
+/// `imm` an immediate; `key` a static memory slot while lowering, then (in [`RegCode::ops`])
+/// its offset in bytes in the memory's static cells ([`CELL`] times the key); `target` an
+/// index into the code while
 /// lowering, then (in [`RegCode::ops`]) the offset in bytes from the operation after this
 /// one to the target, an `i32` in a `u32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,7 +256,13 @@ pub(crate) const NO_BLOCK: u32 = u32::MAX;
 impl RegOp {
     /// The static memory key this operation names, if any.
     pub(crate) fn key(&self) -> Option<u32> {
-        match *self {
+        let mut op = *self;
+        op.key_mut().map(|k| *k)
+    }
+
+    /// The static memory key this operation names, if any, to rewrite.
+    pub(crate) fn key_mut(&mut self) -> Option<&mut u32> {
+        match self {
             RegOp::Load { key, .. }
             | RegOp::Store { key, .. }
             | RegOp::AddLoad { key, .. }
@@ -268,6 +279,11 @@ impl RegOp {
             | RegOp::BrLoadGeI { key, .. } => Some(key),
             _ => None,
         }
+    }
+
+    /// Whether the static key this operation names, if any, is below `keys`.
+    pub(crate) fn key_below(&self, keys: u32) -> bool {
+        self.key().is_none_or(|k| k < keys)
     }
 
     /// The loop-closing fields of an `IncMem`/`DecMem` (`signs`, `target`): lowering sets them
