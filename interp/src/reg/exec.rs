@@ -219,8 +219,8 @@ fn run<H: Host + ?Sized, P: Probe>(
     // position of the failing instruction within a fused operation).
     macro_rules! pc {
         (index) => {{
-            // SAFETY: `ip` was advanced past the current operation, inside `ops` (module docs).
-            (unsafe { ip.offset_from(ops) } as usize - 1)
+            // SAFETY: `ip` points at the current operation, inside `ops` (module docs).
+            (unsafe { ip.offset_from(ops) } as usize)
         }};
         ($off:expr) => {
             code.pcs[pc!(index)] + $off
@@ -252,25 +252,26 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
     // Continues at a branch's target, `$t` bytes from the operation after the branch
-    // (`RegCode::ops`' targets are relative): one addition to `ip`, which points there.
+    // (`RegCode::ops`' targets are relative). `ip` points at the branch and moves one
+    // operation on after every operation (the end of the loop), so it becomes the target
+    // minus one operation: one addition. It may point one operation before the code for a
+    // moment (a branch to operation 0), hence the wrapping arithmetic; it is read only once
+    // back inside.
     macro_rules! goto {
         ($t:expr) => {{
             let t = $t as i32 as isize;
             debug_assert!({
-                let at = ip as isize - ops as isize + t;
-                at >= 0 && (at as usize) < code.ops.len() * std::mem::size_of::<Inst>()
+                let at = ip as isize - ops as isize + t + size_of::<Inst>() as isize;
+                at >= 0 && (at as usize) < code.ops.len() * size_of::<Inst>()
             });
-            // SAFETY: lowering checked every target against the code's length and made it
-            // relative to the operation after the branch, where `ip` points.
-            ip = unsafe { ip.byte_offset(t) };
+            ip = ip.wrapping_byte_offset(t);
         }};
     }
-    // Continues at operation `$i` (a return address).
+    // Continues at operation `$i` (a return address, never 0: the operation after a call).
     macro_rules! goto_index {
         ($i:expr) => {{
-            debug_assert!(($i as usize) < code.ops.len());
-            // SAFETY: return addresses are operations of the code (module docs).
-            ip = unsafe { ops.add($i as usize) };
+            debug_assert!(($i as usize) < code.ops.len() && $i > 0);
+            ip = ops.wrapping_add($i as usize - 1);
         }};
     }
     macro_rules! checked {
@@ -356,10 +357,10 @@ fn run<H: Host + ?Sized, P: Probe>(
     macro_rules! close {
         ($v:expr, $signs:expr, $target:expr) => {{
             // SAFETY: lowering sets `signs` only on an operation followed by the head's
-            // copy, so `ip` (past the closing operation) points at it, and one past it is at
-            // most the final `Unreachable`.
-            let head: &Inst = unsafe { &*ip };
+            // copy, so one past `ip` (the closing operation) is the copy, and one past that
+            // is at most the final `Unreachable`.
             ip = unsafe { ip.add(1) };
+            let head: &Inst = unsafe { &*ip };
             debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
             let cost = u64::from(head.charge);
             if cost > gas {
@@ -367,12 +368,21 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             gas -= cost;
             enter!();
-            // The sign of `v` as 0 (negative), 1 (zero) or 2 (positive).
+            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive (a counted
+            // loop's counter is mostly positive: that case is tested first).
             let v: i64 = $v;
-            let sign = u32::from(v >= 0) + u32::from(v > 0);
-            if (u32::from($signs) >> sign) & 1 != 0 {
-                // The target is relative to the operation after the closing one: the copy.
-                // SAFETY: `ip` was advanced past the copy, which is in `ops`.
+            let signs: u8 = $signs;
+            let taken = if v > 0 {
+                signs & 4 != 0
+            } else if v == 0 {
+                signs & 2 != 0
+            } else {
+                signs & 1 != 0
+            };
+            if taken {
+                // The target is relative to the operation after the closing one, the copy:
+                // back to the closing operation, as `goto!` expects.
+                // SAFETY: the closing operation, in `ops`.
                 ip = unsafe { ip.sub(1) };
                 goto!($target);
             }
@@ -380,13 +390,14 @@ fn run<H: Host + ?Sized, P: Probe>(
     }
 
     let end = loop {
-        // SAFETY: `ip` points at an operation of `ops` (module docs), so one past it is at
-        // most one past the last operation, which is `Unreachable`.
-        ip = unsafe { ip.add(1) };
-        // Read in place, through the advanced pointer (no copy of the old one): each arm
-        // loads only the fields it uses.
-        // SAFETY: the operation just passed over, in `ops`.
-        let inst: &Inst = unsafe { &*ip.sub(1) };
+        // Read in place, through `ip` (which every arm addresses its fields through): each
+        // arm loads only the fields it uses.
+        debug_assert!({
+            let at = ip as usize - ops as usize;
+            at % size_of::<Inst>() == 0 && at / size_of::<Inst>() < code.ops.len()
+        });
+        // SAFETY: `ip` points at an operation of `ops` (module docs).
+        let inst: &Inst = unsafe { &*ip };
         let charge = inst.charge;
         // The first operation of a block charges its whole cost first; every other charges
         // 0, which never fails, so the test runs unconditionally (one subtraction and one
@@ -651,8 +662,10 @@ fn run<H: Host + ?Sized, P: Probe>(
                     break failed(VmError::stack_room(max_height, callee, stack_len), pc!(0));
                 }
                 frames.push(Frame {
-                    // SAFETY: `ip` is inside `ops` (module docs).
-                    ret: unsafe { ip.offset_from(ops) } as u32,
+                    // The operation after the call: `ip` is inside `ops` (module docs), and the
+                    // call is never the last operation (`Unreachable` is).
+                    // SAFETY: as just said.
+                    ret: unsafe { ip.offset_from(ops) } as u32 + 1,
                     fp: fp_off as u32,
                 });
                 fp_off = callee;
@@ -694,6 +707,9 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             RegOp::Unreachable => unreachable!("register code never runs off its end"),
         }
+        // On to the next operation (after a branch: to its target, see `goto!`). One past
+        // an operation is at most the final `Unreachable`, and a branch lands in the code.
+        ip = ip.wrapping_add(1);
     };
     if let End::Failed { error, .. } = &end {
         // Running out of gas uses all of it, wherever it happened (a host's nested run too).
