@@ -552,6 +552,12 @@ fn run<H: Host + ?Sized, P: Probe>(
                     goto!(target)
                 }
             }
+            RegOp::BrModINz { a, imm, target } => {
+                debug_assert!(imm != 0 && imm != -1);
+                if get!(a).wrapping_rem(i64::from(imm)) != 0 {
+                    goto!(target)
+                }
+            }
             RegOp::BrLoadNz { key, target } => {
                 if load!(key) != 0 {
                     goto!(target)

@@ -856,6 +856,14 @@ impl Lowerer<'_> {
             self.compare_branch(bin, next.arg);
             return (2, true);
         }
+        if let Some(next) = next.filter(|n| n.op == Op::JumpIf && bin == Bin::Mod) {
+            if let (Val::Reg(_), Some(imm)) = (self.peek_at(1), small(self.peek())) {
+                if imm != 0 && imm != -1 {
+                    self.mod_branch(imm, next.arg);
+                    return (2, true);
+                }
+            }
+        }
         let b = self.pop();
         let a = self.pop();
         let p = self.height();
@@ -929,6 +937,21 @@ impl Lowerer<'_> {
             (Val::Imm(_), Val::Imm(_)) => unreachable!("folded above"),
         };
         self.branch(op, target);
+    }
+
+    /// `push imm; mod; jumpif to` with a register operand: a remainder by a constant that
+    /// is neither 0 nor -1 never fails, so the branch tests it without writing it anywhere.
+    fn mod_branch(&mut self, imm: i32, to: i64) {
+        self.pop();
+        let a = self.pop();
+        let p = self.height();
+        let a = self.protect(a, p);
+        self.flush();
+        let Val::Reg(a) = a else {
+            unreachable!("a register stays one")
+        };
+        let target = self.target(to, p);
+        self.branch(RegOp::BrModINz { a, imm, target: 0 }, target);
     }
 
     fn jump_if(&mut self, to: i64) {
@@ -1137,6 +1160,7 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
         StoreDynI { key, .. } => max(&[key]),
         BrNz { a, .. } | BrEqI { a, .. } | BrNeI { a, .. } | BrLtI { a, .. } => max(&[a]),
+        BrModINz { a, .. } => max(&[a]),
         BrLeI { a, .. } | BrGtI { a, .. } | BrGeI { a, .. } => max(&[a]),
         BrEq { a, b, .. }
         | BrNe { a, b, .. }

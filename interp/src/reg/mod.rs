@@ -167,6 +167,9 @@ pub(crate) enum RegOp {
     Jump { target: u32 },
     /// `jumpif`: continues at `target` if `a != 0`.
     BrNz { a: Slot, target: u32 },
+    /// `push imm; mod; jumpif`: continues at `target` if `a % imm != 0` (`imm` neither 0
+    /// nor -1, so the remainder cannot fail).
+    BrModINz { a: Slot, imm: i32, target: u32 },
     /// `load K; jumpif`: continues at `target` if `memory[key] != 0`.
     BrLoadNz { key: u32, target: u32 },
     /// `load K; push imm; eq; jumpif`.
@@ -364,6 +367,7 @@ impl RegOp {
         match self {
             RegOp::Jump { target }
             | RegOp::BrNz { target, .. }
+            | RegOp::BrModINz { target, .. }
             | RegOp::BrLoadNz { target, .. }
             | RegOp::BrLoadEqI { target, .. }
             | RegOp::BrLoadNeI { target, .. }

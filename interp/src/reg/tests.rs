@@ -324,3 +324,44 @@ fn a_dynamic_store_of_a_constant_agrees_with_the_stepper_at_every_limit() {
     let e = out.result.expect_err("too many keys");
     assert_eq!(e.pc, Some(4), "the `store`: {e:?}");
 }
+
+#[test]
+fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
+    // Collatz steps: `dup; push 2; mod; jumpif odd` is one `BrModINz`, in a block of its
+    // own and as the last operation before a block boundary; the stepper agrees at every
+    // gas limit (its block's charge comes first, nothing of it runs short of gas).
+    let cases = [
+        "push 0\nstore steps\npush 27\nloop: dup\npush 1\ngt\njumpif step\nload steps\nhalt\n\
+         step: dup\npush 2\nmod\njumpif odd\npush 2\ndiv\njump count\n\
+         odd: push 3\nmul\npush 1\nadd\n\
+         count: load steps\npush 1\nadd\nstore steps\njump loop\n",
+        "push -7\nloop: dup\nlog\ndup\npush -3\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+    ];
+    for src in cases {
+        let v = verified(src);
+        assert!(
+            op_names(&v).iter().any(|n| n == "BrModINz"),
+            "{src}: {:?}",
+            op_names(&v)
+        );
+        agree_at_every_limit(src, &v);
+    }
+    // By 0 and -1 the remainder can fail (by zero; MIN % -1 overflows): not fused, and the
+    // error is the `mod`'s.
+    for (src, pc) in [
+        ("push 5\npush 0\nmod\njumpif end\nend: halt\n", 2),
+        ("push -9223372036854775808\npush -1\nmod\njumpif end\nend: halt\n", 2),
+    ] {
+        let v = verified(src);
+        assert!(!op_names(&v).iter().any(|n| n == "BrModINz"), "{src}");
+        let ctx = ExecutionContext::default();
+        let state = v.contract().state.clone();
+        let out = run(
+            &*lowered(&v),
+            &v,
+            RunParams::new(&ctx, &state, 1_000),
+            &mut NoHost,
+        );
+        assert_eq!(out.result.expect_err("fails").pc, Some(pc), "{src}");
+    }
+}
