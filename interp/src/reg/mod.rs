@@ -13,15 +13,20 @@
 //! machine has it.
 //!
 //! Common shapes become one operation (superinstructions): an operation with an immediate
-//! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
-//! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
-//! `load K; push n; add|sub; store K`. Fusion never crosses a block
+//! operand, a comparison followed by `jumpif` (compare-and-branch), `push n; mod; jumpif`,
+//! `load K; jumpif`, `load K; push n; <comparison>; jumpif`, `load K; add`,
+//! `load K; push n; add|sub`, `load K; push n; add|sub; store K`, and a dynamic `store` of a
+//! constant. Fusion never crosses a block
 //! boundary, with one exception that keeps the charge where it was: a backward `jump` to a
 //! small loop head becomes a copy of the head (tail duplication), and when the head is a
 //! single test of a static key against zero and the operation before the copy is
 //! `load K; push n; add|sub; store K` of that key, that operation runs the head itself
 //! (charging the head's block before testing, see [`RegOp::closes_mut`]), so a counted loop
-//! over a memory slot turns in one dispatch fewer. A block's gas charge travels with its first operation ([`Inst::charge`]):
+//! over a memory slot turns in one dispatch fewer. When the head's own branch leaves the
+//! loop (its target lies outside the jump's loop) and the loop goes on by falling through,
+//! the copy branches into the body on the inverted condition and falls through to a jump out
+//! ([`RegOp::inverted`]), so such a loop turns without a jump. A block's gas charge travels
+//! with its first operation ([`Inst::charge`]):
 //! jumps, calls and returns land on that operation, which charges the block's whole cost
 //! before anything of the block runs, so gas is charged exactly as the stack machine charges
 //! it, without an operation of its own.
@@ -29,7 +34,10 @@
 //! [`exec`] runs the code: one `match` per operation over a compact enum (16 bytes), with the
 //! instruction pointer, frame base and gas in locals, slots addressed without bounds checks
 //! (each access is proven in range by the verifier's heights and the call-time room check;
-//! see `exec`).
+//! see `exec`). Every operation subtracts its charge (0 unless it starts a block), branch
+//! targets are byte offsets from the operation after the branch, and static keys byte
+//! offsets into the memory's cells, so a dispatch, a taken branch and a static access each
+//! cost a few machine instructions.
 
 pub(crate) mod exec;
 pub(crate) mod lower;
