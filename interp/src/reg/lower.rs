@@ -308,10 +308,13 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
                 *target = relative(at, *target);
             }
         }
-        // Static keys become their cells' offsets in bytes (keys are fewer than the code's
-        // instructions, so the offsets stay far below `u32::MAX`).
+        // Static keys become their cells' offsets in bytes. This overflows only for a
+        // program declaring 2^28 keys or more (a contract of at least 256 MiB, whose memory
+        // would take 4 GiB of cells); no such contract can run.
         if let Some(key) = l.ops[at].op.key_mut() {
-            *key = key.checked_mul(CELL).expect("static keys far fewer than 2^28");
+            *key = key
+                .checked_mul(CELL)
+                .expect("static keys far fewer than 2^28");
         }
     }
     RegCode {

@@ -230,7 +230,10 @@ fn op_names(v: &Verified) -> Vec<String> {
         .iter()
         .map(|i| {
             let name = format!("{:?}", i.op);
-            name.split([' ', '{']).next().unwrap_or_default().to_string()
+            name.split([' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
         })
         .collect()
 }
@@ -350,7 +353,10 @@ fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
     // error is the `mod`'s.
     for (src, pc) in [
         ("push 5\npush 0\nmod\njumpif end\nend: halt\n", 2),
-        ("push -9223372036854775808\npush -1\nmod\njumpif end\nend: halt\n", 2),
+        (
+            "push -9223372036854775808\npush -1\nmod\njumpif end\nend: halt\n",
+            2,
+        ),
     ] {
         let v = verified(src);
         assert!(!op_names(&v).iter().any(|n| n == "BrModINz"), "{src}");
