@@ -300,7 +300,7 @@ fn run<H: Host + ?Sized, P: Probe>(
     macro_rules! cell {
         ($k:expr) => {{
             let k = $k as usize;
-            debug_assert!(k % CELL as usize == 0 && k / (CELL as usize) < statics);
+            debug_assert!(k.is_multiple_of(CELL as usize) && k / (CELL as usize) < statics);
             // SAFETY: `k / CELL` is below the program's number of keys (lowering) and the
             // memory has at least that many cells (checked before the loop); `cells` is
             // current (module docs).
@@ -394,7 +394,7 @@ fn run<H: Host + ?Sized, P: Probe>(
         // arm loads only the fields it uses.
         debug_assert!({
             let at = ip as usize - ops as usize;
-            at % size_of::<Inst>() == 0 && at / size_of::<Inst>() < code.ops.len()
+            at.is_multiple_of(size_of::<Inst>()) && at / size_of::<Inst>() < code.ops.len()
         });
         // SAFETY: `ip` points at an operation of `ops` (module docs).
         let inst: &Inst = unsafe { &*ip };
