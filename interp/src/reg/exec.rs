@@ -21,7 +21,8 @@
 //!   least the stack limit's values ([`take`]). So `fp + slot` stays inside the value stack;
 //!   a `debug_assert!` checks each access.
 //! - **Static memory slots.** Lowering checks that every static key an operation names is
-//!   one of the program's; the loop checks once, before it starts, that the memory holds at
+//!   one of the program's (then stores it as its cell's offset in bytes, `CELL` times the
+//!   key); the loop checks once, before it starts, that the memory holds at
 //!   least that many slots ([`Memory::static_len`]), and accesses them through
 //!   [`Memory::static_cells`] (asked again after every other call on the memory, as its
 //!   contract requires). It reads cells and overwrites cells that hold a value; a store to
@@ -31,7 +32,7 @@
 //!   run are never observed; debug builds fill the stack with a marker to make a violation
 //!   visible.
 
-use super::{Inst, RegCode, RegOp, NO_BLOCK};
+use super::{Inst, RegCode, RegOp, CELL, NO_BLOCK};
 use crate::Probe;
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
@@ -218,8 +219,8 @@ fn run<H: Host + ?Sized, P: Probe>(
     // position of the failing instruction within a fused operation).
     macro_rules! pc {
         (index) => {{
-            // SAFETY: `ip` was advanced past the current operation, inside `ops` (module docs).
-            (unsafe { ip.offset_from(ops) } as usize - 1)
+            // SAFETY: `ip` points at the current operation, inside `ops` (module docs).
+            (unsafe { ip.offset_from(ops) } as usize)
         }};
         ($off:expr) => {
             code.pcs[pc!(index)] + $off
@@ -250,10 +251,27 @@ fn run<H: Host + ?Sized, P: Probe>(
             unsafe { *p = v }
         }};
     }
+    // Continues at a branch's target, `$t` bytes from the operation after the branch
+    // (`RegCode::ops`' targets are relative). `ip` points at the branch and moves one
+    // operation on after every operation (the end of the loop), so it becomes the target
+    // minus one operation: one addition. It may point one operation before the code for a
+    // moment (a branch to operation 0), hence the wrapping arithmetic; it is read only once
+    // back inside.
     macro_rules! goto {
         ($t:expr) => {{
-            // SAFETY: lowering checked every target against the code's length.
-            ip = unsafe { ops.add($t as usize) };
+            let t = $t as i32 as isize;
+            debug_assert!({
+                let at = ip as isize - ops as isize + t + size_of::<Inst>() as isize;
+                at >= 0 && (at as usize) < code.ops.len() * size_of::<Inst>()
+            });
+            ip = ip.wrapping_byte_offset(t);
+        }};
+    }
+    // Continues at operation `$i` (a return address, never 0: the operation after a call).
+    macro_rules! goto_index {
+        ($i:expr) => {{
+            debug_assert!(($i as usize) < code.ops.len() && $i > 0);
+            ip = ops.wrapping_add($i as usize - 1);
         }};
     }
     macro_rules! checked {
@@ -277,15 +295,16 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
         }};
     }
-    // A pointer to the cell of static key `k`.
+    // A pointer to the cell at byte offset `k` (an operation's static key: the key's
+    // index times `CELL`).
     macro_rules! cell {
         ($k:expr) => {{
             let k = $k as usize;
-            debug_assert!(k < statics);
-            // SAFETY: `k` is below the program's number of keys (lowering) and the memory has
-            // at least that many cells (checked before the loop); `cells` is current (module
-            // docs).
-            unsafe { cells.add(k) }
+            debug_assert!(k.is_multiple_of(CELL as usize) && k / (CELL as usize) < statics);
+            // SAFETY: `k / CELL` is below the program's number of keys (lowering) and the
+            // memory has at least that many cells (checked before the loop); `cells` is
+            // current (module docs).
+            unsafe { cells.byte_add(k) }
         }};
     }
     // The value of static key `k` (`load K`), or the failure `load K` reports.
@@ -295,7 +314,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             // SAFETY: a current pointer to an existing cell, read as `Memory::load` reads it.
             match unsafe { *c } {
                 Some(v) => v,
-                None => break missing(memory, $key, pc!(0)),
+                None => break missing(memory, $key / CELL, pc!(0)),
             }
         }};
     }
@@ -309,7 +328,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             match unsafe { &mut *c } {
                 Some(held) => *held = v,
                 None => {
-                    let stored = memory.store(key, v);
+                    let stored = memory.store(key / CELL, v);
                     cells = memory.static_cells();
                     if let Err(e) = stored {
                         break failed(e, pc!($off));
@@ -338,10 +357,10 @@ fn run<H: Host + ?Sized, P: Probe>(
     macro_rules! close {
         ($v:expr, $signs:expr, $target:expr) => {{
             // SAFETY: lowering sets `signs` only on an operation followed by the head's
-            // copy, so `ip` (past the closing operation) points at it, and one past it is at
-            // most the final `Unreachable`.
-            let head: &Inst = unsafe { &*ip };
+            // copy, so one past `ip` (the closing operation) is the copy, and one past that
+            // is at most the final `Unreachable`.
             ip = unsafe { ip.add(1) };
+            let head: &Inst = unsafe { &*ip };
             debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
             let cost = u64::from(head.charge);
             if cost > gas {
@@ -349,28 +368,47 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             gas -= cost;
             enter!();
-            // The sign of `v` as 0 (negative), 1 (zero) or 2 (positive).
-            let sign = (i64::signum($v) + 1) as u32;
-            if ($signs >> sign) & 1 != 0 {
+            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive (a counted
+            // loop's counter is mostly positive: that case is tested first).
+            let v: i64 = $v;
+            let signs: u8 = $signs;
+            let taken = if v > 0 {
+                signs & 4 != 0
+            } else if v == 0 {
+                signs & 2 != 0
+            } else {
+                signs & 1 != 0
+            };
+            if taken {
+                // The target is relative to the operation after the closing one, the copy:
+                // back to the closing operation, as `goto!` expects.
+                // SAFETY: the closing operation, in `ops`.
+                ip = unsafe { ip.sub(1) };
                 goto!($target);
             }
         }};
     }
 
     let end = loop {
-        // Read in place: each arm loads only the fields it uses.
+        // Read in place, through `ip` (which every arm addresses its fields through): each
+        // arm loads only the fields it uses.
+        debug_assert!({
+            let at = ip as usize - ops as usize;
+            at.is_multiple_of(size_of::<Inst>()) && at / size_of::<Inst>() < code.ops.len()
+        });
         // SAFETY: `ip` points at an operation of `ops` (module docs).
         let inst: &Inst = unsafe { &*ip };
         let charge = inst.charge;
-        // SAFETY: at most one past the last operation, which is `Unreachable`.
-        ip = unsafe { ip.add(1) };
-        if charge != 0 {
-            // The first operation of a block: its whole cost first.
-            let cost = u64::from(charge);
-            if cost > gas {
-                break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
-            }
-            gas -= cost;
+        // The first operation of a block charges its whole cost first; every other charges
+        // 0, which never fails, so the test runs unconditionally (one subtraction and one
+        // branch per operation, no test of whether the operation starts a block). The
+        // subtraction is kept even when it fails: running out of gas leaves none (below).
+        let (left, short) = gas.overflowing_sub(u64::from(charge));
+        gas = left;
+        if short {
+            break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
+        }
+        if P::ON && charge != 0 {
             enter!();
         }
         match inst.op {
@@ -428,6 +466,13 @@ fn run<H: Host + ?Sized, P: Probe>(
             },
             RegOp::StoreDyn { key, src } => {
                 let stored = memory.store_dyn(get!(key), get!(src));
+                cells = memory.static_cells();
+                if let Err(e) = stored {
+                    break failed(e, pc!(0));
+                }
+            }
+            RegOp::StoreDynI { key, imm } => {
+                let stored = memory.store_dyn(get!(key), i64::from(imm));
                 cells = memory.static_cells();
                 if let Err(e) = stored {
                     break failed(e, pc!(0));
@@ -504,6 +549,12 @@ fn run<H: Host + ?Sized, P: Probe>(
             RegOp::Jump { target } => goto!(target),
             RegOp::BrNz { a, target } => {
                 if get!(a) != 0 {
+                    goto!(target)
+                }
+            }
+            RegOp::BrModINz { a, imm, target } => {
+                debug_assert!(imm != 0 && imm != -1);
+                if get!(a).wrapping_rem(i64::from(imm)) != 0 {
                     goto!(target)
                 }
             }
@@ -617,8 +668,10 @@ fn run<H: Host + ?Sized, P: Probe>(
                     break failed(VmError::stack_room(max_height, callee, stack_len), pc!(0));
                 }
                 frames.push(Frame {
-                    // SAFETY: `ip` is inside `ops` (module docs).
-                    ret: unsafe { ip.offset_from(ops) } as u32,
+                    // The operation after the call: `ip` is inside `ops` (module docs), and the
+                    // call is never the last operation (`Unreachable` is).
+                    // SAFETY: as just said.
+                    ret: unsafe { ip.offset_from(ops) } as u32 + 1,
                     fp: fp_off as u32,
                 });
                 fp_off = callee;
@@ -629,7 +682,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             RegOp::Return { height } => match frames.pop() {
                 Some(frame) => {
-                    goto!(frame.ret);
+                    goto_index!(frame.ret);
                     fp_off = frame.fp as usize;
                     // SAFETY: the caller's frame base, which was in bounds when it called.
                     fp = unsafe { values.add(fp_off) };
@@ -660,6 +713,9 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             RegOp::Unreachable => unreachable!("register code never runs off its end"),
         }
+        // On to the next operation (after a branch: to its target, see `goto!`). One past
+        // an operation is at most the final `Unreachable`, and a branch lands in the code.
+        ip = ip.wrapping_add(1);
     };
     if let End::Failed { error, .. } = &end {
         // Running out of gas uses all of it, wherever it happened (a host's nested run too).

@@ -14,7 +14,7 @@
 //! rewrite, or "flush, then one register operation on the canonical slots", which is always
 //! correct (it is the stack machine with explicit slot numbers).
 
-use super::{Entry, Inst, RegCode, RegOp, Slot, NO_BLOCK};
+use super::{Entry, Inst, RegCode, RegOp, Slot, CELL, NO_BLOCK};
 use coopvm_core::isa::{HostOp, Op, OpKind, PureOp};
 use coopvm_core::verify::{Analysis, Block, Verified};
 use coopvm_core::Insn;
@@ -295,6 +295,28 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
             }
         }
     }
+    // Every target relative to the operation after its branch, in bytes (the executor adds
+    // it to its instruction pointer). The code has at most a few times `Limits::MAX`'s
+    // instructions (each jump copies at most `DUPLICATE_MAX` operations), far below what
+    // an `i32` of bytes reaches.
+    for at in 0..len {
+        if let Some(target) = l.ops[at].op.target_mut() {
+            *target = relative(at, *target);
+        }
+        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
+            if *signs != 0 {
+                *target = relative(at, *target);
+            }
+        }
+        // Static keys become their cells' offsets in bytes. This overflows only for a
+        // program declaring 2^28 keys or more (a contract of at least 256 MiB, whose memory
+        // would take 4 GiB of cells); no such contract can run.
+        if let Some(key) = l.ops[at].op.key_mut() {
+            *key = key
+                .checked_mul(CELL)
+                .expect("static keys far fewer than 2^28");
+        }
+    }
     RegCode {
         ops: l.ops,
         entries: l.entries,
@@ -302,6 +324,14 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         keys: l.keys,
         params: verified.contract().params,
     }
+}
+
+/// A branch target: operation `to`, as the offset in bytes from the operation after the
+/// branch at `at` (stored in a `u32`, read back as an `i32`).
+fn relative(at: usize, to: u32) -> u32 {
+    let size = std::mem::size_of::<Inst>() as i64;
+    let bytes = (i64::from(to) - (at as i64 + 1)) * size;
+    i32::try_from(bytes).expect("register code far smaller than 2 GiB") as u32
 }
 
 impl Lowerer<'_> {
@@ -434,8 +464,14 @@ impl Lowerer<'_> {
                 let k = self.pop();
                 let v = self.pop();
                 let p = self.height();
-                let (src, key) = self.regs2(v, k, p);
-                self.emit(RegOp::StoreDyn { key, src });
+                if let Some(imm) = small(v) {
+                    // A constant value needs no slot: the key is at `p + 1`'s position.
+                    let key = self.reg_at(k, p + 1);
+                    self.emit(RegOp::StoreDynI { key, imm });
+                } else {
+                    let (src, key) = self.regs2(v, k, p);
+                    self.emit(RegOp::StoreDyn { key, src });
+                }
             }
             PureOp::TLoad => {
                 let p = self.height();
@@ -670,7 +706,7 @@ impl Lowerer<'_> {
         // Likewise every static key is one of the program's (the executor checks once per
         // run that the memory has that many slots).
         assert!(
-            op.key().is_none_or(|k| k < self.keys),
+            op.key_below(self.keys),
             "{op:?} at instruction {} names no static key",
             self.pc
         );
@@ -751,10 +787,29 @@ impl Lowerer<'_> {
             self.emit(RegOp::Nop);
         }
         let at = self.ops.len();
+        let next = self.analysis.blocks[block as usize].end;
+        // The copy's last operation, if it is a conditional branch whose target lies outside
+        // the loop this jump closes (not between the head and the jump): the loop goes on
+        // by falling through, into the block after the head. The copy then branches there
+        // on the opposite condition and falls through to a jump to the original target, so
+        // the loop turns without that jump. Either way each block is charged by its own
+        // first operation, as before.
+        let last = end as usize - 1;
+        let inverted = self.ops[last].op.inverted().and_then(|op| {
+            let f = self.fixups.binary_search_by_key(&last, |&(i, _)| i).ok()?;
+            let leaves = match self.fixups[f].1 {
+                Target::Pc(t) => t <= pc || t > self.pc,
+                Target::End(_) => true,
+            };
+            leaves.then_some((op, self.fixups[f].1))
+        });
         // The operation before the copy may run a head that tests the key it just stored
         // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
         // so an operation of this block precedes it, a `Nop` if the jump was all there is).
-        let head = self.ops[first as usize];
+        let mut head = self.ops[first as usize];
+        if let (Some((op, _)), 1) = (inverted, end - first) {
+            head.op = op;
+        }
         if let (1, Some((key, signs)), true) = (end - first, head.op.zero_test(), head.charge != 0)
         {
             if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
@@ -775,14 +830,23 @@ impl Lowerer<'_> {
         let to = self.fixups.partition_point(|&(i, _)| i < end as usize);
         for f in from..to {
             let (i, target) = self.fixups[f];
+            let target = match inverted {
+                Some(_) if i == last => Target::Pc(next),
+                _ => target,
+            };
             self.fixups.push((at + i - first as usize, target));
+        }
+        if let Some((op, target)) = inverted {
+            let copy = self.ops.len() - 1;
+            self.ops[copy].op = op;
+            self.branch(RegOp::Jump { target: 0 }, target);
+            return true;
         }
         let last = self.ops[self.ops.len() - 1].op;
         if !matches!(
             last,
             RegOp::Jump { .. } | RegOp::Halt { .. } | RegOp::Return { .. }
         ) {
-            let next = self.analysis.blocks[block as usize].end;
             self.branch(RegOp::Jump { target: 0 }, Target::Pc(next));
         }
         true
@@ -794,6 +858,14 @@ impl Lowerer<'_> {
         if let Some(next) = next.filter(|n| n.op == Op::JumpIf && bin.branches()) {
             self.compare_branch(bin, next.arg);
             return (2, true);
+        }
+        if let Some(next) = next.filter(|n| n.op == Op::JumpIf && bin == Bin::Mod) {
+            if let (Val::Reg(_), Some(imm)) = (self.peek_at(1), small(self.peek())) {
+                if imm != 0 && imm != -1 {
+                    self.mod_branch(imm, next.arg);
+                    return (2, true);
+                }
+            }
         }
         let b = self.pop();
         let a = self.pop();
@@ -868,6 +940,21 @@ impl Lowerer<'_> {
             (Val::Imm(_), Val::Imm(_)) => unreachable!("folded above"),
         };
         self.branch(op, target);
+    }
+
+    /// `push imm; mod; jumpif to` with a register operand: a remainder by a constant that
+    /// is neither 0 nor -1 never fails, so the branch tests it without writing it anywhere.
+    fn mod_branch(&mut self, imm: i32, to: i64) {
+        self.pop();
+        let a = self.pop();
+        let p = self.height();
+        let a = self.protect(a, p);
+        self.flush();
+        let Val::Reg(a) = a else {
+            unreachable!("a register stays one")
+        };
+        let target = self.target(to, p);
+        self.branch(RegOp::BrModINz { a, imm, target: 0 }, target);
     }
 
     fn jump_if(&mut self, to: i64) {
@@ -1074,7 +1161,9 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         Store { src, .. } | TStore { src, .. } => max(&[src]),
         TLoad { dst, .. } => max(&[dst]),
         StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
+        StoreDynI { key, .. } => max(&[key]),
         BrNz { a, .. } | BrEqI { a, .. } | BrNeI { a, .. } | BrLtI { a, .. } => max(&[a]),
+        BrModINz { a, .. } => max(&[a]),
         BrLeI { a, .. } | BrGtI { a, .. } | BrGeI { a, .. } => max(&[a]),
         BrEq { a, b, .. }
         | BrNe { a, b, .. }

@@ -13,15 +13,20 @@
 //! machine has it.
 //!
 //! Common shapes become one operation (superinstructions): an operation with an immediate
-//! operand, a comparison followed by `jumpif` (compare-and-branch), `load K; jumpif`,
-//! `load K; push n; <comparison>; jumpif`, `load K; add`, `load K; push n; add|sub`, and
-//! `load K; push n; add|sub; store K`. Fusion never crosses a block
+//! operand, a comparison followed by `jumpif` (compare-and-branch), `push n; mod; jumpif`,
+//! `load K; jumpif`, `load K; push n; <comparison>; jumpif`, `load K; add`,
+//! `load K; push n; add|sub`, `load K; push n; add|sub; store K`, and a dynamic `store` of a
+//! constant. Fusion never crosses a block
 //! boundary, with one exception that keeps the charge where it was: a backward `jump` to a
 //! small loop head becomes a copy of the head (tail duplication), and when the head is a
 //! single test of a static key against zero and the operation before the copy is
 //! `load K; push n; add|sub; store K` of that key, that operation runs the head itself
 //! (charging the head's block before testing, see [`RegOp::closes_mut`]), so a counted loop
-//! over a memory slot turns in one dispatch fewer. A block's gas charge travels with its first operation ([`Inst::charge`]):
+//! over a memory slot turns in one dispatch fewer. When the head's own branch leaves the
+//! loop (its target lies outside the jump's loop) and the loop goes on by falling through,
+//! the copy branches into the body on the inverted condition and falls through to a jump out
+//! ([`RegOp::inverted`]), so such a loop turns without a jump. A block's gas charge travels
+//! with its first operation ([`Inst::charge`]):
 //! jumps, calls and returns land on that operation, which charges the block's whole cost
 //! before anything of the block runs, so gas is charged exactly as the stack machine charges
 //! it, without an operation of its own.
@@ -29,7 +34,10 @@
 //! [`exec`] runs the code: one `match` per operation over a compact enum (16 bytes), with the
 //! instruction pointer, frame base and gas in locals, slots addressed without bounds checks
 //! (each access is proven in range by the verifier's heights and the call-time room check;
-//! see `exec`).
+//! see `exec`). Every operation subtracts its charge (0 unless it starts a block), branch
+//! targets are byte offsets from the operation after the branch, and static keys byte
+//! offsets into the memory's cells, so a dispatch, a taken branch and a static access each
+//! cost a few machine instructions.
 
 pub(crate) mod exec;
 pub(crate) mod lower;
@@ -38,11 +46,18 @@ mod tests;
 
 use coopvm_core::isa::HostOp;
 
+/// The size of a static memory cell ([`coopvm_core::memory::Memory::static_cells`]).
+pub(crate) const CELL: u32 = std::mem::size_of::<Option<i64>>() as u32;
+
 /// A frame slot: a stack position relative to the current frame's base.
 pub(crate) type Slot = u32;
 
 /// One operation of the register code. Fields: `dst`, `a`, `b`, `src`, `low` are frame slots;
-/// `imm` an immediate; `key` a static memory slot; `target` an index into the code.
+/// `imm` an immediate; `key` a static memory slot while lowering, then (in [`RegCode::ops`])
+/// its offset in bytes in the memory's static cells ([`CELL`] times the key); `target` an
+/// index into the code while
+/// lowering, then (in [`RegCode::ops`]) the offset in bytes from the operation after this
+/// one to the target, an `i32` in a `u32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RegOp {
     /// Does nothing (beyond its charge): the first operation of a block that has no other,
@@ -123,6 +138,8 @@ pub(crate) enum RegOp {
     LoadDyn { dst: Slot, key: Slot },
     /// `memory[slot key] <- src` (dynamic `store`).
     StoreDyn { key: Slot, src: Slot },
+    /// `push imm; swap; store`: `memory[slot key] <- imm` (dynamic `store` of a constant).
+    StoreDynI { key: Slot, imm: i32 },
     /// `dst <- transient[key]` (`tload K`).
     TLoad { dst: Slot, key: u32 },
     /// `transient[key] <- src` (`tstore K`).
@@ -158,6 +175,9 @@ pub(crate) enum RegOp {
     Jump { target: u32 },
     /// `jumpif`: continues at `target` if `a != 0`.
     BrNz { a: Slot, target: u32 },
+    /// `push imm; mod; jumpif`: continues at `target` if `a % imm != 0` (`imm` neither 0
+    /// nor -1, so the remainder cannot fail).
+    BrModINz { a: Slot, imm: i32, target: u32 },
     /// `load K; jumpif`: continues at `target` if `memory[key] != 0`.
     BrLoadNz { key: u32, target: u32 },
     /// `load K; push imm; eq; jumpif`.
@@ -247,7 +267,13 @@ pub(crate) const NO_BLOCK: u32 = u32::MAX;
 impl RegOp {
     /// The static memory key this operation names, if any.
     pub(crate) fn key(&self) -> Option<u32> {
-        match *self {
+        let mut op = *self;
+        op.key_mut().map(|k| *k)
+    }
+
+    /// The static memory key this operation names, if any, to rewrite.
+    pub(crate) fn key_mut(&mut self) -> Option<&mut u32> {
+        match self {
             RegOp::Load { key, .. }
             | RegOp::Store { key, .. }
             | RegOp::AddLoad { key, .. }
@@ -264,6 +290,11 @@ impl RegOp {
             | RegOp::BrLoadGeI { key, .. } => Some(key),
             _ => None,
         }
+    }
+
+    /// Whether the static key this operation names, if any, is below `keys`.
+    pub(crate) fn key_below(&self, keys: u32) -> bool {
+        self.key().is_none_or(|k| k < keys)
     }
 
     /// The loop-closing fields of an `IncMem`/`DecMem` (`signs`, `target`): lowering sets them
@@ -306,11 +337,45 @@ impl RegOp {
         })
     }
 
+    /// The conditional branch taken exactly when this one is not (same operands, same
+    /// target), for a conditional branch that cannot fail on its own operands' values.
+    pub(crate) fn inverted(&self) -> Option<RegOp> {
+        use RegOp::*;
+        Some(match *self {
+            BrNz { a, target } => BrEqI { a, imm: 0, target },
+            BrLoadNz { key, target } => BrLoadEqI {
+                key,
+                imm: 0,
+                target,
+            },
+            BrLoadEqI { key, imm, target } => BrLoadNeI { key, imm, target },
+            BrLoadNeI { key, imm, target } => BrLoadEqI { key, imm, target },
+            BrLoadLtI { key, imm, target } => BrLoadGeI { key, imm, target },
+            BrLoadGeI { key, imm, target } => BrLoadLtI { key, imm, target },
+            BrLoadLeI { key, imm, target } => BrLoadGtI { key, imm, target },
+            BrLoadGtI { key, imm, target } => BrLoadLeI { key, imm, target },
+            BrEq { a, b, target } => BrNe { a, b, target },
+            BrNe { a, b, target } => BrEq { a, b, target },
+            BrLt { a, b, target } => BrGe { a, b, target },
+            BrGe { a, b, target } => BrLt { a, b, target },
+            BrLe { a, b, target } => BrGt { a, b, target },
+            BrGt { a, b, target } => BrLe { a, b, target },
+            BrEqI { a, imm, target } => BrNeI { a, imm, target },
+            BrNeI { a, imm, target } => BrEqI { a, imm, target },
+            BrLtI { a, imm, target } => BrGeI { a, imm, target },
+            BrGeI { a, imm, target } => BrLtI { a, imm, target },
+            BrLeI { a, imm, target } => BrGtI { a, imm, target },
+            BrGtI { a, imm, target } => BrLeI { a, imm, target },
+            _ => return None,
+        })
+    }
+
     /// The branch target, if this operation has one.
     pub(crate) fn target_mut(&mut self) -> Option<&mut u32> {
         match self {
             RegOp::Jump { target }
             | RegOp::BrNz { target, .. }
+            | RegOp::BrModINz { target, .. }
             | RegOp::BrLoadNz { target, .. }
             | RegOp::BrLoadEqI { target, .. }
             | RegOp::BrLoadNeI { target, .. }

@@ -221,3 +221,153 @@ fn a_head_that_is_not_a_single_test_is_not_run_by_the_closing_operation() {
     assert!(closing(&v).is_empty(), "{:?}", closing(&v));
     agree_at_every_limit(src, &v);
 }
+
+/// The names of the operations of `v`'s register code.
+fn op_names(v: &Verified) -> Vec<String> {
+    lower(v)
+        .reg
+        .ops
+        .iter()
+        .map(|i| {
+            let name = format!("{:?}", i.op);
+            name.split([' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_loop_head_that_falls_into_its_body_is_copied_with_its_branch_inverted() {
+    // Each head exits by its branch and falls into the body: the back edge's copy branches
+    // to the body on the opposite condition (`gt` becomes `BrLeI`, `lt` `BrGeI`, `load K;
+    // jumpif` `BrLoadEqI`), then jumps to the exit. Gas, logs and errors are the stepper's
+    // at every limit.
+    let cases: &[(&str, &str)] = &[
+        (
+            "push 0\nloop: dup\npush 9\ngt\njumpif done\ndup\nlog\npush 2\nadd\njump loop\n\
+             done: halt\n",
+            "BrLeI",
+        ),
+        (
+            "push 3\nstore i\nloop: load i\npush 8\nlt\njumpif done\nload i\nlog\n\
+             load i\npush 1\nadd\nstore i\njump loop\ndone: load i\nhalt\n",
+            "BrLoadGeI",
+        ),
+        (
+            "push 4\nstore i\nloop: load i\njumpif more\njump done\n\
+             more: load i\nlog\nload i\npush 1\nsub\nstore i\njump loop\ndone: halt\n",
+            "",
+        ),
+        (
+            "push 0\npush 5\nloop: over\nover\nge\njumpif done\nswap\ndup\nlog\npush 1\nadd\n\
+             swap\njump loop\ndone: halt\n",
+            "BrLt",
+        ),
+        (
+            "push 6\nloop: dup\njumpif body\njump done\nbody: dup\nlog\npush 1\nsub\njump loop\n\
+             done: halt\n",
+            "",
+        ),
+    ];
+    for &(src, op) in cases {
+        let v = verified(src);
+        let names = op_names(&v);
+        if !op.is_empty() {
+            assert!(names.iter().any(|n| n == op), "{src}\nno {op}: {names:?}");
+        }
+        let full = agree_at_every_limit(src, &v);
+        assert!(full > 10, "{src}: {full}");
+    }
+}
+
+#[test]
+fn a_dynamic_store_of_a_constant_agrees_with_the_stepper_at_every_limit() {
+    // `push n; swap; store` and `push n; <key>; store` store the constant without a slot:
+    // in a loop (a block boundary on each side), as the last operation of a block before a
+    // branch target, and failing (a negative key) at every limit.
+    let cases = [
+        "push 1\nloop: dup\npush 6\ngt\njumpif done\ndup\npush 0\nswap\nstore\npush 1\nadd\n\
+         jump loop\ndone: push 3\nload\nhalt\n",
+        "push 2\npush 7\nstore\njump next\nnext: push 7\nload\nhalt\n",
+        "push 5\ndup\npush 1\nswap\nstore\nload\nhalt\n",
+    ];
+    for src in cases {
+        let v = verified(src);
+        assert!(
+            op_names(&v).iter().any(|n| n == "StoreDynI"),
+            "{src}: {:?}",
+            op_names(&v)
+        );
+        agree_at_every_limit(src, &v);
+    }
+    // The third new key is one too many for a memory of two: the store fails there.
+    let src = "push 0\nloop: dup\npush 0\nswap\nstore\npush 1\nadd\njump loop\n";
+    let limits = Limits {
+        memory_keys: 2,
+        ..Limits::default()
+    };
+    let v = verify(assemble("t.casm", src).unwrap(), &limits).unwrap();
+    assert!(op_names(&v).iter().any(|n| n == "StoreDynI"));
+    let ctx = ExecutionContext::default();
+    let state = v.contract().state.clone();
+    let code = lowered(&v);
+    let step_code = lower(&v);
+    for gas in 0..=60 {
+        let params = RunParams::new(&ctx, &state, gas);
+        let out = run(&*code, &v, params, &mut NoHost);
+        let mut host = NoHost;
+        let want = Stepper::new(&v, &step_code, params, &mut host)
+            .run_to_end()
+            .clone();
+        assert_eq!(out, want, "with gas {gas}");
+    }
+    let out = run(&*code, &v, RunParams::new(&ctx, &state, 1_000), &mut NoHost);
+    let e = out.result.expect_err("too many keys");
+    assert_eq!(e.pc, Some(4), "the `store`: {e:?}");
+}
+
+#[test]
+fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
+    // Collatz steps: `dup; push 2; mod; jumpif odd` is one `BrModINz`, in a block of its
+    // own and as the last operation before a block boundary; the stepper agrees at every
+    // gas limit (its block's charge comes first, nothing of it runs short of gas).
+    let cases = [
+        "push 0\nstore steps\npush 27\nloop: dup\npush 1\ngt\njumpif step\nload steps\nhalt\n\
+         step: dup\npush 2\nmod\njumpif odd\npush 2\ndiv\njump count\n\
+         odd: push 3\nmul\npush 1\nadd\n\
+         count: load steps\npush 1\nadd\nstore steps\njump loop\n",
+        "push -7\nloop: dup\nlog\ndup\npush -3\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+    ];
+    for src in cases {
+        let v = verified(src);
+        assert!(
+            op_names(&v).iter().any(|n| n == "BrModINz"),
+            "{src}: {:?}",
+            op_names(&v)
+        );
+        agree_at_every_limit(src, &v);
+    }
+    // By 0 and -1 the remainder can fail (by zero; MIN % -1 overflows): not fused, and the
+    // error is the `mod`'s.
+    for (src, pc) in [
+        ("push 5\npush 0\nmod\njumpif end\nend: halt\n", 2),
+        (
+            "push -9223372036854775808\npush -1\nmod\njumpif end\nend: halt\n",
+            2,
+        ),
+    ] {
+        let v = verified(src);
+        assert!(!op_names(&v).iter().any(|n| n == "BrModINz"), "{src}");
+        let ctx = ExecutionContext::default();
+        let state = v.contract().state.clone();
+        let out = run(
+            &*lowered(&v),
+            &v,
+            RunParams::new(&ctx, &state, 1_000),
+            &mut NoHost,
+        );
+        assert_eq!(out.result.expect_err("fails").pc, Some(pc), "{src}");
+    }
+}
