@@ -73,5 +73,10 @@ impl Limits {
     }
 }
 
+/// The most static keys a contract's key table may hold (`Program::keys`): every engine gives
+/// each static key a memory cell for every run, so a larger table is refused by the verifier
+/// whatever the limits (a table this size already takes 16 MiB of cells a run).
+pub const MAX_STATIC_KEYS: u32 = 1 << 20;
+
 /// Default gas limit for a run when the caller names none.
 pub const DEFAULT_GAS_LIMIT: u64 = 10_000_000;

@@ -317,13 +317,23 @@ fn check_contract(c: &Contract) -> Result<(), VerifyError> {
             )));
         }
     }
+    // Engines give every static key a memory cell for every run (and address it by a 32-bit
+    // offset): a larger table is refused before anything is built for it.
+    let max = crate::limits::MAX_STATIC_KEYS as usize;
+    if c.program.keys.len() > max {
+        return Err(VerifyError::BadContract(format!(
+            "the key table holds {} static keys, more than the maximum of {max}",
+            c.program.keys.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(c.program.keys.len());
     for (i, key) in c.program.keys.iter().enumerate() {
         if !is_identifier(key) {
             return Err(VerifyError::BadContract(format!(
                 "static key #{i} `{key}` is not an identifier"
             )));
         }
-        if c.program.keys[..i].contains(key) {
+        if !seen.insert(key.as_str()) {
             return Err(VerifyError::BadContract(format!(
                 "static key `{key}` appears twice in the key table"
             )));

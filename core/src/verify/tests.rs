@@ -270,6 +270,28 @@ fn contract_tables_are_checked() {
 }
 
 #[test]
+fn key_tables_are_checked_in_linear_time_and_bounded() {
+    // 200,000 distinct keys: a pairwise duplicate check would make 2 * 10^10 comparisons.
+    let mut c = assemble("t", "push 1\n").unwrap();
+    c.program.keys = (0..200_000).map(|i| format!("k{i}")).collect();
+    assert!(verify(c.clone(), &Limits::default()).is_ok());
+    c.program.keys.push("k123456".into());
+    let e = verify(c, &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("`k123456` appears twice"), "{e}");
+    // At the maximum, and one key over it.
+    let max = crate::MAX_STATIC_KEYS as usize;
+    let mut c = assemble("t", "push 1\n").unwrap();
+    c.program.keys = (0..max).map(|i| format!("k{i}")).collect();
+    assert!(verify(c.clone(), &Limits::MAX).is_ok());
+    c.program.keys.push("one_more".into());
+    let e = verify(c, &Limits::MAX).unwrap_err();
+    assert!(
+        e.to_string().contains("more than the maximum of 1048576"),
+        "{e}"
+    );
+}
+
+#[test]
 fn limits_must_be_in_range() {
     for limits in [
         Limits {

@@ -308,13 +308,13 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
                 *target = relative(at, *target);
             }
         }
-        // Static keys become their cells' offsets in bytes. This overflows only for a
-        // program declaring 2^28 keys or more (a contract of at least 256 MiB, whose memory
-        // would take 4 GiB of cells); no such contract can run.
+        // Static keys become their cells' offsets in bytes. The verifier refuses a key
+        // table of more than `MAX_STATIC_KEYS` (2^20) keys, so an offset is below
+        // 2^20 * CELL, far inside a `u32`.
         if let Some(key) = l.ops[at].op.key_mut() {
             *key = key
                 .checked_mul(CELL)
-                .expect("static keys far fewer than 2^28");
+                .expect("the verifier bounds the key table to 2^20 keys");
         }
     }
     RegCode {
