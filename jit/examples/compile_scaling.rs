@@ -27,7 +27,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
-
 fn deep(n: usize) -> String {
     // 500 values on the stack, then a chain of blocks with calls under them.
     let mut s = String::new();

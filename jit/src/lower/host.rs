@@ -6,9 +6,7 @@ use super::{Lower, Sigs};
 use crate::rt::{off, Exit, FAILED};
 use coopvm_core::isa::HostOp;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{
-    types, AbiParam, InstBuilder, SigRef, Signature, Type, Value,
-};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, SigRef, Signature, Type, Value};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 
@@ -81,7 +79,10 @@ impl Lower<'_, '_> {
         let info = op.info();
         let pops = u32::from(info.pops);
         // The trampoline takes the opcode's index in `HostOp::ALL`.
-        let index = HostOp::ALL.iter().position(|&h| h == op).unwrap_or(usize::MAX);
+        let index = HostOp::ALL
+            .iter()
+            .position(|&h| h == op)
+            .unwrap_or(usize::MAX);
         let o = self.b.ins().iconst(types::I32, index as u32 as i64);
         let g = self.b.use_var(self.gas);
         let mut args = vec![ctx, o, g];
