@@ -4,11 +4,12 @@
 //!
 //! ```
 //! use coopvm_core::{asm::assemble, verify, Limits};
-//! for src in [coopvm_jit::shapes::hundred(100), coopvm_jit::shapes::chain(50), coopvm_jit::shapes::subs(50)] {
+//! use coopvm_jit::shapes::{chain, hundred, subs};
+//! for (src, len) in [(hundred(100), 102), (chain(50), 100), (subs(50), 101)] {
 //!     let v = verify(assemble("shape", &src).unwrap(), &Limits::default()).unwrap();
+//!     assert_eq!(v.contract().program.code.len(), len);
 //!     assert!(coopvm_jit::compile(&v).is_ok());
 //! }
-//! assert_eq!(coopvm_jit::shapes::hundred(100).lines().count(), 102);
 //! ```
 
 /// About `n` instructions of straight-line arithmetic and branches: `n / 10` blocks of

@@ -408,7 +408,14 @@ fn empty_and_unreachable_code() {
 fn clif_and_cross_isa() {
     let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
     let text = clif(&v).unwrap();
-    assert!(text.contains("br_table"), "{text}");
+    // fib's `return` has three sites: compare-and-branch, no jump table.
+    assert!(!text.contains("br_table"), "{text}");
+    let five = verified(
+        "call f\ncall f\ncall f\ncall f\ncall f\nhalt\nf: return\n",
+        Limits::default(),
+    );
+    assert!(clif(&five).unwrap().contains("br_table"));
+    same("call f\ncall f\ncall f\ncall f\ncall f\npush 7\nhalt\nf: return\n");
     for triple in ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"] {
         let isa = isa_for(triple).unwrap();
         assert!(compile_for_isa(&v, &*isa).unwrap() > 0);
