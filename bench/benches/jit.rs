@@ -38,17 +38,6 @@ fn host_loop(n: u32) -> String {
 }
 
 /// A straight-line-and-branches contract of about 100 instructions.
-fn hundred() -> String {
-    let mut s = String::from("push 1\n");
-    for i in 0..12 {
-        s.push_str(&format!(
-            "push {i}\nadd\ndup\nstore k{i}\ndup\npush 3\nmod\njumpif s{i}\npush 2\nmul\ns{i}:\n"
-        ));
-    }
-    s.push_str("halt\n");
-    s
-}
-
 fn verified(src: &str) -> Verified {
     load::from_source("bench.casm", src)
         .expect("assembles")
@@ -151,7 +140,7 @@ fn compile(c: &mut Criterion) {
         let src = std::fs::read_to_string(&path).expect("example exists");
         sources.push((name.replace('/', "_"), src));
     }
-    sources.push(("hundred".into(), hundred()));
+    sources.push(("hundred".into(), coopvm::jit::shapes::hundred(120)));
     for (name, src) in &sources {
         let v = verified(src);
         g.bench_function(format!("jit/{name}"), |b| {
@@ -164,25 +153,12 @@ fn compile(c: &mut Criterion) {
     g.finish();
 }
 
-/// `n` instructions of straight-line code and branches (the `hundred` pattern repeated).
-fn sized(n: usize) -> String {
-    let mut s = String::from("push 1\n");
-    for i in 0..n / 10 {
-        s.push_str(&format!(
-            "push {i}\nadd\ndup\nstore k{}\ndup\npush 3\nmod\njumpif s{i}\npush 2\nmul\ns{i}:\n",
-            i % 16
-        ));
-    }
-    s.push_str("halt\n");
-    s
-}
-
 fn compile_scaling(c: &mut Criterion) {
     use coopvm::jit::{compile_with_options, OptLevel, Options};
     let mut g = c.benchmark_group("compile_scaling");
     g.sample_size(10);
     for n in [100, 1_000, 4_000, 16_000] {
-        let v = verified(&sized(n));
+        let v = verified(&coopvm::jit::shapes::hundred(n));
         for (name, opt) in [
             ("fast", OptLevel::Fast),
             ("none", OptLevel::None),

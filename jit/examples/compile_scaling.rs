@@ -4,6 +4,7 @@
 //! picks the sizes.
 
 use coopvm_core::{asm::assemble, verify, Limits};
+use coopvm_jit::shapes::{chain, hundred, subs};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -25,38 +26,6 @@ unsafe impl GlobalAlloc for Counting {
 }
 #[global_allocator]
 static A: Counting = Counting;
-
-fn subs(n: usize) -> String {
-    let mut s = String::new();
-    for i in 0..n {
-        s.push_str(&format!("call f{i}\n"));
-    }
-    s.push_str("halt\n");
-    for i in 0..n {
-        s.push_str(&format!("f{i}: return\n"));
-    }
-    s
-}
-
-fn chain(n: usize) -> String {
-    let mut s = String::new();
-    for i in 0..n {
-        s.push_str(&format!("push 1\njumpif l{i}\nl{i}:\n"));
-    }
-    s
-}
-
-fn hundred(n: usize) -> String {
-    let mut s = String::from("push 1\n");
-    for i in 0..n / 10 {
-        s.push_str(&format!(
-            "push {i}\nadd\ndup\nstore k{}\ndup\npush 3\nmod\njumpif s{i}\npush 2\nmul\ns{i}:\n",
-            i % 16
-        ));
-    }
-    s.push_str("halt\n");
-    s
-}
 
 fn deep(n: usize) -> String {
     // 500 values on the stack, then a chain of blocks with calls under them.

@@ -27,6 +27,7 @@
 
 mod lower;
 mod rt;
+pub mod shapes;
 
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
@@ -385,6 +386,44 @@ pub fn compile_for_isa(verified: &Verified, isa: &dyn TargetIsa) -> Result<usize
     Ok(code.code_info().total_size as usize)
 }
 
+/// The machine code [`compile_with_options`] would make of `verified` for this machine, as
+/// Cranelift prints it after register allocation (one instruction a line, block labels,
+/// the cold blocks last), for reading the code of hot loops beside a native twin's.
+///
+/// ```
+/// use coopvm_core::{asm::assemble, verify, Limits};
+/// let v = verify(assemble("t", "push 1\npush 2\nadd\n").unwrap(), &Limits::default()).unwrap();
+/// let text = coopvm_jit::machine_code(&v, coopvm_jit::Options::default()).unwrap();
+/// assert!(text.lines().count() > 3);
+/// ```
+pub fn machine_code(verified: &Verified, options: Options) -> Result<String, JitError> {
+    let isa = host_isa_at(choose_opt(verified, options))?;
+    let mut ctx = cranelift_codegen::Context::new();
+    build_into(
+        verified,
+        &**isa,
+        &mut ctx.func,
+        &mut FunctionBuilderContext::new(),
+        options.stats,
+    )?;
+    ctx.set_disasm(true);
+    let code = ctx
+        .compile(&**isa, &mut ControlPlane::default())
+        .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+    code.vcode
+        .clone()
+        .ok_or_else(|| JitError::Internal("Cranelift returned no disassembly".into()))
+}
+
+/// The optimization level `options` asks for, or the JIT's choice by size (see [`compile`]).
+fn choose_opt(verified: &Verified, options: Options) -> OptLevel {
+    match options.opt {
+        Some(opt) => opt,
+        None if compile_estimate(verified) <= SPEED_ESTIMATE_LIMIT => OptLevel::Speed,
+        None => OptLevel::Fast,
+    }
+}
+
 fn module_error(e: cranelift_module::ModuleError) -> JitError {
     JitError::Module(e.to_string())
 }
@@ -426,12 +465,7 @@ thread_local! {
 
 /// Compiles `verified` with `options` (see [`compile`]).
 pub fn compile_with_options(verified: &Verified, options: Options) -> Result<NativeCode, JitError> {
-    let opt = match options.opt {
-        Some(opt) => opt,
-        None if compile_estimate(verified) <= SPEED_ESTIMATE_LIMIT => OptLevel::Speed,
-        None => OptLevel::Fast,
-    };
-    let isa = host_isa_at(opt)?;
+    let isa = host_isa_at(choose_opt(verified, options))?;
     let (bytes, code_size) = TOOLS.with(|tools| {
         // A reentrant compile (none today) gets fresh tools rather than a borrow error.
         let mut slot = tools.try_borrow_mut().ok();

@@ -85,8 +85,8 @@ pub(crate) struct Ret2 {
 /// never leaves this much gas: its block charged at least its static cost first.
 pub(crate) const FAILED: i64 = -1;
 
-/// `hostN(ctx, op, gas_left, args...) -> (value, gas_left | FAILED)`: runs the host opcode `op`
-/// with its `N` arguments (deepest first) in registers.
+/// `hostN(ctx, op, gas_left, args...) -> (value, gas_left | FAILED)`: runs the host opcode
+/// `HostOp::ALL[op]` with its `N` arguments (deepest first) in registers.
 pub(crate) type Host0 = unsafe extern "C" fn(*mut Ctx, u32, i64) -> Ret2;
 pub(crate) type Host1 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64) -> Ret2;
 pub(crate) type Host2 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64) -> Ret2;
@@ -379,7 +379,8 @@ fn status(r: Option<()>) -> u32 {
     }
 }
 
-/// Runs host opcode `op` with `args` and `gas` left; the value and the gas left after it.
+/// Runs host opcode `HostOp::ALL[op]` with `args` and `gas` left; the value and the gas left
+/// after it.
 ///
 /// # Safety
 /// As [`guarded`].
@@ -388,9 +389,10 @@ unsafe fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, gas: i64, args: &[
     // SAFETY: forwarded from native code, see `guarded`.
     let r = unsafe {
         guarded::<H, Ret2>(ctx, |_, frame| {
-            let op = u8::try_from(op)
-                .ok()
-                .and_then(HostOp::from_byte)
+            // The index into `HostOp::ALL` the lowering passes (one load; decoding the
+            // opcode's byte instead costs a few dozen instructions a call).
+            let op = *HostOp::ALL
+                .get(op as usize)
                 .ok_or_else(|| internal("bad host opcode"))?;
             let gas = gas as u64;
             let r = dispatch(&mut *frame.host, &mut *frame.env, op, args, gas)?;

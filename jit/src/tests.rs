@@ -408,7 +408,14 @@ fn empty_and_unreachable_code() {
 fn clif_and_cross_isa() {
     let v = verified(include_str!("../../examples/fib.casm"), Limits::default());
     let text = clif(&v).unwrap();
-    assert!(text.contains("br_table"), "{text}");
+    // fib's `return` has three sites: compare-and-branch, no jump table.
+    assert!(!text.contains("br_table"), "{text}");
+    let five = verified(
+        "call f\ncall f\ncall f\ncall f\ncall f\nhalt\nf: return\n",
+        Limits::default(),
+    );
+    assert!(clif(&five).unwrap().contains("br_table"));
+    same("call f\ncall f\ncall f\ncall f\ncall f\npush 7\nhalt\nf: return\n");
     for triple in ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"] {
         let isa = isa_for(triple).unwrap();
         assert!(compile_for_isa(&v, &*isa).unwrap() > 0);
@@ -512,28 +519,6 @@ fn internal_jit_errors_are_engine_failures() {
     }
 }
 
-/// 8,000 tiny subroutines, each called once (the shape of issue 12's first attack).
-fn many_subroutines(n: usize) -> String {
-    let mut s = String::new();
-    for i in 0..n {
-        s.push_str(&format!("call f{i}\n"));
-    }
-    s.push_str("halt\n");
-    for i in 0..n {
-        s.push_str(&format!("f{i}: return\n"));
-    }
-    s
-}
-
-/// A chain of `n` `jumpif` blocks (the shape of issue 12's second attack).
-fn jumpif_chain(n: usize) -> String {
-    let mut s = String::new();
-    for i in 0..n {
-        s.push_str(&format!("push 1\njumpif l{i}\nl{i}:\n"));
-    }
-    s
-}
-
 /// Compiles `src` (or has it refused by the compile budget) and, if compiled, runs it on
 /// both engines. What these shapes cost to compile is measured by `cargo run --release -p
 /// coopvm-jit --example compile_scaling` and the `compile_scaling` bench group, never here.
@@ -558,19 +543,19 @@ fn compiled_or_refused(src: &str) {
 #[test]
 #[ignore = "slow in debug builds; run with --ignored"]
 fn eight_thousand_subroutines_compile_or_are_refused() {
-    compiled_or_refused(&many_subroutines(8_000));
+    compiled_or_refused(&crate::shapes::subs(8_000));
 }
 
 #[test]
 #[ignore = "slow in debug builds; run with --ignored"]
 fn a_chain_of_sixteen_thousand_jumpifs_compiles_or_is_refused() {
-    compiled_or_refused(&jumpif_chain(16_000));
+    compiled_or_refused(&crate::shapes::chain(16_000));
 }
 
 #[test]
 fn small_attack_shapes_agree() {
-    compiled_or_refused(&many_subroutines(50));
-    compiled_or_refused(&jumpif_chain(300));
+    compiled_or_refused(&crate::shapes::subs(50));
+    compiled_or_refused(&crate::shapes::chain(300));
 }
 
 #[test]

@@ -13,6 +13,10 @@ use cranelift_codegen::ir::{types, Block, BlockCall, InstBuilder, JumpTableData,
 use cranelift_codegen::ir::{SourceLoc, Value};
 use cranelift_frontend::FunctionBuilder;
 
+/// Callees with at most this many return sites dispatch their `return` with a chain of
+/// compare-and-branch, more with a jump table.
+const MAX_COMPARE_SITES: usize = 4;
+
 /// A call site: where control resumes when the callee returns.
 pub(super) struct Site {
     /// The `call` instruction.
@@ -133,9 +137,10 @@ impl Lower<'_, '_> {
             Some(Arg::Val(new_base)),
             Some(Arg::Const(i64::from(f.max_height))),
         );
-        // 3. The caller's frame goes to memory (callees, recursion included, reuse the
-        //    variables).
-        self.spill(h);
+        // 3. The caller's frame below the arguments goes to memory (callees, recursion
+        //    included, reuse the variables). The arguments need not: they become the
+        //    callee's frame, which the callee writes at the same place if it halts.
+        self.spill(below);
         // 4. Push the return site (growing the return stack first if it can be full); a
         //    callee with one return site needs none.
         self.flush();
@@ -215,6 +220,20 @@ impl Lower<'_, '_> {
         let at = self.b.ins().ishl_imm(dep, 2);
         let at = self.b.ins().iadd(r, at);
         let index = self.b.ins().load(types::I32, flags, at, 0);
+        if list.len() <= MAX_COMPARE_SITES {
+            // A few sites: a chain of compare-and-branch is fewer instructions than a jump
+            // table (bounds check, table load, indirect jump). The last site needs no test.
+            for (i, s) in list[..list.len() - 1].iter().enumerate() {
+                let next = self.b.create_block();
+                let here = self.b.ins().icmp_imm(IntCC::Equal, index, i as i64);
+                self.b.ins().brif(here, s.block, &[], next, &[]);
+                self.b.switch_to_block(next);
+                self.b.seal_block(next);
+            }
+            let last = list.last().expect("two sites or more");
+            self.b.ins().jump(last.block, &[]);
+            return;
+        }
         // Only this lowering writes the indices, all in range: the default is never taken.
         let pool = &mut self.b.func.dfg.value_lists;
         let default = BlockCall::new(list[0].block, std::iter::empty(), pool);

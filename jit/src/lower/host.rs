@@ -6,9 +6,7 @@ use super::{Lower, Sigs};
 use crate::rt::{off, Exit, FAILED};
 use coopvm_core::isa::HostOp;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{
-    types, AbiParam, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
-};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, SigRef, Signature, Type, Value};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 
@@ -61,8 +59,7 @@ impl Lower<'_, '_> {
     /// Calls a trampoline loaded from the context block at `offset`; its results.
     pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
         self.flush();
-        let flags = MemFlags::trusted();
-        let f = self.b.ins().load(self.ptr, flags, self.ctx, offset);
+        let f = self.ctx_ptr(offset);
         let call = self.b.ins().call_indirect(sig, f, args);
         self.b.inst_results(call).to_vec()
     }
@@ -81,7 +78,12 @@ impl Lower<'_, '_> {
         let ctx = self.ctx;
         let info = op.info();
         let pops = u32::from(info.pops);
-        let o = self.b.ins().iconst(types::I32, i64::from(op as u8));
+        // The trampoline takes the opcode's index in `HostOp::ALL`.
+        let index = HostOp::ALL
+            .iter()
+            .position(|&h| h == op)
+            .unwrap_or(usize::MAX);
+        let o = self.b.ins().iconst(types::I32, index as u32 as i64);
         let g = self.b.use_var(self.gas);
         let mut args = vec![ctx, o, g];
         for i in 0..pops {

@@ -40,7 +40,7 @@ mod gas;
 mod host;
 mod memory;
 
-use crate::rt::{off, Exit, STATUS_ERROR, STATUS_OK};
+use crate::rt::{off, Exit, PREALLOC_RETS, STATUS_ERROR, STATUS_OK};
 use crate::JitError;
 use arith::{Checked, Division, Logic};
 use control::Site;
@@ -568,12 +568,18 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
-    /// A pointer field of the context block (loaded where used: long-lived values are what
-    /// makes register allocation expensive).
+    /// A pointer field of the context block, loaded where used (long-lived values are what
+    /// makes register allocation expensive). Every pointer but the return stack's (which
+    /// `grow_rets` may move) stays the same for the whole run, so its load is marked
+    /// read-only and movable: the optimizer may then load it once for many uses, or hoist
+    /// it out of a loop.
     fn ctx_ptr(&mut self, offset: i32) -> Value {
-        self.b
-            .ins()
-            .load(self.ptr, MemFlags::trusted(), self.ctx, offset)
+        let flags = if offset != off::RETS || self.limits.call_depth <= PREALLOC_RETS {
+            MemFlags::trusted().with_readonly().with_can_move()
+        } else {
+            MemFlags::trusted()
+        };
+        self.b.ins().load(self.ptr, flags, self.ctx, offset)
     }
 
     /// `stack + base * 8`: the address of the current frame's first value.
