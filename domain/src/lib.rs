@@ -263,6 +263,37 @@ impl Domain {
         ]
     }
 
+    /// Makes every table equal to `base`'s, copying only what differs (see
+    /// [`Table::reset_to`]).
+    pub fn reset_to(&mut self, base: &Domain) {
+        let Domain {
+            cooperatives,
+            members,
+            federations,
+            federation_members,
+            proposals,
+            ballots,
+            delegations,
+            reputations,
+            dids,
+            contract_states,
+            meta,
+            deployments,
+        } = self;
+        cooperatives.reset_to(&base.cooperatives);
+        members.reset_to(&base.members);
+        federations.reset_to(&base.federations);
+        federation_members.reset_to(&base.federation_members);
+        proposals.reset_to(&base.proposals);
+        ballots.reset_to(&base.ballots);
+        delegations.reset_to(&base.delegations);
+        reputations.reset_to(&base.reputations);
+        dids.reset_to(&base.dids);
+        contract_states.reset_to(&base.contract_states);
+        meta.reset_to(&base.meta);
+        deployments.reset_to(&base.deployments);
+    }
+
     fn counter(&self, name: &str) -> i64 {
         self.meta.get(&name.to_owned()).copied().unwrap_or(0)
     }
@@ -394,6 +425,56 @@ impl CoopHost {
     /// Whether a run is in progress (between `begin` and its `commit`/`rollback`).
     pub fn in_transaction(&self) -> bool {
         !self.savepoints.is_empty()
+    }
+
+    /// Makes this host equal to `base` again, as `*self = base.clone()` would, but copying
+    /// only what differs: a host that ran a few operations from `base` (a test or fuzz run
+    /// from a fixed world) is reset in time proportional to the world's size, without
+    /// rebuilding its maps. Deployed code is shared with `base` (the same `Arc`s).
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits};
+    /// use coopvm_domain::CoopHost;
+    /// use coopvm_engine::Engine;
+    ///
+    /// let base = CoopHost::new();
+    /// let mut host = base.clone();
+    /// let v = verify(assemble("c.casm", ".contract c\npush \"makers\"\npush 10\ncreatecooperative\n")?, &Limits::default())?;
+    /// let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
+    /// assert!(host.execute(&v, &ctx, 10_000, &Engine::Interp).is_ok());
+    /// assert!(host.cooperative("makers").is_some());
+    /// host.reset_to(&base);
+    /// assert!(host.cooperative("makers").is_none());
+    /// assert_eq!(format!("{host:?}"), format!("{base:?}"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_to(&mut self, base: &CoopHost) {
+        let CoopHost {
+            domain,
+            contracts,
+            new_code,
+            savepoints,
+            active,
+            limits,
+            events,
+            events_base,
+        } = self;
+        domain.reset_to(&base.domain);
+        table::restore_map(contracts, &base.contracts, Arc::ptr_eq);
+        if *new_code != base.new_code {
+            new_code.clone_from(&base.new_code);
+        }
+        savepoints.clone_from(&base.savepoints);
+        active.clone_from(&base.active);
+        limits.clone_from(&base.limits);
+        // Events are only appended: drop the new ones, else copy.
+        let n = base.events.len();
+        if events.len() >= n && events[..n] == base.events[..] {
+            events.truncate(n);
+        } else {
+            events.clone_from(&base.events);
+        }
+        *events_base = base.events_base;
     }
 
     fn marks(&self) -> [usize; TABLES] {
@@ -736,5 +817,65 @@ mod tests {
             assert_eq!(logged.domain, base.domain, "{name} settled");
             assert_eq!(text(&logged), text(&base));
         }
+    }
+
+    /// `reset_to` restores every part of a host, whatever a run or a direct change did to
+    /// it: each table's entries (changed, added, removed), undo log and dirty keys, deployed
+    /// code, events and open savepoints; the result shows the same text (every field) as the
+    /// base, and a reset host is reset again without change.
+    #[test]
+    fn reset_to_restores_every_part_of_a_host() {
+        let changes = changes();
+        let mut base = CoopHost::new();
+        for (_, change) in &changes {
+            change(&mut base.domain, 1);
+            change(&mut base.domain, 3);
+        }
+        for j in base.domain.journals_mut() {
+            j.settle();
+        }
+        base.events.push(Event {
+            name: "e".into(),
+            source: coopvm_core::EventSource::Contract,
+            contract: "c".into(),
+            caller: "did:key:a".into(),
+            block: 1,
+            fields: BTreeMap::new(),
+        });
+        let text = |h: &CoopHost| format!("{h:?}");
+        for (i, (name, change)) in changes.iter().enumerate() {
+            let mut host = base.clone();
+            change(&mut host.domain, 2);
+            host.domain.journals_mut()[i].settle();
+            change(&mut host.domain, 4);
+            host.begin();
+            host.domain.journals_mut()[i].undo_to(0);
+            host.domain.journals_mut()[i].clear();
+            assert_ne!(text(&host), text(&base), "{name} changed");
+            host.reset_to(&base);
+            assert_eq!(text(&host), text(&base), "{name} reset");
+            host.reset_to(&base);
+            assert_eq!(text(&host), text(&base), "{name} reset twice");
+        }
+        // Events added or replaced, code deployed, the limits changed.
+        let mut host = base.clone();
+        host.events.push(base.events[0].clone());
+        host.reset_to(&base);
+        assert_eq!(text(&host), text(&base), "an event more");
+        host.events.clear();
+        host.events_base = 7;
+        host.reset_to(&base);
+        assert_eq!(text(&host), text(&base), "events removed");
+        let v = coopvm_core::verify(
+            coopvm_core::asm::assemble("c.casm", ".contract c\npush 1\nhalt\n").unwrap(),
+            &Limits::default(),
+        )
+        .unwrap();
+        host.deploy(v, "did:key:alice").unwrap();
+        host.limits.stack = 3;
+        host.begin();
+        assert_ne!(text(&host), text(&base));
+        host.reset_to(&base);
+        assert_eq!(text(&host), text(&base), "code deployed");
     }
 }

@@ -122,6 +122,55 @@ impl<K: Ord + Clone, V: Clone> Table<K, V> {
     }
 }
 
+impl<K: Ord + Clone, V: Clone + PartialEq> Table<K, V> {
+    /// Makes this table equal to `base` (as `*self = base.clone()` would), copying only the
+    /// entries and dirty keys that differ: a table a run changed in a few places is restored
+    /// without rebuilding its maps. Name and shape are copied too.
+    pub fn reset_to(&mut self, base: &Table<K, V>) {
+        self.name = base.name;
+        self.shape = base.shape;
+        restore_map(&mut self.map, &base.map, V::eq);
+        self.log.clone_from(&base.log);
+        if self.dirty != base.dirty {
+            self.dirty.retain(|k| base.dirty.contains(k));
+            for k in &base.dirty {
+                if !self.dirty.contains(k) {
+                    self.dirty.insert(k.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Makes `map` equal to `base`, keeping (not reallocating) the entries they share.
+pub(crate) fn restore_map<K: Ord + Clone, V: Clone>(
+    map: &mut BTreeMap<K, V>,
+    base: &BTreeMap<K, V>,
+    same: impl Fn(&V, &V) -> bool,
+) {
+    if map.len() == base.len()
+        && map
+            .iter()
+            .zip(base)
+            .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+    {
+        return;
+    }
+    map.retain(|k, _| base.contains_key(k));
+    for (k, v) in base {
+        match map.get_mut(k) {
+            Some(mine) => {
+                if !same(mine, v) {
+                    mine.clone_from(v);
+                }
+            }
+            None => {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// The type-erased view of a [`Table`] that transactions and the store work with.
 pub trait Journal: Send + Sync {
     /// The table's name in the store.

@@ -14,6 +14,7 @@ use coopvm::error::{ErrorKind, VmError, VmResult};
 use coopvm::host::HostCx;
 use coopvm::{asm::assemble, verify, Arg, Engine, ExecutionContext, Host, Limits, Outcome};
 use coopvm::{RunParams, Verified};
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -103,7 +104,7 @@ const WORLD: &[(&str, &str)] = &[
 /// The world every `Coop` case starts from: a cooperative `makers` (alice created it; bob
 /// and carol joined; bob holds 100 units and 20 reputation), a federation `fed`, proposal 1
 /// (quorum 2, deadline 50, one yes vote) and the libraries `doubler` and `spender`. Built
-/// once, on the interpreter; every run starts from a clone.
+/// once, on the interpreter; every run starts from a copy ([`fresh_world`]).
 pub fn base_world() -> &'static CoopHost {
     static WORLD_HOST: OnceLock<CoopHost> = OnceLock::new();
     WORLD_HOST.get_or_init(|| {
@@ -134,6 +135,42 @@ pub fn base_world() -> &'static CoopHost {
         }
         host
     })
+}
+
+thread_local! {
+    /// Hosts equal to [`base_world`], kept for the next runs ([`fresh_world`], [`recycle`]).
+    static SPARE_WORLDS: RefCell<Vec<CoopHost>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many spare worlds a thread keeps: a check holds at most four hosts at once (the
+/// reference run's, the interpreter's and one per other engine).
+const MAX_SPARE_WORLDS: usize = 8;
+
+/// A host equal to [`base_world`] for one run: a spare one when a finished run left one
+/// ([`recycle`]), else a clone.
+pub fn fresh_world() -> CoopHost {
+    SPARE_WORLDS
+        .try_with(|spare| spare.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| base_world().clone())
+}
+
+/// Takes back a host a run is done with: resets it to [`base_world`] (which copies only what
+/// the run changed: far cheaper than cloning the world for the next run) and keeps it.
+pub fn recycle(mut host: CoopHost) {
+    host.reset_to(base_world());
+    let _ = SPARE_WORLDS.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < MAX_SPARE_WORLDS {
+            spare.push(host);
+        }
+    });
+}
+
+/// The spare worlds this thread holds, as text (for a test that they equal the base world).
+pub fn spare_worlds_text() -> Vec<String> {
+    SPARE_WORLDS.with(|spare| spare.borrow().iter().map(|h| format!("{h:?}")).collect())
 }
 
 /// The cooperative host behind a meter and a failure switch (see [`HostKind::Failing`]).
@@ -233,7 +270,7 @@ pub struct Observed {
 
 /// A host after a run. Two are equal when their domain tables, committed events and (for a
 /// failing host) call counts are, compared as values; its `Debug` text shows exactly those
-/// (for reports).
+/// (for reports). Dropped, it hands its world back for the next run ([`recycle`]).
 #[derive(Clone)]
 pub enum HostAfter {
     /// The cooperative host.
@@ -249,6 +286,16 @@ impl HostAfter {
             HostAfter::Coop(host) => (host, None),
             HostAfter::Failing(host) => (&host.inner, Some(host.calls)),
         }
+    }
+}
+
+impl Drop for HostAfter {
+    fn drop(&mut self) {
+        let world = match self {
+            HostAfter::Coop(host) => host,
+            HostAfter::Failing(host) => &mut host.inner,
+        };
+        recycle(std::mem::take(world));
     }
 }
 
@@ -282,9 +329,10 @@ impl Case {
         verify(contract, &self.limits).ok()
     }
 
-    /// Runs `v` on `engine` with gas limit `gas`, against a fresh copy of the case's host.
+    /// Runs `v` on `engine` with gas limit `gas`, against a fresh copy of the case's host
+    /// ([`fresh_world`]).
     pub fn run(&self, v: &Verified, engine: Engine, gas: u64) -> Observed {
-        let world = base_world().clone();
+        let world = fresh_world();
         match &self.host {
             HostKind::Coop => {
                 let mut host = world;

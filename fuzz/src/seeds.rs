@@ -8,6 +8,20 @@ use coopvm::{asm::assemble, codec, ExecutionContext};
 use coopvm_testgen::{bytes, casm_files};
 use std::path::Path;
 
+/// Listings with the forms only the disassembler needs (`docs/assembly.md`): declared pools
+/// with entries no instruction uses or repeated, and raw indices out of range.
+const LISTING_FORMS: &[(&str, &str)] = &[
+    (
+        "listing-pools.casm",
+        ".string \"b\"\n.string \"unused\"\n.string \"b\"\n.key spare\n.key k\n\
+         push \"b\"\npush #2\nstore k\nload k\nhalt\n",
+    ),
+    (
+        "listing-raw.casm",
+        "top: push 1\njumpif #9\ncall #-1\npush #7\nload #3\njump top\n",
+    ),
+];
+
 /// The seeds of every target, by target name: (file name, bytes). `root` is the coopvm
 /// checkout (its `examples/` and `tests/regressions/` are read).
 pub fn all(root: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
@@ -27,6 +41,9 @@ pub fn all(root: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
     }
     sources.push(("doubler.casm".into(), DOUBLER.into()));
     sources.push(("spender.casm".into(), SPENDER.into()));
+    for (name, text) in LISTING_FORMS {
+        sources.push(((*name).into(), (*text).into()));
+    }
     for (name, text) in &sources {
         out.push(("asm", name.clone(), text.clone().into_bytes()));
         // A saved case replays as it is; an example runs as alice, a member, with the

@@ -9,6 +9,14 @@
 //! `.depends ID` (repeatable), `.meta KEY VALUE`, `.state KEY VALUE`, `.params N` (the
 //! contract starts with N input values on its stack, deepest first as given).
 //!
+//! Two directives and one operand form let a listing say exactly what a contract holds, for
+//! the disassembler ([`crate::disasm`]; `docs/assembly.md`): `.string "TEXT"` and `.key NAME`
+//! append an entry to the string or static-key pool (even one no instruction uses, or one
+//! equal to an earlier entry; an operand written by value names the first equal entry), and
+//! `#N` is an operand's raw index: `push #2` pushes the handle of string 2, `load #0` uses
+//! static key 0, `jump #7` jumps to instruction 7 (any integer: the verifier refuses what is
+//! out of range).
+//!
 //! ```
 //! use coopvm_core::asm::assemble;
 //! let c = assemble("count.casm", ".contract counter\n.state count 0\nload count\npush 1\nadd\nstore count\n").unwrap();
@@ -324,11 +332,13 @@ impl<'s> Assembler<'s> {
             ".meta" => ("meta", 2),
             ".state" => ("state", 2),
             ".params" => ("params", 1),
+            ".string" => ("string", 1),
+            ".key" => ("key", 1),
             _ => {
                 return Err(self.error(
                     span,
                     format!("unknown directive `{}`", quote(name)),
-                    Some(".contract, .version, .reputation, .permission, .depends, .meta, .state and .params are the directives".into()),
+                    Some(".contract, .version, .reputation, .permission, .depends, .meta, .state, .params, .string and .key are the directives".into()),
                 ))
             }
         };
@@ -387,6 +397,8 @@ impl<'s> Assembler<'s> {
             "params" => c.params = params,
             "permission" => c.permissions.push(text(&args[0])),
             "depends" => c.dependencies.push(text(&args[0])),
+            "string" => declare(&mut self.strings, &mut c.program.strings, text(&args[0])),
+            "key" => declare(&mut self.keys, &mut c.program.keys, text(&args[0])),
             "meta" => {
                 let k = text(&args[0]);
                 if c.metadata.insert(k.clone(), text(&args[1])).is_some() {
@@ -444,6 +456,16 @@ impl<'s> Assembler<'s> {
             ));
         }
         let arg = args.first();
+        if let Some(
+            t @ Token {
+                tok: Tok::Word(w), ..
+            },
+        ) = arg
+        {
+            if let Some(raw) = w.strip_prefix('#') {
+                return self.raw_operand(&candidates, t, raw, span);
+            }
+        }
         let kind_wanted = match arg.map(|t| &t.tok) {
             None => OperandKind::None,
             Some(Tok::Str(_)) => OperandKind::Str,
@@ -488,6 +510,46 @@ impl<'s> Assembler<'s> {
                 _ => return Err(self.operand_error(&candidates, arg, span)),
             }
         }
+        self.contract.program.code.push(insn);
+        self.spans.push(span);
+        Ok(())
+    }
+
+    /// An instruction with a raw operand `#N` (see the module docs): the form of `candidates`
+    /// whose operand is an index (a string, a static key or a target), with index `N`.
+    fn raw_operand(
+        &mut self,
+        candidates: &[Op],
+        t: &Token<'_>,
+        raw: &str,
+        span: Span,
+    ) -> Result<(), AsmError> {
+        let Some(op) = candidates.iter().copied().find(|op| {
+            matches!(
+                op.info().operand,
+                OperandKind::Str | OperandKind::Key | OperandKind::Target
+            )
+        }) else {
+            let name = candidates[0].info().mnemonic;
+            let forms: Vec<String> = candidates.iter().map(|op| usage(*op)).collect();
+            return Err(self.error(
+                t.span,
+                format!("`{name}` does not take a raw index `#N`"),
+                Some(format!(
+                    "`#N` is for string, key and target operands; write it as {}",
+                    forms.join(" or ")
+                )),
+            ));
+        };
+        let index = parse_int(raw).map_err(|m| {
+            self.error(
+                t.span,
+                format!("`#{}`: {m}", quote(raw)),
+                Some("write a raw index as `#3`".into()),
+            )
+        })?;
+        let mut insn = Insn::new(op);
+        insn.arg = index;
         self.contract.program.code.push(insn);
         self.spans.push(span);
         Ok(())
@@ -552,6 +614,13 @@ fn intern(index: &mut HashMap<String, i64>, table: &mut Vec<String>, s: &str) ->
     })
 }
 
+/// `.string` / `.key`: appends `s` to the pool, even when an equal entry is there already
+/// (operands written by value keep naming the first one).
+fn declare(index: &mut HashMap<String, i64>, table: &mut Vec<String>, s: String) {
+    index.entry(s.clone()).or_insert(table.len() as i64);
+    table.push(s);
+}
+
 fn usage(op: Op) -> String {
     let m = op.info().mnemonic;
     match op.info().operand {
@@ -572,6 +641,8 @@ fn directive_usage(key: &str) -> &'static str {
         "depends" => "write it as `.depends other_contract` (one per line)",
         "meta" => "write it as `.meta key \"value\"`",
         "params" => "write it as `.params 2` (the number of inputs)",
+        "string" => "write it as `.string \"text\"` (one string constant per line)",
+        "key" => "write it as `.key name` (one static key per line)",
         _ => "write it as `.state key 0`",
     }
 }

@@ -202,3 +202,20 @@ fn crlf_and_blank_lines() {
     let c = assemble("t", "push 1\r\n\r\n  ; only a comment\r\npop\r\n").unwrap();
     assert_eq!(c.program.code.len(), 2);
 }
+
+#[test]
+fn pool_declarations_and_raw_indices() {
+    let c = assemble(
+        "t",
+        ".string \"b\"\n.key k\n.string \"a\"\n.string \"b\"\npush \"a\"\npush \"b\"\npush \"c\"\npush #3\nload #7\njump #-2\ncall #99\nload k\n",
+    )
+    .unwrap();
+    assert_eq!(c.program.strings, ["b", "a", "b", "c"]);
+    assert_eq!(c.program.keys, ["k"]);
+    let args: Vec<i64> = c.program.code.iter().map(|i| i.arg).collect();
+    assert_eq!(args, [1, 0, 3, 3, 7, -2, 99, 0]);
+    assert!(err("add #1").message.contains("does not take a raw index"));
+    assert!(err("push 1\njumpif #x").message.contains("not an integer"));
+    assert!(err(".string").message.contains("takes one value"));
+    assert!(err(".key a b").help.unwrap().contains(".key name"));
+}
