@@ -394,7 +394,8 @@ impl Gen<'_, '_> {
             }
             19 if avail >= 1 && depth < 3 => {
                 // if / else on the top value, or on a condition an engine might fuse with
-                // the branch.
+                // the branch (a remainder by a constant tested for zero among them, with
+                // the divisors that fail or overflow).
                 let k = self.key();
                 let (n, cmp) = (self.c.imm(), self.c.one(&COMPARE));
                 let (cond, after) = match self.c.pick(6) {
@@ -402,6 +403,10 @@ impl Gen<'_, '_> {
                     1 => ("push 0\nswap\nlt\n".to_owned(), h - 1),
                     2 => ("not\n".to_owned(), h - 1),
                     3 => (format!("load {k}\npush {n}\n{cmp}\n"), h),
+                    4 => {
+                        let m = self.c.one(&[2, 3, 0, -1, i64::MIN, n]);
+                        (format!("dup\npush {m}\nmod\n"), h)
+                    }
                     _ => (String::new(), h - 1),
                 };
                 self.branches(&cond, after, floor, depth);
