@@ -31,6 +31,26 @@ fn closing(v: &Verified) -> Vec<String> {
         .collect()
 }
 
+/// Runs `v`, which fails, at every gas limit up to `most` on the register code and steps it
+/// (the outcomes must be identical), then returns its error with ample gas.
+fn fails_alike_up_to(v: &Verified, most: u64) -> coopvm_core::VmError {
+    let ctx = ExecutionContext::default();
+    let state = v.contract().state.clone();
+    let code = lowered(v);
+    let step_code = lower(v);
+    for gas in 0..=most {
+        let params = RunParams::new(&ctx, &state, gas);
+        let out = run(&*code, v, params, &mut NoHost);
+        let mut host = NoHost;
+        let want = Stepper::new(v, &step_code, params, &mut host)
+            .run_to_end()
+            .clone();
+        assert_eq!(out, want, "with gas {gas}");
+    }
+    let out = run(&*code, v, RunParams::new(&ctx, &state, 1_000), &mut NoHost);
+    out.result.expect_err("the program fails")
+}
+
 /// Runs `v` at every gas limit from 0 to one past its full cost on the register code (plain
 /// and with statistics) and steps it: the outcomes must be identical; returns the full cost.
 fn agree_at_every_limit(src: &str, v: &Verified) -> u64 {
@@ -193,21 +213,7 @@ fn a_closed_loop_that_fails_in_its_closing_operation_reports_it_there() {
                body: load i\npush 1\nadd\nstore i\njump loop\n";
     let v = verified(src);
     assert!(closing(&v).iter().any(|c| c.starts_with("IncMem")));
-    let ctx = ExecutionContext::default();
-    let state = v.contract().state.clone();
-    let code = lowered(&v);
-    let step_code = lower(&v);
-    for gas in 0..=40 {
-        let params = RunParams::new(&ctx, &state, gas);
-        let out = run(&*code, &v, params, &mut NoHost);
-        let mut host = NoHost;
-        let want = Stepper::new(&v, &step_code, params, &mut host)
-            .run_to_end()
-            .clone();
-        assert_eq!(out, want, "with gas {gas}");
-    }
-    let out = run(&*code, &v, RunParams::new(&ctx, &state, 1_000), &mut NoHost);
-    let e = out.result.expect_err("overflow");
+    let e = fails_alike_up_to(&v, 40);
     assert_eq!(e.kind, ErrorKind::ArithmeticOverflow);
     assert_eq!(e.pc, Some(5), "the `add`");
 }
@@ -310,21 +316,7 @@ fn a_dynamic_store_of_a_constant_agrees_with_the_stepper_at_every_limit() {
     };
     let v = verify(assemble("t.casm", src).unwrap(), &limits).unwrap();
     assert!(op_names(&v).iter().any(|n| n == "StoreDynI"));
-    let ctx = ExecutionContext::default();
-    let state = v.contract().state.clone();
-    let code = lowered(&v);
-    let step_code = lower(&v);
-    for gas in 0..=60 {
-        let params = RunParams::new(&ctx, &state, gas);
-        let out = run(&*code, &v, params, &mut NoHost);
-        let mut host = NoHost;
-        let want = Stepper::new(&v, &step_code, params, &mut host)
-            .run_to_end()
-            .clone();
-        assert_eq!(out, want, "with gas {gas}");
-    }
-    let out = run(&*code, &v, RunParams::new(&ctx, &state, 1_000), &mut NoHost);
-    let e = out.result.expect_err("too many keys");
+    let e = fails_alike_up_to(&v, 60);
     assert_eq!(e.pc, Some(4), "the `store`: {e:?}");
 }
 
@@ -360,14 +352,6 @@ fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
     ] {
         let v = verified(src);
         assert!(!op_names(&v).iter().any(|n| n == "BrModINz"), "{src}");
-        let ctx = ExecutionContext::default();
-        let state = v.contract().state.clone();
-        let out = run(
-            &*lowered(&v),
-            &v,
-            RunParams::new(&ctx, &state, 1_000),
-            &mut NoHost,
-        );
-        assert_eq!(out.result.expect_err("fails").pc, Some(pc), "{src}");
+        assert_eq!(fails_alike_up_to(&v, 20).pc, Some(pc), "{src}");
     }
 }
