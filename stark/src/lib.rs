@@ -67,6 +67,7 @@ mod prover;
 #[cfg(feature = "miden")]
 pub use prover::{
     execute, prove, prove_compiled, trace_size, verify, verify_compiled, Compiled, TraceSize,
+    CACHED_RELATIONS,
 };
 pub use translate::Unsupported;
 

@@ -11,6 +11,8 @@ use miden_vm::{
     Assembler, DefaultHost, ExecutionOptions, ExecutionProof, FastProcessor, HashFunction, Program,
     ProgramInfo, ProvingOptions, StackInputs, StackOutputs,
 };
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The hash function of the proofs this backend makes and accepts.
 const HASH: HashFunction = HashFunction::Blake3_256;
@@ -38,6 +40,44 @@ impl Compiled {
         })
     }
 
+    /// [`Compiled::new`], remembered for the process: a verifier that checks many proofs of one
+    /// relation (or a prover that proves it many times) translates and assembles it once.
+    ///
+    /// The cache is keyed by the relation's SHA-256 ([`relation_hash`], the hash every proof
+    /// is bound to) and the limits, holds at most [`CACHED_RELATIONS`] relations (the oldest
+    /// is dropped first), and keeps no failure: a relation that does not translate is refused
+    /// again, with the same error, on every call.
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, Limits};
+    /// let relation = assemble("r.casm", ".params 2\nadd\nhalt\n").unwrap();
+    /// let a = coopvm_stark::Compiled::cached(&relation, &Limits::default()).unwrap();
+    /// let b = coopvm_stark::Compiled::cached(&relation, &Limits::default()).unwrap();
+    /// assert!(std::sync::Arc::ptr_eq(&a, &b));
+    /// ```
+    pub fn cached(contract: &Contract, limits: &Limits) -> Result<Arc<Compiled>, StarkError> {
+        Compiled::cached_as(relation_hash(contract), contract, limits)
+    }
+
+    /// [`Compiled::cached`] for a contract whose [`relation_hash`] is `relation`.
+    fn cached_as(
+        relation: [u8; 32],
+        contract: &Contract,
+        limits: &Limits,
+    ) -> Result<Arc<Compiled>, StarkError> {
+        let key = (relation, *limits);
+        if let Some(hit) = cache().lock().map_or(None, |c| c.map.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        // Compiled outside the lock: two threads may both compile a new relation, and both
+        // results are the same program.
+        let compiled = Arc::new(Compiled::new(contract, limits)?);
+        if let Ok(mut c) = cache().lock() {
+            c.insert(key, Arc::clone(&compiled));
+        }
+        Ok(compiled)
+    }
+
     /// The Miden program's hash (what a proof is bound to).
     pub fn program_hash(&self) -> [u8; 32] {
         let mut out = [0; 32];
@@ -46,6 +86,45 @@ impl Compiled {
         }
         out
     }
+}
+
+/// Relations [`Compiled::cached`] keeps at most.
+pub const CACHED_RELATIONS: usize = 64;
+
+type CacheKey = ([u8; 32], Limits);
+
+/// The process's compiled relations (`V` = `Arc<Compiled>`), oldest first in `order`.
+struct Cache<V> {
+    map: HashMap<CacheKey, V>,
+    order: VecDeque<CacheKey>,
+    capacity: usize,
+}
+
+impl<V> Cache<V> {
+    fn new(capacity: usize) -> Cache<V> {
+        Cache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn insert(&mut self, key: CacheKey, value: V) {
+        if self.map.insert(key, value).is_some() {
+            return;
+        }
+        self.order.push_back(key);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+}
+
+fn cache() -> &'static Mutex<Cache<Arc<Compiled>>> {
+    static CACHE: OnceLock<Mutex<Cache<Arc<Compiled>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(Cache::new(CACHED_RELATIONS)))
 }
 
 fn felt(v: u32) -> Felt {
@@ -79,11 +158,12 @@ pub fn prove(
     private: i64,
     gas_limit: u64,
 ) -> Result<StarkProof, StarkError> {
-    let compiled = Compiled::new(contract, limits)?;
+    let compiled = Compiled::cached(contract, limits)?;
     prove_compiled(&compiled, public, private, gas_limit)
 }
 
-/// [`prove`] with a relation compiled once ([`Compiled::new`]).
+/// [`prove`] with a relation compiled once ([`Compiled::new`]; [`prove`] itself uses
+/// [`Compiled::cached`]).
 pub fn prove_compiled(
     compiled: &Compiled,
     public: i64,
@@ -212,16 +292,18 @@ pub fn verify(
     public: i64,
     proof: &StarkProof,
 ) -> Result<(), StarkError> {
-    if proof.relation != relation_hash(contract) {
+    let relation = relation_hash(contract);
+    if proof.relation != relation {
         return Err(StarkError::Invalid(
             "the proof is for another relation".into(),
         ));
     }
-    let compiled = Compiled::new(contract, limits)?;
+    let compiled = Compiled::cached_as(relation, contract, limits)?;
     verify_compiled(&compiled, public, proof)
 }
 
-/// [`verify`] with a relation compiled once ([`Compiled::new`]).
+/// [`verify`] with a relation compiled once ([`Compiled::new`]; [`verify`] itself uses
+/// [`Compiled::cached`]).
 pub fn verify_compiled(
     compiled: &Compiled,
     public: i64,
@@ -260,5 +342,41 @@ pub fn verify_compiled(
         Err(_) => Err(invalid(
             "the STARK verifier rejected the proof (it panicked)",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cache, CacheKey};
+    use coopvm_core::Limits;
+
+    fn key(i: u8, stack: u32) -> CacheKey {
+        (
+            [i; 32],
+            Limits {
+                stack,
+                ..Limits::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_relations_up_to_its_capacity() {
+        let mut c = Cache::new(3);
+        for i in 0..5 {
+            c.insert(key(i, 8), i);
+        }
+        assert_eq!(c.map.len(), 3);
+        assert!(!c.map.contains_key(&key(1, 8)), "the oldest went first");
+        assert_eq!(c.map.get(&key(4, 8)), Some(&4));
+        // Inserting a key again keeps one entry and its place.
+        c.insert(key(4, 8), 40);
+        assert_eq!((c.map.len(), c.order.len()), (3, 3));
+        // The limits are part of the key: the same relation under other limits is another
+        // entry.
+        c.insert(key(4, 9), 41);
+        assert_eq!(c.map.get(&key(4, 8)), Some(&40));
+        assert_eq!(c.map.get(&key(4, 9)), Some(&41));
+        assert!(!c.map.contains_key(&key(2, 8)));
     }
 }

@@ -80,6 +80,15 @@ pub fn coopvm(args: &[&str]) -> Output {
         .expect("the coopvm binary runs")
 }
 
+/// Runs `coopvm verify RELATION --public PUBLIC --proof PROOF` followed by `extra` (for
+/// example `["--gas-limit", "3"]`).
+pub fn verify(relation: &str, public: &str, proof: &Path, extra: &[&str]) -> Output {
+    let proof = proof.to_str().expect("a UTF-8 scratch path");
+    let mut args = vec!["verify", relation, "--public", public, "--proof", proof];
+    args.extend_from_slice(extra);
+    coopvm(&args)
+}
+
 /// The path of `name` under `examples/`.
 pub fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -44,19 +44,12 @@ fn a_stark_proof_from_the_command_line() {
     assert!(out(&o).contains("not zero-knowledge"), "{}", out(&o));
 
     // verify reads the backend from the proof.
-    let o = coopvm(&["verify", &rel, "--public", "49", "--proof", p]);
+    let o = common::verify(&rel, "49", &proof, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "valid\n");
-    let o = coopvm(&["verify", &rel, "--public", "48", "--proof", p]);
+    let o = common::verify(&rel, "48", &proof, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    let o = coopvm(&[
-        "verify",
-        &example("loop.casm"),
-        "--public",
-        "49",
-        "--proof",
-        p,
-    ]);
+    let o = common::verify(&example("loop.casm"), "49", &proof, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     // A verifier allowing one gas less than the relation uses rejects the proof.
     let o = coopvm(&["eval", &rel, "--args", "49,-7"]);
@@ -67,27 +60,9 @@ fn a_stark_proof_from_the_command_line() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", out(&o)));
     let less = (gas - 1).to_string();
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        p,
-        "--gas-limit",
-        &less,
-    ]);
+    let o = common::verify(&rel, "49", &proof, &["--gas-limit", &less]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        p,
-        "--gas-limit",
-        &gas.to_string(),
-    ]);
+    let o = common::verify(&rel, "49", &proof, &["--gas-limit", &gas.to_string()]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     // A changed byte.
     let mut bytes = std::fs::read(&proof).unwrap();
@@ -95,14 +70,7 @@ fn a_stark_proof_from_the_command_line() {
     bytes[mid] ^= 0x40;
     let changed = dir.join("changed.bin");
     std::fs::write(&changed, &bytes).unwrap();
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        changed.to_str().unwrap(),
-    ]);
+    let o = common::verify(&rel, "49", &changed, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
 
     // A false claim: no proof, no file.
@@ -188,14 +156,7 @@ fn without_the_feature_the_stark_backend_says_how_to_build_it() {
         payload: b"coopvm-stark-miden-v1".to_vec(),
     };
     std::fs::write(&target, envelope.to_bytes()).unwrap();
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        target.to_str().unwrap(),
-    ]);
+    let o = common::verify(&rel, "49", &target, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("--features stark"), "{}", out(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("valid"));

@@ -29,24 +29,17 @@ fn prove_to_a_file_and_verify_from_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("contains the private input"));
 
-    let o = coopvm(&["verify", &rel, "--public", "49", "--proof", p]);
+    let o = common::verify(&rel, "49", &proof, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "valid\n");
 
     // Another public input: invalid.
-    let o = coopvm(&["verify", &rel, "--public", "48", "--proof", p]);
+    let o = common::verify(&rel, "48", &proof, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "invalid\n");
 
     // Another relation: invalid.
-    let o = coopvm(&[
-        "verify",
-        &example("loop.casm"),
-        "--public",
-        "49",
-        "--proof",
-        p,
-    ]);
+    let o = common::verify(&example("loop.casm"), "49", &proof, &[]);
     assert_eq!(o.status.code(), Some(1));
 
     // A tampered proof file: flip one bit of the commitment (the last 32 bytes), of the gas
@@ -58,28 +51,14 @@ fn prove_to_a_file_and_verify_from_it() {
         t[at] ^= 0x01;
         let tampered = dir.join(format!("tampered{at}.bin"));
         std::fs::write(&tampered, &t).unwrap();
-        let o = coopvm(&[
-            "verify",
-            &rel,
-            "--public",
-            "49",
-            "--proof",
-            tampered.to_str().unwrap(),
-        ]);
+        let o = common::verify(&rel, "49", &tampered, &[]);
         assert_eq!(o.status.code(), Some(1), "byte {at}");
         assert_eq!(stdout(&o), "invalid\n");
     }
     // A truncated one does not even parse.
     let cut = dir.join("cut.bin");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        cut.to_str().unwrap(),
-    ]);
+    let o = common::verify(&rel, "49", &cut, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("invalid DataValue bytes"),
@@ -88,16 +67,7 @@ fn prove_to_a_file_and_verify_from_it() {
     );
 
     // A verifier that allows less gas than the relation needs rejects.
-    let o = coopvm(&[
-        "verify",
-        &rel,
-        "--public",
-        "49",
-        "--proof",
-        p,
-        "--gas-limit",
-        "3",
-    ]);
+    let o = common::verify(&rel, "49", &proof, &["--gas-limit", "3"]);
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -300,7 +270,7 @@ fn bad_files_are_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cannot read"));
     let rel = example("relation_square.casm");
-    let o = coopvm(&["verify", &rel, "--public", "1", "--proof", m]);
+    let o = common::verify(&rel, "1", &missing, &[]);
     assert_eq!(o.status.code(), Some(2));
     let o = coopvm(&["prove", &rel, "--public", "x", "--private", "1", "-o", m]);
     assert_eq!(o.status.code(), Some(2));

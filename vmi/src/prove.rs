@@ -302,7 +302,7 @@ impl CoopVm {
             return Err(ProveError::Call(CallError::Arity { params, given: 2 }));
         }
         // Refuse what the backend does not prove before running anything.
-        let compiled = coopvm_stark::Compiled::new(function.contract(), &self.limits).map_err(
+        let compiled = coopvm_stark::Compiled::cached(function.contract(), &self.limits).map_err(
             |e| match e {
                 coopvm_stark::StarkError::Verify(e) => ProveError::Call(CallError::Verify(e)),
                 e => refuse(e.to_string()),
