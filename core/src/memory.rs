@@ -37,12 +37,26 @@ pub struct Memory {
     /// Named keys of the initial state that no static key of the program refers to; they are
     /// kept as they are.
     other: State,
+    /// Where each key of the initial state lives, in the state's (sorted) order: what
+    /// [`Memory::take_state_from`] needs to refresh a copy of that state in place.
+    origins: Vec<Origin>,
     count: u32,
     limit: u32,
     /// The key limit of the transient memory.
     transient_limit: u32,
     /// The transient memory, made by its first store.
     transient: Option<Box<Transient>>,
+}
+
+/// Where a key of the initial state lives in a [`Memory`].
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// In this static slot.
+    Slot(u32),
+    /// Under this integer key.
+    Int(i64),
+    /// In `other`: a named key no static key refers to, which a run cannot change.
+    Other,
 }
 
 /// The run's transient memory (see the module docs).
@@ -187,13 +201,54 @@ impl Memory {
     /// [`Memory::with_transient_limit`]).
     pub fn new(program: &Program, state: &State, limit: u32) -> Memory {
         let Spare {
-            mut slots,
-            mut dynamic,
+            slots,
+            dynamic,
+            origins,
         } = SPARE.try_with(Cell::take).unwrap_or_default();
-        slots.clear();
-        slots.resize(program.keys.len(), None);
-        dynamic.clear();
-        let mut other = State::new();
+        let mut memory = Memory {
+            slots,
+            dynamic,
+            other: State::new(),
+            origins,
+            count: 0,
+            limit,
+            transient_limit: crate::Limits::default().transient_keys,
+            transient: None,
+        };
+        memory.fill(program, state);
+        memory
+    }
+
+    /// Empties this memory (keeping its allocations), then makes it hold `state` for
+    /// `program` like [`Memory::new`], with `limit` keys and `transient_limit` transient
+    /// keys: what the run protocol does with the memory it keeps per thread.
+    pub(crate) fn reset(
+        &mut self,
+        program: &Program,
+        state: &State,
+        limit: u32,
+        transient_limit: u32,
+    ) {
+        self.limit = limit;
+        self.transient_limit = transient_limit;
+        if self.transient.is_some() {
+            self.transient = None;
+        }
+        if !self.other.is_empty() {
+            self.other.clear();
+        }
+        self.fill(program, state);
+    }
+
+    /// Makes this memory, whose `other` is empty, hold `state` (any value it held before is
+    /// dropped).
+    #[inline]
+    fn fill(&mut self, program: &Program, state: &State) {
+        debug_assert!(self.other.is_empty() && self.transient.is_none());
+        self.slots.clear();
+        self.slots.resize(program.keys.len(), None);
+        self.dynamic.clear();
+        self.origins.clear();
         for (key, &value) in state {
             // Only a key starting with a digit or `-` can be an integer key; any other is
             // looked up among the static keys' names as [`StateKey::parse`] would have it,
@@ -202,29 +257,28 @@ impl Memory {
                 .as_bytes()
                 .first()
                 .is_some_and(|c| c.is_ascii_digit() || *c == b'-');
-            match int.then(|| StateKey::parse(key)).flatten() {
-                Some(StateKey::Int(k)) => match dynamic.get_mut(k) {
-                    Some(cell) => *cell = value,
-                    None => dynamic.insert_new(k, value),
-                },
+            let origin = match int.then(|| StateKey::parse(key)).flatten() {
+                Some(StateKey::Int(k)) => {
+                    match self.dynamic.get_mut(k) {
+                        Some(cell) => *cell = value,
+                        None => self.dynamic.insert_new(k, value),
+                    }
+                    Origin::Int(k)
+                }
                 _ => match program.keys.iter().position(|k| k == key) {
-                    Some(slot) => slots[slot] = Some(value),
+                    Some(slot) => {
+                        self.slots[slot] = Some(value);
+                        Origin::Slot(slot as u32)
+                    }
                     None => {
-                        other.insert(key.clone(), value);
+                        self.other.insert(key.clone(), value);
+                        Origin::Other
                     }
                 },
-            }
+            };
+            self.origins.push(origin);
         }
-        let count = u32::try_from(state.len()).unwrap_or(u32::MAX);
-        Memory {
-            slots,
-            dynamic,
-            other,
-            count,
-            limit,
-            transient_limit: crate::Limits::default().transient_keys,
-            transient: None,
-        }
+        self.count = u32::try_from(state.len()).unwrap_or(u32::MAX);
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
@@ -448,6 +502,7 @@ impl Memory {
     /// assert!(m.is_empty());
     /// ```
     pub fn take_state(&mut self, program: &Program) -> State {
+        self.origins.clear();
         let mut state = std::mem::take(&mut self.other);
         for (name, value) in program.keys.iter().zip(&mut self.slots) {
             if let Some(v) = value.take() {
@@ -463,18 +518,92 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// The state this memory holds, like [`Memory::take_state`], for a memory made from
+    /// `initial` (by [`Memory::new`] or [`Memory::reset`]) with this `program`. When the run
+    /// added no key (no key is ever removed), the state has exactly `initial`'s keys: it is a
+    /// copy of `initial` whose values are refreshed in order, without looking a key up or
+    /// building the map again. The memory keeps its values (this is the last thing a run
+    /// does with it before [`Memory::reset`] or its drop, which empty it).
+    pub(crate) fn take_state_from(&mut self, program: &Program, initial: &State) -> State {
+        let same_keys = self.origins.len() == initial.len()
+            && u32::try_from(initial.len()).is_ok_and(|n| n == self.count);
+        if !same_keys {
+            return self.take_state(program);
+        }
+        // The value key number `i` of `initial` holds now.
+        let now = |i: usize, old: i64| {
+            let now = match self.origins[i] {
+                Origin::Slot(slot) => self.slots[slot as usize],
+                Origin::Int(k) => self.dynamic.get(k),
+                Origin::Other => Some(old),
+            };
+            // A key of the initial state still holds a value: nothing removes one.
+            debug_assert!(now.is_some(), "a key of the initial state lost its value");
+            now.unwrap_or(old)
+        };
+        let mut state = initial.clone();
+        for (i, value) in state.values_mut().enumerate() {
+            *value = now(i, *value);
+        }
+        state
+    }
+
+    /// A memory for a run: the one this thread keeps ([`Memory::recycle`] gave it back), or a
+    /// new one, [`reset`](Memory::reset) to hold `state`. A nested run (a host's contract
+    /// call on the same thread) finds none while the outer run holds it, and makes its own.
+    pub(crate) fn pooled(
+        program: &Program,
+        state: &State,
+        limit: u32,
+        transient_limit: u32,
+    ) -> Box<Memory> {
+        match POOL.try_with(Cell::take).ok().flatten() {
+            Some(mut memory) => {
+                memory.reset(program, state, limit, transient_limit);
+                memory
+            }
+            None => {
+                Box::new(Memory::new(program, state, limit).with_transient_limit(transient_limit))
+            }
+        }
+    }
+
+    /// Keeps `memory` for the thread's next run ([`Memory::pooled`], which empties it
+    /// first), unless it grew large. A memory dropped instead (a large one, one a panic
+    /// unwound past, or one that finds another already kept) leaves its tables to the next
+    /// [`Memory::new`] as any memory does.
+    pub(crate) fn recycle(memory: Box<Memory>) {
+        if memory.slots.capacity() <= SPARE_SLOTS_MAX
+            && memory.dynamic.map.capacity() <= SPARE_DYNAMIC_MAX
+            && memory.dynamic.dense.capacity() <= SPARE_DENSE_MAX
+            && memory.origins.capacity() <= SPARE_SLOTS_MAX
+        {
+            let _ = POOL.try_with(|pool| pool.set(Some(memory)));
+        }
+    }
+}
+
 impl Drop for Memory {
     /// Keeps the static slots and the integer-key table for the thread's next memory.
     fn drop(&mut self) {
-        let (slots, dynamic) = (
+        let (slots, dynamic, origins) = (
             std::mem::take(&mut self.slots),
             std::mem::replace(&mut self.dynamic, IntKeys::new()),
+            std::mem::take(&mut self.origins),
         );
         if slots.capacity() <= SPARE_SLOTS_MAX
             && dynamic.map.capacity() <= SPARE_DYNAMIC_MAX
             && dynamic.dense.capacity() <= SPARE_DENSE_MAX
+            && origins.capacity() <= SPARE_SLOTS_MAX
         {
-            let _ = SPARE.try_with(|spare| spare.set(Spare { slots, dynamic }));
+            let _ = SPARE.try_with(|spare| {
+                spare.set(Spare {
+                    slots,
+                    dynamic,
+                    origins,
+                })
+            });
         }
     }
 }
@@ -483,6 +612,7 @@ impl Drop for Memory {
 struct Spare {
     slots: Vec<Option<i64>>,
     dynamic: IntKeys,
+    origins: Vec<Origin>,
 }
 
 impl Default for Spare {
@@ -490,6 +620,7 @@ impl Default for Spare {
         Spare {
             slots: Vec::new(),
             dynamic: IntKeys::new(),
+            origins: Vec::new(),
         }
     }
 }
@@ -503,8 +634,12 @@ thread_local! {
         Cell::new(Spare {
             slots: Vec::new(),
             dynamic: IntKeys::new(),
+            origins: Vec::new(),
         })
     };
+
+    /// The memory of the last run on this thread, for the next ([`Memory::pooled`]).
+    static POOL: Cell<Option<Box<Memory>>> = const { Cell::new(None) };
 }
 
 /// Spare slot vectors larger than this are freed, not kept.
@@ -738,6 +873,30 @@ mod tests {
             (m.load_dyn(-1).unwrap(), m.load_dyn(1 << 20).unwrap()),
             (5, 6)
         );
+    }
+
+    #[test]
+    fn a_reset_memory_is_a_new_one_and_its_state_is_the_same_either_way() {
+        let p = program();
+        let initial = State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)]);
+        let mut m = Memory::new(&p, &State::from([("b".into(), 2), ("-1".into(), 3)]), 9);
+        m.store_dyn(100_000, 1).unwrap();
+        m.tstore(0, 1).unwrap();
+        m.reset(&p, &initial, 4, 1);
+        assert_eq!((m.len(), m.limit, m.transient_len()), (3, 4, 0));
+        assert!(m.load(1).is_err() && m.load_dyn(-1).is_err() && m.load_dyn(100_000).is_err());
+        assert!(m.tload(0).is_err());
+        // No new key: the refreshed copy; a new key: the state built again.
+        m.store(0, 10).unwrap();
+        m.store_dyn(5, 51).unwrap();
+        let want = State::from([("a".into(), 10), ("5".into(), 51), ("zz".into(), 9)]);
+        assert_eq!(m.clone().take_state_from(&p, &initial), want);
+        assert_eq!(m.clone().take_state(&p), want);
+        m.store(1, 20).unwrap();
+        let mut grown = want.clone();
+        grown.insert("b".into(), 20);
+        assert_eq!(m.clone().take_state_from(&p, &initial), grown);
+        assert_eq!(m.take_state(&p), grown);
     }
 
     #[test]

@@ -260,10 +260,44 @@ where
         return refused(contract, &params, e);
     }
     let mut env = environment(contract, &params);
-    let mut memory = memory(verified, &params);
+    // The thread's memory, given back when the run ends (see `Pooled`).
+    let limits = verified.limits();
+    let mut memory = Pooled(Some(Memory::pooled(
+        &contract.program,
+        params.state,
+        limits.memory_keys,
+        limits.transient_keys,
+    )));
     host.begin();
-    let exec = code.execute(&mut env, host, &mut memory, params.gas_limit);
-    conclude(verified, &params, &mut env, &mut memory, exec, host)
+    let exec = code.execute(&mut env, host, memory.get(), params.gas_limit);
+    conclude(verified, &params, &mut env, memory.get(), exec, host)
+}
+
+/// The memory of a run, kept for the thread's next run when it is dropped ([`Memory::recycle`]),
+/// after the outcome was built in place. A memory a panic unwinds past (out of the engine or
+/// the host) is dropped instead; the next run then makes another, which starts empty like
+/// every memory.
+struct Pooled(Option<Box<Memory>>);
+
+impl Pooled {
+    #[inline(always)]
+    fn get(&mut self) -> &mut Memory {
+        match &mut self.0 {
+            Some(memory) => memory,
+            None => unreachable!("a run's memory is given back only when it ends"),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(memory) = self.0.take() {
+            if !std::thread::panicking() {
+                Memory::recycle(memory);
+            }
+        }
+    }
 }
 
 /// The checks before a run: the number of inputs, then permissions and reputation.
@@ -345,7 +379,7 @@ fn conclude<H: Host + ?Sized>(
                 result: Ok(()),
                 stack: exec.stack,
                 gas_used,
-                state: memory.take_state(&contract.program),
+                state: memory.take_state_from(&contract.program, params.state),
                 events: std::mem::take(&mut env.events),
                 logs: std::mem::take(&mut env.logs),
                 host_calls: env.host_calls,

@@ -1510,3 +1510,116 @@ fn fused_shapes_cut_by_a_block_boundary_charge_every_block() {
         }
     }
 }
+
+/// A host whose `getreputation` panics (a host bug unwinding out of a run).
+struct Panicking;
+
+impl Host for Panicking {
+    fn get_reputation(&mut self, _: &mut HostCx, _: &str) -> VmResult<i64> {
+        panic!("the host failed");
+    }
+}
+
+/// Runs `src` on the interpreter under the run protocol, on this thread, from `state`.
+fn run_on(src: &str, state: &State, host: &mut impl Host) -> Outcome {
+    let v = verified(src, Limits::default());
+    let ctx = ExecutionContext::default();
+    run(&lower(&v), &v, RunParams::new(&ctx, state, 1_000_000), host)
+}
+
+#[test]
+fn the_reused_memory_and_stacks_never_carry_a_run_into_the_next() {
+    // A run that fills every part of the memory (static slots, dense and hashed integer
+    // keys, transient keys) and the stacks, then fails: the thread keeps its memory.
+    const FILLS: &str = "\
+        push 7\npush 70\nstore\npush 8\npush -80\nstore\npush 1\npush 100000\nstore\n\
+        push 2\nstore b\npush 3\ntstore a\npush 4\npush 5\ntstore\n\
+        push 11\npush 12\npush 13\npush 1\npush 0\ndiv\n";
+    let filled = State::from([("a".into(), 1), ("9".into(), 9)]);
+    // Another contract, whose first static key has the other's `b` slot, reads each of
+    // them after it: every read fails as in a fresh memory.
+    let other = State::from([("x".into(), 3), ("zz".into(), 4)]);
+    for read in [
+        "load b",
+        "load a",
+        "push 70\nload",
+        "push -80\nload",
+        "push 100000\nload",
+        "push 9\nload",
+        "tload b",
+        "tload a",
+        "push 5\ntload",
+    ] {
+        let out = run_on(FILLS, &filled, &mut NoHost);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::DivisionByZero);
+        assert_eq!(out.state, filled, "a failed run keeps its state");
+        let src = format!("load x\n{read}\nadd\n");
+        let out = run_on(&src, &other, &mut NoHost);
+        let e = out.result.expect_err(read);
+        assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{read}");
+        assert_eq!(out.state, other);
+    }
+    // A successful run after the failing one ends with exactly its own keys, the new ones
+    // included, and the stack it built (no value of the other run's stack).
+    run_on(FILLS, &filled, &mut NoHost);
+    let out = run_on(
+        "load x\npush 1\nadd\ndup\nstore x\npush 60\npush 6\nstore\n",
+        &other,
+        &mut NoHost,
+    );
+    assert!(out.is_ok(), "{:?}", out.result);
+    assert_eq!(out.stack, vec![4]);
+    assert_eq!(
+        out.state,
+        State::from([("x".into(), 4), ("zz".into(), 4), ("6".into(), 60)])
+    );
+}
+
+#[test]
+fn a_panic_out_of_a_host_call_leaves_the_next_run_on_the_thread_clean() {
+    const PANICS: &str = "push 7\npush 70\nstore\npush 2\nstore b\npush 3\ntstore a\n\
+        push \"did:key:p\"\ngetreputation\n";
+    let state = State::from([("a".into(), 1)]);
+    for _ in 0..2 {
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_on(PANICS, &state, &mut Panicking)
+        }));
+        assert!(unwound.is_err());
+        // The same contract again, and another one, run as on a fresh thread.
+        let out = run_on("load a\npush 70\nload\n", &state, &mut NoHost);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        let out = run_on("tload a\n", &state, &mut NoHost);
+        assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
+        let out = run_on("load a\npush 5\nadd\ndup\nstore a\n", &state, &mut NoHost);
+        assert_eq!(
+            (out.stack, out.state),
+            (vec![6], State::from([("a".into(), 6)]))
+        );
+    }
+}
+
+#[test]
+fn the_state_after_a_run_is_the_memory_whichever_way_it_is_built() {
+    // Unchanged keys (a copy of the initial state refreshed in place), and new keys (the
+    // state built again), with static, integer and unnamed keys.
+    let state = State::from([
+        ("a".into(), 1),
+        ("b".into(), 2),
+        ("-3".into(), 30),
+        ("12".into(), 120),
+        ("zz".into(), 9),
+        ("q.r".into(), 8),
+    ]);
+    let same = "load a\npush 10\nadd\nstore b\npush 5\npush 12\nstore\n\
+        push 6\npush -3\nstore\n";
+    let out = run_on(same, &state, &mut NoHost);
+    assert!(out.is_ok(), "{:?}", out.result);
+    let mut want = state.clone();
+    want.extend([("b".into(), 11), ("12".into(), 5), ("-3".into(), 6)]);
+    assert_eq!(out.state, want);
+    let grows = format!("{same}push 40\npush 4\nstore\npush 1\nstore c\n");
+    let out = run_on(&grows, &state, &mut NoHost);
+    assert!(out.is_ok(), "{:?}", out.result);
+    want.extend([("4".into(), 40), ("c".into(), 1)]);
+    assert_eq!(out.state, want);
+}
