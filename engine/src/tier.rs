@@ -56,8 +56,8 @@ use coopvm_core::{Host, Limits, Outcome, RunParams, Verified};
 use coopvm_jit::NativeCode;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -297,6 +297,9 @@ thread_local! {
     /// Runs in progress on this thread (nested contract calls): entries are only forgotten
     /// when none is.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The entry this thread found last, looked at before the map (a comparison instead of
+    /// hashing the key, for the common case of one contract run over and over).
+    static LAST: RefCell<Option<((u64, Key), Rc<Seen>)>> = const { RefCell::new(None) };
 }
 
 /// Most entries a thread remembers before starting over.
@@ -398,6 +401,15 @@ impl CodeCache {
     /// full shard).
     fn entry(&self, key: Key) -> Rc<Seen> {
         let generation = self.generation.load(Ordering::Acquire);
+        let last = LAST.with(|last| match &*last.borrow() {
+            Some((k, seen)) if *k == (self.id, key) && seen.generation == generation => {
+                Some(seen.clone())
+            }
+            _ => None,
+        });
+        if let Some(seen) = last {
+            return seen;
+        }
         let found = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             let seen = local.get(&(self.id, key))?;
@@ -411,6 +423,7 @@ impl CodeCache {
             }
         });
         if let Some(seen) = found {
+            remember_last(self.id, key, &seen);
             return seen;
         }
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
@@ -441,6 +454,7 @@ impl CodeCache {
             }
             local.insert((self.id, key), seen.clone());
         });
+        remember_last(self.id, key, &seen);
         seen
     }
 
@@ -553,6 +567,16 @@ impl CodeCache {
     pub fn wait_for_compiles(&self) {
         worker().idle();
     }
+}
+
+/// Makes `seen` (the entry of `key` in cache `id`) the one this thread looks at first.
+fn remember_last(id: u64, key: Key, seen: &Rc<Seen>) {
+    LAST.with(|last| {
+        // Nested runs (a contract calling another) may find it borrowed: then it stays.
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(((id, key), seen.clone()));
+        }
+    });
 }
 
 /// Runs `verified` on the interpreter (lowered once per contract: `coopvm_interp::lowered`).

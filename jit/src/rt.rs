@@ -255,8 +255,10 @@ pub(crate) struct Base<'a, 'e> {
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory`; code without
+    /// A frame for one run, with the static slots copied out of `memory` into `spare`'s
+    /// buffers (reused, not reallocated; [`Base::spare`] gives them back); code without
     /// subroutines (`calls` false) gets no return stack.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -265,9 +267,16 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
+        spare: Spare,
     ) -> Self {
-        let mut slots = vec![0; keys];
-        let mut present = vec![0; keys];
+        let Spare {
+            mut slots,
+            mut present,
+        } = spare;
+        slots.clear();
+        slots.resize(keys, 0);
+        present.clear();
+        present.resize(keys, 0);
         for (slot, (value, flag)) in slots.iter_mut().zip(present.iter_mut()).enumerate() {
             if let Ok(v) = memory.load(slot as u32) {
                 *value = v;
@@ -336,7 +345,22 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
     }
 }
 
+/// Buffers of a finished run's frame, for the next run on the thread.
+#[derive(Default)]
+pub(crate) struct Spare {
+    slots: Vec<i64>,
+    present: Vec<u8>,
+}
+
 impl Base<'_, '_> {
+    /// The frame's slot buffers, for [`Frame::new`] of a later run.
+    pub fn spare(&mut self) -> Spare {
+        Spare {
+            slots: std::mem::take(&mut self.slots),
+            present: std::mem::take(&mut self.present),
+        }
+    }
+
     /// Writes the static slots back into memory (after a successful run). The slots that hold
     /// a value all existed in memory already, so no store can fail or add a key.
     pub fn write_back(&mut self) {
@@ -658,12 +682,7 @@ unsafe extern "C" fn grow_rets(ctx: *mut Ctx) -> u32 {
     status(r)
 }
 
-unsafe extern "C" fn tstore(
-    ctx: *mut Ctx,
-    dynamic: u32,
-    key: i64,
-    value: i64,
-) -> u32 {
+unsafe extern "C" fn tstore(ctx: *mut Ctx, dynamic: u32, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
         plain::<()>(ctx, |_, frame| {
