@@ -284,8 +284,11 @@ impl Drop for Seen {
     }
 }
 
+/// A contract in one cache: the cache's id and the contract's key.
+type LocalKey = (u64, Key);
+
 /// Per (cache, contract): what this thread keeps of the entry.
-type LocalMap = HashMap<(u64, Key), Rc<Seen>, BuildHasherDefault<KeyHasher>>;
+type LocalMap = HashMap<LocalKey, Rc<Seen>, BuildHasherDefault<KeyHasher>>;
 
 /// Compiles queued, and how many are being compiled.
 type Queue = (VecDeque<(Arc<Entry>, Verified)>, usize);
@@ -299,7 +302,7 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The entry this thread found last, looked at before the map (a comparison instead of
     /// hashing the key, for the common case of one contract run over and over).
-    static LAST: RefCell<Option<((u64, Key), Rc<Seen>)>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<(LocalKey, Rc<Seen>)>> = const { RefCell::new(None) };
 }
 
 /// Most entries a thread remembers before starting over.
