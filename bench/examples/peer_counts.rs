@@ -11,7 +11,9 @@
 //! Arguments: the kernel (`coopvm_bench::kernels`), the engine (`native`, `interp`, `jit`,
 //! `wasmi`, `wasmtime`, and for `tiny` also `jit-protocol`: the run protocol
 //! (`coopvm::run::run`) around code compiled once, and `jit-run`: `Engine::Jit.run`, which
-//! also finds the code in the engine's cache; `interp-protocol` is the run protocol around
+//! also finds the code in the engine's cache; `auto-run`: `Engine::Auto.run`, tiering (the
+//! first run is counted apart: pass enough repetitions to see the steady state);
+//! `interp-protocol` is the run protocol around
 //! the interpreter's lowered code, for any kernel, as is `jit-protocol`), then optionally
 //! `n` (default: the
 //! kernel's) and the repetitions (default 1). Callgrind's "Collected" line is then the
@@ -43,7 +45,7 @@ fn measured(reps: u32, f: &mut dyn FnMut() -> i64) -> i64 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage =
-        "usage: peer_counts <kernel> <native|interp|interp-protocol|jit|jit-protocol|jit-run|wasmi|wasmtime> [n] [reps]";
+        "usage: peer_counts <kernel> <native|interp|interp-protocol|jit|jit-protocol|jit-run|auto-run|wasmi|wasmtime> [n] [reps]";
     let (Some(kernel), Some(engine)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         return ExitCode::FAILURE;
@@ -125,9 +127,14 @@ fn main() -> ExitCode {
             f();
             measured(reps, &mut f)
         }
-        "jit-run" => {
+        "jit-run" | "auto-run" => {
             let state = contract.state.clone();
-            let mut f = || top(&Engine::Jit.run(&v, &ctx, &state, GAS, &mut NoHost).stack);
+            let engine = if engine == "jit-run" {
+                Engine::Jit
+            } else {
+                Engine::Auto
+            };
+            let mut f = || top(&engine.run(&v, &ctx, &state, GAS, &mut NoHost).stack);
             f();
             measured(reps, &mut f)
         }

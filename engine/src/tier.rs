@@ -6,7 +6,11 @@
 //! verified against, which the native code embeds) to its run count, the gas its interpreted
 //! runs used, and, once hot, its compiled code. The map is sharded, and each thread remembers
 //! the entries it used: a run of a contract the thread has seen takes no lock and writes no
-//! shared memory once the code is ready, so runs on many threads scale. Under
+//! shared memory (no reference count either), so runs on many threads scale. Interpreted runs
+//! are counted per thread and folded into the shared counts every [`FOLD_RUNS`] runs (or a
+//! sixteenth of [`Policy::gas`]); a thread decides heat from the shared counts plus its own
+//! unfolded ones, so on one thread tiering decides exactly as if every run were counted at
+//! once, and with more threads a contract turns hot at most a few batches later. Under
 //! [`Policy::background`] (the default) the run that makes a contract hot hands it to a
 //! background compiler thread and runs on the interpreter, as do the runs until the code is
 //! ready; the outcome is the same on both tiers, so this stays deterministic. A contract is *hot*
@@ -50,9 +54,10 @@ use coopvm_core::fingerprint::Fingerprint;
 use coopvm_core::run::run;
 use coopvm_core::{Host, Limits, Outcome, RunParams, Verified};
 use coopvm_jit::NativeCode;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -217,6 +222,8 @@ pub struct CodeCache {
     /// Bumped whenever an entry is dropped: threads then forget what they remembered.
     generation: AtomicU64,
     clock: AtomicU64,
+    /// Interpreted gas a thread counts before it adds it to the shared entry.
+    fold_gas: u64,
 }
 
 impl std::fmt::Debug for CodeCache {
@@ -228,24 +235,74 @@ impl std::fmt::Debug for CodeCache {
     }
 }
 
-/// Per (cache, contract): the cache's generation when remembered, and the entry.
-type LocalMap = HashMap<(u64, Key), (u64, Arc<Entry>), BuildHasherDefault<KeyHasher>>;
+/// Interpreted runs a thread counts before it adds them to the shared entry.
+pub const FOLD_RUNS: u32 = 64;
+
+/// What one thread keeps of an entry: the entry, the cache's generation when it was
+/// remembered, and the interpreted runs and gas this thread counted but has not yet added to
+/// the entry's shared counts (added every [`FOLD_RUNS`] runs, and when forgotten).
+struct Seen {
+    generation: u64,
+    entry: Arc<Entry>,
+    runs: Cell<u32>,
+    gas: Cell<u64>,
+}
+
+impl Seen {
+    /// Adds this thread's unfolded counts to the shared entry.
+    fn fold(&self) {
+        let runs = self.runs.replace(0);
+        if runs > 0 {
+            self.entry.runs.fetch_add(runs, Ordering::Relaxed);
+        }
+        let gas = self.gas.replace(0);
+        if gas > 0 {
+            self.entry.gas.fetch_add(gas, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs counted so far: the shared count and this thread's.
+    fn runs(&self) -> u32 {
+        self.entry
+            .runs
+            .load(Ordering::Relaxed)
+            .saturating_add(self.runs.get())
+    }
+
+    /// Interpreted gas so far: the shared total and this thread's.
+    fn gas(&self) -> u64 {
+        self.entry
+            .gas
+            .load(Ordering::Relaxed)
+            .saturating_add(self.gas.get())
+    }
+}
+
+impl Drop for Seen {
+    fn drop(&mut self) {
+        self.fold();
+    }
+}
+
+/// A contract in one cache: the cache's id and the contract's key.
+type LocalKey = (u64, Key);
+
+/// Per (cache, contract): what this thread keeps of the entry.
+type LocalMap = HashMap<LocalKey, Rc<Seen>, BuildHasherDefault<KeyHasher>>;
 
 /// Compiles queued, and how many are being compiled.
 type Queue = (VecDeque<(Arc<Entry>, Verified)>, usize);
 
-/// What one thread remembers of the caches' entries, so that a run of a contract it has
-/// seen takes no lock and writes no shared memory (see [`CodeCache::entry`]).
-#[derive(Default)]
-struct Local {
-    map: LocalMap,
-    /// Runs in progress on this thread (nested contract calls): entries are only forgotten
-    /// when none is, so a running entry stays alive.
-    depth: u32,
-}
-
 thread_local! {
-    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+    /// What this thread remembers of the caches' entries, so that a run of a contract it has
+    /// seen takes no lock and writes no shared memory (see [`CodeCache::entry`]).
+    static LOCAL: RefCell<LocalMap> = RefCell::new(LocalMap::default());
+    /// Runs in progress on this thread (nested contract calls): entries are only forgotten
+    /// when none is.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The entry this thread found last, looked at before the map (a comparison instead of
+    /// hashing the key, for the common case of one contract run over and over).
+    static LAST: RefCell<Option<(LocalKey, Rc<Seen>)>> = const { RefCell::new(None) };
 }
 
 /// Most entries a thread remembers before starting over.
@@ -261,6 +318,7 @@ impl CodeCache {
             shards: std::array::from_fn(|_| Mutex::new(KeyMap::default())),
             generation: AtomicU64::new(0),
             clock: AtomicU64::new(0),
+            fold_gas: (policy.gas / 16).max(1),
         }
     }
 
@@ -344,23 +402,32 @@ impl CodeCache {
     /// The entry of `key`, from this thread's memory when it has one (no lock, no shared
     /// write), else from its shard (created, evicting the least recently used entry of a
     /// full shard).
-    fn entry(&self, key: Key) -> Arc<Entry> {
+    fn entry(&self, key: Key) -> Rc<Seen> {
         let generation = self.generation.load(Ordering::Acquire);
+        let last = LAST.with(|last| match &*last.borrow() {
+            Some((k, seen)) if *k == (self.id, key) && seen.generation == generation => {
+                Some(seen.clone())
+            }
+            _ => None,
+        });
+        if let Some(seen) = last {
+            return seen;
+        }
         let found = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            let local = &mut *local;
-            let e = local.map.get(&(self.id, key))?;
-            if e.0 == generation {
-                Some(e.1.clone())
+            let seen = local.get(&(self.id, key))?;
+            if seen.generation == generation {
+                Some(seen.clone())
             } else {
-                if local.depth == 0 {
-                    local.map.remove(&(self.id, key));
+                if DEPTH.get() == 0 {
+                    local.remove(&(self.id, key));
                 }
                 None
             }
         });
-        if let Some(e) = found {
-            return e;
+        if let Some(seen) = found {
+            remember_last(self.id, key, &seen);
+            return seen;
         }
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
         let known = self.shard(&key).get(&key).cloned();
@@ -377,17 +444,21 @@ impl CodeCache {
             }
         };
         entry.last_used.store(now, Ordering::Relaxed);
-        let generation = self.generation.load(Ordering::Acquire);
+        let seen = Rc::new(Seen {
+            generation: self.generation.load(Ordering::Acquire),
+            entry,
+            runs: Cell::new(0),
+            gas: Cell::new(0),
+        });
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            if local.depth == 0 && local.map.len() >= LOCAL_CAPACITY {
-                local.map.clear();
+            if DEPTH.get() == 0 && local.len() >= LOCAL_CAPACITY {
+                local.clear();
             }
-            local
-                .map
-                .insert((self.id, key), (generation, entry.clone()));
+            local.insert((self.id, key), seen.clone());
         });
-        entry
+        remember_last(self.id, key, &seen);
+        seen
     }
 
     /// Runs `verified` on the tier its heat calls for, compiling it when it becomes hot.
@@ -405,12 +476,13 @@ impl CodeCache {
             fingerprint: verified.fingerprint(),
             limits: *verified.limits(),
         };
-        let entry = self.entry(key);
-        LOCAL.with(|l| l.borrow_mut().depth += 1);
+        let seen = self.entry(key);
+        let entry = &*seen.entry;
+        DEPTH.set(DEPTH.get() + 1);
         struct Depth;
         impl Drop for Depth {
             fn drop(&mut self) {
-                LOCAL.with(|l| l.borrow_mut().depth -= 1);
+                DEPTH.set(DEPTH.get() - 1);
             }
         }
         let _depth = Depth;
@@ -420,9 +492,11 @@ impl CodeCache {
                     return (run(code, verified, params, host), Tier::Jit);
                 }
             }
-            COLD if self.is_hot(&entry, verified) && entry.claim() => {
+            COLD if self.is_hot(&seen, verified) && entry.claim() => {
+                // What this thread counted goes to the entry with the compile.
+                seen.fold();
                 if self.policy.background && self.policy.runs > 0 {
-                    worker().submit(entry.clone(), verified.clone());
+                    worker().submit(seen.entry.clone(), verified.clone());
                 } else {
                     entry.settle(coopvm_jit::compile(verified));
                     if let Some(code) = entry.code.get() {
@@ -431,13 +505,16 @@ impl CodeCache {
                 }
             }
             COLD => {
-                entry.runs.fetch_add(1, Ordering::Relaxed);
+                seen.runs.set(seen.runs.get() + 1);
             }
             _ => {}
         }
         let out = on_interpreter(verified, params, host);
         if entry.state.load(Ordering::Relaxed) == COLD {
-            entry.gas.fetch_add(out.gas_used, Ordering::Relaxed);
+            seen.gas.set(seen.gas.get().saturating_add(out.gas_used));
+            if seen.runs.get() >= FOLD_RUNS || seen.gas.get() >= self.fold_gas {
+                seen.fold();
+            }
         }
         (out, Tier::Interp)
     }
@@ -464,10 +541,12 @@ impl CodeCache {
         }
     }
 
-    /// Whether `entry` (of `verified`) is hot under the policy.
-    fn is_hot(&self, entry: &Entry, verified: &Verified) -> bool {
-        let runs = entry.runs.load(Ordering::Relaxed);
-        let gas = entry.gas.load(Ordering::Relaxed);
+    /// Whether `seen`'s entry (of `verified`) is hot under the policy, counting this
+    /// thread's unfolded runs and gas.
+    fn is_hot(&self, seen: &Seen, verified: &Verified) -> bool {
+        let entry = &*seen.entry;
+        let runs = seen.runs();
+        let gas = seen.gas();
         if runs > 0 && gas < u64::from(runs).saturating_mul(self.policy.min_gas_per_run) {
             // Too little work per run for native code to pay off.
             return false;
@@ -491,6 +570,16 @@ impl CodeCache {
     pub fn wait_for_compiles(&self) {
         worker().idle();
     }
+}
+
+/// Makes `seen` (the entry of `key` in cache `id`) the one this thread looks at first.
+fn remember_last(id: u64, key: Key, seen: &Rc<Seen>) {
+    LAST.with(|last| {
+        // Nested runs (a contract calling another) may find it borrowed: then it stays.
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(((id, key), seen.clone()));
+        }
+    });
 }
 
 /// Runs `verified` on the interpreter (lowered once per contract: `coopvm_interp::lowered`).
@@ -704,6 +793,50 @@ mod tests {
         cache.wait_for_compiles();
         assert_eq!(go(&cache, &v), Tier::Jit);
         assert_eq!(cache.compiled(), 1);
+    }
+
+    /// The shared run count of `v`'s entry in `cache`.
+    fn shared_runs(cache: &CodeCache, v: &Verified) -> u32 {
+        let key = Key {
+            fingerprint: v.fingerprint(),
+            limits: *v.limits(),
+        };
+        cache
+            .shard(&key)
+            .get(&key)
+            .map_or(0, |e| e.runs.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn threads_fold_their_counts_into_the_entry() {
+        let cache = CodeCache::new(Policy {
+            runs: FOLD_RUNS + 2,
+            gas: u64::MAX,
+            background: false,
+            min_gas_per_run: 0,
+            ..Policy::default()
+        });
+        let v = contract(7);
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                for _ in 0..FOLD_RUNS - 1 {
+                    assert_eq!(go(&cache, &v), Tier::Interp);
+                }
+                // Counted on this thread only, until the batch is full.
+                assert_eq!(shared_runs(&cache, &v), 0);
+                assert_eq!(go(&cache, &v), Tier::Interp);
+                assert_eq!(shared_runs(&cache, &v), FOLD_RUNS);
+                // One more, kept on this thread until it forgets the entry (here: when the
+                // thread ends).
+                assert_eq!(go(&cache, &v), Tier::Interp);
+                assert_eq!(shared_runs(&cache, &v), FOLD_RUNS);
+            });
+            t.join().expect("the counting thread");
+        });
+        assert_eq!(shared_runs(&cache, &v), FOLD_RUNS + 1);
+        // This thread sees the other's runs: one more run of its own makes the contract hot.
+        assert_eq!(go(&cache, &v), Tier::Interp);
+        assert_eq!(go(&cache, &v), Tier::Jit);
     }
 
     #[test]

@@ -2,16 +2,21 @@
 //! the `extern "C"` trampolines it calls back into Rust through, and the translation of its
 //! exit codes into [`VmError`]s identical to the interpreter's.
 //!
-//! Native code never unwinds: every trampoline catches a panic from the host, records it and
-//! reports an error status; the native code then returns cleanly and `NativeCode`'s
-//! `execute` resumes the panic on the Rust side, as the interpreter would have propagated it.
+//! Native code never unwinds: every trampoline that calls the [`Host`] catches a panic from
+//! it, records it and reports an error status; the native code then returns cleanly and
+//! `NativeCode`'s `execute` resumes the panic on the Rust side, as the interpreter would have
+//! propagated it. The trampolines of system opcodes and memory run only the core's own code,
+//! which does not panic, and catch nothing (a panic there would abort the process, since an
+//! `extern "C"` function cannot unwind: it still never unwinds through native code); they are
+//! not generic over the host either and reach the run's state through [`Base`].
 
 use coopvm_core::error::{ErrorKind, VmError};
-use coopvm_core::host::{dispatch, Env, Host};
-use coopvm_core::isa::{HostOp, MAX_HOST_ARGS};
+use coopvm_core::host::{dispatch, dispatch_system, Env, Host};
+use coopvm_core::isa::{HostOp, SystemOp, MAX_HOST_ARGS};
 use coopvm_core::memory::Memory;
 use std::any::Any;
 use std::ffi::c_void;
+use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Call-depth limits up to this get their whole return stack allocated up front (4 bytes a
@@ -92,6 +97,11 @@ pub(crate) type Host1 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64) -> Ret2;
 pub(crate) type Host2 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64) -> Ret2;
 pub(crate) type Host3 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64, i64) -> Ret2;
 pub(crate) type Host4 = unsafe extern "C" fn(*mut Ctx, u32, i64, i64, i64, i64, i64) -> Ret2;
+/// `sysN(ctx, gas_left, args...) -> (value, gas_left | FAILED)`: one system opcode (each has
+/// its own trampoline, in [`SYSTEM`]) with its `N` arguments (deepest first) in registers.
+pub(crate) type Sys0 = unsafe extern "C" fn(*mut Ctx, i64) -> Ret2;
+pub(crate) type Sys1 = unsafe extern "C" fn(*mut Ctx, i64, i64) -> Ret2;
+pub(crate) type Sys2 = unsafe extern "C" fn(*mut Ctx, i64, i64, i64) -> Ret2;
 /// `store_new(ctx, slot, value) -> status`: stores into a static slot that holds no value.
 pub(crate) type StoreNewFn = unsafe extern "C" fn(*mut Ctx, u32, i64) -> u32;
 /// `store_dyn(ctx, key, value) -> status`.
@@ -147,6 +157,8 @@ pub(crate) struct Ctx {
     pub grow_rets: GrowFn,
     pub tstore: TStoreFn,
     pub tload: TLoadFn,
+    /// [`SYSTEM`]: the system opcodes' trampolines, by index in `SystemOp::ALL`.
+    pub system: *const SysFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
     /// Statistics, kept only by code compiled with them (see `coopvm_core::stats::Tally`):
@@ -194,6 +206,7 @@ pub(crate) mod off {
     pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
     pub const TSTORE: i32 = offset_of!(Ctx, tstore) as i32;
     pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
+    pub const SYSTEM: i32 = offset_of!(Ctx, system) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
     pub const ST_PENDING: i32 = offset_of!(Ctx, st_pending) as i32;
     pub const ST_PEAK: i32 = offset_of!(Ctx, st_peak) as i32;
@@ -203,11 +216,32 @@ pub(crate) mod off {
     pub const ST_PEAK_DEPTH: i32 = offset_of!(Ctx, st_peak_depth) as i32;
 }
 
-/// What the trampolines reach: the run's environment, host and memory, plus what they
-/// report back.
+/// What the trampolines reach: the run's host, and the rest ([`Base`]) first, so that the
+/// trampolines that do not call the host reach that through the same pointer without knowing
+/// the host's type.
+#[repr(C)]
 pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
-    pub env: &'a mut Env<'e>,
+    pub base: Base<'a, 'e>,
     pub host: &'a mut H,
+}
+
+impl<'a, 'e, H: Host + ?Sized> Deref for Frame<'a, 'e, H> {
+    type Target = Base<'a, 'e>;
+    fn deref(&self) -> &Base<'a, 'e> {
+        &self.base
+    }
+}
+
+impl<H: Host + ?Sized> DerefMut for Frame<'_, '_, H> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.base
+    }
+}
+
+/// The part of a [`Frame`] that does not depend on the host's type: the run's environment and
+/// memory, plus what the trampolines report back.
+pub(crate) struct Base<'a, 'e> {
+    pub env: &'a mut Env<'e>,
     pub memory: &'a mut Memory,
     pub gas_limit: u64,
     pub call_depth: u32,
@@ -221,8 +255,10 @@ pub(crate) struct Frame<'a, 'e, H: Host + ?Sized> {
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory`; code without
+    /// A frame for one run, with the static slots copied out of `memory` into `spare`'s
+    /// buffers (reused, not reallocated; [`Base::spare`] gives them back); code without
     /// subroutines (`calls` false) gets no return stack.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -231,9 +267,16 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
+        spare: Spare,
     ) -> Self {
-        let mut slots = vec![0; keys];
-        let mut present = vec![0; keys];
+        let Spare {
+            mut slots,
+            mut present,
+        } = spare;
+        slots.clear();
+        slots.resize(keys, 0);
+        present.clear();
+        present.resize(keys, 0);
         for (slot, (value, flag)) in slots.iter_mut().zip(present.iter_mut()).enumerate() {
             if let Ok(v) = memory.load(slot as u32) {
                 *value = v;
@@ -248,17 +291,19 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             vec![0; 64]
         };
         Frame {
-            env,
+            base: Base {
+                env,
+                memory,
+                gas_limit,
+                call_depth,
+                rets,
+                slots,
+                present,
+                error: None,
+                panic: None,
+                counts: Vec::new(),
+            },
             host,
-            memory,
-            gas_limit,
-            call_depth,
-            rets,
-            slots,
-            present,
-            error: None,
-            panic: None,
-            counts: Vec::new(),
         }
     }
 
@@ -281,12 +326,13 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             host2: host2::<H>,
             host3: host3::<H>,
             host4: host4::<H>,
-            store_new: store_new::<H>,
-            store_dyn: store_dyn::<H>,
-            load_dyn: load_dyn::<H>,
-            grow_rets: grow_rets::<H>,
-            tstore: tstore::<H>,
-            tload: tload::<H>,
+            store_new,
+            store_dyn,
+            load_dyn,
+            grow_rets,
+            tstore,
+            tload,
+            system: SYSTEM.as_ptr(),
             frame: self as *mut Self as *mut c_void,
             counts: self.counts.as_mut_ptr(),
             st_pending: 0,
@@ -295,6 +341,23 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             st_last_height: 0,
             st_last_depth: 0,
             st_peak_depth: 0,
+        }
+    }
+}
+
+/// Buffers of a finished run's frame, for the next run on the thread.
+#[derive(Default)]
+pub(crate) struct Spare {
+    slots: Vec<i64>,
+    present: Vec<u8>,
+}
+
+impl Base<'_, '_> {
+    /// The frame's slot buffers, for [`Frame::new`] of a later run.
+    pub fn spare(&mut self) -> Spare {
+        Spare {
+            slots: std::mem::take(&mut self.slots),
+            present: std::mem::take(&mut self.present),
         }
     }
 
@@ -370,6 +433,33 @@ unsafe fn guarded<H: Host + ?Sized, T>(
     }
 }
 
+/// Runs `f` on the [`Base`] of the frame behind `ctx`, turning an error into `None`
+/// (recorded in the frame; native code adds the instruction index when it exits). For the
+/// trampolines that run only the core's own code (memory, the return stack), which does not
+/// panic: no `catch_unwind` (were one to panic, the process would abort at the `extern "C"`
+/// boundary rather than unwind through native code).
+///
+/// # Safety
+/// `ctx` must be the live context of a run (its frame starts with a [`Base`]).
+#[inline(always)]
+unsafe fn plain<T>(
+    ctx: *mut Ctx,
+    f: impl FnOnce(&mut Ctx, &mut Base<'_, '_>) -> Result<T, VmError>,
+) -> Option<T> {
+    // SAFETY: native code passes the context it was given, which `NativeCode::execute` made
+    // from a live `Frame`, whose first field (`repr(C)`) is its `Base`; Rust does not touch
+    // the frame while native code runs.
+    let ctx = unsafe { &mut *ctx };
+    let base = unsafe { &mut *(ctx.frame as *mut Base<'_, '_>) };
+    match f(ctx, base) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            base.error = Some(e);
+            None
+        }
+    }
+}
+
 /// A status for native code: [`STATUS_OK`] or [`STATUS_ERROR`].
 fn status(r: Option<()>) -> u32 {
     if r.is_some() {
@@ -395,7 +485,7 @@ unsafe fn host_call<H: Host + ?Sized>(ctx: *mut Ctx, op: u32, gas: i64, args: &[
                 .get(op as usize)
                 .ok_or_else(|| internal("bad host opcode"))?;
             let gas = gas as u64;
-            let r = dispatch(&mut *frame.host, &mut *frame.env, op, args, gas)?;
+            let r = dispatch(&mut *frame.host, &mut *frame.base.env, op, args, gas)?;
             if r.gas > gas {
                 return Err(VmError::out_of_gas(frame.gas_limit));
             }
@@ -454,10 +544,97 @@ unsafe extern "C" fn host4<H: Host + ?Sized>(
     unsafe { host_call::<H>(ctx, op, gas, &[a, b, c, d]) }
 }
 
-unsafe extern "C" fn store_new<H: Host + ?Sized>(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
-    // SAFETY: forwarded from native code, see `guarded`.
+/// A system opcode's trampoline, of its arity.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) union SysFn {
+    pub s0: Sys0,
+    pub s1: Sys1,
+    pub s2: Sys2,
+}
+
+/// The trampoline of `SystemOp::ALL[I]`, by its arity.
+const fn system_fn<const I: usize>() -> SysFn {
+    match SystemOp::ALL[I].host().info().pops {
+        0 => SysFn { s0: sys0::<I> },
+        1 => SysFn { s1: sys1::<I> },
+        _ => SysFn { s2: sys2::<I> },
+    }
+}
+
+/// The system opcodes' trampolines, by index in `SystemOp::ALL` (one function each, so the
+/// operation is known where it is compiled: no dispatch on the opcode at run time).
+pub(crate) static SYSTEM: [SysFn; 7] = [
+    system_fn::<0>(),
+    system_fn::<1>(),
+    system_fn::<2>(),
+    system_fn::<3>(),
+    system_fn::<4>(),
+    system_fn::<5>(),
+    system_fn::<6>(),
+];
+
+const _: () = {
+    assert!(
+        SystemOp::ALL.len() == SYSTEM.len(),
+        "add the new system opcode's trampoline to SYSTEM"
+    );
+    let mut i = 0;
+    while i < SystemOp::ALL.len() {
+        assert!(
+            SystemOp::ALL[i].host().info().pops <= 2,
+            "add a system trampoline for the new arity"
+        );
+        i += 1;
+    }
+};
+
+/// Runs system opcode `SystemOp::ALL[I]` with `args` and `gas` left; the value and the gas
+/// left after it. Catches nothing: system opcodes run only the core's own code, which does
+/// not panic.
+///
+/// # Safety
+/// `ctx` must be the live context of a run (its frame starts with a [`Base`]).
+#[inline(always)]
+unsafe fn system_call<const I: usize>(ctx: *mut Ctx, gas: i64, args: &[i64]) -> Ret2 {
+    // SAFETY: native code passes the context it was given, which `NativeCode::execute` made
+    // from a live `Frame`, whose first field (`repr(C)`) is its `Base`; Rust does not touch
+    // the frame while native code runs.
+    let base = unsafe { &mut *((*ctx).frame as *mut Base<'_, '_>) };
+    let gas = gas as u64;
+    let error = match dispatch_system(base.env, SystemOp::ALL[I], args) {
+        Ok(r) if r.gas <= gas => {
+            return Ret2 {
+                a: r.value,
+                b: (gas - r.gas) as i64,
+            }
+        }
+        Ok(_) => VmError::out_of_gas(base.gas_limit),
+        Err(e) => e,
+    };
+    base.error = Some(error);
+    Ret2 { a: 0, b: FAILED }
+}
+
+unsafe extern "C" fn sys0<const I: usize>(ctx: *mut Ctx, gas: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `system_call`.
+    unsafe { system_call::<I>(ctx, gas, &[]) }
+}
+
+unsafe extern "C" fn sys1<const I: usize>(ctx: *mut Ctx, gas: i64, a: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `system_call`.
+    unsafe { system_call::<I>(ctx, gas, &[a]) }
+}
+
+unsafe extern "C" fn sys2<const I: usize>(ctx: *mut Ctx, gas: i64, a: i64, b: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `system_call`.
+    unsafe { system_call::<I>(ctx, gas, &[a, b]) }
+}
+
+unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
+    // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        guarded::<H, ()>(ctx, |ctx, frame| {
+        plain::<()>(ctx, |ctx, frame| {
             frame.memory.store(slot, value)?;
             let i = slot as usize;
             if i < frame.slots.len() {
@@ -473,24 +650,24 @@ unsafe extern "C" fn store_new<H: Host + ?Sized>(ctx: *mut Ctx, slot: u32, value
     status(r)
 }
 
-unsafe extern "C" fn store_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
-    // SAFETY: forwarded from native code, see `guarded`.
-    status(unsafe { guarded::<H, ()>(ctx, |_, frame| frame.memory.store_dyn(key, value)) })
+unsafe extern "C" fn store_dyn(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
+    // SAFETY: forwarded from native code, see `plain`.
+    status(unsafe { plain::<()>(ctx, |_, frame| frame.memory.store_dyn(key, value)) })
 }
 
-unsafe extern "C" fn load_dyn<H: Host + ?Sized>(ctx: *mut Ctx, key: i64) -> Ret2 {
-    // SAFETY: forwarded from native code, see `guarded`.
-    let r = unsafe { guarded::<H, i64>(ctx, |_, frame| frame.memory.load_dyn(key)) };
+unsafe extern "C" fn load_dyn(ctx: *mut Ctx, key: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `plain`.
+    let r = unsafe { plain::<i64>(ctx, |_, frame| frame.memory.load_dyn(key)) };
     match r {
         Some(a) => Ret2 { a, b: 0 },
         None => Ret2 { a: 0, b: FAILED },
     }
 }
 
-unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
-    // SAFETY: forwarded from native code, see `guarded`.
+unsafe extern "C" fn grow_rets(ctx: *mut Ctx) -> u32 {
+    // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        guarded::<H, ()>(ctx, |ctx, frame| {
+        plain::<()>(ctx, |ctx, frame| {
             let len = frame.rets.len();
             let want = (len.saturating_mul(2))
                 .max(16)
@@ -505,15 +682,10 @@ unsafe extern "C" fn grow_rets<H: Host + ?Sized>(ctx: *mut Ctx) -> u32 {
     status(r)
 }
 
-unsafe extern "C" fn tstore<H: Host + ?Sized>(
-    ctx: *mut Ctx,
-    dynamic: u32,
-    key: i64,
-    value: i64,
-) -> u32 {
-    // SAFETY: forwarded from native code, see `guarded`.
+unsafe extern "C" fn tstore(ctx: *mut Ctx, dynamic: u32, key: i64, value: i64) -> u32 {
+    // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        guarded::<H, ()>(ctx, |_, frame| {
+        plain::<()>(ctx, |_, frame| {
             if dynamic != 0 {
                 frame.memory.tstore_dyn(key, value)
             } else {
@@ -524,10 +696,10 @@ unsafe extern "C" fn tstore<H: Host + ?Sized>(
     status(r)
 }
 
-unsafe extern "C" fn tload<H: Host + ?Sized>(ctx: *mut Ctx, dynamic: u32, key: i64) -> Ret2 {
-    // SAFETY: forwarded from native code, see `guarded`.
+unsafe extern "C" fn tload(ctx: *mut Ctx, dynamic: u32, key: i64) -> Ret2 {
+    // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        guarded::<H, i64>(ctx, |_, frame| {
+        plain::<i64>(ctx, |_, frame| {
             if dynamic != 0 {
                 frame.memory.tload_dyn(key)
             } else {

@@ -1,12 +1,15 @@
 //! Calls back into Rust: the trampolines' signatures, the checked trampoline call, and host
-//! opcodes, which all take one generic path (arguments and gas through the context block,
-//! the opcode as a number; `crate::rt` dispatches it).
+//! opcodes: those of the [`coopvm_core::Host`] take one generic path per arity (the opcode as
+//! a number; `crate::rt` dispatches it), each system opcode its own trampoline (from
+//! `crate::rt::SYSTEM`); arguments and gas go in registers.
 
 use super::{Lower, Sigs};
 use crate::rt::{off, Exit, FAILED};
-use coopvm_core::isa::HostOp;
+use coopvm_core::isa::{HostOp, SystemOp};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, SigRef, Signature, Type, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
+};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 
@@ -38,6 +41,11 @@ pub(super) fn signatures(b: &mut FunctionBuilder<'_>, ptr: Type) -> Sigs {
         grow: sig(vec![ptr], 0),
         tstore: sig(vec![ptr, types::I32, types::I64, types::I64], 0),
         tload: sig(vec![ptr, types::I32, types::I64], 2),
+        system: [
+            sig(vec![ptr, types::I64], 2),
+            sig(vec![ptr, types::I64, types::I64], 2),
+            sig(vec![ptr, types::I64, types::I64, types::I64], 2),
+        ],
     }
 }
 
@@ -78,6 +86,9 @@ impl Lower<'_, '_> {
         let ctx = self.ctx;
         let info = op.info();
         let pops = u32::from(info.pops);
+        if let Some(sys) = op.system() {
+            return self.system(pc, sys, h);
+        }
         // The trampoline takes the opcode's index in `HostOp::ALL`.
         let index = HostOp::ALL
             .iter()
@@ -91,6 +102,37 @@ impl Lower<'_, '_> {
         }
         let n = pops as usize;
         let r = self.trampoline(off::HOST[n], self.sigs.host[n], &args);
+        self.check_pair(r[1], pc);
+        self.b.def_var(self.gas, r[1]);
+        if info.pushes == 1 {
+            self.set(h - pops, r[0]);
+        }
+    }
+
+    /// The system opcode `op` at `pc`, frame height `h`: a call of its own trampoline (loaded
+    /// from the table `crate::rt::SYSTEM`), with the gas left and its arguments in
+    /// registers, like [`Lower::host`].
+    fn system(&mut self, pc: u32, op: SystemOp, h: u32) {
+        let info = op.host().info();
+        let pops = u32::from(info.pops);
+        let index = SystemOp::ALL
+            .iter()
+            .position(|&s| s == op)
+            .unwrap_or(usize::MAX);
+        let g = self.b.use_var(self.gas);
+        let mut args = vec![self.ctx, g];
+        for i in 0..pops {
+            args.push(self.get(h - pops + i));
+        }
+        self.flush();
+        let table = self.ctx_ptr(off::SYSTEM);
+        // The table is a `static`: never written.
+        let flags = MemFlags::trusted().with_readonly().with_can_move();
+        let offset = (index * std::mem::size_of::<crate::rt::SysFn>()) as i32;
+        let f = self.b.ins().load(self.ptr, flags, table, offset);
+        let n = pops as usize;
+        let call = self.b.ins().call_indirect(self.sigs.system[n], f, &args);
+        let r = self.b.inst_results(call).to_vec();
         self.check_pair(r[1], pc);
         self.b.def_var(self.gas, r[1]);
         if info.pushes == 1 {

@@ -218,6 +218,8 @@ struct Sigs {
     grow: SigRef,
     tstore: SigRef,
     tload: SigRef,
+    /// System opcodes by arity.
+    system: [SigRef; 3],
 }
 
 /// The first variable of the value stack (heights); those below hold the registers (gas,
