@@ -457,7 +457,12 @@ fn the_deployed_form_is_verified_once_per_contract() {
     let mut host = CoopHost::default();
     let first = host.execute(&v, &ctx(), 10_000, &Engine::Interp);
     let again = host.execute(&v, &ctx(), 10_000, &Engine::Interp);
-    assert!(first.result.as_ref().unwrap_err().message.contains("cannot be"));
+    assert!(first
+        .result
+        .as_ref()
+        .unwrap_err()
+        .message
+        .contains("cannot be"));
     assert_eq!(first, again);
     assert!(host.deployed("deep").is_none());
 }
