@@ -422,6 +422,39 @@ impl CoopHost {
         self.events_base = base;
     }
 
+    /// Forgets the world's history as a store does once it has written it, and returns the
+    /// committed events it held: the event log empties ([`CoopHost::event_count`] keeps
+    /// counting them), every table's dirty keys and the list of newly deployed code are
+    /// cleared. The world itself (every table's entries, the deployed code) is unchanged.
+    ///
+    /// For a world built once and then the starting point of many runs (tests, fuzzing):
+    /// afterwards a run's host shows only that run's events and changed keys, and
+    /// [`CoopHost::reset_to`] it compares less. Call it between runs, not during one.
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits};
+    /// use coopvm_domain::CoopHost;
+    /// use coopvm_engine::Engine;
+    ///
+    /// let mut host = CoopHost::new();
+    /// let v = verify(assemble("c.casm", ".contract c\npush \"makers\"\npush 10\ncreatecooperative\n")?, &Limits::default())?;
+    /// let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
+    /// assert!(host.execute(&v, &ctx, 10_000, &Engine::Interp).is_ok());
+    /// let events = host.mark_written();
+    /// assert_eq!(events[0].name, "CooperativeCreated");
+    /// assert!(host.events().is_empty());
+    /// assert_eq!(host.event_count(), events.len() as u64);
+    /// assert!(host.cooperative("makers").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mark_written(&mut self) -> Vec<Event> {
+        self.new_code.clear();
+        for j in self.domain.journals_mut() {
+            j.take_dirty();
+        }
+        self.take_events().1
+    }
+
     /// Whether a run is in progress (between `begin` and its `commit`/`rollback`).
     pub fn in_transaction(&self) -> bool {
         !self.savepoints.is_empty()

@@ -148,7 +148,7 @@ fn compare(
         .map(|&gas| {
             let params = RunParams::new(&ctx, state, gas).with_args(args);
             let mut h1 = host.clone();
-            let want = coopvm::run::run(&coopvm::interp::lower(v), v, params, &mut h1);
+            let want = coopvm::run::run(&*coopvm::interp::lowered(v), v, params, &mut h1);
             let mut h2 = host.clone();
             let got = coopvm::run::run(code, v, params, &mut h2);
             if got != want || h1 != h2 {

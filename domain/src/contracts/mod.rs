@@ -83,6 +83,14 @@ pub(crate) struct Active {
     depends: Vec<String>,
 }
 
+/// The deployed form of a verified contract, kept with it (see `CoopHost::deployed_form`):
+/// the host limits and id it was made for, and `CoopHost::as_deployed`'s result.
+struct DeployedForm {
+    limits: coopvm_core::Limits,
+    id: String,
+    form: Result<Arc<Verified>, String>,
+}
+
 /// What a successful [`CoopHost::deploy`] or [`CoopHost::upgrade`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeployOutcome {
@@ -310,6 +318,26 @@ impl CoopHost {
         coopvm_core::verify(contract, &self.limits).map_err(|e| e.to_string())
     }
 
+    /// What a successful run of `verified`, whose id `id` is not deployed yet, deploys
+    /// (`as_deployed`, shared), or why it cannot be deployed. Worked out once per
+    /// verified contract and kept with it ([`Verified::artefact`], shared by its clones):
+    /// every run of an undeployed contract needs it, and a contract verified with other
+    /// limits than the host's (or known by its address) would otherwise be verified again on
+    /// every run. What is kept is the verifier's own result for the host's limits; a host with
+    /// other limits than the one that made it verifies for itself.
+    fn deployed_form(&self, verified: &Verified, id: &str) -> Result<Arc<Verified>, String> {
+        let deploy = |v: &Verified| self.as_deployed(v.clone(), id).map(Arc::new);
+        let kept = verified.artefact(|v| DeployedForm {
+            limits: self.limits,
+            id: id.to_owned(),
+            form: deploy(v),
+        });
+        match kept {
+            Some(kept) if kept.limits == self.limits && kept.id == id => kept.form.clone(),
+            _ => deploy(verified),
+        }
+    }
+
     /// Whether `id` is deployed with exactly `contract`.
     fn same_code(&self, id: &str, contract: &Contract) -> bool {
         self.contracts
@@ -474,8 +502,8 @@ impl CoopHost {
         let new_deployment = if self.contracts.contains_key(&id) {
             None
         } else {
-            match self.as_deployed(verified.clone(), &id) {
-                Ok(v) => Some(Arc::new(v)),
+            match self.deployed_form(verified, &id) {
+                Ok(v) => Some(v),
                 Err(reason) => {
                     let e = VmError::new(
                         ErrorKind::InvalidArgument,

@@ -410,6 +410,63 @@ fn deployments_need_the_default_limits() {
     assert_eq!(host.deployed("a").unwrap().limits(), &Limits::default());
 }
 
+/// A contract verified with other limits than the host's is verified again for its
+/// deployment once, not on every run: hosts reset between runs (or clones of one world)
+/// deploy the same verified form, which is the verifier's result for the host's limits and
+/// the contract's id (its code address when it has none). A host with other limits verifies
+/// for itself; a contract that cannot be deployed is refused on every run.
+#[test]
+fn the_deployed_form_is_verified_once_per_contract() {
+    let small = Limits {
+        stack: 5,
+        ..Limits::default()
+    };
+    for src in [".contract a\npush 1\n", "push 7\npush 1\nadd\n"] {
+        let contract = load::from_source("t", src).unwrap().contract;
+        let v = coopvm_core::verify(contract.clone(), &small).unwrap();
+        let id = contract_id(&contract).unwrap();
+        let base = CoopHost::default();
+        let mut forms = Vec::new();
+        for _ in 0..3 {
+            let mut host = base.clone();
+            assert!(host.execute(&v, &ctx(), 10_000, &Engine::Interp).is_ok());
+            forms.push(host.deployed(&id).unwrap().clone());
+            host.reset_to(&base);
+            assert!(host.deployed(&id).is_none());
+        }
+        assert!(forms.iter().all(|f| Arc::ptr_eq(f, &forms[0])), "{src}");
+        let mut as_deployed = contract.clone();
+        as_deployed.id.clone_from(&id);
+        let want = coopvm_core::verify(as_deployed, &Limits::default()).unwrap();
+        assert_eq!(*forms[0], want);
+        // A host with other limits deploys the form verified with its own.
+        let mut other = CoopHost::default();
+        other.limits.stack = 4;
+        assert!(other.execute(&v, &ctx(), 10_000, &Engine::Interp).is_ok());
+        let theirs = other.deployed(&id).unwrap();
+        assert_eq!(theirs.limits().stack, 4);
+        assert!(!Arc::ptr_eq(theirs, &forms[0]));
+    }
+    // Refused on every run, with the same reason.
+    let big = Limits {
+        stack: 1 << 20,
+        ..Limits::default()
+    };
+    let deep: String = ".contract deep\n".to_owned() + &"push 1\n".repeat(1100);
+    let v = coopvm_core::verify(load::from_source("t", &deep).unwrap().contract, &big).unwrap();
+    let mut host = CoopHost::default();
+    let first = host.execute(&v, &ctx(), 10_000, &Engine::Interp);
+    let again = host.execute(&v, &ctx(), 10_000, &Engine::Interp);
+    assert!(first
+        .result
+        .as_ref()
+        .unwrap_err()
+        .message
+        .contains("cannot be"));
+    assert_eq!(first, again);
+    assert!(host.deployed("deep").is_none());
+}
+
 #[test]
 fn a_callee_with_inputs_is_refused() {
     let mut host = CoopHost::default();
