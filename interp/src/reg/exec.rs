@@ -318,6 +318,40 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
         }};
     }
+    // The value of static key `k`, which the presence analysis proves holds one (the
+    // present forms of the operations, `RegOp::present`): the cell is read untested.
+    macro_rules! present {
+        ($key:expr) => {{
+            let c = cell!($key);
+            // SAFETY: a current pointer to an existing cell (`cell!`). Lowering emits a
+            // present form only where `Presence` proves that a `store K` or a successful
+            // `load K` of this key precedes the operation on every path of its subroutine in
+            // this run, and nothing removes a key from the memory during a run (hosts get no
+            // access to it), so the cell holds a value.
+            unsafe {
+                debug_assert!((*c).is_some(), "a proven key holds no value");
+                match *c {
+                    Some(v) => v,
+                    None => std::hint::unreachable_unchecked(),
+                }
+            }
+        }};
+    }
+    // `store K` of `v` to a key proven to hold a value (as for `present!`): overwritten in
+    // place, untested.
+    macro_rules! overwrite {
+        ($key:expr, $v:expr) => {{
+            let (c, v): (*mut Option<i64>, i64) = (cell!($key), $v);
+            // SAFETY: as for `present!`: a current pointer to a cell that holds a value.
+            unsafe {
+                debug_assert!((*c).is_some(), "a proven key holds no value");
+                match &mut *c {
+                    Some(held) => *held = v,
+                    None => std::hint::unreachable_unchecked(),
+                }
+            }
+        }};
+    }
     // `store K` of `v`, overwriting in place when the key holds a value.
     macro_rules! store {
         ($key:expr, $v:expr, $off:expr) => {{
@@ -541,6 +575,51 @@ fn run<H: Host + ?Sized, P: Probe>(
                     break overflow(m, i64::from(imm), pc!(2));
                 };
                 store!(key, v, 3);
+                if signs != 0 {
+                    close!(v, signs, target);
+                }
+            }
+
+            RegOp::LoadP { dst, key } => set!(dst, present!(key)),
+            RegOp::StoreP { key, src } => overwrite!(key, get!(src)),
+            RegOp::AddLoadP { dst, a, key } => {
+                let m = present!(key);
+                checked!(dst, get!(a), m, checked_add, 1)
+            }
+            RegOp::LoadAddIP { dst, key, imm } => {
+                let m = present!(key);
+                checked!(dst, m, i64::from(imm), checked_add, 2)
+            }
+            RegOp::LoadSubIP { dst, key, imm } => {
+                let m = present!(key);
+                checked!(dst, m, i64::from(imm), checked_sub, 2)
+            }
+            RegOp::IncMemP {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
+                let m = present!(key);
+                let Some(v) = m.checked_add(i64::from(imm)) else {
+                    break overflow(m, i64::from(imm), pc!(2));
+                };
+                overwrite!(key, v);
+                if signs != 0 {
+                    close!(v, signs, target);
+                }
+            }
+            RegOp::DecMemP {
+                key,
+                imm,
+                signs,
+                target,
+            } => {
+                let m = present!(key);
+                let Some(v) = m.checked_sub(i64::from(imm)) else {
+                    break overflow(m, i64::from(imm), pc!(2));
+                };
+                overwrite!(key, v);
                 if signs != 0 {
                     close!(v, signs, target);
                 }

@@ -16,6 +16,7 @@
 
 use super::{Entry, Inst, RegCode, RegOp, Slot, CELL, NO_BLOCK};
 use coopvm_core::isa::{HostOp, Op, OpKind, PureOp};
+use coopvm_core::presence::Presence;
 use coopvm_core::verify::{Analysis, Block, Verified};
 use coopvm_core::Insn;
 use std::collections::BTreeMap;
@@ -215,6 +216,9 @@ struct Lowerer<'v> {
     ranges: Vec<Option<(u32, u32)>>,
     /// The program's number of static keys.
     keys: u32,
+    /// Which `load K` and `store K` certainly find their key holding a value (no key
+    /// assumed present at the start of a run: the code is lowered once for every state).
+    presence: Presence,
 }
 
 /// A backward `jump` to a block of at most this many operations copies the block instead
@@ -239,6 +243,7 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         max_height: 0,
         ranges: vec![None; analysis.blocks.len()],
         keys: u32::try_from(verified.contract().program.keys.len()).unwrap_or(u32::MAX),
+        presence: Presence::analyze(verified, &[]),
     };
     // Code index of each block's first operation.
     let mut start_of = vec![u32::MAX; code.len()];
@@ -448,7 +453,7 @@ impl Lowerer<'_> {
                 let v = self.pop();
                 let p = self.height();
                 let src = self.reg_at(v, p);
-                self.emit(RegOp::Store {
+                self.emit_keyed(RegOp::Store {
                     key: insn.arg as u32,
                     src,
                 });
@@ -721,6 +726,17 @@ impl Lowerer<'_> {
         self.ops.push(Inst { op, charge });
         self.pcs.push(self.pc);
         self.entries.push(entry);
+    }
+
+    /// Emits `op`, an operation on the static key of the instruction being lowered (a
+    /// `load K`, or a `store K`, that starts it): in its present form ([`RegOp::present`])
+    /// if the presence analysis proves that instruction finds the key holding a value.
+    fn emit_keyed(&mut self, op: RegOp) {
+        let op = match op.present() {
+            Some(present) if self.presence.proven(self.pc) => present,
+            _ => op,
+        };
+        self.emit(op);
     }
 
     fn constant(&mut self, dst: Slot, k: i64) {
@@ -1005,7 +1021,7 @@ impl Lowerer<'_> {
             let v = self.pop();
             let p = self.height();
             let a = self.reg_at(v, p);
-            self.emit(RegOp::AddLoad { dst: p, a, key });
+            self.emit_keyed(RegOp::AddLoad { dst: p, a, key });
             self.push(Val::Reg(p));
             return (2, true);
         }
@@ -1015,7 +1031,7 @@ impl Lowerer<'_> {
                 // load K; push n; add|sub; store K
                 match op.op {
                     Op::Add => {
-                        self.emit(RegOp::IncMem {
+                        self.emit_keyed(RegOp::IncMem {
                             key,
                             imm,
                             signs: 0,
@@ -1024,7 +1040,7 @@ impl Lowerer<'_> {
                         return (4, true);
                     }
                     Op::Sub => {
-                        self.emit(RegOp::DecMem {
+                        self.emit_keyed(RegOp::DecMem {
                             key,
                             imm,
                             signs: 0,
@@ -1049,13 +1065,13 @@ impl Lowerer<'_> {
                 if let RegOp::LoadAddI { dst, .. } | RegOp::LoadSubI { dst, .. } = &mut fused {
                     *dst = p;
                 }
-                self.emit(fused);
+                self.emit_keyed(fused);
                 self.push(Val::Reg(p));
                 return (3, true);
             }
         }
         let p = self.height();
-        self.emit(RegOp::Load { dst: p, key });
+        self.emit_keyed(RegOp::Load { dst: p, key });
         self.push(Val::Reg(p));
         (1, true)
     }
@@ -1113,6 +1129,8 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | Enter
         | IncMem { .. }
         | DecMem { .. }
+        | IncMemP { .. }
+        | DecMemP { .. }
         | Jump { .. }
         | BrLoadNz { .. }
         | BrLoadEqI { .. }
@@ -1122,9 +1140,13 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | BrLoadGtI { .. }
         | BrLoadGeI { .. }
         | Unreachable => (0, 0),
-        Const { dst, .. } | Load { dst, .. } | LoadAddI { dst, .. } | LoadSubI { dst, .. } => {
-            max(&[dst])
-        }
+        Const { dst, .. }
+        | Load { dst, .. }
+        | LoadAddI { dst, .. }
+        | LoadSubI { dst, .. }
+        | LoadP { dst, .. }
+        | LoadAddIP { dst, .. }
+        | LoadSubIP { dst, .. } => max(&[dst]),
         Copy { dst, src } => max(&[dst, src]),
         Swap { a, b } => max(&[a, b]),
         Add { dst, a, b }
@@ -1156,9 +1178,10 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | Neg { dst, a }
         | Not { dst, a }
         | AddLoad { dst, a, .. }
+        | AddLoadP { dst, a, .. }
         | LoadDyn { dst, key: a }
         | TLoadDyn { dst, key: a } => max(&[dst, a]),
-        Store { src, .. } | TStore { src, .. } => max(&[src]),
+        Store { src, .. } | StoreP { src, .. } | TStore { src, .. } => max(&[src]),
         TLoad { dst, .. } => max(&[dst]),
         StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
         StoreDynI { key, .. } => max(&[key]),

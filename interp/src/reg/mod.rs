@@ -171,6 +171,32 @@ pub(crate) enum RegOp {
         target: u32,
     },
 
+    /// `load K` of a key the presence analysis proves holds a value (see
+    /// [`RegOp::present`]): no test of the cell.
+    LoadP { dst: Slot, key: u32 },
+    /// `store K` to a key proven to hold a value: overwrites it in place.
+    StoreP { key: u32, src: Slot },
+    /// [`RegOp::AddLoad`] of a key proven to hold a value.
+    AddLoadP { dst: Slot, a: Slot, key: u32 },
+    /// [`RegOp::LoadAddI`] of a key proven to hold a value.
+    LoadAddIP { dst: Slot, key: u32, imm: i32 },
+    /// [`RegOp::LoadSubI`] of a key proven to hold a value.
+    LoadSubIP { dst: Slot, key: u32, imm: i32 },
+    /// [`RegOp::IncMem`] of a key proven to hold a value.
+    IncMemP {
+        key: u32,
+        imm: i32,
+        signs: u8,
+        target: u32,
+    },
+    /// [`RegOp::DecMem`] of a key proven to hold a value.
+    DecMemP {
+        key: u32,
+        imm: i32,
+        signs: u8,
+        target: u32,
+    },
+
     /// Continues at `target`.
     Jump { target: u32 },
     /// `jumpif`: continues at `target` if `a != 0`.
@@ -281,6 +307,13 @@ impl RegOp {
             | RegOp::LoadSubI { key, .. }
             | RegOp::IncMem { key, .. }
             | RegOp::DecMem { key, .. }
+            | RegOp::LoadP { key, .. }
+            | RegOp::StoreP { key, .. }
+            | RegOp::AddLoadP { key, .. }
+            | RegOp::LoadAddIP { key, .. }
+            | RegOp::LoadSubIP { key, .. }
+            | RegOp::IncMemP { key, .. }
+            | RegOp::DecMemP { key, .. }
             | RegOp::BrLoadNz { key, .. }
             | RegOp::BrLoadEqI { key, .. }
             | RegOp::BrLoadNeI { key, .. }
@@ -297,7 +330,48 @@ impl RegOp {
         self.key().is_none_or(|k| k < keys)
     }
 
-    /// The loop-closing fields of an `IncMem`/`DecMem` (`signs`, `target`): lowering sets them
+    /// The form of this operation for a static key that certainly holds a value when it
+    /// runs, which reads and overwrites the key's cell without testing it, if it has one.
+    /// Lowering uses it where [`coopvm_core::presence::Presence`] (with no key assumed
+    /// present at the start of a run) proves the operation's `load K` (or `store K`) finds
+    /// the key holding a value on every path: a `store K` or a successful `load K` of the
+    /// same key precedes it on every path in its subroutine, and no key is ever removed
+    /// during a run.
+    pub(crate) fn present(&self) -> Option<RegOp> {
+        use RegOp::*;
+        Some(match *self {
+            Load { dst, key } => LoadP { dst, key },
+            Store { key, src } => StoreP { key, src },
+            AddLoad { dst, a, key } => AddLoadP { dst, a, key },
+            LoadAddI { dst, key, imm } => LoadAddIP { dst, key, imm },
+            LoadSubI { dst, key, imm } => LoadSubIP { dst, key, imm },
+            IncMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => IncMemP {
+                key,
+                imm,
+                signs,
+                target,
+            },
+            DecMem {
+                key,
+                imm,
+                signs,
+                target,
+            } => DecMemP {
+                key,
+                imm,
+                signs,
+                target,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The loop-closing fields of an `IncMem`/`DecMem` (or its present form) (`signs`, `target`): lowering sets them
     /// when the operation is the last of a block whose back edge became a copy of the loop
     /// head (`Lowerer::duplicate`), the next operation is that copy, and the head is a single
     /// test of the same key against zero ([`RegOp::zero_test`]). The operation then runs the
@@ -313,6 +387,12 @@ impl RegOp {
                 key, signs, target, ..
             }
             | RegOp::DecMem {
+                key, signs, target, ..
+            }
+            | RegOp::IncMemP {
+                key, signs, target, ..
+            }
+            | RegOp::DecMemP {
                 key, signs, target, ..
             } => Some((*key, signs, target)),
             _ => None,

@@ -355,3 +355,98 @@ fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
         assert_eq!(fails_alike_up_to(&v, 20).pc, Some(pc), "{src}");
     }
 }
+
+#[test]
+fn present_forms_agree_with_the_stepper_at_every_limit_and_at_block_boundaries() {
+    // Each present form (`RegOp::present`) after a store of its key on every path, in a
+    // loop (whose head and back edge are block boundaries) and right after a block
+    // boundary (`mid`, a `jumpif` never taken), logging so that anything run before its
+    // block's charge shows.
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "push 0\npush 5\nstore i\nloop: load i\njumpif body\nhalt\n\
+             body: load i\nadd\nload i\npush 1\nsub\nstore i\njump loop\n",
+            &["AddLoadP", "DecMemP"],
+        ),
+        (
+            "push -4\nstore i\nloop: load i\npush 0\nlt\njumpif body\nhalt\n\
+             body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
+            &["LoadP", "IncMemP"],
+        ),
+        (
+            "push 3\nstore i\npush 0\njumpif mid\nmid: push 1\nlog\nload i\npush 7\nadd\n\
+             load i\npush 2\nsub\nadd\nstore i\nload i\nhalt\n",
+            &["LoadAddIP", "LoadSubIP", "StoreP", "LoadP"],
+        ),
+        (
+            "push 3\nstore i\npush 0\njumpif mid\nmid: load i\npush 1\nsub\nstore i\n\
+             push 0\njumpif next\nnext: push 2\nlog\nload i\npush 1\nadd\nstore i\nload i\nhalt\n",
+            &["DecMemP", "IncMemP", "LoadP"],
+        ),
+    ];
+    for &(src, want) in cases {
+        let v = verified(src);
+        let names = op_names(&v);
+        for name in want {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{src}\nno {name}: {names:?}"
+            );
+        }
+        let full = agree_at_every_limit(src, &v);
+        assert!(full > 5, "{src}: {full}");
+    }
+}
+
+#[test]
+fn a_key_stored_on_one_branch_only_keeps_its_test() {
+    // `k` is stored only when the input is not zero: the load after the join tests the
+    // cell, and with the other branch taken it fails as the stepper does, at every limit.
+    let src = "push 0\njumpif s\npush 1\nstore k\ns: load k\npush 1\nadd\nstore k\nload k\nhalt\n";
+    let v = verified(src);
+    let names = op_names(&v);
+    assert!(names.iter().any(|n| n == "IncMem"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "IncMemP"), "{names:?}");
+    // The last load follows a successful one on every path: it needs no test.
+    assert!(names.iter().any(|n| n == "LoadP"), "{names:?}");
+    agree_at_every_limit(src, &v);
+    let src = "push 1\njumpif s\npush 1\nstore k\ns: load k\npush 1\nadd\nstore k\nload k\nhalt\n";
+    let v = verified(src);
+    let e = fails_alike_up_to(&v, 20);
+    assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{e:?}");
+    assert_eq!(e.pc, Some(4), "the `load k`");
+}
+
+#[test]
+fn a_key_absent_at_the_start_of_a_run_fails_as_before() {
+    // The code is lowered once for every state: a key of the contract's initial state may
+    // be missing from a run's state, so its first load tests the cell; the loads after it
+    // do not. With the key, the run succeeds; without it, it fails at the first load, as
+    // the stepper does, at every limit.
+    let src = ".state count 1\nload count\npush 1\nadd\ndup\nstore count\nload count\nadd\nhalt\n";
+    let v = verified(src);
+    let names = op_names(&v);
+    assert_eq!(names[0], "LoadAddI", "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "StoreP" || n == "LoadP"),
+        "{names:?}"
+    );
+    agree_at_every_limit(src, &v);
+    let ctx = ExecutionContext::default();
+    let empty = coopvm_core::State::new();
+    let code = lowered(&v);
+    let step_code = lower(&v);
+    for gas in 0..=20 {
+        let params = RunParams::new(&ctx, &empty, gas);
+        let out = run(&*code, &v, params, &mut NoHost);
+        let mut host = NoHost;
+        let want = Stepper::new(&v, &step_code, params, &mut host)
+            .run_to_end()
+            .clone();
+        assert_eq!(out, want, "with gas {gas}");
+    }
+    let out = run(&*code, &v, RunParams::new(&ctx, &empty, 1_000), &mut NoHost);
+    let e = out.result.expect_err("no `count`");
+    assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{e:?}");
+    assert_eq!(e.pc, Some(0));
+}
