@@ -295,6 +295,18 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
         }};
     }
+    // The immediate divisor of a `DivI`, `ModI` or `BrModINz`, which lowering makes neither
+    // 0 nor -1: the division cannot fail, and the compiler is told so (no tests).
+    macro_rules! divisor {
+        ($imm:expr) => {{
+            let imm: i32 = $imm;
+            debug_assert!(imm != 0 && imm != -1, "a divisor that can fail: {imm}");
+            // SAFETY: lowering emits these operations only with such an immediate
+            // (`Lowerer::binary`, `Lowerer::mod_branch`).
+            unsafe { std::hint::assert_unchecked(imm != 0 && imm != -1) };
+            i64::from(imm)
+        }};
+    }
     // A pointer to the cell at byte offset `k` (an operation's static key: the key's
     // index times `CELL`).
     macro_rules! cell {
@@ -464,9 +476,9 @@ fn run<H: Host + ?Sized, P: Probe>(
             RegOp::Mul { dst, a, b } => checked!(dst, get!(a), get!(b), checked_mul, 0),
             RegOp::MulI { dst, a, imm } => checked!(dst, get!(a), i64::from(imm), checked_mul, 0),
             RegOp::Div { dst, a, b } => divide!(dst, get!(a), get!(b), checked_div),
-            RegOp::DivI { dst, a, imm } => divide!(dst, get!(a), i64::from(imm), checked_div),
+            RegOp::DivI { dst, a, imm } => set!(dst, get!(a) / divisor!(imm)),
             RegOp::Mod { dst, a, b } => divide!(dst, get!(a), get!(b), checked_rem),
-            RegOp::ModI { dst, a, imm } => divide!(dst, get!(a), i64::from(imm), checked_rem),
+            RegOp::ModI { dst, a, imm } => set!(dst, get!(a) % divisor!(imm)),
             RegOp::Neg { dst, a } => {
                 let x = get!(a);
                 match x.checked_neg() {
@@ -632,8 +644,7 @@ fn run<H: Host + ?Sized, P: Probe>(
                 }
             }
             RegOp::BrModINz { a, imm, target } => {
-                debug_assert!(imm != 0 && imm != -1);
-                if get!(a).wrapping_rem(i64::from(imm)) != 0 {
+                if get!(a) % divisor!(imm) != 0 {
                     goto!(target)
                 }
             }

@@ -87,11 +87,11 @@ pub(crate) enum RegOp {
     MulI { dst: Slot, a: Slot, imm: i32 },
     /// `dst <- a / b` (checked).
     Div { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a / imm` (checked).
+    /// `dst <- a / imm` (`imm` neither 0 nor -1, so it cannot fail).
     DivI { dst: Slot, a: Slot, imm: i32 },
     /// `dst <- a % b` (checked).
     Mod { dst: Slot, a: Slot, b: Slot },
-    /// `dst <- a % imm` (checked).
+    /// `dst <- a % imm` (`imm` neither 0 nor -1, so it cannot fail).
     ModI { dst: Slot, a: Slot, imm: i32 },
     /// `dst <- -a` (checked).
     Neg { dst: Slot, a: Slot },
