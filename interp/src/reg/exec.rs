@@ -414,11 +414,15 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
             gas -= cost;
             enter!();
-            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive (a counted
-            // loop's counter is mostly positive: that case is tested first).
+            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive. A head that
+            // is a plain `jumpif` (negative or positive) is one test; otherwise a counted
+            // loop's counter is mostly positive: that case is tested first.
             let v: i64 = $v;
             let signs: u8 = $signs;
-            let taken = if v > 0 {
+            let taken = if signs == 5 {
+                // `jumpif`: taken unless zero.
+                v != 0
+            } else if v > 0 {
                 signs & 4 != 0
             } else if v == 0 {
                 signs & 2 != 0

@@ -889,7 +889,13 @@ impl Lowerer<'_> {
         // A division or remainder by an immediate never fails: by 0 or -1 (which can fail)
         // the divisor goes to a slot.
         let divides = |k: i32| !matches!(bin, Bin::Div | Bin::Mod) || (k != 0 && k != -1);
-        let op = match (a, b, small(a), small(b).filter(|&k| divides(k)), bin.swapped()) {
+        let op = match (
+            a,
+            b,
+            small(a),
+            small(b).filter(|&k| divides(k)),
+            bin.swapped(),
+        ) {
             (Val::Reg(x), _, _, Some(k), _) => bin.ri(p, x, k),
             (_, Val::Reg(y), Some(k), _, Some(swapped)) => swapped.ri(p, y, k),
             _ => {

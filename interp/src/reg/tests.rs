@@ -450,3 +450,46 @@ fn a_key_absent_at_the_start_of_a_run_fails_as_before() {
     assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{e:?}");
     assert_eq!(e.pc, Some(0));
 }
+
+#[test]
+fn a_division_by_an_immediate_that_can_fail_keeps_its_divisor_in_a_slot() {
+    // By 0 and by -1 (`i64::MIN / -1` overflows) the divisor goes to a slot and the
+    // checked operation reports the failure as the stepper does, at every limit.
+    let failing = [
+        ("push 7\npush 0\ndiv\nhalt\n", ErrorKind::DivisionByZero),
+        (
+            "push 7\nneg\npush 0\nmod\nhalt\n",
+            ErrorKind::DivisionByZero,
+        ),
+        (
+            "push -9223372036854775807\npush 1\nsub\npush -1\ndiv\nhalt\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+        (
+            "push -9223372036854775807\npush 1\nsub\npush -1\nmod\nhalt\n",
+            ErrorKind::ArithmeticOverflow,
+        ),
+    ];
+    for (src, kind) in failing {
+        let v = verified(src);
+        let names = op_names(&v);
+        assert!(
+            !names.iter().any(|n| n == "DivI" || n == "ModI"),
+            "{src}: {names:?}"
+        );
+        let e = fails_alike_up_to(&v, 20);
+        assert_eq!(e.kind, kind, "{src}: {e:?}");
+    }
+    // Other immediates, with operands of both signs, and at a block boundary (`mid`).
+    let src = "push -7\npush 0\njumpif a\na: push 2\ndiv\npush 0\njumpif mid\nmid: push -3\nmod\n\
+               push 22\nadd\npush -5\ndiv\ndup\nlog\npush 9\nmod\nlog\nhalt\n";
+    let v = verified(src);
+    let names = op_names(&v);
+    for name in ["DivI", "ModI"] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{src}: no {name}: {names:?}"
+        );
+    }
+    agree_at_every_limit(src, &v);
+}
