@@ -1318,6 +1318,7 @@ fn op_name(op: &reg::RegOp) -> &'static str {
         Jump { .. } => "Jump",
         BrNz { .. } => "BrNz",
         BrModINz { .. } => "BrModINz",
+        BrLowNz { .. } => "BrLowNz",
         BrLoadNz { .. } => "BrLoadNz",
         BrLoadEqI { .. } => "BrLoadEqI",
         BrLoadNeI { .. } => "BrLoadNeI",
@@ -1439,6 +1440,7 @@ fn the_generators_exercise_every_register_operation() {
         "BrGe",
         "BrGeI",
         "BrModINz",
+        "BrLowNz",
         "Call",
         "Return",
         "Halt",
@@ -1489,7 +1491,7 @@ fn fused_shapes_cut_by_a_block_boundary_charge_every_block() {
         (
             "push 5\ntop: push 1\nsub\ndup\npush 2\nmod\npush 0\njumpif mid\n\
              mid: push 8\nlog\njumpif odd\nodd: dup\njumpif top\nhalt\n",
-            &["BrModINz"],
+            &["BrModINz", "BrLowNz"],
         ),
     ];
     for (src, unfused) in cases {

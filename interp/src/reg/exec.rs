@@ -652,6 +652,11 @@ fn run<H: Host + ?Sized, P: Probe>(
                     goto!(target)
                 }
             }
+            RegOp::BrLowNz { a, mask, target } => {
+                if get!(a) & i64::from(mask) != 0 {
+                    goto!(target)
+                }
+            }
             RegOp::BrLoadNz { key, target } => {
                 if load!(key) != 0 {
                     goto!(target)

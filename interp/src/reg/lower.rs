@@ -979,7 +979,17 @@ impl Lowerer<'_> {
             unreachable!("a register stays one")
         };
         let target = self.target(to, p);
-        self.branch(RegOp::BrModINz { a, imm, target: 0 }, target);
+        let op = if imm.unsigned_abs().is_power_of_two() {
+            // The remainder by ±2^k is not zero exactly when the low k bits are not.
+            RegOp::BrLowNz {
+                a,
+                mask: imm.unsigned_abs() - 1,
+                target: 0,
+            }
+        } else {
+            RegOp::BrModINz { a, imm, target: 0 }
+        };
+        self.branch(op, target);
     }
 
     fn jump_if(&mut self, to: i64) {
@@ -1195,7 +1205,7 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         StoreDyn { key, src } | TStoreDyn { key, src } => max(&[key, src]),
         StoreDynI { key, .. } => max(&[key]),
         BrNz { a, .. } | BrEqI { a, .. } | BrNeI { a, .. } | BrLtI { a, .. } => max(&[a]),
-        BrModINz { a, .. } => max(&[a]),
+        BrModINz { a, .. } | BrLowNz { a, .. } => max(&[a]),
         BrLeI { a, .. } | BrGtI { a, .. } | BrGeI { a, .. } => max(&[a]),
         BrEq { a, b, .. }
         | BrNe { a, b, .. }

@@ -204,6 +204,10 @@ pub(crate) enum RegOp {
     /// `push imm; mod; jumpif`: continues at `target` if `a % imm != 0` (`imm` neither 0
     /// nor -1, so the remainder cannot fail).
     BrModINz { a: Slot, imm: i32, target: u32 },
+    /// `push imm; mod; jumpif` with `imm` a power of two or its negation: continues at
+    /// `target` if `a & mask != 0` (`mask` is `|imm| - 1`; the remainder is not zero exactly
+    /// when those low bits are not, whatever the signs).
+    BrLowNz { a: Slot, mask: u32, target: u32 },
     /// `load K; jumpif`: continues at `target` if `memory[key] != 0`.
     BrLoadNz { key: u32, target: u32 },
     /// `load K; push imm; eq; jumpif`.
@@ -456,6 +460,7 @@ impl RegOp {
             RegOp::Jump { target }
             | RegOp::BrNz { target, .. }
             | RegOp::BrModINz { target, .. }
+            | RegOp::BrLowNz { target, .. }
             | RegOp::BrLoadNz { target, .. }
             | RegOp::BrLoadEqI { target, .. }
             | RegOp::BrLoadNeI { target, .. }

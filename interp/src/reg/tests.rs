@@ -322,20 +322,45 @@ fn a_dynamic_store_of_a_constant_agrees_with_the_stepper_at_every_limit() {
 
 #[test]
 fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
-    // Collatz steps: `dup; push 2; mod; jumpif odd` is one `BrModINz`, in a block of its
-    // own and as the last operation before a block boundary; the stepper agrees at every
-    // gas limit (its block's charge comes first, nothing of it runs short of gas).
+    // Collatz steps: `dup; push 2; mod; jumpif odd` is one branch (`BrLowNz`, a test of the
+    // low bits, by a power of two or its negation; `BrModINz` otherwise), in a block of its
+    // own and as the last operation before a block boundary, on values of both signs; the
+    // stepper agrees at every gas limit (its block's charge comes first, nothing of it runs
+    // short of gas).
     let cases = [
-        "push 0\nstore steps\npush 27\nloop: dup\npush 1\ngt\njumpif step\nload steps\nhalt\n\
-         step: dup\npush 2\nmod\njumpif odd\npush 2\ndiv\njump count\n\
-         odd: push 3\nmul\npush 1\nadd\n\
-         count: load steps\npush 1\nadd\nstore steps\njump loop\n",
-        "push -7\nloop: dup\nlog\ndup\npush -3\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+        (
+            "push 0\nstore steps\npush 27\nloop: dup\npush 1\ngt\njumpif step\nload steps\nhalt\n\
+             step: dup\npush 2\nmod\njumpif odd\npush 2\ndiv\njump count\n\
+             odd: push 3\nmul\npush 1\nadd\n\
+             count: load steps\npush 1\nadd\nstore steps\njump loop\n",
+            "BrLowNz",
+        ),
+        (
+            "push -7\nloop: dup\nlog\ndup\npush -3\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+            "BrModINz",
+        ),
+        (
+            "push -9\nloop: dup\nlog\ndup\npush -4\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+            "BrLowNz",
+        ),
+        (
+            "push -13\nloop: dup\nlog\ndup\npush 8\nmod\njumpif more\nhalt\nmore: push 1\nadd\njump loop\n",
+            "BrLowNz",
+        ),
+        (
+            "push 5\nloop: dup\nlog\ndup\npush 1\nmod\njumpif loop\npush 1\nsub\ndup\njumpif loop\nhalt\n",
+            "BrLowNz",
+        ),
+        (
+            "push -9223372036854775807\npush 1\nsub\ndup\npush -2147483648\nmod\njumpif end\n\
+             pop\npush 5\ndup\npush -2147483648\nmod\njumpif end\nlog\npush 7\nend: halt\n",
+            "BrLowNz",
+        ),
     ];
-    for src in cases {
+    for (src, op) in cases {
         let v = verified(src);
         assert!(
-            op_names(&v).iter().any(|n| n == "BrModINz"),
+            op_names(&v).iter().any(|n| n == op),
             "{src}: {:?}",
             op_names(&v)
         );
@@ -351,7 +376,12 @@ fn a_remainder_by_a_constant_tested_by_jumpif_is_one_branch() {
         ),
     ] {
         let v = verified(src);
-        assert!(!op_names(&v).iter().any(|n| n == "BrModINz"), "{src}");
+        assert!(
+            !op_names(&v)
+                .iter()
+                .any(|n| n == "BrModINz" || n == "BrLowNz"),
+            "{src}"
+        );
         assert_eq!(fails_alike_up_to(&v, 20).pc, Some(pc), "{src}");
     }
 }
