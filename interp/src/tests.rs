@@ -1315,6 +1315,8 @@ fn op_name(op: &reg::RegOp) -> &'static str {
         LoadSubIP { .. } => "LoadSubIP",
         IncMemP { .. } => "IncMemP",
         DecMemP { .. } => "DecMemP",
+        SubINz { .. } => "SubINz",
+        LoadSubINzP { .. } => "LoadSubINzP",
         Jump { .. } => "Jump",
         BrNz { .. } => "BrNz",
         BrModINz { .. } => "BrModINz",
@@ -1418,6 +1420,7 @@ fn the_generators_exercise_every_register_operation() {
         "LoadSubIP",
         "IncMemP",
         "DecMemP",
+        "SubINz",
         "Jump",
         "BrNz",
         "BrLoadNz",
@@ -1446,6 +1449,9 @@ fn the_generators_exercise_every_register_operation() {
         "Halt",
         "Host",
     ];
+    // `LoadSubINzP` (`load K; push n; sub` of a key stored on every path, closing a loop
+    // whose head is `dup; jumpif`) is a shape the generators do not make yet: its own tests
+    // are in `reg::tests`.
     let missing: Vec<_> = all.iter().filter(|n| !seen.contains(*n)).collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
 }

@@ -439,6 +439,30 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
+    // The loop head a `SubINz` or `LoadSubINzP` runs after itself: as `close!`, for a head
+    // that is `jumpif` on the value `v` it just wrote.
+    macro_rules! close_nz {
+        ($v:expr, $target:expr) => {{
+            // SAFETY: as for `close!`: lowering makes these operations only where the head's
+            // copy follows.
+            ip = unsafe { ip.add(1) };
+            let head: &Inst = unsafe { &*ip };
+            debug_assert!(matches!(head.op, RegOp::BrNz { .. }) && head.charge != 0);
+            let cost = u64::from(head.charge);
+            if cost > gas {
+                break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
+            }
+            gas -= cost;
+            enter!();
+            let v: i64 = $v;
+            if v != 0 {
+                // SAFETY: the closing operation, in `ops`.
+                ip = unsafe { ip.sub(1) };
+                goto!($target);
+            }
+        }};
+    }
+
     let end = loop {
         // Read in place, through `ip` (which every arm addresses its fields through): each
         // arm loads only the fields it uses.
@@ -639,6 +663,34 @@ fn run<H: Host + ?Sized, P: Probe>(
                 if signs != 0 {
                     close!(v, signs, target);
                 }
+            }
+            // push n (+0); sub (+0: the `sub`'s own location, as for `SubI`)
+            RegOp::SubINz {
+                dst,
+                a,
+                imm,
+                target,
+            } => {
+                let x = get!(a);
+                let Some(v) = x.checked_sub(i64::from(imm)) else {
+                    break overflow(x, i64::from(imm), pc!(0));
+                };
+                set!(dst, v);
+                close_nz!(v, target);
+            }
+            // load K (+0); push n (+1); sub (+2)
+            RegOp::LoadSubINzP {
+                dst,
+                key,
+                imm,
+                target,
+            } => {
+                let m = present!(key);
+                let Some(v) = m.checked_sub(i64::from(imm)) else {
+                    break overflow(m, i64::from(imm), pc!(2));
+                };
+                set!(dst, v);
+                close_nz!(v, target);
             }
 
             RegOp::Jump { target } => goto!(target),

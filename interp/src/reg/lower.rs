@@ -293,11 +293,9 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
     // A loop-closing operation branches where the head's copy after it does.
     for at in 0..len - 1 {
         let next = l.ops[at + 1].op;
-        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
-            if *signs != 0 {
-                let mut head = next;
-                *target = *head.target_mut().expect("the head is a test");
-            }
+        if let Some(target) = l.ops[at].op.closing_target_mut() {
+            let mut head = next;
+            *target = *head.target_mut().expect("the head is a test");
         }
     }
     // Every target relative to the operation after its branch, in bytes (the executor adds
@@ -308,10 +306,8 @@ pub(crate) fn lower(verified: &Verified) -> RegCode {
         if let Some(target) = l.ops[at].op.target_mut() {
             *target = relative(at, *target);
         }
-        if let Some((_, signs, target)) = l.ops[at].op.closes_mut() {
-            if *signs != 0 {
-                *target = relative(at, *target);
-            }
+        if let Some(target) = l.ops[at].op.closing_target_mut() {
+            *target = relative(at, *target);
         }
         // Static keys become their cells' offsets in bytes. The verifier refuses a key
         // table of more than `MAX_STATIC_KEYS` (2^20) keys, so an offset is below
@@ -834,6 +830,14 @@ impl Lowerer<'_> {
                 }
             }
         }
+        // Or a head that is a `jumpif` on the slot it just wrote: it becomes its closing form.
+        if let (1, true) = (end - first, head.charge != 0) {
+            if let Some(last) = self.ops.last_mut() {
+                if let Some(closing) = last.op.closing_on_slot(&head.op) {
+                    last.op = closing;
+                }
+            }
+        }
         for i in first as usize..end as usize {
             // Copied as they are: each operation with its charge, entry and location.
             let (inst, pc, entry) = (self.ops[i], self.pcs[i], self.entries[i]);
@@ -1165,7 +1169,8 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | LoadSubI { dst, .. }
         | LoadP { dst, .. }
         | LoadAddIP { dst, .. }
-        | LoadSubIP { dst, .. } => max(&[dst]),
+        | LoadSubIP { dst, .. }
+        | LoadSubINzP { dst, .. } => max(&[dst]),
         Copy { dst, src } => max(&[dst, src]),
         Swap { a, b } => max(&[a, b]),
         Add { dst, a, b }
@@ -1198,6 +1203,7 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | Not { dst, a }
         | AddLoad { dst, a, .. }
         | AddLoadP { dst, a, .. }
+        | SubINz { dst, a, .. }
         | LoadDyn { dst, key: a }
         | TLoadDyn { dst, key: a } => max(&[dst, a]),
         Store { src, .. } | StoreP { src, .. } | TStore { src, .. } => max(&[src]),

@@ -197,6 +197,24 @@ pub(crate) enum RegOp {
         target: u32,
     },
 
+    /// `push imm; sub` closing a loop whose head (the next operation, a copy of it) is
+    /// `jumpif` on the result (`BrNz` on `dst`): `dst <- a - imm` (checked), then the head
+    /// as [`RegOp::closes_mut`] runs it (its charge, then continuing at `target` if the
+    /// result is not zero, else after the copy).
+    SubINz {
+        dst: Slot,
+        a: Slot,
+        imm: i16,
+        target: u32,
+    },
+    /// [`RegOp::LoadSubIP`] closing a loop as [`RegOp::SubINz`] does.
+    LoadSubINzP {
+        dst: Slot,
+        key: u32,
+        imm: i16,
+        target: u32,
+    },
+
     /// Continues at `target`.
     Jump { target: u32 },
     /// `jumpif`: continues at `target` if `a != 0`.
@@ -318,6 +336,7 @@ impl RegOp {
             | RegOp::LoadSubIP { key, .. }
             | RegOp::IncMemP { key, .. }
             | RegOp::DecMemP { key, .. }
+            | RegOp::LoadSubINzP { key, .. }
             | RegOp::BrLoadNz { key, .. }
             | RegOp::BrLoadEqI { key, .. }
             | RegOp::BrLoadNeI { key, .. }
@@ -400,6 +419,44 @@ impl RegOp {
                 key, signs, target, ..
             } => Some((*key, signs, target)),
             _ => None,
+        }
+    }
+
+    /// The form of this operation that also runs the loop head after it, a `jumpif` on the
+    /// slot it writes (`BrNz` on `dst`), if it has one: `SubI` and `LoadSubIP` by an
+    /// immediate that fits an `i16` ([`RegOp::SubINz`], [`RegOp::LoadSubINzP`]; the target
+    /// is set later, [`RegOp::closing_target_mut`]).
+    pub(crate) fn closing_on_slot(&self, head: &RegOp) -> Option<RegOp> {
+        let &RegOp::BrNz { a: tested, .. } = head else {
+            return None;
+        };
+        match *self {
+            RegOp::SubI { dst, a, imm } if dst == tested => Some(RegOp::SubINz {
+                dst,
+                a,
+                imm: i16::try_from(imm).ok()?,
+                target: 0,
+            }),
+            RegOp::LoadSubIP { dst, key, imm } if dst == tested => Some(RegOp::LoadSubINzP {
+                dst,
+                key,
+                imm: i16::try_from(imm).ok()?,
+                target: 0,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The target of a loop-closing operation that runs the head after it (an `IncMem` or
+    /// `DecMem` with `signs` set, a [`RegOp::SubINz`], a [`RegOp::LoadSubINzP`]): where the
+    /// head's copy branches to.
+    pub(crate) fn closing_target_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            RegOp::SubINz { target, .. } | RegOp::LoadSubINzP { target, .. } => Some(target),
+            _ => match self.closes_mut() {
+                Some((_, signs, target)) if *signs != 0 => Some(target),
+                _ => None,
+            },
         }
     }
 

@@ -523,3 +523,81 @@ fn a_division_by_an_immediate_that_can_fail_keeps_its_divisor_in_a_slot() {
     }
     agree_at_every_limit(src, &v);
 }
+
+#[test]
+fn a_loop_counting_down_on_the_stack_runs_its_head_in_the_closing_subtraction() {
+    // `push n; sub` (`SubI`) or `load K; push n; sub` (`LoadSubIP`) before a back edge to a
+    // `dup; jumpif` head on the result: one operation runs both (the head's charge first),
+    // logging in the head's target and in the body so that a head run before its charge,
+    // or a charge skipped, shows; the stepper agrees at every gas limit.
+    let cases: &[(&str, &str)] = &[
+        (
+            "push 0\npush 5\nloop: dup\njumpif body\npop\nhalt\n\
+             body: dup\nlog\nswap\npush 1\nadd\nswap\npush 1\nsub\njump loop\n",
+            "SubINz",
+        ),
+        (
+            "push 0\npush 5\nloop: dup\njumpif body\npop\nhalt\n\
+             body: dup\nstore i\nadd\nload i\npush 1\nsub\njump loop\n",
+            "LoadSubINzP",
+        ),
+        // Down past zero by 2 from an odd start would never stop: from 8 by 2, and by -3
+        // from -9 (a negative immediate).
+        (
+            "push 8\nloop: dup\njumpif body\nhalt\nbody: dup\nlog\npush 2\nsub\njump loop\n",
+            "SubINz",
+        ),
+        (
+            "push -9\nloop: dup\njumpif body\nhalt\nbody: dup\nlog\npush -3\nsub\njump loop\n",
+            "SubINz",
+        ),
+        // The body is the subtraction alone (it carries its block's charge).
+        (
+            "push 6\nloop: dup\njumpif body\nhalt\nbody: push 1\nsub\njump loop\n",
+            "SubINz",
+        ),
+    ];
+    for &(src, op) in cases {
+        let v = verified(src);
+        let names = op_names(&v);
+        assert!(names.iter().any(|n| n == op), "{src}\nno {op}: {names:?}");
+        let full = agree_at_every_limit(src, &v);
+        assert!(full > 10, "{src}: {full}");
+    }
+    // Not closing: an immediate beyond an `i16`, a head testing another slot, a head of
+    // two operations.
+    let plain = [
+        "push 70000\nloop: dup\njumpif body\nhalt\nbody: push 35000\nsub\njump loop\n",
+        "push 2\npush 3\nloop: dup\njumpif body\nhalt\nbody: pop\npush 1\nsub\ndup\njump loop\n",
+        "push 3\nloop: push 1\nlog\ndup\njumpif body\nhalt\nbody: push 1\nsub\njump loop\n",
+    ];
+    for src in plain {
+        let v = verified(src);
+        let names = op_names(&v);
+        assert!(
+            !names.iter().any(|n| n == "SubINz" || n == "LoadSubINzP"),
+            "{src}: {names:?}"
+        );
+        agree_at_every_limit(src, &v);
+    }
+    // The subtraction overflows on the third round: the error is the `sub`'s, at every
+    // limit as the stepper has it (the head's charge after it is never made).
+    let src = "push -9223372036854775806\nloop: dup\njumpif body\nhalt\n\
+               body: push 1\nsub\njump loop\n";
+    let v = verified(src);
+    assert!(op_names(&v).iter().any(|n| n == "SubINz"));
+    let e = fails_alike_up_to(&v, 30);
+    assert_eq!(e.kind, ErrorKind::ArithmeticOverflow);
+    assert_eq!(e.pc, Some(5), "the `sub`");
+    let src = ".state i -9223372036854775807\npush 1\nloop: dup\njumpif body\nhalt\n\
+               body: pop\nload i\npush 1\nsub\nstore i\nload i\npush 1\nsub\njump loop\n";
+    let v = verified(src);
+    assert!(
+        op_names(&v).iter().any(|n| n == "LoadSubINzP"),
+        "{:?}",
+        op_names(&v)
+    );
+    let e = fails_alike_up_to(&v, 40);
+    assert_eq!(e.kind, ErrorKind::ArithmeticOverflow);
+    assert_eq!(e.pc, Some(11), "the second `sub`");
+}
