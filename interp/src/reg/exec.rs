@@ -112,12 +112,16 @@ pub(crate) fn execute<H: Host + ?Sized, P: Probe>(
     let mut stacks = take(stack_len);
     // The run's inputs (`.params N`) are the main frame's first slots. The run protocol
     // passes exactly N; a caller passing fewer gets zeros for the rest, never stale values.
-    let inputs = env.inputs();
-    let given = inputs.len().min(stack_len);
+    // Only those slots are read before written: inputs beyond them are not copied, and
+    // for a contract that takes none (most) nothing is (a call to `memcpy` otherwise).
     let params = (code.params as usize).min(stack_len);
-    stacks.values[..given].copy_from_slice(&inputs[..given]);
-    if given < params {
-        stacks.values[given..params].fill(0);
+    if params != 0 {
+        let inputs = env.inputs();
+        let given = inputs.len().min(params);
+        stacks.values[..given].copy_from_slice(&inputs[..given]);
+        if given < params {
+            stacks.values[given..params].fill(0);
+        }
     }
     let (end, gas_left) = run(
         code,
