@@ -27,6 +27,14 @@
 //!   [`Memory::static_cells`] (asked again after every other call on the memory, as its
 //!   contract requires). It reads cells and overwrites cells that hold a value; a store to
 //!   an empty cell, and every error, goes through [`Memory::store`] and [`Memory::load`].
+//! - **Present keys.** The present forms of the static-key operations (`RegOp::present`)
+//!   read a cell's value without testing that it holds one: lowering emits them only where
+//!   `coopvm_core::presence` proves that a `store K` or a successful `load K` of the key
+//!   precedes on every path (assuming no key present at the start of a run), and nothing
+//!   removes a key during a run. A `debug_assert!` checks each such read.
+//! - **Divisors.** `DivI`, `ModI` and `BrModINz` divide by an immediate that is neither 0
+//!   nor -1 (`Lowerer::emit` asserts it), so the division cannot fail; the loop tells the
+//!   compiler, which drops the tests.
 //! - Every slot is written before it is read in the same run (the verifier's stack
 //!   discipline: a position is read only after it was pushed), so values left by an earlier
 //!   run are never observed; debug builds fill the stack with a marker to make a violation
@@ -306,7 +314,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             let imm: i32 = $imm;
             debug_assert!(imm != 0 && imm != -1, "a divisor that can fail: {imm}");
             // SAFETY: lowering emits these operations only with such an immediate
-            // (`Lowerer::binary`, `Lowerer::mod_branch`).
+            // (`Lowerer::binary`, `Lowerer::mod_branch`), and `Lowerer::emit` asserts it.
             unsafe { std::hint::assert_unchecked(imm != 0 && imm != -1) };
             i64::from(imm)
         }};

@@ -704,6 +704,18 @@ impl Lowerer<'_> {
             self.pc,
             self.max_height
         );
+        // A division by an immediate is one that cannot fail (the executor tells the
+        // compiler so).
+        assert!(
+            !matches!(
+                op,
+                RegOp::DivI { imm: 0 | -1, .. }
+                    | RegOp::ModI { imm: 0 | -1, .. }
+                    | RegOp::BrModINz { imm: 0 | -1, .. }
+            ),
+            "{op:?} at instruction {} can fail",
+            self.pc
+        );
         // Likewise every static key is one of the program's (the executor checks once per
         // run that the memory has that many slots).
         assert!(
