@@ -676,6 +676,11 @@ fn run<H: Host + ?Sized, P: Probe>(
                     close!(v, signs, target);
                 }
             }
+            // load K (+0); load (+1)
+            RegOp::LoadDynAtP { dst, key } => match memory.load_dyn(present!(key)) {
+                Ok(v) => set!(dst, v),
+                Err(e) => break failed(e, pc!(1)),
+            },
             // push n (+0); sub (+0: the `sub`'s own location, as for `SubI`)
             RegOp::SubINz {
                 dst,

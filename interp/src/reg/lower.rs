@@ -1051,6 +1051,13 @@ impl Lowerer<'_> {
                 return (4, true);
             }
         }
+        if is(n1, Op::LoadDyn) && self.presence.proven(self.pc) {
+            // load K; load, K holding a value (the dynamic load fails as it would alone)
+            let p = self.height();
+            self.emit(RegOp::LoadDynAtP { dst: p, key });
+            self.push(Val::Reg(p));
+            return (2, true);
+        }
         if is(n1, Op::Add) {
             // load K; add
             let v = self.pop();
@@ -1182,7 +1189,8 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | LoadP { dst, .. }
         | LoadAddIP { dst, .. }
         | LoadSubIP { dst, .. }
-        | LoadSubINzP { dst, .. } => max(&[dst]),
+        | LoadSubINzP { dst, .. }
+        | LoadDynAtP { dst, .. } => max(&[dst]),
         Copy { dst, src } => max(&[dst, src]),
         Swap { a, b } => max(&[a, b]),
         Add { dst, a, b }

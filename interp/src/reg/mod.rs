@@ -197,6 +197,10 @@ pub(crate) enum RegOp {
         target: u32,
     },
 
+    /// `load K; load` of a key proven to hold a value (see [`RegOp::present`]): `dst <-
+    /// memory[memory[key]]`, the dynamic key being the static key's value.
+    LoadDynAtP { dst: Slot, key: u32 },
+
     /// `push imm; sub` closing a loop whose head (the next operation, a copy of it) is
     /// `jumpif` on the result (`BrNz` on `dst`): `dst <- a - imm` (checked), then the head
     /// as [`RegOp::closes_mut`] runs it (its charge, then continuing at `target` if the
@@ -337,6 +341,7 @@ impl RegOp {
             | RegOp::IncMemP { key, .. }
             | RegOp::DecMemP { key, .. }
             | RegOp::LoadSubINzP { key, .. }
+            | RegOp::LoadDynAtP { key, .. }
             | RegOp::BrLoadNz { key, .. }
             | RegOp::BrLoadEqI { key, .. }
             | RegOp::BrLoadNeI { key, .. }

@@ -601,3 +601,28 @@ fn a_loop_counting_down_on_the_stack_runs_its_head_in_the_closing_subtraction() 
     assert_eq!(e.kind, ErrorKind::ArithmeticOverflow);
     assert_eq!(e.pc, Some(11), "the second `sub`");
 }
+
+#[test]
+fn a_dynamic_load_at_a_proven_keys_value_is_one_operation() {
+    // `load K; load` with `K` stored on every path: one `LoadDynAtP`, in a loop (block
+    // boundaries on both sides) and right after a boundary; the stepper agrees at every
+    // gas limit.
+    let src = "push 9\npush 0\nstore\npush 5\nstore i\npush 0\nloop: load i\npush 0\nswap\nstore\nload i\nload\nadd\n\
+               load i\npush 1\nsub\nstore i\nload i\njumpif loop\npush 0\njumpif mid\n\
+               mid: load i\nload\nlog\nhalt\n";
+    let v = verified(src);
+    let names = op_names(&v);
+    assert!(names.iter().any(|n| n == "LoadDynAtP"), "{names:?}");
+    agree_at_every_limit(src, &v);
+    // A key not proven: two operations. The dynamic key holds no value: the failure is the
+    // second `load`'s, at every limit.
+    let src = "push 0\njumpif s\npush 3\nstore k\ns: load k\nload\nhalt\n";
+    let v = verified(src);
+    assert!(!op_names(&v).iter().any(|n| n == "LoadDynAtP"));
+    let src = "push 3\nstore k\nload k\nload\nhalt\n";
+    let v = verified(src);
+    assert!(op_names(&v).iter().any(|n| n == "LoadDynAtP"));
+    let e = fails_alike_up_to(&v, 20);
+    assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{e:?}");
+    assert_eq!(e.pc, Some(3), "the dynamic `load`");
+}
