@@ -147,7 +147,10 @@ const MAX_SAVED_FAILURES: usize = 20;
 /// `generate SEED COUNT [SECONDS]`: see the module docs.
 fn generate_campaign(seed: u64, count: u64, secs: Option<f64>) -> Result<(), String> {
     if seed >= generate::STREAM_MAX || count > generate::STREAM_MAX {
-        return Err(format!("seed and count must be below {}", generate::STREAM_MAX));
+        return Err(format!(
+            "seed and count must be below {}",
+            generate::STREAM_MAX
+        ));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/generate");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -173,7 +176,10 @@ fn generate_campaign(seed: u64, count: u64, secs: Option<f64>) -> Result<(), Str
             let path = dir.join(format!("fail-{seed}-{index}"));
             std::fs::write(&path, &data).map_err(|e| format!("{}: {e}", path.display()))?;
             let report = &tally.failures[failed].1;
-            println!("FAILED: seed {seed} index {index}, input {}\n{report}", path.display());
+            println!(
+                "FAILED: seed {seed} index {index}, input {}\n{report}",
+                path.display()
+            );
             if tally.failures.len() >= MAX_SAVED_FAILURES {
                 println!("stopping after {MAX_SAVED_FAILURES} failures");
                 break;

@@ -139,9 +139,16 @@ mod tests {
         let data = input(5, 0);
         let r = guarded(&data, || panic!("boom {}", 1));
         let report = r.unwrap_err();
-        assert!(report.starts_with("panicked: boom 1\n--- case ---\n"), "{report}");
+        assert!(
+            report.starts_with("panicked: boom 1\n--- case ---\n"),
+            "{report}"
+        );
         assert!(report.contains(".contract gen"), "{report}");
-        let r = guarded(&data, || -> Option<Result<Checked, String>> { std::panic::panic_any(7u8) });
-        assert!(r.unwrap_err().starts_with("panicked: (a panic without a message)"));
+        let r = guarded(&data, || -> Option<Result<Checked, String>> {
+            std::panic::panic_any(7u8)
+        });
+        assert!(r
+            .unwrap_err()
+            .starts_with("panicked: (a panic without a message)"));
     }
 }
