@@ -294,6 +294,37 @@ impl Domain {
         deployments.reset_to(&base.deployments);
     }
 
+    /// Makes every table equal to `base`'s in time proportional to what changed since this
+    /// domain equalled it (see [`Table::reset_changes_to`] and its precondition).
+    pub fn reset_changes_to(&mut self, base: &Domain) {
+        let Domain {
+            cooperatives,
+            members,
+            federations,
+            federation_members,
+            proposals,
+            ballots,
+            delegations,
+            reputations,
+            dids,
+            contract_states,
+            meta,
+            deployments,
+        } = self;
+        cooperatives.reset_changes_to(&base.cooperatives);
+        members.reset_changes_to(&base.members);
+        federations.reset_changes_to(&base.federations);
+        federation_members.reset_changes_to(&base.federation_members);
+        proposals.reset_changes_to(&base.proposals);
+        ballots.reset_changes_to(&base.ballots);
+        delegations.reset_changes_to(&base.delegations);
+        reputations.reset_changes_to(&base.reputations);
+        dids.reset_changes_to(&base.dids);
+        contract_states.reset_changes_to(&base.contract_states);
+        meta.reset_changes_to(&base.meta);
+        deployments.reset_changes_to(&base.deployments);
+    }
+
     fn counter(&self, name: &str) -> i64 {
         self.meta.get(&name.to_owned()).copied().unwrap_or(0)
     }
@@ -493,6 +524,59 @@ impl CoopHost {
             events_base,
         } = self;
         domain.reset_to(&base.domain);
+        table::restore_map(contracts, &base.contracts, Arc::ptr_eq);
+        if *new_code != base.new_code {
+            new_code.clone_from(&base.new_code);
+        }
+        savepoints.clone_from(&base.savepoints);
+        active.clone_from(&base.active);
+        limits.clone_from(&base.limits);
+        // Events are only appended: drop the new ones, else copy.
+        let n = base.events.len();
+        if events.len() >= n && events[..n] == base.events[..] {
+            events.truncate(n);
+        } else {
+            events.clone_from(&base.events);
+        }
+        *events_base = base.events_base;
+    }
+
+    /// [`CoopHost::reset_to`] for a host that equalled `base` (a clone, or reset) and has
+    /// since only run contracts and host operations: each table is restored in time
+    /// proportional to the keys the run changed, not to the world's size (see
+    /// [`Table::reset_changes_to`]: when `base` has no history, after
+    /// [`CoopHost::mark_written`]; otherwise, or after direct changes to the tables, use
+    /// `reset_to`). Debug builds check every table against `base`.
+    ///
+    /// ```
+    /// use coopvm_core::{asm::assemble, verify, ExecutionContext, Limits};
+    /// use coopvm_domain::CoopHost;
+    /// use coopvm_engine::Engine;
+    ///
+    /// let mut base = CoopHost::new();
+    /// base.mark_written();
+    /// let mut host = base.clone();
+    /// let v = verify(assemble("c.casm", ".contract c\npush \"makers\"\npush 10\ncreatecooperative\n")?, &Limits::default())?;
+    /// let ctx = ExecutionContext { caller_did: "did:key:alice".into(), ..Default::default() };
+    /// assert!(host.execute(&v, &ctx, 10_000, &Engine::Interp).is_ok());
+    /// assert!(host.cooperative("makers").is_some());
+    /// host.reset_changes_to(&base);
+    /// assert!(host.cooperative("makers").is_none());
+    /// assert_eq!(format!("{host:?}"), format!("{base:?}"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_changes_to(&mut self, base: &CoopHost) {
+        let CoopHost {
+            domain,
+            contracts,
+            new_code,
+            savepoints,
+            active,
+            limits,
+            events,
+            events_base,
+        } = self;
+        domain.reset_changes_to(&base.domain);
         table::restore_map(contracts, &base.contracts, Arc::ptr_eq);
         if *new_code != base.new_code {
             new_code.clone_from(&base.new_code);
@@ -849,6 +933,37 @@ mod tests {
             logged.domain.journals_mut()[i].settle();
             assert_eq!(logged.domain, base.domain, "{name} settled");
             assert_eq!(text(&logged), text(&base));
+        }
+    }
+
+    /// `reset_changes_to` restores every table a run changed through the journal (inserted,
+    /// changed, settled, undone, left in an open transaction), to a base with no history.
+    #[test]
+    fn reset_changes_to_restores_journaled_changes() {
+        let changes = changes();
+        let mut base = CoopHost::new();
+        for (_, change) in &changes {
+            change(&mut base.domain, 1);
+            change(&mut base.domain, 3);
+        }
+        base.mark_written();
+        let text = |h: &CoopHost| format!("{h:?}");
+        for (i, (name, change)) in changes.iter().enumerate() {
+            let mut host = base.clone();
+            change(&mut host.domain, 2);
+            change(&mut host.domain, 3);
+            host.domain.journals_mut()[i].settle();
+            change(&mut host.domain, 4);
+            host.begin();
+            change(&mut host.domain, 1);
+            let m = host.domain.journals_mut()[i].mark();
+            change(&mut host.domain, 5);
+            host.domain.journals_mut()[i].undo_to(m);
+            assert_ne!(text(&host), text(&base), "{name} changed");
+            host.reset_changes_to(&base);
+            assert_eq!(text(&host), text(&base), "{name} reset");
+            host.reset_changes_to(&base);
+            assert_eq!(text(&host), text(&base), "{name} reset twice");
         }
     }
 

@@ -140,6 +140,51 @@ impl<K: Ord + Clone, V: Clone + PartialEq> Table<K, V> {
             }
         }
     }
+
+    /// Makes this table equal to `base` like [`Table::reset_to`], in time proportional to
+    /// the keys its undo log and dirty set name rather than to the table's size, when `base`
+    /// has no history (no undo log, no dirty keys: a world after
+    /// [`crate::CoopHost::mark_written`]); else it is [`Table::reset_to`].
+    ///
+    /// Precondition: the table equalled `base` (a clone, or reset) and has changed since only
+    /// through journaled changes ([`Table::insert`], [`Table::remove`], [`Table::update`],
+    /// [`Table::put_committed`], undoing and settling), which name every key they touch;
+    /// [`Table::load`], `clear` and `take_dirty` change or forget entries without a trace.
+    /// Debug builds check the result against `base`.
+    pub fn reset_changes_to(&mut self, base: &Table<K, V>) {
+        if !base.log.is_empty() || !base.dirty.is_empty() {
+            self.reset_to(base);
+            return;
+        }
+        self.name = base.name;
+        self.shape = base.shape;
+        let restore = |map: &mut BTreeMap<K, V>, k: K| match base.map.get(&k) {
+            Some(v) => match map.get_mut(&k) {
+                Some(mine) => {
+                    if mine != v {
+                        mine.clone_from(v);
+                    }
+                }
+                None => {
+                    map.insert(k, v.clone());
+                }
+            },
+            None => {
+                map.remove(&k);
+            }
+        };
+        for (k, _) in self.log.drain(..) {
+            restore(&mut self.map, k);
+        }
+        while let Some(k) = self.dirty.pop_first() {
+            restore(&mut self.map, k);
+        }
+        debug_assert!(
+            self.map == base.map,
+            "table {}: a change outside the journal (reset_changes_to's precondition)",
+            self.name
+        );
+    }
 }
 
 /// Makes `map` equal to `base`, keeping (not reallocating) the entries they share.

@@ -8,10 +8,18 @@
 //! - `show PATH`: prints the differential case an input of `differential` stands for;
 //! - `save PATH NAME`: writes that case to `../tests/regressions/NAME.casm`, where the
 //!   integration tests replay it;
-//! - `generate SEED COUNT`: checks COUNT generated programs from pseudo-random inputs
-//!   (no coverage guidance; a quick campaign, and a measure of the checking cost).
+//! - `generate SEED COUNT [SECONDS]`: checks the inputs 0..COUNT of stream SEED (generated
+//!   programs from pseudo-random bytes, no coverage guidance; see `coopvm_fuzz::generate`),
+//!   stopping after SECONDS if given; prints what it checked, and for every failure (a
+//!   divergence, a broken gas law or a panic) its index and report, its input saved as
+//!   `artifacts/generate/fail-SEED-INDEX`; exits with 1 if any failed. While it runs,
+//!   `artifacts/generate/current-SEED` names the input being checked, so a process killed
+//!   by a signal or a hang can still be reproduced (`campaign.sh generate` does);
+//! - `input SEED INDEX PATH`: writes input INDEX of stream SEED to PATH (for `show`, `save`,
+//!   `replay differential` and `cargo fuzz tmin`).
 
-use coopvm_fuzz::{differential_case, seeds};
+use coopvm_fuzz::{differential_case, generate, seeds};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -111,31 +119,90 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("wrote {}", path.display());
             Ok(())
         }
-        Some("generate") if args.len() == 3 => {
+        Some("generate") if (3..=4).contains(&args.len()) => {
             let seed: u64 = args[1].parse().map_err(|e| format!("seed: {e}"))?;
             let count: u64 = args[2].parse().map_err(|e| format!("count: {e}"))?;
-            let started = std::time::Instant::now();
-            let (mut programs, mut runs) = (0u64, 0u64);
-            let mut outcomes = std::collections::BTreeMap::<&str, u64>::new();
-            for i in 0..count {
-                let data = coopvm_testgen::bytes(seed.wrapping_mul(1_000_003).wrapping_add(i) | 1, 512);
-                let case = differential_case(&data).ok_or("no case")?;
-                let checked = coopvm_fuzz::case::check(&case).map_err(|report| format!("input {i}: {report}"))?;
-                if checked.runs > 0 {
-                    programs += 1;
-                    runs += checked.runs;
-                    *outcomes.entry(checked.error.map_or("ok", |k| k.name())).or_default() += 1;
-                }
-            }
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "{count} inputs, {programs} verified programs, {runs} runs per engine, {:.0} programs/s",
-                programs as f64 / secs.max(1e-9)
-            );
-            println!("outcomes: {outcomes:?}");
+            let secs: Option<f64> = match args.get(3) {
+                Some(s) => Some(s.parse().map_err(|e| format!("seconds: {e}"))?),
+                None => None,
+            };
+            generate_campaign(seed, count, secs)
+        }
+        Some("input") if args.len() == 4 => {
+            let seed: u64 = args[1].parse().map_err(|e| format!("seed: {e}"))?;
+            let index: u64 = args[2].parse().map_err(|e| format!("index: {e}"))?;
+            std::fs::write(&args[3], generate::input(seed, index))
+                .map_err(|e| format!("{}: {e}", args[3]))?;
+            println!("wrote input {index} of seed {seed} to {}", args[3]);
             Ok(())
         }
-        _ => Err("usage: fuzz-tool seeds | replay TARGET PATH... | show PATH | save PATH NAME | generate SEED COUNT".into()),
+        _ => Err("usage: fuzz-tool seeds | replay TARGET PATH... | show PATH | save PATH NAME | generate SEED COUNT [SECONDS] | input SEED INDEX PATH".into()),
+    }
+}
+
+/// Failures saved per process, at most: a systematic bug fails most inputs, and a few
+/// reproducers are enough.
+const MAX_SAVED_FAILURES: usize = 20;
+
+/// `generate SEED COUNT [SECONDS]`: see the module docs.
+fn generate_campaign(seed: u64, count: u64, secs: Option<f64>) -> Result<(), String> {
+    if seed >= generate::STREAM_MAX || count > generate::STREAM_MAX {
+        return Err(format!(
+            "seed and count must be below {}",
+            generate::STREAM_MAX
+        ));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/generate");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // The input being checked, as fixed-width text overwritten in place (one write per
+    // input): what is left of it after a crash names the input that crashed.
+    let current_path = dir.join(format!("current-{seed}"));
+    let current = std::fs::File::create(&current_path)
+        .map_err(|e| format!("{}: {e}", current_path.display()))?;
+    let deadline = secs.map(std::time::Duration::from_secs_f64);
+    let started = std::time::Instant::now();
+    let mut tally = generate::Tally::default();
+    for index in 0..count {
+        if deadline.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        current
+            .write_at(format!("{seed:020} {index:020}\n").as_bytes(), 0)
+            .map_err(|e| format!("{}: {e}", current_path.display()))?;
+        let data = generate::input(seed, index);
+        let failed = tally.failures.len();
+        tally.add(index, generate::check_input(&data));
+        if tally.failures.len() > failed {
+            let path = dir.join(format!("fail-{seed}-{index}"));
+            std::fs::write(&path, &data).map_err(|e| format!("{}: {e}", path.display()))?;
+            let report = &tally.failures[failed].1;
+            println!(
+                "FAILED: seed {seed} index {index}, input {}\n{report}",
+                path.display()
+            );
+            if tally.failures.len() >= MAX_SAVED_FAILURES {
+                println!("stopping after {MAX_SAVED_FAILURES} failures");
+                break;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop(current);
+    let _ = std::fs::remove_file(&current_path);
+    println!(
+        "generate: seed {seed}: {} inputs, {} programs, {} runs per engine, {:.1} s, {:.0} programs/s, {} failed",
+        tally.inputs,
+        tally.programs,
+        tally.runs,
+        secs,
+        tally.programs as f64 / secs.max(1e-9),
+        tally.failures.len()
+    );
+    println!("outcomes: {}", tally.outcome_words());
+    if tally.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} inputs failed", tally.failures.len()))
     }
 }
 

@@ -160,10 +160,12 @@ pub fn fresh_world() -> CoopHost {
         .unwrap_or_else(|| base_world().clone())
 }
 
-/// Takes back a host a run is done with: resets it to [`base_world`] (which copies only what
-/// the run changed: far cheaper than cloning the world for the next run) and keeps it.
+/// Takes back a host a run is done with: resets it to [`base_world`] and keeps it. The host
+/// was a copy of the base world changed only by the run, so the keys its tables' journals
+/// name are all that differ ([`CoopHost::reset_changes_to`]: time proportional to what the
+/// run changed, not to the world's size).
 pub fn recycle(mut host: CoopHost) {
-    host.reset_to(base_world());
+    host.reset_changes_to(base_world());
     let _ = SPARE_WORLDS.try_with(|spare| {
         let mut spare = spare.borrow_mut();
         if spare.len() < MAX_SPARE_WORLDS {

@@ -4,6 +4,7 @@
 //! `fuzz-tool replay` call them directly, so a saved input replays without libFuzzer.
 
 pub mod case;
+pub mod generate;
 pub mod seeds;
 pub mod store;
 

@@ -15,7 +15,10 @@
 //! until the gas does; conditionals, compare-and-branch and the conditions an engine fuses;
 //! subroutines of any signature, recursion (bounded and runaway, past small call-depth and
 //! stack limits) and main falling into a subroutine; static, dynamic and transient memory
-//! with missing keys, initial state and the key limits; strings and values that are no
+//! with missing keys, initial state and the key limits; loops over many integer keys (the
+//! memory's dense array growing mid-run or staying sparse, keys across the end of its range
+//! and at the ends of `i64`, absent keys, the key limit reached by a loop, transient keys
+//! under the same integers); strings and values that are no
 //! handle; every host operation with string or integer operands (sometimes of the wrong
 //! kind); nested contract calls to libraries that work, trap, run out of gas or do not
 //! exist; inputs of both kinds (sometimes the wrong number); contract requirements
@@ -99,8 +102,57 @@ const BINARY: [&str; 13] = [
 /// Comparisons.
 const COMPARE: [&str; 6] = ["eq", "ne", "lt", "le", "gt", "ge"];
 /// State keys a generated contract may start with: its static keys, dynamic (integer) keys,
-/// and a key the program never names.
-const STATE_KEYS: [&str; 8] = ["a", "b", "c", "-1", "0", "1", "3", "other"];
+/// keys at the end of the dense range and of `i64`, and a key the program never names.
+const STATE_KEYS: [&str; 11] = [
+    "a",
+    "b",
+    "c",
+    "-1",
+    "0",
+    "1",
+    "3",
+    "other",
+    "1048575",
+    "1048576",
+    "9223372036854775807",
+];
+
+/// Integer keys at the edges of the memory's dense part (keys `0..2^20` are kept in an array
+/// while it is at least an eighth full, the others in a hash map): negative keys, the array's
+/// smallest sizes, the last dense key and the first hashed one, and the ends of `i64`.
+pub const EDGE_KEYS: [i64; 12] = [
+    -1,
+    0,
+    63,
+    64,
+    1000,
+    (1 << 20) - 1,
+    1 << 20,
+    -(1 << 20),
+    1 << 32,
+    i64::MIN,
+    i64::MAX,
+    i64::MIN + 1,
+];
+/// Strides of the key loops: dense runs, every other key, and runs sparse enough (8 and
+/// more) that the dense part stops growing at an eighth full; backwards.
+const STRIDES: [i64; 8] = [1, 1, 2, 3, 8, 9, 64, -1];
+/// Offsets of the key loops: from 0, across the array's sizes, across the end of the dense
+/// range (2^20), negative, and near the ends of `i64`.
+const OFFSETS: [i64; 9] = [
+    0,
+    0,
+    1,
+    60,
+    1000,
+    (1 << 20) - 16,
+    -8,
+    i64::MAX - 5000,
+    i64::MIN + 1,
+];
+/// Iterations of the key loops: across the dense part's sizes (64, 128, ... ), and past
+/// the default memory-key limit (4,096).
+const KEY_LOOP_COUNTS: [i64; 11] = [2, 5, 17, 63, 64, 65, 130, 257, 600, 1100, 4100];
 
 /// The statements of a whole program, at most.
 const BUDGET: u32 = 60;
@@ -296,6 +348,129 @@ impl Gen<'_, '_> {
             self.emit(&format!(
                 "load {k}\npush 1\nsub\nstore {k}\njump {top}\n{end}:"
             ));
+        }
+    }
+
+    /// A loop over `count` down to 1 (the counter on the stack, at height `h + 1`) whose body
+    /// `body` runs with the counter on top and leaves the height as it found it.
+    fn down_loop(&mut self, count: i64, body: &str) {
+        let (top, run, end) = (self.label(), self.label(), self.label());
+        self.emit(&format!(
+            "push {count}\n{top}:\ndup\njumpif {run}\npop\njump {end}\n{run}:\n{body}\npush 1\nsub\njump {top}\n{end}:"
+        ));
+    }
+
+    /// Dynamic integer keys in the shapes that reach every part of the memory's integer
+    /// keys: loops storing and loading many keys `i * stride + offset` (the dense array
+    /// growing mid-run, or staying small when the keys are sparse, keys across the end of the
+    /// dense range, negative keys), stores overwriting what a loop stored, loads of absent
+    /// keys, the memory-key limit reached by a loop, transient keys stored under the same
+    /// integers, and single keys at the edges ([`EDGE_KEYS`]). Returns the height after it.
+    fn int_keys(&mut self, h: u32, avail: u32, depth: u32) -> u32 {
+        // `i * stride + offset` from `i` on top: [.., i] -> [.., key].
+        let key_of = |stride: i64, offset: i64| {
+            let mut k = String::new();
+            if stride != 1 {
+                k.push_str(&format!("\npush {stride}\nmul"));
+            }
+            if offset != 0 {
+                k.push_str(&format!("\npush {offset}\nadd"));
+            }
+            k
+        };
+        let (stride, offset) = (self.c.one(&STRIDES), self.c.one(&OFFSETS));
+        let mut count = self.c.one(&KEY_LOOP_COUNTS);
+        if count > 1100 && !self.c.chance(2) {
+            count = 257;
+        }
+        if depth >= 2 {
+            // Inside loops: a few keys only (the gas of nested loops multiplies).
+            count = count.min(17);
+        }
+        match self.c.pick(8) {
+            0..=2 => {
+                // Store i under each key, then sum the keys back (usually the same keys;
+                // sometimes shifted, so a load meets an absent key and traps).
+                let keyed = key_of(stride, offset);
+                let transient = if self.c.chance(3) {
+                    format!("\ndup\ndup{keyed}\ntstore")
+                } else {
+                    String::new()
+                };
+                self.down_loop(count, &format!("dup\ndup{keyed}\nstore{transient}"));
+                let back = match self.c.pick(6) {
+                    0 => offset.wrapping_add(1),
+                    1 => offset.wrapping_add(stride.wrapping_mul(count)),
+                    _ => offset,
+                };
+                let load = if self.c.chance(4) && !transient.is_empty() {
+                    "tload"
+                } else {
+                    "load"
+                };
+                self.emit("push 0");
+                self.down_loop(
+                    count,
+                    &format!("dup{}\n{load}\nrot\nadd\nswap", key_of(stride, back)),
+                );
+                h + 1
+            }
+            3 => {
+                // Two passes of different strides: the second overwrites some keys of the
+                // first and adds others (the array grown by one, filled by the other).
+                let second = self.c.one(&STRIDES);
+                self.down_loop(count, &format!("dup\ndup{}\nstore", key_of(stride, offset)));
+                self.down_loop(
+                    count,
+                    &format!("push 7\nover{}\nstore", key_of(second, offset)),
+                );
+                let k = self.c.one(&EDGE_KEYS);
+                self.emit(&format!("push {k}\nload"));
+                h + 1
+            }
+            4 => {
+                // A key at an edge: stored then loaded, loaded absent, or transient.
+                let k = self.c.one(&EDGE_KEYS);
+                let v = self.c.imm();
+                match self.c.pick(4) {
+                    0 => self.emit(&format!("push {k}\nload")),
+                    1 => self.emit(&format!("push {v}\npush {k}\ntstore\npush {k}\ntload")),
+                    _ => self.emit(&format!("push {v}\npush {k}\nstore\npush {k}\nload")),
+                }
+                h + 1
+            }
+            5 if avail >= 1 => {
+                // A key computed from a value of the stack (any integer, negative ones too).
+                let m = self.c.one(&[1000, 70, 1 << 20, 3]);
+                match self.c.pick(3) {
+                    0 => {
+                        self.emit(&format!("dup\ndup\npush {m}\nmod\nstore"));
+                        h
+                    }
+                    1 => {
+                        self.emit(&format!("dup\npush {m}\nmod\nload"));
+                        h + 1
+                    }
+                    _ => {
+                        self.emit(&format!("dup\ndup\npush {m}\nmod\ntstore"));
+                        h
+                    }
+                }
+            }
+            6 => {
+                // Sparse keys first (kept in the hash map), then dense ones that make the
+                // array grow over them, then the sparse ones read back.
+                self.down_loop(count.min(65), &format!("dup\ndup{}\nstore", key_of(64, 0)));
+                self.down_loop(count, "dup\ndup\nstore");
+                self.emit("push 128\nload\npush 64\nload\nadd");
+                h + 1
+            }
+            _ => {
+                // Only stores: with a small memory-key limit, or a count past the default
+                // one, the limit is reached by a loop.
+                self.down_loop(count, &format!("dup\ndup{}\nstore", key_of(stride, offset)));
+                h
+            }
         }
     }
 
@@ -570,6 +745,7 @@ impl Gen<'_, '_> {
                 self.emit(&format!("load {k}\npush {n}\n{op}"));
                 h + 1
             }
+            33 | 34 => self.int_keys(h, avail, depth),
             32 if avail >= 1 => {
                 // Grows the stack by several values at once (stack limits).
                 let n = self.c.pick(6) + 2;
@@ -609,7 +785,8 @@ pub fn limits(u: &mut Unstructured) -> Limits {
         _ => {}
     }
     if c.chance(4) {
-        l.memory_keys = c.pick(4);
+        // Few keys, or a limit a key loop reaches.
+        l.memory_keys = c.one(&[0, 1, 2, 3, 0, 1, 2, 3, 64, 65, 200, 1100]);
     }
     if c.chance(4) {
         l.transient_keys = c.pick(3);
@@ -851,6 +1028,29 @@ mod tests {
             verified += usize::from(verify(contract, &g.limits).is_ok());
         }
         assert!(verified >= 270, "only {verified} of 300 verify");
+    }
+
+    /// The loops over integer keys (a store loop ends its body with `store`, a load loop
+    /// sums with `rot; add; swap`) are common, and verify as often as the other programs.
+    #[test]
+    fn integer_key_loops_are_common_and_verify() {
+        let (mut loops, mut verified) = (0, 0);
+        for seed in 1..=300 {
+            let data = bytes(seed, 600);
+            let g = program(&mut Unstructured::new(&data));
+            if g.source.contains("rot\nadd\nswap")
+                || g.source.contains("\nstore\npush 1\nsub\njump")
+            {
+                loops += 1;
+                let contract = assemble("gen.casm", &g.source).expect("assembles");
+                verified += usize::from(verify(contract, &g.limits).is_ok());
+            }
+        }
+        assert!(loops >= 60, "only {loops} of 300 programs have a key loop");
+        assert!(
+            verified * 10 >= loops * 9,
+            "{verified} of {loops} key-loop programs verify"
+        );
     }
 
     #[test]
