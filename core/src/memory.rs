@@ -74,6 +74,62 @@ const DENSE_MAX: u64 = 1 << 20;
 /// The dense part of [`IntKeys`] may always cover this many keys, however few are held.
 const DENSE_MIN: usize = 64;
 
+/// A cell of the dense part of the integer keys: key `k` (in the dense range) lives in cell
+/// `k`. Its layout is fixed (`repr(C)`, 16 bytes: the presence flag at offset 0, the value
+/// at offset 8) because compiled code reads and writes it in place ([`Memory::dense_keys`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntCell {
+    /// 1 if the key holds a value, 0 if it holds none.
+    pub present: u64,
+    /// The key's value (meaningless when `present` is 0).
+    pub value: i64,
+}
+
+impl IntCell {
+    /// A cell holding no value.
+    pub const EMPTY: IntCell = IntCell {
+        present: 0,
+        value: 0,
+    };
+
+    /// A cell holding `value`.
+    #[inline]
+    const fn full(value: i64) -> IntCell {
+        IntCell { present: 1, value }
+    }
+
+    /// The value it holds, if any.
+    #[inline]
+    const fn get(self) -> Option<i64> {
+        if self.present != 0 {
+            Some(self.value)
+        } else {
+            None
+        }
+    }
+}
+
+/// Byte offset of [`IntCell::present`]; compiled code depends on it (a test keeps it).
+pub const INT_CELL_PRESENT: i32 = std::mem::offset_of!(IntCell, present) as i32;
+/// Byte offset of [`IntCell::value`]; compiled code depends on it (a test keeps it).
+pub const INT_CELL_VALUE: i32 = std::mem::offset_of!(IntCell, value) as i32;
+/// `log2` of the size of an [`IntCell`]: cell `k` starts `k << INT_CELL_SHIFT` bytes in.
+pub const INT_CELL_SHIFT: u8 = 4;
+const _: () = assert!(std::mem::size_of::<IntCell>() == 1 << INT_CELL_SHIFT);
+
+/// The dense integer keys of a [`Memory`] as raw cells, for an engine's compiled code
+/// ([`Memory::dense_keys`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DenseKeys {
+    /// `len` cells: cell `k` is integer key `k`.
+    pub cells: *mut IntCell,
+    /// Number of cells (0, or a power of two of at most 2^20).
+    pub len: u64,
+    /// How many keys may still be created before the memory's key limit is reached.
+    pub room: u32,
+}
+
 /// Integer keys and their values: a dense array for small non-negative keys, a hash map for
 /// the others (see the module docs).
 ///
@@ -82,7 +138,7 @@ const DENSE_MIN: usize = 64;
 /// [`DENSE_MAX`].
 #[derive(Clone, Debug)]
 struct IntKeys {
-    dense: Vec<Option<i64>>,
+    dense: Vec<IntCell>,
     /// Keys held in `dense`.
     in_dense: usize,
     /// Keys held in `map` that are in `0..DENSE_MAX` (candidates for `dense` when it grows).
@@ -113,7 +169,7 @@ impl IntKeys {
     #[inline]
     fn get(&self, key: i64) -> Option<i64> {
         if (key as u64) < self.dense.len() as u64 {
-            return self.dense[key as usize];
+            return self.dense[key as usize].get();
         }
         self.get_hashed(key)
     }
@@ -126,7 +182,8 @@ impl IntKeys {
     #[inline]
     fn get_mut(&mut self, key: i64) -> Option<&mut i64> {
         if (key as u64) < self.dense.len() as u64 {
-            return self.dense[key as usize].as_mut();
+            let cell = &mut self.dense[key as usize];
+            return (cell.present != 0).then_some(&mut cell.value);
         }
         self.get_mut_hashed(key)
     }
@@ -152,8 +209,8 @@ impl IntKeys {
                 }
                 self.grow(want);
             }
-            debug_assert!(self.dense[k].is_none());
-            self.dense[k] = Some(value);
+            debug_assert!(self.dense[k].present == 0);
+            self.dense[k] = IntCell::full(value);
             self.in_dense += 1;
             return;
         }
@@ -164,13 +221,13 @@ impl IntKeys {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, len: usize) {
-        self.dense.resize(len, None);
+        self.dense.resize(len, IntCell::EMPTY);
         if self.small_in_map > 0 {
             let (dense, moved) = (&mut self.dense, &mut self.in_dense);
             let mut left = self.small_in_map;
             self.map.retain(|&k, &mut v| {
                 if (k as u64) < len as u64 {
-                    dense[k as usize] = Some(v);
+                    dense[k as usize] = IntCell::full(v);
                     *moved += 1;
                     left -= 1;
                     false
@@ -184,8 +241,8 @@ impl IntKeys {
 
     /// Every key and its value, in no particular order.
     fn for_each(&self, mut f: impl FnMut(i64, i64)) {
-        for (k, v) in self.dense.iter().enumerate() {
-            if let Some(v) = *v {
+        for (k, cell) in self.dense.iter().enumerate() {
+            if let Some(v) = cell.get() {
                 f(k as i64, v);
             }
         }
@@ -481,6 +538,53 @@ impl Memory {
         grow(&mut self.count, self.limit)?;
         self.dynamic.insert_new(key, value);
         Ok(())
+    }
+
+    /// The dense part of the integer keys as raw cells, for an engine's compiled code: what
+    /// [`Memory::load_dyn`] and [`Memory::store_dyn`] find there, without a call.
+    ///
+    /// Through `cells` an engine may read any of the `len` cells, overwrite the value of a
+    /// cell that holds one (what `store_dyn` does with such a key), and create a key by
+    /// filling a cell that holds none (`present` 1 and the value), at most `room` of them
+    /// (the memory's key limit), reporting them with [`Memory::note_dense_created`] before
+    /// any other call on the memory. Any other key (absent from the cells, negative, beyond
+    /// `len`) goes through `load_dyn`/`store_dyn`. The pointer, the length and the room are
+    /// valid while the memory is neither moved nor dropped, until the next call of another
+    /// `&mut self` method (a store may grow or move the cells: then ask again).
+    ///
+    /// ```
+    /// use coopvm_core::{memory::Memory, program::{Program, State}};
+    /// let program = Program::default();
+    /// let mut m = Memory::new(&program, &State::from([("3".to_string(), 30)]), 10);
+    /// let d = m.dense_keys();
+    /// assert!(d.len > 3);
+    /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
+    /// unsafe {
+    ///     assert_eq!(((*d.cells.add(3)).present, (*d.cells.add(3)).value), (1, 30));
+    ///     (*d.cells.add(3)).value = 31;
+    ///     assert_eq!((*d.cells.add(4)).present, 0);
+    ///     *d.cells.add(4) = coopvm_core::memory::IntCell { present: 1, value: 40 };
+    /// }
+    /// m.note_dense_created(1);
+    /// assert_eq!((m.load_dyn(3).unwrap(), m.load_dyn(4).unwrap(), m.len()), (31, 40, 2));
+    /// ```
+    #[inline]
+    pub fn dense_keys(&mut self) -> DenseKeys {
+        let dense = &mut self.dynamic.dense;
+        DenseKeys {
+            cells: dense.as_mut_ptr(),
+            len: dense.len() as u64,
+            room: self.limit.saturating_sub(self.count),
+        }
+    }
+
+    /// Counts `n` keys created by filling empty cells of [`Memory::dense_keys`] (at most
+    /// the `room` it gave).
+    #[inline]
+    pub fn note_dense_created(&mut self, n: u32) {
+        debug_assert!(n <= self.limit.saturating_sub(self.count));
+        self.count += n;
+        self.dynamic.in_dense += n as usize;
     }
 
     /// The state this memory holds, keys named as in [`State`] (the transient memory is
@@ -897,6 +1001,54 @@ mod tests {
         grown.insert("b".into(), 20);
         assert_eq!(m.clone().take_state_from(&p, &initial), grown);
         assert_eq!(m.take_state(&p), grown);
+    }
+
+    #[test]
+    fn the_cell_layout_compiled_code_reads_is_fixed() {
+        // Compiled code addresses cells by these constants: a change of the layout must
+        // change them (and this test).
+        assert_eq!(std::mem::size_of::<IntCell>(), 16);
+        assert_eq!(std::mem::align_of::<IntCell>(), 8);
+        assert_eq!((INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT), (0, 8, 4));
+        let cells = [IntCell::full(-7), IntCell::EMPTY];
+        // SAFETY: reading the bytes of a plain `repr(C)` array of integers.
+        let bytes: [u8; 32] = unsafe { std::mem::transmute(cells) };
+        assert_eq!(bytes[..8], 1u64.to_ne_bytes());
+        assert_eq!(bytes[8..16], (-7i64).to_ne_bytes());
+        assert_eq!(bytes[16..], [0; 16]);
+    }
+
+    #[test]
+    fn dense_keys_written_in_place_are_the_memory_s_keys() {
+        let p = program();
+        let mut m = Memory::new(&p, &State::from([("2".into(), 20)]), 3);
+        let d = m.dense_keys();
+        assert_eq!((d.len, d.room), (DENSE_MIN as u64, 2));
+        // SAFETY: cells 2 and 5 are within `len`; nothing else touches the memory meanwhile.
+        unsafe {
+            assert_eq!(*d.cells.add(2), IntCell::full(20));
+            (*d.cells.add(2)).value = 21;
+            *d.cells.add(5) = IntCell::full(50);
+        }
+        m.note_dense_created(1);
+        assert_eq!((m.len(), m.dense_keys().room), (2, 1));
+        assert_eq!((m.load_dyn(2).unwrap(), m.load_dyn(5).unwrap()), (21, 50));
+        // The count is the limit's: one more key, then the limit.
+        m.store_dyn(-1, 1).unwrap();
+        assert_eq!(m.dense_keys().room, 0);
+        let e = m.store_dyn(6, 1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MemoryLimitExceeded);
+        // A store growing the dense part moves the cells: ask again.
+        let mut m = Memory::new(&p, &State::new(), 1 << 20);
+        for k in 0..1_000 {
+            m.store_dyn(k, k).unwrap();
+        }
+        let d = m.dense_keys();
+        assert_eq!((d.len, d.room), (1024, (1 << 20) - 1_000));
+        // SAFETY: as above.
+        unsafe { assert_eq!(*d.cells.add(999), IntCell::full(999)) };
+        let want: State = (0..1_000).map(|k| (int_key(k), k)).collect();
+        assert_eq!(m.into_state(&p), want);
     }
 
     #[test]

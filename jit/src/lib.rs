@@ -590,6 +590,8 @@ impl NativeCode {
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
         let status = unsafe { (self.entry)(&mut ctx) };
+        // Keys the native code created in the dense cells count from now on.
+        frame.sync_dense(&ctx);
         if let Some(payload) = frame.panic.take() {
             std::panic::resume_unwind(payload);
         }

@@ -134,6 +134,9 @@ fn estimate(verified: &Verified, slot_vars: u64) -> u64 {
                 Op::Call => 24 + 3 * h,
                 Op::Halt | Op::Return => 8 + h,
                 Op::Store | Op::Load => 8,
+                // The in-place path's blocks, and a join whose parameters may be the
+                // values live across it.
+                Op::StoreDyn | Op::LoadDyn => 24 + h + slot_vars + FIRST_HEIGHT_VAR as u64,
                 op if matches!(op.kind(), OpKind::Host(_)) => 12,
                 _ => 4,
             };
