@@ -38,7 +38,20 @@ impl Lower<'_, '_> {
             Checked::Sub => self.b.ins().ssub_overflow(a, b),
             Checked::Mul => self.b.ins().smul_overflow(a, b),
         };
-        self.fail_if(of, Exit::Overflow, pc, Some(Arg::Val(a)), Some(Arg::Val(b)));
+        // The failure reports both operands. Those of an `add` or a `sub` follow from the
+        // wrapped result and the second operand, so the first need not outlive the
+        // operation (it can be computed in place, without a copy kept for the exit).
+        let first = match op {
+            Checked::Add => Arg::Diff(v, b),
+            Checked::Sub => Arg::Sum(v, b),
+            Checked::Mul => Arg::Val(a),
+        };
+        // A constant operand is made again on the cold path (not kept in a register).
+        let second = match self.constant(b) {
+            Some(k) => Arg::Const(k),
+            None => Arg::Val(b),
+        };
+        self.fail_if(of, Exit::Overflow, pc, Some(first), Some(second));
         self.set(h - 2, v);
     }
 
@@ -55,7 +68,12 @@ impl Lower<'_, '_> {
                 Division::Quotient => q,
                 Division::Remainder => {
                     let m = self.b.ins().imul_imm(q, d);
-                    self.b.ins().isub(a, m)
+                    let r = self.b.ins().isub(a, m);
+                    if d & (d - 1) == 0 {
+                        let low = self.b.ins().band_imm(a, d - 1);
+                        self.truth = Some((r, low));
+                    }
+                    r
                 }
             };
             self.set(h - 2, v);

@@ -242,6 +242,11 @@ struct SlotVar {
 enum Arg {
     Val(Value),
     Const(i64),
+    /// `x - y`, wrapping: computed on the cold path only (the first operand of an `add`
+    /// from its wrapped result and second operand, so it need not stay live).
+    Diff(Value, Value),
+    /// `x + y`, wrapping (the first operand of a `sub`, likewise).
+    Sum(Value, Value),
 }
 
 /// The lowering of one contract in progress.
@@ -274,6 +279,9 @@ struct Lower<'a, 'f> {
     slot_vars: Vec<Option<SlotVar>>,
     /// Deferred checks of the current block (see [`Lower::fail_if`]).
     checks: Vec<Check>,
+    /// The last remainder by a power of two and a value with the same truth (zero or not):
+    /// the dividend's low bits. A `jumpif` on the remainder tests those instead.
+    truth: Option<(Value, Value)>,
     /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
     /// b, gas left)`. The last one takes new sites while it has room.
     exits: Vec<Block>,
@@ -407,6 +415,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             stat_vars,
             slot_vars,
             checks: Vec::new(),
+            truth: None,
             exits: Vec::new(),
             exit_uses: HUB_PREDS,
             dones: Vec::new(),
@@ -710,6 +719,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut arg = |x: Option<Arg>| match x {
             Some(Arg::Val(v)) => v,
             Some(Arg::Const(k)) => self.b.ins().iconst(types::I64, k),
+            Some(Arg::Diff(x, y)) => self.b.ins().isub(x, y),
+            Some(Arg::Sum(x, y)) => self.b.ins().iadd(x, y),
             None => self.b.ins().iconst(types::I64, 0),
         };
         let (a, b) = (arg(c.a), arg(c.b));
