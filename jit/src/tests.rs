@@ -777,3 +777,32 @@ fn transient_keys_are_untouched_by_the_dense_cells() {
     let out = same(programs[2]);
     assert_eq!(out.stack, vec![7, 8, 8, 9]);
 }
+
+#[test]
+fn overflow_exits_report_operands_recovered_on_the_cold_path() {
+    // The first operand of an overflowing `add`/`sub` is recomputed from the wrapped result
+    // (for a constant second operand, or an accumulator from another block): the error
+    // names the interpreter's operands, at every gas limit.
+    let programs = [
+        // An accumulator from the loop header plus a growing step.
+        "push 9223372036854775000\npush 1\nstore i\nloop: load i\npush 100\nmul\nadd\nload i\npush 1\nadd\nstore i\njump loop\n",
+        // Downwards, with a variable subtrahend.
+        "push -9223372036854775000\npush 1\nstore i\nloop: load i\npush 100\nmul\nsub\nload i\npush 1\nadd\nstore i\njump loop\n",
+        // Constant operands on either side.
+        "push 9223372036854775800\nloop: push 1\nadd\njump loop\n",
+        "push -9223372036854775800\nloop: push 1\nsub\njump loop\n",
+        "push 9223372036854775000\nloop: push -900\nswap\nsub\njump loop\n",
+        "push 5\npush 9223372036854775807\nadd\n",
+    ];
+    for src in programs {
+        let out = same(src);
+        assert_eq!(
+            out.result.as_ref().unwrap_err().kind,
+            ErrorKind::ArithmeticOverflow,
+            "{src}"
+        );
+        let gases: Vec<u64> = (0..=out.gas_used.min(3_000) + 1).collect();
+        let v = verified(src, Limits::default());
+        same_gas(src, Limits::default(), &v.contract().state, &gases);
+    }
+}
