@@ -419,7 +419,12 @@ impl Base<'_, '_> {
 
     /// The error a failed run reports, built from the exit code in `ctx` exactly as the
     /// interpreter builds it.
-    pub fn error(&mut self, ctx: &Ctx, stack_limit: u32) -> VmError {
+    pub fn error(
+        &mut self,
+        ctx: &Ctx,
+        stack_limit: u32,
+        operands: &crate::lower::Operands,
+    ) -> VmError {
         let pc = ctx.err_pc;
         let (a, b) = (ctx.err_a, ctx.err_b);
         let e = match Exit::from_code(ctx.err_code) {
@@ -429,7 +434,7 @@ impl Base<'_, '_> {
                 .unwrap_or_else(|| internal("a call out of native code failed without an error")),
             Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
             Some(Exit::DivisionByZero) => VmError::division_by_zero(a),
-            Some(Exit::Overflow) => VmError::overflow(a, b),
+            Some(Exit::Overflow) => VmError::overflow(a, operands.at(pc).unwrap_or(b)),
             Some(Exit::NegOverflow) => VmError::neg_overflow(a),
             Some(Exit::CallDepth) => VmError::call_depth(self.call_depth),
             Some(Exit::StackRoom) => VmError::stack_room(b, a, stack_limit),

@@ -514,7 +514,7 @@ fn internal_jit_errors_are_engine_failures() {
     for code in [Exit::Internal as u32, Exit::Trampoline as u32, 99] {
         native.err_code = code;
         native.err_pc = 3;
-        let e = frame.error(&native, 8);
+        let e = frame.error(&native, 8, &crate::lower::Operands::default());
         assert_eq!((e.kind, e.pc), (ErrorKind::EngineFailure, Some(3)), "{e}");
         assert!(e.message.starts_with("the JIT engine failed: "), "{e}");
     }

@@ -52,12 +52,16 @@ impl Lower<'_, '_> {
             Checked::Sub if recover => Arg::Sum(v, b),
             _ => Arg::Val(a),
         };
-        // A constant operand is made again on the cold path (not kept in a register).
+        // A constant second operand is not passed to the exit at all (it would be kept
+        // in a register for it): the error takes it from the table of constant operands.
         let second = match constant {
-            Some(k) => Arg::Const(k),
-            None => Arg::Val(b),
+            Some(k) => {
+                self.operands.push((pc, k));
+                None
+            }
+            None => Some(Arg::Val(b)),
         };
-        self.fail_if(of, Exit::Overflow, pc, Some(first), Some(second));
+        self.fail_if(of, Exit::Overflow, pc, Some(first), second);
         self.set(h - 2, v);
     }
 

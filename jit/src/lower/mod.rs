@@ -158,7 +158,7 @@ pub(crate) fn lower(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     stats: bool,
-) -> Result<(), JitError> {
+) -> Result<Operands, JitError> {
     let ptr = check(verified, func)?;
     let mut l = Lower::new(verified, plan, FunctionBuilder::new(func, fctx), ptr, stats)?;
     // Enter main.
@@ -180,7 +180,22 @@ pub(crate) fn lower(
     l.finish_exits();
     l.b.seal_all_blocks();
     l.b.finalize();
-    Ok(())
+    l.operands.sort_unstable();
+    Ok(Operands(l.operands.into_boxed_slice()))
+}
+
+/// The constant second operands of the checked operations that exit with
+/// [`Exit::Overflow`], by instruction index (sorted): the exit does not carry them, so a
+/// constant is never kept in a register for the cold path alone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Operands(Box<[(u32, i64)]>);
+
+impl Operands {
+    /// The constant second operand of the overflow exit at `pc`, if it has one.
+    pub(crate) fn at(&self, pc: u32) -> Option<i64> {
+        let i = self.0.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        Some(self.0[i].1)
+    }
 }
 
 /// Checks that native code can hold `verified` on this target; returns the pointer type.
@@ -282,6 +297,8 @@ struct Lower<'a, 'f> {
     /// The last remainder by a power of two and a value with the same truth (zero or not):
     /// the dividend's low bits. A `jumpif` on the remainder tests those instead.
     truth: Option<(Value, Value)>,
+    /// See [`Operands`].
+    operands: Vec<(u32, i64)>,
     /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
     /// b, gas left)`. The last one takes new sites while it has room.
     exits: Vec<Block>,
@@ -416,6 +433,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             slot_vars,
             checks: Vec::new(),
             truth: None,
+            operands: Vec::new(),
             exits: Vec::new(),
             exit_uses: HUB_PREDS,
             dones: Vec::new(),
