@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 
 /// The run-time memory of one contract.
 ///
@@ -78,35 +79,46 @@ const DENSE_MIN: usize = 64;
 /// `k`. Its layout is fixed (`repr(C)`, 16 bytes: the presence flag at offset 0, the value
 /// at offset 8) because compiled code reads and writes it in place ([`Memory::dense_keys`]).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct IntCell {
     /// 1 if the key holds a value, 0 if it holds none.
     pub present: u64,
-    /// The key's value (meaningless when `present` is 0).
-    pub value: i64,
+    /// The key's value: initialized whenever `present` is 1. An empty cell's value is left
+    /// uninitialized, so growing the dense part writes only the flags (half the bytes).
+    pub value: MaybeUninit<i64>,
 }
 
 impl IntCell {
     /// A cell holding no value.
     pub const EMPTY: IntCell = IntCell {
         present: 0,
-        value: 0,
+        value: MaybeUninit::uninit(),
     };
 
     /// A cell holding `value`.
     #[inline]
-    const fn full(value: i64) -> IntCell {
-        IntCell { present: 1, value }
+    pub const fn full(value: i64) -> IntCell {
+        IntCell {
+            present: 1,
+            value: MaybeUninit::new(value),
+        }
     }
 
     /// The value it holds, if any.
     #[inline]
-    const fn get(self) -> Option<i64> {
+    pub const fn get(self) -> Option<i64> {
         if self.present != 0 {
-            Some(self.value)
+            // SAFETY: a present cell's value is initialized (the type's invariant).
+            Some(unsafe { self.value.assume_init() })
         } else {
             None
         }
+    }
+}
+
+impl std::fmt::Debug for IntCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("IntCell").field(&self.get()).finish()
     }
 }
 
@@ -183,7 +195,11 @@ impl IntKeys {
     fn get_mut(&mut self, key: i64) -> Option<&mut i64> {
         if (key as u64) < self.dense.len() as u64 {
             let cell = &mut self.dense[key as usize];
-            return (cell.present != 0).then_some(&mut cell.value);
+            if cell.present == 0 {
+                return None;
+            }
+            // SAFETY: a present cell's value is initialized (the type's invariant).
+            return Some(unsafe { cell.value.assume_init_mut() });
         }
         self.get_mut_hashed(key)
     }
@@ -560,10 +576,10 @@ impl Memory {
     /// assert!(d.len > 3);
     /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
     /// unsafe {
-    ///     assert_eq!(((*d.cells.add(3)).present, (*d.cells.add(3)).value), (1, 30));
-    ///     (*d.cells.add(3)).value = 31;
+    ///     assert_eq!((*d.cells.add(3)).get(), Some(30));
+    ///     (*d.cells.add(3)).value.write(31);
     ///     assert_eq!((*d.cells.add(4)).present, 0);
-    ///     *d.cells.add(4) = coopvm_core::memory::IntCell { present: 1, value: 40 };
+    ///     *d.cells.add(4) = coopvm_core::memory::IntCell::full(40);
     /// }
     /// m.note_dense_created(1);
     /// assert_eq!((m.load_dyn(3).unwrap(), m.load_dyn(4).unwrap(), m.len()), (31, 40, 2));
@@ -1010,12 +1026,11 @@ mod tests {
         assert_eq!(std::mem::size_of::<IntCell>(), 16);
         assert_eq!(std::mem::align_of::<IntCell>(), 8);
         assert_eq!((INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT), (0, 8, 4));
-        let cells = [IntCell::full(-7), IntCell::EMPTY];
-        // SAFETY: reading the bytes of a plain `repr(C)` array of integers.
-        let bytes: [u8; 32] = unsafe { std::mem::transmute(cells) };
+        // SAFETY: reading the bytes of a `repr(C)` pair of initialized integers.
+        let bytes: [u8; 16] = unsafe { std::mem::transmute(IntCell::full(-7)) };
         assert_eq!(bytes[..8], 1u64.to_ne_bytes());
-        assert_eq!(bytes[8..16], (-7i64).to_ne_bytes());
-        assert_eq!(bytes[16..], [0; 16]);
+        assert_eq!(bytes[8..], (-7i64).to_ne_bytes());
+        assert_eq!((IntCell::EMPTY.present, IntCell::EMPTY.get()), (0, None));
     }
 
     #[test]
@@ -1026,8 +1041,9 @@ mod tests {
         assert_eq!((d.len, d.room), (DENSE_MIN as u64, 2));
         // SAFETY: cells 2 and 5 are within `len`; nothing else touches the memory meanwhile.
         unsafe {
-            assert_eq!(*d.cells.add(2), IntCell::full(20));
-            (*d.cells.add(2)).value = 21;
+            assert_eq!((*d.cells.add(2)).get(), Some(20));
+            (*d.cells.add(2)).value.write(21);
+            assert_eq!((*d.cells.add(5)).get(), None);
             *d.cells.add(5) = IntCell::full(50);
         }
         m.note_dense_created(1);
@@ -1046,7 +1062,7 @@ mod tests {
         let d = m.dense_keys();
         assert_eq!((d.len, d.room), (1024, (1 << 20) - 1_000));
         // SAFETY: as above.
-        unsafe { assert_eq!(*d.cells.add(999), IntCell::full(999)) };
+        unsafe { assert_eq!((*d.cells.add(999)).get(), Some(999)) };
         let want: State = (0..1_000).map(|k| (int_key(k), k)).collect();
         assert_eq!(m.into_state(&p), want);
     }
