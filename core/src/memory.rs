@@ -1025,7 +1025,10 @@ mod tests {
         // change them (and this test).
         assert_eq!(std::mem::size_of::<IntCell>(), 16);
         assert_eq!(std::mem::align_of::<IntCell>(), 8);
-        assert_eq!((INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT), (0, 8, 4));
+        assert_eq!(
+            (INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT),
+            (0, 8, 4)
+        );
         // SAFETY: reading the bytes of a `repr(C)` pair of initialized integers.
         let bytes: [u8; 16] = unsafe { std::mem::transmute(IntCell::full(-7)) };
         assert_eq!(bytes[..8], 1u64.to_ne_bytes());

@@ -669,7 +669,8 @@ fn dense_integer_keys_in_place_agree_with_the_interpreter() {
     }
     // Hit and overwrite of initial keys through the cells, and the state a run ends with.
     let state = State::from([("5".into(), 50), ("6".into(), 60)]);
-    let src = "push 5\nload\npush 6\nload\nadd\npush 6\nstore\npush 6\nload\npush 1\npush 7\nstore\n";
+    let src =
+        "push 5\nload\npush 6\nload\nadd\npush 6\nstore\npush 6\nload\npush 1\npush 7\nstore\n";
     let out = same_with(src, Limits::default(), &state, 1_000);
     assert_eq!(out.stack, vec![110]);
     assert_eq!(
@@ -751,10 +752,7 @@ fn the_key_limit_holds_for_keys_made_in_place() {
         ..Limits::default()
     };
     let out = same_with(&dynamic, limits, &State::new(), 1_000_000);
-    assert_eq!(
-        out.result.unwrap_err().kind,
-        ErrorKind::MemoryLimitExceeded
-    );
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
 }
 
 #[test]

@@ -12,8 +12,8 @@
 
 use super::{Arg, Lower};
 use crate::rt::{off, Exit};
-use cranelift_codegen::ir::condcodes::IntCC;
 use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_SHIFT, INT_CELL_VALUE};
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AliasRegion, Block, InstBuilder, MemFlags, Value};
 
 /// Accesses to the dense integer-key cells: they never alias the context block, the value
@@ -143,10 +143,7 @@ impl Lower<'_, '_> {
         self.b.set_cold_block(slow);
         let cont = self.b.create_block();
         let cell = self.dense_cell(key, slow);
-        let present = self
-            .b
-            .ins()
-            .load(types::I64, CELL, cell, INT_CELL_PRESENT);
+        let present = self.b.ins().load(types::I64, CELL, cell, INT_CELL_PRESENT);
         let overwrite = self.b.create_block();
         let create = self.b.create_block();
         self.b.ins().brif(present, overwrite, &[], create, &[]);
@@ -158,10 +155,7 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(create);
         self.b.seal_block(create);
         let flags = MemFlags::trusted();
-        let room = self
-            .b
-            .ins()
-            .load(types::I64, flags, ctx, off::DENSE_ROOM);
+        let room = self.b.ins().load(types::I64, flags, ctx, off::DENSE_ROOM);
         let fill = self.b.create_block();
         self.b.ins().brif(room, fill, &[], slow, &[]);
         self.b.switch_to_block(fill);
@@ -194,10 +188,7 @@ impl Lower<'_, '_> {
         let cont = self.b.create_block();
         self.b.append_block_param(cont, types::I64);
         let cell = self.dense_cell(key, slow);
-        let present = self
-            .b
-            .ins()
-            .load(types::I64, CELL, cell, INT_CELL_PRESENT);
+        let present = self.b.ins().load(types::I64, CELL, cell, INT_CELL_PRESENT);
         let hit = self.b.create_block();
         self.b.ins().brif(present, hit, &[], slow, &[]);
         self.b.switch_to_block(hit);
