@@ -75,67 +75,43 @@ const DENSE_MAX: u64 = 1 << 20;
 /// The dense part of [`IntKeys`] may always cover this many keys, however few are held.
 const DENSE_MIN: usize = 64;
 
-/// A cell of the dense part of the integer keys: key `k` (in the dense range) lives in cell
-/// `k`. Its layout is fixed (`repr(C)`, 16 bytes: the presence flag at offset 0, the value
-/// at offset 8) because compiled code reads and writes it in place ([`Memory::dense_keys`]).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct IntCell {
-    /// 1 if the key holds a value, 0 if it holds none.
-    pub present: u64,
-    /// The key's value: initialized whenever `present` is 1. An empty cell's value is left
-    /// uninitialized, so growing the dense part writes only the flags (half the bytes).
-    pub value: MaybeUninit<i64>,
-}
+// The dense part's cells are `Option<i64>`, which compiled code reads and writes in place
+// ([`Memory::dense_keys`]): these constants are its layout on this build, checked when the
+// crate is compiled (below) and by a test. Rust does not promise this layout, so a
+// compiler that changed it fails to build this crate rather than run wrong code.
 
-impl IntCell {
-    /// A cell holding no value.
-    pub const EMPTY: IntCell = IntCell {
-        present: 0,
-        value: MaybeUninit::uninit(),
-    };
-
-    /// A cell holding `value`.
-    #[inline]
-    pub const fn full(value: i64) -> IntCell {
-        IntCell {
-            present: 1,
-            value: MaybeUninit::new(value),
-        }
-    }
-
-    /// The value it holds, if any.
-    #[inline]
-    pub const fn get(self) -> Option<i64> {
-        if self.present != 0 {
-            // SAFETY: a present cell's value is initialized (the type's invariant).
-            Some(unsafe { self.value.assume_init() })
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Debug for IntCell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("IntCell").field(&self.get()).finish()
-    }
-}
-
-/// Byte offset of [`IntCell::present`]; compiled code depends on it (a test keeps it).
-pub const INT_CELL_PRESENT: i32 = std::mem::offset_of!(IntCell, present) as i32;
-/// Byte offset of [`IntCell::value`]; compiled code depends on it (a test keeps it).
-pub const INT_CELL_VALUE: i32 = std::mem::offset_of!(IntCell, value) as i32;
-/// `log2` of the size of an [`IntCell`]: cell `k` starts `k << INT_CELL_SHIFT` bytes in.
+/// Byte offset of the flag of a dense cell (`Option<i64>`): its low byte is 1 when the key
+/// holds a value, 0 when it holds none.
+pub const INT_CELL_PRESENT: i32 = 0;
+/// Byte offset of the value of a dense cell that holds one.
+pub const INT_CELL_VALUE: i32 = 8;
+/// `log2` of the size of a dense cell: cell `k` starts `k << INT_CELL_SHIFT` bytes in.
 pub const INT_CELL_SHIFT: u8 = 4;
-const _: () = assert!(std::mem::size_of::<IntCell>() == 1 << INT_CELL_SHIFT);
+
+const _: () = {
+    assert!(std::mem::size_of::<Option<i64>>() == 1 << INT_CELL_SHIFT);
+    let v: i64 = 0x0102_0304_0506_0708;
+    // SAFETY: both are 16 bytes; only bytes that are initialized are read (a tag, a value).
+    let some: [MaybeUninit<u8>; 16] = unsafe { std::mem::transmute(Some(v)) };
+    let none: [MaybeUninit<u8>; 16] = unsafe { std::mem::transmute(None::<i64>) };
+    // SAFETY: the tag is initialized in both.
+    assert!(unsafe { some[INT_CELL_PRESENT as usize].assume_init() } == 1);
+    assert!(unsafe { none[INT_CELL_PRESENT as usize].assume_init() } == 0);
+    let bytes = v.to_ne_bytes();
+    let mut i = 0;
+    while i < 8 {
+        // SAFETY: a `Some`'s value is initialized.
+        assert!(unsafe { some[INT_CELL_VALUE as usize + i].assume_init() } == bytes[i]);
+        i += 1;
+    }
+};
 
 /// The dense integer keys of a [`Memory`] as raw cells, for an engine's compiled code
 /// ([`Memory::dense_keys`]).
 #[derive(Clone, Copy, Debug)]
 pub struct DenseKeys {
-    /// `len` cells: cell `k` is integer key `k`.
-    pub cells: *mut IntCell,
+    /// `len` cells: cell `k` is integer key `k` (see [`INT_CELL_PRESENT`] for its layout).
+    pub cells: *mut Option<i64>,
     /// Number of cells (0, or a power of two of at most 2^20).
     pub len: u64,
     /// How many keys may still be created before the memory's key limit is reached.
@@ -150,7 +126,7 @@ pub struct DenseKeys {
 /// [`DENSE_MAX`].
 #[derive(Clone, Debug)]
 struct IntKeys {
-    dense: Vec<IntCell>,
+    dense: Vec<Option<i64>>,
     /// Keys held in `dense`.
     in_dense: usize,
     /// Keys held in `map` that are in `0..DENSE_MAX` (candidates for `dense` when it grows).
@@ -181,7 +157,7 @@ impl IntKeys {
     #[inline]
     fn get(&self, key: i64) -> Option<i64> {
         if (key as u64) < self.dense.len() as u64 {
-            return self.dense[key as usize].get();
+            return self.dense[key as usize];
         }
         self.get_hashed(key)
     }
@@ -194,12 +170,7 @@ impl IntKeys {
     #[inline]
     fn get_mut(&mut self, key: i64) -> Option<&mut i64> {
         if (key as u64) < self.dense.len() as u64 {
-            let cell = &mut self.dense[key as usize];
-            if cell.present == 0 {
-                return None;
-            }
-            // SAFETY: a present cell's value is initialized (the type's invariant).
-            return Some(unsafe { cell.value.assume_init_mut() });
+            return self.dense[key as usize].as_mut();
         }
         self.get_mut_hashed(key)
     }
@@ -225,8 +196,8 @@ impl IntKeys {
                 }
                 self.grow(want);
             }
-            debug_assert!(self.dense[k].present == 0);
-            self.dense[k] = IntCell::full(value);
+            debug_assert!(self.dense[k].is_none());
+            self.dense[k] = Some(value);
             self.in_dense += 1;
             return;
         }
@@ -237,13 +208,13 @@ impl IntKeys {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, len: usize) {
-        self.dense.resize(len, IntCell::EMPTY);
+        self.dense.resize(len, None);
         if self.small_in_map > 0 {
             let (dense, moved) = (&mut self.dense, &mut self.in_dense);
             let mut left = self.small_in_map;
             self.map.retain(|&k, &mut v| {
                 if (k as u64) < len as u64 {
-                    dense[k as usize] = IntCell::full(v);
+                    dense[k as usize] = Some(v);
                     *moved += 1;
                     left -= 1;
                     false
@@ -257,8 +228,8 @@ impl IntKeys {
 
     /// Every key and its value, in no particular order.
     fn for_each(&self, mut f: impl FnMut(i64, i64)) {
-        for (k, cell) in self.dense.iter().enumerate() {
-            if let Some(v) = cell.get() {
+        for (k, v) in self.dense.iter().enumerate() {
+            if let Some(v) = *v {
                 f(k as i64, v);
             }
         }
@@ -561,7 +532,7 @@ impl Memory {
     ///
     /// Through `cells` an engine may read any of the `len` cells, overwrite the value of a
     /// cell that holds one (what `store_dyn` does with such a key), and create a key by
-    /// filling a cell that holds none (`present` 1 and the value), at most `room` of them
+    /// filling a cell that holds none (the flag 1 and the value), at most `room` of them
     /// (the memory's key limit), reporting them with [`Memory::note_dense_created`] before
     /// any other call on the memory. Any other key (absent from the cells, negative, beyond
     /// `len`) goes through `load_dyn`/`store_dyn`. The pointer, the length and the room are
@@ -576,10 +547,10 @@ impl Memory {
     /// assert!(d.len > 3);
     /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
     /// unsafe {
-    ///     assert_eq!((*d.cells.add(3)).get(), Some(30));
-    ///     (*d.cells.add(3)).value.write(31);
-    ///     assert_eq!((*d.cells.add(4)).present, 0);
-    ///     *d.cells.add(4) = coopvm_core::memory::IntCell::full(40);
+    ///     assert_eq!(*d.cells.add(3), Some(30));
+    ///     *d.cells.add(3) = Some(31);
+    ///     assert_eq!(*d.cells.add(4), None);
+    ///     *d.cells.add(4) = Some(40);
     /// }
     /// m.note_dense_created(1);
     /// assert_eq!((m.load_dyn(3).unwrap(), m.load_dyn(4).unwrap(), m.len()), (31, 40, 2));
@@ -1023,17 +994,25 @@ mod tests {
     fn the_cell_layout_compiled_code_reads_is_fixed() {
         // Compiled code addresses cells by these constants: a change of the layout must
         // change them (and this test).
-        assert_eq!(std::mem::size_of::<IntCell>(), 16);
-        assert_eq!(std::mem::align_of::<IntCell>(), 8);
+        assert_eq!(std::mem::size_of::<Option<i64>>(), 16);
+        assert_eq!(std::mem::align_of::<Option<i64>>(), 8);
         assert_eq!(
             (INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT),
             (0, 8, 4)
         );
-        // SAFETY: reading the bytes of a `repr(C)` pair of initialized integers.
-        let bytes: [u8; 16] = unsafe { std::mem::transmute(IntCell::full(-7)) };
-        assert_eq!(bytes[..8], 1u64.to_ne_bytes());
-        assert_eq!(bytes[8..], (-7i64).to_ne_bytes());
-        assert_eq!((IntCell::EMPTY.present, IntCell::EMPTY.get()), (0, None));
+        // What compiled code writes for a new key (the flag as a whole word, then the
+        // value) reads back as `Some` of the value; a zeroed cell as `None`.
+        let mut cell = MaybeUninit::<Option<i64>>::zeroed();
+        // SAFETY: all zeros is `None` (checked when the crate is compiled).
+        assert_eq!(unsafe { cell.assume_init() }, None);
+        let p = cell.as_mut_ptr() as *mut u8;
+        // SAFETY: both writes are within the 16 bytes of `cell`, at the offsets the layout
+        // check above and the compile-time check keep.
+        unsafe {
+            (p.add(INT_CELL_PRESENT as usize) as *mut u64).write(1);
+            (p.add(INT_CELL_VALUE as usize) as *mut i64).write(-7);
+            assert_eq!(cell.assume_init(), Some(-7));
+        }
     }
 
     #[test]
@@ -1044,10 +1023,10 @@ mod tests {
         assert_eq!((d.len, d.room), (DENSE_MIN as u64, 2));
         // SAFETY: cells 2 and 5 are within `len`; nothing else touches the memory meanwhile.
         unsafe {
-            assert_eq!((*d.cells.add(2)).get(), Some(20));
-            (*d.cells.add(2)).value.write(21);
-            assert_eq!((*d.cells.add(5)).get(), None);
-            *d.cells.add(5) = IntCell::full(50);
+            assert_eq!(*d.cells.add(2), Some(20));
+            *d.cells.add(2) = Some(21);
+            assert_eq!(*d.cells.add(5), None);
+            *d.cells.add(5) = Some(50);
         }
         m.note_dense_created(1);
         assert_eq!((m.len(), m.dense_keys().room), (2, 1));
@@ -1065,7 +1044,7 @@ mod tests {
         let d = m.dense_keys();
         assert_eq!((d.len, d.room), (1024, (1 << 20) - 1_000));
         // SAFETY: as above.
-        unsafe { assert_eq!((*d.cells.add(999)).get(), Some(999)) };
+        unsafe { assert_eq!(*d.cells.add(999), Some(999)) };
         let want: State = (0..1_000).map(|k| (int_key(k), k)).collect();
         assert_eq!(m.into_state(&p), want);
     }

@@ -13,7 +13,7 @@
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, dispatch_system, Env, Host};
 use coopvm_core::isa::{HostOp, SystemOp, MAX_HOST_ARGS};
-use coopvm_core::memory::{IntCell, Memory};
+use coopvm_core::memory::Memory;
 use std::any::Any;
 use std::ffi::c_void;
 use std::ops::{Deref, DerefMut};
@@ -165,7 +165,7 @@ pub(crate) struct Ctx {
     /// writes in place: `dense_len` cells. A store through the `store_dyn` or `store_new`
     /// trampoline may move them, so those refresh the three `dense` fields, and native code
     /// loads them again after any call.
-    pub dense: *mut IntCell,
+    pub dense: *mut Option<i64>,
     /// Number of cells of `dense`.
     pub dense_len: u64,
     /// Keys native code may still create by filling an empty cell of `dense` (decremented

@@ -143,7 +143,7 @@ impl Lower<'_, '_> {
         self.b.set_cold_block(slow);
         let cont = self.b.create_block();
         let cell = self.dense_cell(key, slow);
-        let present = self.b.ins().load(types::I64, CELL, cell, INT_CELL_PRESENT);
+        let present = self.b.ins().load(types::I8, CELL, cell, INT_CELL_PRESENT);
         let overwrite = self.b.create_block();
         let create = self.b.create_block();
         self.b.ins().brif(present, overwrite, &[], create, &[]);
@@ -188,7 +188,7 @@ impl Lower<'_, '_> {
         let cont = self.b.create_block();
         self.b.append_block_param(cont, types::I64);
         let cell = self.dense_cell(key, slow);
-        let present = self.b.ins().load(types::I64, CELL, cell, INT_CELL_PRESENT);
+        let present = self.b.ins().load(types::I8, CELL, cell, INT_CELL_PRESENT);
         let hit = self.b.create_block();
         self.b.ins().brif(present, hit, &[], slow, &[]);
         self.b.switch_to_block(hit);
