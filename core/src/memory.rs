@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 
 /// The run-time memory of one contract.
 ///
@@ -73,6 +74,49 @@ struct Transient {
 const DENSE_MAX: u64 = 1 << 20;
 /// The dense part of [`IntKeys`] may always cover this many keys, however few are held.
 const DENSE_MIN: usize = 64;
+
+// The dense part's cells are `Option<i64>`, which compiled code reads and writes in place
+// ([`Memory::dense_keys`]): these constants are its layout on this build, checked when the
+// crate is compiled (below) and by a test. Rust does not promise this layout, so a
+// compiler that changed it fails to build this crate rather than run wrong code.
+
+/// Byte offset of the flag of a dense cell (`Option<i64>`): its low byte is 1 when the key
+/// holds a value, 0 when it holds none.
+pub const INT_CELL_PRESENT: i32 = 0;
+/// Byte offset of the value of a dense cell that holds one.
+pub const INT_CELL_VALUE: i32 = 8;
+/// `log2` of the size of a dense cell: cell `k` starts `k << INT_CELL_SHIFT` bytes in.
+pub const INT_CELL_SHIFT: u8 = 4;
+
+const _: () = {
+    assert!(std::mem::size_of::<Option<i64>>() == 1 << INT_CELL_SHIFT);
+    let v: i64 = 0x0102_0304_0506_0708;
+    // SAFETY: both are 16 bytes; only bytes that are initialized are read (a tag, a value).
+    let some: [MaybeUninit<u8>; 16] = unsafe { std::mem::transmute(Some(v)) };
+    let none: [MaybeUninit<u8>; 16] = unsafe { std::mem::transmute(None::<i64>) };
+    // SAFETY: the tag is initialized in both.
+    assert!(unsafe { some[INT_CELL_PRESENT as usize].assume_init() } == 1);
+    assert!(unsafe { none[INT_CELL_PRESENT as usize].assume_init() } == 0);
+    let bytes = v.to_ne_bytes();
+    let mut i = 0;
+    while i < 8 {
+        // SAFETY: a `Some`'s value is initialized.
+        assert!(unsafe { some[INT_CELL_VALUE as usize + i].assume_init() } == bytes[i]);
+        i += 1;
+    }
+};
+
+/// The dense integer keys of a [`Memory`] as raw cells, for an engine's compiled code
+/// ([`Memory::dense_keys`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DenseKeys {
+    /// `len` cells: cell `k` is integer key `k` (see [`INT_CELL_PRESENT`] for its layout).
+    pub cells: *mut Option<i64>,
+    /// Number of cells (0, or a power of two of at most 2^20).
+    pub len: u64,
+    /// How many keys may still be created before the memory's key limit is reached.
+    pub room: u32,
+}
 
 /// Integer keys and their values: a dense array for small non-negative keys, a hash map for
 /// the others (see the module docs).
@@ -481,6 +525,53 @@ impl Memory {
         grow(&mut self.count, self.limit)?;
         self.dynamic.insert_new(key, value);
         Ok(())
+    }
+
+    /// The dense part of the integer keys as raw cells, for an engine's compiled code: what
+    /// [`Memory::load_dyn`] and [`Memory::store_dyn`] find there, without a call.
+    ///
+    /// Through `cells` an engine may read any of the `len` cells, overwrite the value of a
+    /// cell that holds one (what `store_dyn` does with such a key), and create a key by
+    /// filling a cell that holds none (the flag 1 and the value), at most `room` of them
+    /// (the memory's key limit), reporting them with [`Memory::note_dense_created`] before
+    /// any other call on the memory. Any other key (absent from the cells, negative, beyond
+    /// `len`) goes through `load_dyn`/`store_dyn`. The pointer, the length and the room are
+    /// valid while the memory is neither moved nor dropped, until the next call of another
+    /// `&mut self` method (a store may grow or move the cells: then ask again).
+    ///
+    /// ```
+    /// use coopvm_core::{memory::Memory, program::{Program, State}};
+    /// let program = Program::default();
+    /// let mut m = Memory::new(&program, &State::from([("3".to_string(), 30)]), 10);
+    /// let d = m.dense_keys();
+    /// assert!(d.len > 3);
+    /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
+    /// unsafe {
+    ///     assert_eq!(*d.cells.add(3), Some(30));
+    ///     *d.cells.add(3) = Some(31);
+    ///     assert_eq!(*d.cells.add(4), None);
+    ///     *d.cells.add(4) = Some(40);
+    /// }
+    /// m.note_dense_created(1);
+    /// assert_eq!((m.load_dyn(3).unwrap(), m.load_dyn(4).unwrap(), m.len()), (31, 40, 2));
+    /// ```
+    #[inline]
+    pub fn dense_keys(&mut self) -> DenseKeys {
+        let dense = &mut self.dynamic.dense;
+        DenseKeys {
+            cells: dense.as_mut_ptr(),
+            len: dense.len() as u64,
+            room: self.limit.saturating_sub(self.count),
+        }
+    }
+
+    /// Counts `n` keys created by filling empty cells of [`Memory::dense_keys`] (at most
+    /// the `room` it gave).
+    #[inline]
+    pub fn note_dense_created(&mut self, n: u32) {
+        debug_assert!(n <= self.limit.saturating_sub(self.count));
+        self.count += n;
+        self.dynamic.in_dense += n as usize;
     }
 
     /// The state this memory holds, keys named as in [`State`] (the transient memory is
@@ -897,6 +988,65 @@ mod tests {
         grown.insert("b".into(), 20);
         assert_eq!(m.clone().take_state_from(&p, &initial), grown);
         assert_eq!(m.take_state(&p), grown);
+    }
+
+    #[test]
+    fn the_cell_layout_compiled_code_reads_is_fixed() {
+        // Compiled code addresses cells by these constants: a change of the layout must
+        // change them (and this test).
+        assert_eq!(std::mem::size_of::<Option<i64>>(), 16);
+        assert_eq!(std::mem::align_of::<Option<i64>>(), 8);
+        assert_eq!(
+            (INT_CELL_PRESENT, INT_CELL_VALUE, INT_CELL_SHIFT),
+            (0, 8, 4)
+        );
+        // What compiled code writes for a new key (the flag as a whole word, then the
+        // value) reads back as `Some` of the value; a zeroed cell as `None`.
+        let mut cell = MaybeUninit::<Option<i64>>::zeroed();
+        // SAFETY: all zeros is `None` (checked when the crate is compiled).
+        assert_eq!(unsafe { cell.assume_init() }, None);
+        let p = cell.as_mut_ptr() as *mut u8;
+        // SAFETY: both writes are within the 16 bytes of `cell`, at the offsets the layout
+        // check above and the compile-time check keep.
+        unsafe {
+            (p.add(INT_CELL_PRESENT as usize) as *mut u64).write(1);
+            (p.add(INT_CELL_VALUE as usize) as *mut i64).write(-7);
+            assert_eq!(cell.assume_init(), Some(-7));
+        }
+    }
+
+    #[test]
+    fn dense_keys_written_in_place_are_the_memory_s_keys() {
+        let p = program();
+        let mut m = Memory::new(&p, &State::from([("2".into(), 20)]), 3);
+        let d = m.dense_keys();
+        assert_eq!((d.len, d.room), (DENSE_MIN as u64, 2));
+        // SAFETY: cells 2 and 5 are within `len`; nothing else touches the memory meanwhile.
+        unsafe {
+            assert_eq!(*d.cells.add(2), Some(20));
+            *d.cells.add(2) = Some(21);
+            assert_eq!(*d.cells.add(5), None);
+            *d.cells.add(5) = Some(50);
+        }
+        m.note_dense_created(1);
+        assert_eq!((m.len(), m.dense_keys().room), (2, 1));
+        assert_eq!((m.load_dyn(2).unwrap(), m.load_dyn(5).unwrap()), (21, 50));
+        // The count is the limit's: one more key, then the limit.
+        m.store_dyn(-1, 1).unwrap();
+        assert_eq!(m.dense_keys().room, 0);
+        let e = m.store_dyn(6, 1).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MemoryLimitExceeded);
+        // A store growing the dense part moves the cells: ask again.
+        let mut m = Memory::new(&p, &State::new(), 1 << 20);
+        for k in 0..1_000 {
+            m.store_dyn(k, k).unwrap();
+        }
+        let d = m.dense_keys();
+        assert_eq!((d.len, d.room), (1024, (1 << 20) - 1_000));
+        // SAFETY: as above.
+        unsafe { assert_eq!(*d.cells.add(999), Some(999)) };
+        let want: State = (0..1_000).map(|k| (int_key(k), k)).collect();
+        assert_eq!(m.into_state(&p), want);
     }
 
     #[test]

@@ -226,6 +226,8 @@ pub struct NativeCode {
     /// Basic blocks counted (0 unless compiled with statistics).
     blocks: usize,
     code_size: usize,
+    /// Constant operands the overflow exits do not carry.
+    operands: lower::Operands,
     /// The executable memory the code is in.
     _batch: Arc<Batch>,
 }
@@ -323,7 +325,7 @@ fn build_into(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     stats: bool,
-) -> Result<(), JitError> {
+) -> Result<lower::Operands, JitError> {
     let plan = lower::Plan::new(verified);
     let budget = budget(verified.contract().program.code.len());
     if plan.estimate > budget {
@@ -469,7 +471,7 @@ thread_local! {
 /// Compiles `verified` with `options` (see [`compile`]).
 pub fn compile_with_options(verified: &Verified, options: Options) -> Result<NativeCode, JitError> {
     let isa = host_isa_at(choose_opt(verified, options))?;
-    let (bytes, code_size) = TOOLS.with(|tools| {
+    let (bytes, code_size, operands) = TOOLS.with(|tools| {
         // A reentrant compile (none today) gets fresh tools rather than a borrow error.
         let mut slot = tools.try_borrow_mut().ok();
         let mut fresh = None;
@@ -491,7 +493,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
             &mut t.fctx,
             options.stats,
         )
-        .and_then(|()| {
+        .and_then(|operands| {
             let code = t
                 .ctx
                 .compile(&**isa, &mut ControlPlane::default())
@@ -500,7 +502,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
                 return Err(JitError::Internal("native code needs relocations".into()));
             }
             let bytes = code.code_buffer().to_vec();
-            Ok((bytes, code.code_info().total_size as usize))
+            Ok((bytes, code.code_info().total_size as usize, operands))
         });
         t.ctx.clear();
         r
@@ -518,6 +520,7 @@ pub fn compile_with_options(verified: &Verified, options: Options) -> Result<Nat
             0
         },
         code_size,
+        operands,
         _batch: batch,
     })
 }
@@ -590,6 +593,8 @@ impl NativeCode {
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
         let status = unsafe { (self.entry)(&mut ctx) };
+        // Keys the native code created in the dense cells count from now on.
+        frame.sync_dense(&ctx);
         if let Some(payload) = frame.panic.take() {
             std::panic::resume_unwind(payload);
         }
@@ -616,7 +621,7 @@ impl NativeCode {
                 gas_used: gas_limit - ctx.gas_left.min(gas_limit),
             }
         } else {
-            let e = frame.error(&ctx, self.limits.stack);
+            let e = frame.error(&ctx, self.limits.stack, &self.operands);
             let gas_left = if e.kind == coopvm_core::ErrorKind::OutOfGas {
                 0
             } else {

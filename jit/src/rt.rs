@@ -161,6 +161,17 @@ pub(crate) struct Ctx {
     pub system: *const SysFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
+    /// The memory's dense integer keys (`Memory::dense_keys`), which native code reads and
+    /// writes in place: `dense_len` cells. A store through the `store_dyn` or `store_new`
+    /// trampoline may move them, so those refresh the three `dense` fields, and native code
+    /// loads them again after any call.
+    pub dense: *mut Option<i64>,
+    /// Number of cells of `dense`.
+    pub dense_len: u64,
+    /// Keys native code may still create by filling an empty cell of `dense` (decremented
+    /// for each; the trampolines count the keys so made into the memory, see
+    /// [`Base::sync_dense`]).
+    pub dense_room: u64,
     /// Statistics, kept only by code compiled with them (see `coopvm_core::stats::Tally`):
     /// entries per basic block.
     pub counts: *mut u64,
@@ -208,6 +219,9 @@ pub(crate) mod off {
     pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
     pub const SYSTEM: i32 = offset_of!(Ctx, system) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
+    pub const DENSE: i32 = offset_of!(Ctx, dense) as i32;
+    pub const DENSE_LEN: i32 = offset_of!(Ctx, dense_len) as i32;
+    pub const DENSE_ROOM: i32 = offset_of!(Ctx, dense_room) as i32;
     pub const ST_PENDING: i32 = offset_of!(Ctx, st_pending) as i32;
     pub const ST_PEAK: i32 = offset_of!(Ctx, st_peak) as i32;
     pub const ST_LAST_BLOCK: i32 = offset_of!(Ctx, st_last_block) as i32;
@@ -252,6 +266,8 @@ pub(crate) struct Base<'a, 'e> {
     pub panic: Option<Box<dyn Any + Send + 'static>>,
     /// Entries per basic block (empty unless the code keeps statistics).
     pub counts: Vec<u64>,
+    /// [`Ctx::dense_room`] as the last [`Base::refresh_dense`] set it.
+    pub dense_room: u64,
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
@@ -302,6 +318,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 error: None,
                 panic: None,
                 counts: Vec::new(),
+                dense_room: 0,
             },
             host,
         }
@@ -309,7 +326,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
 
     /// The context block for native code over this frame and `stack`.
     pub fn ctx(&mut self, stack: &mut [i64], gas_left: u64) -> Ctx {
-        Ctx {
+        let mut ctx = Ctx {
             gas_left,
             stack: stack.as_mut_ptr(),
             rets: self.rets.as_mut_ptr(),
@@ -334,6 +351,9 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             tload,
             system: SYSTEM.as_ptr(),
             frame: self as *mut Self as *mut c_void,
+            dense: std::ptr::null_mut(),
+            dense_len: 0,
+            dense_room: 0,
             counts: self.counts.as_mut_ptr(),
             st_pending: 0,
             st_peak: 0,
@@ -341,7 +361,9 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             st_last_height: 0,
             st_last_depth: 0,
             st_peak_depth: 0,
-        }
+        };
+        self.base.refresh_dense(&mut ctx);
+        ctx
     }
 }
 
@@ -353,6 +375,29 @@ pub(crate) struct Spare {
 }
 
 impl Base<'_, '_> {
+    /// Counts the keys native code created in the dense cells since the last
+    /// [`Base::refresh_dense`] into the memory: before anything else uses the memory.
+    #[inline]
+    pub fn sync_dense(&mut self, ctx: &Ctx) {
+        let made = self.dense_room.saturating_sub(ctx.dense_room);
+        if made != 0 {
+            // `made` is at most the room the memory gave, a `u32`.
+            self.memory.note_dense_created(made as u32);
+            self.dense_room = ctx.dense_room;
+        }
+    }
+
+    /// Points `ctx` at the memory's dense cells as they are now (after [`Base::sync_dense`]
+    /// and anything that may have moved them).
+    #[inline]
+    pub fn refresh_dense(&mut self, ctx: &mut Ctx) {
+        let d = self.memory.dense_keys();
+        ctx.dense = d.cells;
+        ctx.dense_len = d.len;
+        ctx.dense_room = u64::from(d.room);
+        self.dense_room = ctx.dense_room;
+    }
+
     /// The frame's slot buffers, for [`Frame::new`] of a later run.
     pub fn spare(&mut self) -> Spare {
         Spare {
@@ -374,7 +419,12 @@ impl Base<'_, '_> {
 
     /// The error a failed run reports, built from the exit code in `ctx` exactly as the
     /// interpreter builds it.
-    pub fn error(&mut self, ctx: &Ctx, stack_limit: u32) -> VmError {
+    pub fn error(
+        &mut self,
+        ctx: &Ctx,
+        stack_limit: u32,
+        operands: &crate::lower::Operands,
+    ) -> VmError {
         let pc = ctx.err_pc;
         let (a, b) = (ctx.err_a, ctx.err_b);
         let e = match Exit::from_code(ctx.err_code) {
@@ -384,7 +434,7 @@ impl Base<'_, '_> {
                 .unwrap_or_else(|| internal("a call out of native code failed without an error")),
             Some(Exit::OutOfGas) => VmError::out_of_gas(self.gas_limit),
             Some(Exit::DivisionByZero) => VmError::division_by_zero(a),
-            Some(Exit::Overflow) => VmError::overflow(a, b),
+            Some(Exit::Overflow) => VmError::overflow(a, operands.at(pc).unwrap_or(b)),
             Some(Exit::NegOverflow) => VmError::neg_overflow(a),
             Some(Exit::CallDepth) => VmError::call_depth(self.call_depth),
             Some(Exit::StackRoom) => VmError::stack_room(b, a, stack_limit),
@@ -635,7 +685,12 @@ unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
         plain::<()>(ctx, |ctx, frame| {
-            frame.memory.store(slot, value)?;
+            // The key count first (the store checks it against the limit), the dense
+            // cells' view after (their room changes).
+            frame.sync_dense(ctx);
+            let r = frame.memory.store(slot, value);
+            frame.refresh_dense(ctx);
+            r?;
             let i = slot as usize;
             if i < frame.slots.len() {
                 // SAFETY (covered by the enclosing `unsafe`): `ctx.slots`/`ctx.present` point
@@ -652,7 +707,15 @@ unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
 
 unsafe extern "C" fn store_dyn(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
-    status(unsafe { plain::<()>(ctx, |_, frame| frame.memory.store_dyn(key, value)) })
+    let r = unsafe {
+        plain::<()>(ctx, |ctx, frame| {
+            frame.sync_dense(ctx);
+            let r = frame.memory.store_dyn(key, value);
+            frame.refresh_dense(ctx);
+            r
+        })
+    };
+    status(r)
 }
 
 unsafe extern "C" fn load_dyn(ctx: *mut Ctx, key: i64) -> Ret2 {

@@ -514,7 +514,7 @@ fn internal_jit_errors_are_engine_failures() {
     for code in [Exit::Internal as u32, Exit::Trampoline as u32, 99] {
         native.err_code = code;
         native.err_pc = 3;
-        let e = frame.error(&native, 8);
+        let e = frame.error(&native, 8, &crate::lower::Operands::default());
         assert_eq!((e.kind, e.pc), (ErrorKind::EngineFailure, Some(3)), "{e}");
         assert!(e.message.starts_with("the JIT engine failed: "), "{e}");
     }
@@ -609,5 +609,198 @@ fn register_slots_are_written_back_and_checked_where_unproven() {
             ..Limits::default()
         };
         same_with(src, limits, &State::new(), 1_000);
+    }
+}
+
+/// A contract storing `value_expr` (assembly leaving the value, with `i` the loop index in
+/// slot `i`) under the keys `key(i)` for `i` in `from`, stepping by `step` while `i != to`, then
+/// summing the values loaded back under the same keys in the same order, then loading
+/// `probe` (which may hold no value).
+fn key_loop(from: i64, to: i64, step: i64, key: &str, probe: i64) -> String {
+    format!(
+        "push {from}\nstore i\n\
+         fill: load i\npush {to}\nne\njumpif body\njump sum0\n\
+         body: load i\npush 3\nmul\nload i\n{key}\nstore\n\
+         load i\npush {step}\nadd\nstore i\njump fill\n\
+         sum0: push 0\npush {from}\nstore i\n\
+         sum: load i\npush {to}\nne\njumpif more\npush {probe}\nload\nhalt\n\
+         more: load i\n{key}\nload\nadd\n\
+         load i\npush {step}\nadd\nstore i\njump sum\n"
+    )
+}
+
+#[test]
+fn dense_integer_keys_in_place_agree_with_the_interpreter() {
+    // Creation, hit, overwrite and miss of keys within the dense cells, and keys just
+    // outside them (negative, the dense range's end, the extremes), with and without
+    // initial integer keys, at every gas limit.
+    let extremes = [
+        0,
+        1,
+        63,
+        64,
+        65,
+        -1,
+        (1 << 20) - 1,
+        1 << 20,
+        (1 << 20) + 1,
+        i64::MIN,
+        i64::MAX,
+    ];
+    let states = [
+        State::new(),
+        State::from([("5".into(), 50), ("-1".into(), 10), ("70".into(), 7)]),
+        State::from([(format!("{}", 1 << 20), 1), ("1048575".into(), 2)]),
+    ];
+    for k in extremes {
+        let programs = [
+            format!("push 3\npush {k}\nstore\npush {k}\nload\npush 4\npush {k}\nstore\npush {k}\nload\nadd\n"),
+            format!("push {k}\nload\n"),
+            format!("push 9\npush 5\nstore\npush {k}\nload\npush 5\nload\n"),
+            format!("push 1\npush {k}\nstore\npush 2\npush 5\nstore\npush 5\nload\npush {k}\nload\n"),
+        ];
+        for src in &programs {
+            for state in &states {
+                let full = same_with(src, Limits::default(), state, 1_000);
+                let gases: Vec<u64> = (0..=full.gas_used + 1).collect();
+                same_gas(src, Limits::default(), state, &gases);
+            }
+        }
+    }
+    // Hit and overwrite of initial keys through the cells, and the state a run ends with.
+    let state = State::from([("5".into(), 50), ("6".into(), 60)]);
+    let src =
+        "push 5\nload\npush 6\nload\nadd\npush 6\nstore\npush 6\nload\npush 1\npush 7\nstore\n";
+    let out = same_with(src, Limits::default(), &state, 1_000);
+    assert_eq!(out.stack, vec![110]);
+    assert_eq!(
+        out.state,
+        State::from([("5".into(), 50), ("6".into(), 110), ("7".into(), 1)])
+    );
+}
+
+#[test]
+fn dense_keys_growing_and_moving_mid_run_agree() {
+    // Many first stores: the cells grow (and move) while native code keeps writing and
+    // reading them in place; keys first held in the hash map move into the cells; then
+    // every key is read back through the cells. Upwards, downwards, strided, and across
+    // the dense range's end.
+    let cases = [
+        key_loop(0, 3_000, 1, "", 5),
+        key_loop(2_999, -1, -1, "", 3_001),
+        key_loop(0, 1_000, 1, "push 7\nmul", 8),
+        key_loop(1_999, -1, -1, "push 3\nmul", 1),
+        key_loop(0, 400, 1, "push 1048400\nadd", 1_048_575),
+        key_loop(0, 300, 1, "push -150\nadd", -151),
+    ];
+    let limits = Limits {
+        memory_keys: 3_100,
+        ..Limits::default()
+    };
+    for src in &cases {
+        for state in [
+            State::new(),
+            State::from([("2".into(), 1), ("100000".into(), 2)]),
+        ] {
+            let out = same_gas(src, limits, &state, &[10_000_000]);
+            // The probe holds a value in some cases, none in others: only that load may
+            // fail (the sum before it is checked against the interpreter's).
+            if let Err(e) = &out.result {
+                assert_eq!(e.kind, ErrorKind::InvalidMemoryAccess, "{src}");
+            }
+            assert!(out.gas_used > 10_000, "{src}");
+        }
+    }
+    // A spread of gas limits through the growth.
+    let src = key_loop(0, 200, 1, "", 0);
+    let gases: Vec<u64> = (0..300).map(|g| g * 37).collect();
+    same_gas(&src, limits, &State::new(), &gases);
+}
+
+#[test]
+fn the_key_limit_holds_for_keys_made_in_place() {
+    // New keys made in the cells count against the limit exactly: the store that exceeds
+    // it fails on both engines, and static keys created in between (through memory)
+    // share the same count.
+    let dynamic = key_loop(0, 100, 1, "", 0);
+    let mixed = "push 1\npush 1\nstore\npush 1\nstore a\npush 2\npush 2\nstore\npush 2\nstore b\n\
+                 push 3\npush 3\nstore\npush 4\npush 4\nstore\npush 5\nstore c\npush 6\npush 70\nstore\n";
+    for keys in [0, 1, 2, 3, 4, 5, 6, 7, 8, 50, 64, 65, 99, 100, 101, 102] {
+        let limits = Limits {
+            memory_keys: keys,
+            ..Limits::default()
+        };
+        for state in [State::new(), State::from([("3".into(), 3)])] {
+            let out = same_gas(&dynamic, limits, &state, &[1_000_000]);
+            if !out.is_ok() {
+                let kind = out.result.as_ref().unwrap_err().kind;
+                assert!(
+                    matches!(
+                        kind,
+                        ErrorKind::MemoryLimitExceeded | ErrorKind::InvalidMemoryAccess
+                    ),
+                    "{kind:?}"
+                );
+            }
+            let full = same_with(mixed, limits, &state, 1_000);
+            let gases: Vec<u64> = (0..=full.gas_used + 1).collect();
+            same_gas(mixed, limits, &state, &gases);
+        }
+    }
+    let limits = Limits {
+        memory_keys: 50,
+        ..Limits::default()
+    };
+    let out = same_with(&dynamic, limits, &State::new(), 1_000_000);
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::MemoryLimitExceeded);
+}
+
+#[test]
+fn transient_keys_are_untouched_by_the_dense_cells() {
+    // The same integer keys in the transient and the persistent memory are different
+    // keys: in-place accesses to one never see the other.
+    let programs = [
+        "push 7\npush 5\ntstore\npush 5\nload\n",
+        "push 7\npush 5\nstore\npush 5\ntload\n",
+        "push 7\npush 5\ntstore\npush 8\npush 5\nstore\npush 5\ntload\npush 5\nload\npush 9\npush 5\ntstore\npush 5\nload\npush 5\ntload\n",
+        "push 1\npush 6\ntstore\npush 6\nload\n",
+    ];
+    for src in programs {
+        for state in [State::new(), State::from([("5".into(), 50)])] {
+            let full = same_with(src, Limits::default(), &state, 1_000);
+            let gases: Vec<u64> = (0..=full.gas_used + 1).collect();
+            same_gas(src, Limits::default(), &state, &gases);
+        }
+    }
+    let out = same(programs[2]);
+    assert_eq!(out.stack, vec![7, 8, 8, 9]);
+}
+
+#[test]
+fn overflow_exits_report_operands_recovered_on_the_cold_path() {
+    // The first operand of an overflowing `add`/`sub` is recomputed from the wrapped result
+    // (for a constant second operand, or an accumulator from another block): the error
+    // names the interpreter's operands, at every gas limit.
+    let programs = [
+        // An accumulator from the loop header plus a growing step.
+        "push 9223372036854775000\npush 1\nstore i\nloop: load i\npush 100\nmul\nadd\nload i\npush 1\nadd\nstore i\njump loop\n",
+        // Downwards, with a variable subtrahend.
+        "push -9223372036854775000\npush 1\nstore i\nloop: load i\npush 100\nmul\nsub\nload i\npush 1\nadd\nstore i\njump loop\n",
+        // Constant operands on either side.
+        "push 9223372036854775800\nloop: push 1\nadd\njump loop\n",
+        "push -9223372036854775800\nloop: push 1\nsub\njump loop\n",
+        "push 9223372036854775000\nloop: push -900\nswap\nsub\njump loop\n",
+        "push 5\npush 9223372036854775807\nadd\n",
+    ];
+    for src in programs {
+        let out = same(src);
+        assert_eq!(
+            out.result.as_ref().unwrap_err().kind,
+            ErrorKind::ArithmeticOverflow,
+            "{src}"
+        );
+        let gases: Vec<u64> = (0..=out.gas_used.min(3_000) + 1).collect();
+        let v = verified(src, Limits::default());
+        same_gas(src, Limits::default(), &v.contract().state, &gases);
     }
 }

@@ -71,7 +71,13 @@ impl Lower<'_, '_> {
     /// `jumpif` at `pc` to `target`, frame height `h`.
     pub(super) fn jump_if(&mut self, pc: u32, target: u32, h: u32) -> Result<(), JitError> {
         self.flush();
-        let c = self.get(h - 1);
+        let mut c = self.get(h - 1);
+        // `x % 2^k` is non-zero exactly when `x`'s low `k` bits are (whatever its sign).
+        if let Some((r, low)) = self.truth {
+            if r == c {
+                c = low;
+            }
+        }
         let then = self.target(target, h - 1)?;
         let other = self.target(pc + 1, h - 1)?;
         self.b.ins().brif(c, then, &[], other, &[]);

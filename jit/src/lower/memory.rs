@@ -2,14 +2,23 @@
 //! most used) are variables: loaded when the run starts, written back when it succeeds; a
 //! `load` or `store` of a key the presence analysis proves present is a plain register move,
 //! any other tests the key's presence flag, itself a register. Other static keys are read and
-//! written in the context block's slots. Creating a key and every dynamic access go through
-//! trampolines into `coopvm_core::memory::Memory` (which counts keys against the limit). Every access to the
-//! transient memory (`tstore`/`tload`) goes through a trampoline too.
+//! written in the context block's slots. Creating a static key goes through a trampoline
+//! into `coopvm_core::memory::Memory` (which counts keys against the limit). A dynamic
+//! access (the key on the stack) to a key within the memory's dense integer-key cells is
+//! done in place (one bounds test, one presence test; a new key also takes one unit of the
+//! room the memory left under its key limit); any other (absent key, negative or large key,
+//! no room) goes through a trampoline. Every access to the transient memory
+//! (`tstore`/`tload`) goes through a trampoline too.
 
 use super::{Arg, Lower};
 use crate::rt::{off, Exit};
+use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_SHIFT, INT_CELL_VALUE};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlags, Value};
+use cranelift_codegen::ir::{types, AliasRegion, Block, InstBuilder, MemFlags, Value};
+
+/// Accesses to the dense integer-key cells: they never alias the context block, the value
+/// stack or the static slots (the optimizer may keep a context field's value across them).
+const CELL: MemFlags = MemFlags::trusted().with_alias_region(Some(AliasRegion::Heap));
 
 impl Lower<'_, '_> {
     /// `store K` (slot `slot`) at `pc`, frame height `h`. A slot that holds a value is
@@ -100,22 +109,102 @@ impl Lower<'_, '_> {
         self.set(h, v);
     }
 
-    /// `store` with the key on the stack, at `pc`, frame height `h`.
+    /// The address of the dense cell of `key` if the key is within the dense cells
+    /// ([`coopvm_core::memory::Memory::dense_keys`]): branches to `slow` when it is not (a
+    /// negative key, one beyond the cells), else continues in a new block with the cell's
+    /// address. The cells' pointer and length are loaded here, after any call that may have
+    /// moved them (they are not read-only).
+    fn dense_cell(&mut self, key: Value, slow: Block) -> Value {
+        let flags = MemFlags::trusted();
+        let len = self
+            .b
+            .ins()
+            .load(types::I64, flags, self.ctx, off::DENSE_LEN);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, key, len);
+        let within = self.b.create_block();
+        self.b.ins().brif(inside, within, &[], slow, &[]);
+        self.b.switch_to_block(within);
+        self.b.seal_block(within);
+        let cells = self.b.ins().load(self.ptr, flags, self.ctx, off::DENSE);
+        let at = self.b.ins().ishl_imm(key, i64::from(INT_CELL_SHIFT));
+        self.b.ins().iadd(cells, at)
+    }
+
+    /// `store` with the key on the stack, at `pc`, frame height `h`. A key within the dense
+    /// cells is written in place: overwritten if it holds a value, created if it holds none
+    /// and the memory has room for a key; any other store goes through memory.
     pub(super) fn store_dyn(&mut self, pc: u32, h: u32) {
         let ctx = self.ctx;
         let key = self.get(h - 1);
         let v = self.get(h - 2);
+        // Earlier checks fail first.
+        self.flush();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let cont = self.b.create_block();
+        let cell = self.dense_cell(key, slow);
+        let present = self.b.ins().load(types::I8, CELL, cell, INT_CELL_PRESENT);
+        let overwrite = self.b.create_block();
+        let create = self.b.create_block();
+        self.b.ins().brif(present, overwrite, &[], create, &[]);
+        self.b.switch_to_block(overwrite);
+        self.b.seal_block(overwrite);
+        self.b.ins().store(CELL, v, cell, INT_CELL_VALUE);
+        self.b.ins().jump(cont, &[]);
+        // A new key: counted against the limit through the room left.
+        self.b.switch_to_block(create);
+        self.b.seal_block(create);
+        let flags = MemFlags::trusted();
+        let room = self.b.ins().load(types::I64, flags, ctx, off::DENSE_ROOM);
+        let fill = self.b.create_block();
+        self.b.ins().brif(room, fill, &[], slow, &[]);
+        self.b.switch_to_block(fill);
+        self.b.seal_block(fill);
+        let left = self.b.ins().iadd_imm(room, -1);
+        self.b.ins().store(flags, left, ctx, off::DENSE_ROOM);
+        let one = self.b.ins().iconst(types::I64, 1);
+        self.b.ins().store(CELL, one, cell, INT_CELL_PRESENT);
+        self.b.ins().store(CELL, v, cell, INT_CELL_VALUE);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
         let status = self.trampoline(off::STORE_DYN, self.sigs.store_dyn, &[ctx, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
+        self.flush();
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
     }
 
-    /// `load` with the key on the stack, at `pc`, frame height `h`.
+    /// `load` with the key on the stack, at `pc`, frame height `h`. A key within the dense
+    /// cells that holds a value is read in place; any other goes through memory (which
+    /// fails for a key that holds none).
     pub(super) fn load_dyn(&mut self, pc: u32, h: u32) {
         let ctx = self.ctx;
         let key = self.get(h - 1);
+        self.flush();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let cont = self.b.create_block();
+        self.b.append_block_param(cont, types::I64);
+        let cell = self.dense_cell(key, slow);
+        let present = self.b.ins().load(types::I8, CELL, cell, INT_CELL_PRESENT);
+        let hit = self.b.create_block();
+        self.b.ins().brif(present, hit, &[], slow, &[]);
+        self.b.switch_to_block(hit);
+        self.b.seal_block(hit);
+        let v = self.b.ins().load(types::I64, CELL, cell, INT_CELL_VALUE);
+        self.b.ins().jump(cont, &[v.into()]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
         let r = self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key]);
         self.check_pair(r[1], pc);
-        self.set(h - 1, r[0]);
+        self.flush();
+        self.b.ins().jump(cont, &[r[0].into()]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+        let v = self.b.block_params(cont)[0];
+        self.set(h - 1, v);
     }
 
     /// `tstore` at `pc`, frame height `h`: static slot `slot`, or (`None`) the key on the

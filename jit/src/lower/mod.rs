@@ -134,6 +134,9 @@ fn estimate(verified: &Verified, slot_vars: u64) -> u64 {
                 Op::Call => 24 + 3 * h,
                 Op::Halt | Op::Return => 8 + h,
                 Op::Store | Op::Load => 8,
+                // The in-place path's blocks, and a join whose parameters may be the
+                // values live across it.
+                Op::StoreDyn | Op::LoadDyn => 24 + h + slot_vars + FIRST_HEIGHT_VAR as u64,
                 op if matches!(op.kind(), OpKind::Host(_)) => 12,
                 _ => 4,
             };
@@ -155,7 +158,7 @@ pub(crate) fn lower(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     stats: bool,
-) -> Result<(), JitError> {
+) -> Result<Operands, JitError> {
     let ptr = check(verified, func)?;
     let mut l = Lower::new(verified, plan, FunctionBuilder::new(func, fctx), ptr, stats)?;
     // Enter main.
@@ -177,7 +180,22 @@ pub(crate) fn lower(
     l.finish_exits();
     l.b.seal_all_blocks();
     l.b.finalize();
-    Ok(())
+    l.operands.sort_unstable();
+    Ok(Operands(l.operands.into_boxed_slice()))
+}
+
+/// The constant second operands of the checked operations that exit with
+/// [`Exit::Overflow`], by instruction index (sorted): the exit does not carry them, so a
+/// constant is never kept in a register for the cold path alone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Operands(Box<[(u32, i64)]>);
+
+impl Operands {
+    /// The constant second operand of the overflow exit at `pc`, if it has one.
+    pub(crate) fn at(&self, pc: u32) -> Option<i64> {
+        let i = self.0.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        Some(self.0[i].1)
+    }
 }
 
 /// Checks that native code can hold `verified` on this target; returns the pointer type.
@@ -239,6 +257,11 @@ struct SlotVar {
 enum Arg {
     Val(Value),
     Const(i64),
+    /// `x - y`, wrapping: computed on the cold path only (the first operand of an `add`
+    /// from its wrapped result and second operand, so it need not stay live).
+    Diff(Value, Value),
+    /// `x + y`, wrapping (the first operand of a `sub`, likewise).
+    Sum(Value, Value),
 }
 
 /// The lowering of one contract in progress.
@@ -271,6 +294,11 @@ struct Lower<'a, 'f> {
     slot_vars: Vec<Option<SlotVar>>,
     /// Deferred checks of the current block (see [`Lower::fail_if`]).
     checks: Vec<Check>,
+    /// The last remainder by a power of two and a value with the same truth (zero or not):
+    /// the dividend's low bits. A `jumpif` on the remainder tests those instead.
+    truth: Option<(Value, Value)>,
+    /// See [`Operands`].
+    operands: Vec<(u32, i64)>,
     /// Failure exits, each shared by at most [`HUB_PREDS`] sites: `(exit code << 32 | pc, a,
     /// b, gas left)`. The last one takes new sites while it has room.
     exits: Vec<Block>,
@@ -404,6 +432,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             stat_vars,
             slot_vars,
             checks: Vec::new(),
+            truth: None,
+            operands: Vec::new(),
             exits: Vec::new(),
             exit_uses: HUB_PREDS,
             dones: Vec::new(),
@@ -707,6 +737,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut arg = |x: Option<Arg>| match x {
             Some(Arg::Val(v)) => v,
             Some(Arg::Const(k)) => self.b.ins().iconst(types::I64, k),
+            Some(Arg::Diff(x, y)) => self.b.ins().isub(x, y),
+            Some(Arg::Sum(x, y)) => self.b.ins().iadd(x, y),
             None => self.b.ins().iconst(types::I64, 0),
         };
         let (a, b) = (arg(c.a), arg(c.b));
