@@ -474,6 +474,22 @@ fn run<H: Host + ?Sized, P: Probe>(
             }
         }};
     }
+    // `load K; push n; add|sub; store K` on the value `m` read from K (`load!` or, for a
+    // key proven present, `present!`): `op` is `checked_add` or `checked_sub`, and `write`
+    // stores the result `v` (`store!`, or `overwrite!` for a present key); then the loop
+    // head's test when the operation closes a loop.
+    macro_rules! step_mem {
+        ($m:expr, $op:ident, $imm:expr, $signs:expr, $target:expr, |$v:ident| $write:expr) => {{
+            let m: i64 = $m;
+            let Some($v) = m.$op(i64::from($imm)) else {
+                break overflow(m, i64::from($imm), pc!(2));
+            };
+            $write;
+            if $signs != 0 {
+                close!($v, $signs, $target);
+            }
+        }};
+    }
 
     let end = loop {
         // Read in place, through `ip` (which every arm addresses its fields through): each
@@ -606,31 +622,17 @@ fn run<H: Host + ?Sized, P: Probe>(
                 imm,
                 signs,
                 target,
-            } => {
-                let m = load!(key);
-                let Some(v) = m.checked_add(i64::from(imm)) else {
-                    break overflow(m, i64::from(imm), pc!(2));
-                };
-                store!(key, v, 3);
-                if signs != 0 {
-                    close!(v, signs, target);
-                }
-            }
+            } => step_mem!(load!(key), checked_add, imm, signs, target, |v| store!(
+                key, v, 3
+            )),
             RegOp::DecMem {
                 key,
                 imm,
                 signs,
                 target,
-            } => {
-                let m = load!(key);
-                let Some(v) = m.checked_sub(i64::from(imm)) else {
-                    break overflow(m, i64::from(imm), pc!(2));
-                };
-                store!(key, v, 3);
-                if signs != 0 {
-                    close!(v, signs, target);
-                }
-            }
+            } => step_mem!(load!(key), checked_sub, imm, signs, target, |v| store!(
+                key, v, 3
+            )),
 
             RegOp::LoadP { dst, key } => set!(dst, present!(key)),
             RegOp::StoreP { key, src } => overwrite!(key, get!(src)),
@@ -651,31 +653,27 @@ fn run<H: Host + ?Sized, P: Probe>(
                 imm,
                 signs,
                 target,
-            } => {
-                let m = present!(key);
-                let Some(v) = m.checked_add(i64::from(imm)) else {
-                    break overflow(m, i64::from(imm), pc!(2));
-                };
-                overwrite!(key, v);
-                if signs != 0 {
-                    close!(v, signs, target);
-                }
-            }
+            } => step_mem!(
+                present!(key),
+                checked_add,
+                imm,
+                signs,
+                target,
+                |v| overwrite!(key, v)
+            ),
             RegOp::DecMemP {
                 key,
                 imm,
                 signs,
                 target,
-            } => {
-                let m = present!(key);
-                let Some(v) = m.checked_sub(i64::from(imm)) else {
-                    break overflow(m, i64::from(imm), pc!(2));
-                };
-                overwrite!(key, v);
-                if signs != 0 {
-                    close!(v, signs, target);
-                }
-            }
+            } => step_mem!(
+                present!(key),
+                checked_sub,
+                imm,
+                signs,
+                target,
+                |v| overwrite!(key, v)
+            ),
             // load K (+0); load (+1)
             RegOp::LoadDynAtP { dst, key } => match memory.load_dyn(present!(key)) {
                 Ok(v) => set!(dst, v),
