@@ -513,32 +513,7 @@ impl CoopHost {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reset_to(&mut self, base: &CoopHost) {
-        let CoopHost {
-            domain,
-            contracts,
-            new_code,
-            savepoints,
-            active,
-            limits,
-            events,
-            events_base,
-        } = self;
-        domain.reset_to(&base.domain);
-        table::restore_map(contracts, &base.contracts, Arc::ptr_eq);
-        if *new_code != base.new_code {
-            new_code.clone_from(&base.new_code);
-        }
-        savepoints.clone_from(&base.savepoints);
-        active.clone_from(&base.active);
-        limits.clone_from(&base.limits);
-        // Events are only appended: drop the new ones, else copy.
-        let n = base.events.len();
-        if events.len() >= n && events[..n] == base.events[..] {
-            events.truncate(n);
-        } else {
-            events.clone_from(&base.events);
-        }
-        *events_base = base.events_base;
+        self.reset_with(base, Domain::reset_to);
     }
 
     /// [`CoopHost::reset_to`] for a host that equalled `base` (a clone, or reset) and has
@@ -566,6 +541,12 @@ impl CoopHost {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reset_changes_to(&mut self, base: &CoopHost) {
+        self.reset_with(base, Domain::reset_changes_to);
+    }
+
+    /// Makes this host equal to `base`, its tables by `reset_domain` (the full comparison of
+    /// [`Domain::reset_to`] or the journal's [`Domain::reset_changes_to`]), the rest alike.
+    fn reset_with(&mut self, base: &CoopHost, reset_domain: fn(&mut Domain, &Domain)) {
         let CoopHost {
             domain,
             contracts,
@@ -576,7 +557,7 @@ impl CoopHost {
             events,
             events_base,
         } = self;
-        domain.reset_changes_to(&base.domain);
+        reset_domain(domain, &base.domain);
         table::restore_map(contracts, &base.contracts, Arc::ptr_eq);
         if *new_code != base.new_code {
             new_code.clone_from(&base.new_code);
