@@ -10,7 +10,8 @@
 //!   integration tests replay it;
 //! - `generate SEED COUNT [SECONDS]`: checks the inputs 0..COUNT of stream SEED (generated
 //!   programs from pseudo-random bytes, no coverage guidance; see `coopvm_fuzz::generate`),
-//!   stopping after SECONDS if given; prints what it checked, and for every failure (a
+//!   stopping after SECONDS if given; prints what it checked (at the end, and every minute
+//!   a `progress:` line with the figures so far), and for every failure (a
 //!   divergence, a broken gas law or a panic) its index and report, its input saved as
 //!   `artifacts/generate/fail-SEED-INDEX`; exits with 1 if any failed. While it runs,
 //!   `artifacts/generate/current-SEED` names the input being checked, so a process killed
@@ -144,6 +145,9 @@ fn run(args: &[String]) -> Result<(), String> {
 /// reproducers are enough.
 const MAX_SAVED_FAILURES: usize = 20;
 
+/// How often `generate` prints its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `generate SEED COUNT [SECONDS]`: see the module docs.
 fn generate_campaign(seed: u64, count: u64, secs: Option<f64>) -> Result<(), String> {
     if seed >= generate::STREAM_MAX || count > generate::STREAM_MAX {
@@ -162,9 +166,24 @@ fn generate_campaign(seed: u64, count: u64, secs: Option<f64>) -> Result<(), Str
     let deadline = secs.map(std::time::Duration::from_secs_f64);
     let started = std::time::Instant::now();
     let mut tally = generate::Tally::default();
+    let mut next_progress = PROGRESS_EVERY;
     for index in 0..count {
-        if deadline.is_some_and(|d| started.elapsed() >= d) {
+        let elapsed = started.elapsed();
+        if deadline.is_some_and(|d| elapsed >= d) {
             break;
+        }
+        if elapsed >= next_progress {
+            // What a campaign cut short has checked so far (the summary line is only
+            // written at the end).
+            println!(
+                "progress: seed {seed}: {} inputs, {} programs, {} runs per engine, {:.0} s, {} failed",
+                tally.inputs,
+                tally.programs,
+                tally.runs,
+                elapsed.as_secs_f64(),
+                tally.failures.len()
+            );
+            next_progress += PROGRESS_EVERY;
         }
         current
             .write_at(format!("{seed:020} {index:020}\n").as_bytes(), 0)

@@ -323,7 +323,10 @@ impl Gen<'_, '_> {
     }
 
     /// A counted loop that leaves the height at `h`: the counter on the stack (the body
-    /// above it) or in memory. A negative count never ends (until the gas does).
+    /// above it), in memory, or in memory with the loop tested on a value computed from it
+    /// (`load K; push 1; sub` closing a loop whose head is `dup; jumpif`, a shape an engine
+    /// may fuse into one operation). A negative count never ends (until the gas does, or
+    /// the counter overflows).
     fn counted_loop(&mut self, h: u32, depth: u32) {
         let n = if self.c.chance(16) {
             -1
@@ -331,7 +334,23 @@ impl Gen<'_, '_> {
             i64::from(self.c.pick(7))
         };
         let (top, body, end) = (self.label(), self.label(), self.label());
-        if self.c.pick(2) == 0 {
+        let shape = self.c.pick(3);
+        if shape == 2 {
+            // The counter in memory, and `counter - 1` on the stack for the head to test:
+            // the loop runs while the decremented counter is not zero.
+            let k = self.key();
+            let start = if self.c.chance(16) { i64::MIN + 2 } else { n };
+            self.emit(&format!(
+                "push {start}\nstore {k}\nload {k}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:\npop"
+            ));
+            let after = self.block(h, h, depth + 1);
+            self.fix(after, h);
+            self.emit(&format!(
+                "load {k}\npush 1\nsub\nstore {k}\nload {k}\npush 1\nsub\njump {top}\n{end}:"
+            ));
+            return;
+        }
+        if shape == 0 {
             self.emit(&format!(
                 "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:"
             ));
@@ -699,7 +718,18 @@ impl Gen<'_, '_> {
                 // charge its gas and trap at its own pc.
                 let v = self.c.imm();
                 let k = self.key();
-                match self.c.pick(6) {
+                match self.c.pick(7) {
+                    6 => {
+                        // A dynamic load at a static key's value (`load K; load`): the
+                        // integer key sometimes stored before, sometimes absent.
+                        let dk = self.dyn_key();
+                        if self.c.pick(2) == 0 {
+                            self.emit(&format!("push {v}\npush {dk}\nstore"));
+                        }
+                        let at = if self.c.chance(4) { v } else { dk };
+                        self.emit(&format!("push {at}\nstore {k}\nload {k}\nload"));
+                        h + 1
+                    }
                     0 if avail >= 1 => {
                         let op = self.c.one(&["add", "sub", "mul", "div", "mod", "lt", "eq"]);
                         self.emit(&format!("push {v}\n{op}"));
