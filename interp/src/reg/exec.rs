@@ -420,7 +420,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             ip = unsafe { ip.add(1) };
             let head: &Inst = unsafe { &*ip };
             debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
-            let cost = u64::from(head.charge);
+            let cost = head.charge;
             if cost > gas {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
@@ -431,20 +431,26 @@ fn run<H: Host + ?Sized, P: Probe>(
             // loop's counter is mostly positive: that case is tested first.
             let v: i64 = $v;
             let signs: u8 = $signs;
-            let taken = if signs == 5 {
+            // Each case branches by itself (no `taken` flag to materialise and test again).
+            // SAFETY (each `ip.sub(1)`): back to the closing operation, in `ops`; the target
+            // is relative to the operation after it, the copy, as `goto!` expects.
+            if signs == 5 {
                 // `jumpif`: taken unless zero.
-                v != 0
+                if v != 0 {
+                    ip = unsafe { ip.sub(1) };
+                    goto!($target);
+                }
             } else if v > 0 {
-                signs & 4 != 0
+                if signs & 4 != 0 {
+                    ip = unsafe { ip.sub(1) };
+                    goto!($target);
+                }
             } else if v == 0 {
-                signs & 2 != 0
-            } else {
-                signs & 1 != 0
-            };
-            if taken {
-                // The target is relative to the operation after the closing one, the copy:
-                // back to the closing operation, as `goto!` expects.
-                // SAFETY: the closing operation, in `ops`.
+                if signs & 2 != 0 {
+                    ip = unsafe { ip.sub(1) };
+                    goto!($target);
+                }
+            } else if signs & 1 != 0 {
                 ip = unsafe { ip.sub(1) };
                 goto!($target);
             }
@@ -460,7 +466,7 @@ fn run<H: Host + ?Sized, P: Probe>(
             ip = unsafe { ip.add(1) };
             let head: &Inst = unsafe { &*ip };
             debug_assert!(matches!(head.op, RegOp::BrNz { .. }) && head.charge != 0);
-            let cost = u64::from(head.charge);
+            let cost = head.charge;
             if cost > gas {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
@@ -505,7 +511,7 @@ fn run<H: Host + ?Sized, P: Probe>(
         // 0, which never fails, so the test runs unconditionally (one subtraction and one
         // branch per operation, no test of whether the operation starts a block). The
         // subtraction is kept even when it fails: running out of gas leaves none (below).
-        let (left, short) = gas.overflowing_sub(u64::from(charge));
+        let (left, short) = gas.overflowing_sub(charge);
         gas = left;
         if short {
             break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);

@@ -200,7 +200,7 @@ struct Lowerer<'v> {
     pcs: Vec<u32>,
     entries: Vec<Entry>,
     /// The charge of the block being lowered, until its first operation takes it.
-    pending: Option<(u32, Entry)>,
+    pending: Option<(u64, Entry)>,
     /// Branches to patch: (operation index, where to).
     fixups: Vec<(usize, Target)>,
     /// Positions below `base` hold their own values in their own slots.
@@ -347,24 +347,12 @@ impl Lowerer<'_> {
             height,
             pc: block.start,
         };
-        let mut gas = block.gas;
-        while gas > u64::from(u32::MAX) {
-            self.pending = Some((
-                u32::MAX,
-                Entry {
-                    block: NO_BLOCK,
-                    ..entry
-                },
-            ));
-            self.emit(RegOp::Nop);
-            gas -= u64::from(u32::MAX);
-        }
-        if gas == 0 {
+        if block.gas == 0 {
             self.pending = Some((0, entry));
             self.emit(RegOp::Enter);
         } else {
             // The block's first operation takes it.
-            self.pending = Some((gas as u32, entry));
+            self.pending = Some((block.gas, entry));
         }
         let mut pc = block.start;
         let mut falls_through = true;
@@ -796,11 +784,7 @@ impl Lowerer<'_> {
             return false;
         };
         let ops = &self.ops[first as usize..end as usize];
-        if end - first > DUPLICATE_MAX
-            || ops
-                .iter()
-                .any(|i| matches!(i.op, RegOp::Call { .. }) || i.charge == u32::MAX)
-        {
+        if end - first > DUPLICATE_MAX || ops.iter().any(|i| matches!(i.op, RegOp::Call { .. })) {
             return false;
         }
         debug_assert!(ops
