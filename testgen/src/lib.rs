@@ -358,14 +358,23 @@ impl Gen<'_, '_> {
             self.fix(after, h + 1);
             self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
         } else {
+            // The counter in memory, tested by the head: counting down to zero (`jumpif`, or
+            // `push 0; gt; jumpif`), or up to it from below (`push 0; lt|ne; jumpif`), so
+            // that the closing operation meets heads of every kind of sign test.
             let k = self.key();
+            let (start, test, step) = match self.c.pick(4) {
+                0 | 1 => (n, "", "sub"),
+                2 => (n, "push 0\ngt\n", "sub"),
+                _ if self.c.chance(2) => (-n, "push 0\nlt\n", "add"),
+                _ => (-n, "push 0\nne\n", "add"),
+            };
             self.emit(&format!(
-                "push {n}\nstore {k}\n{top}:\nload {k}\njumpif {body}\njump {end}\n{body}:"
+                "push {start}\nstore {k}\n{top}:\nload {k}\n{test}jumpif {body}\njump {end}\n{body}:"
             ));
             let after = self.block(h, h, depth + 1);
             self.fix(after, h);
             self.emit(&format!(
-                "load {k}\npush 1\nsub\nstore {k}\njump {top}\n{end}:"
+                "load {k}\npush 1\n{step}\nstore {k}\njump {top}\n{end}:"
             ));
         }
     }

@@ -10,7 +10,7 @@
 //!   a branch target or return address. Lowering checks every target against the code's
 //!   length (`lower`'s `assert!`) and ends the code with [`RegOp::Unreachable`], which
 //!   panics, after a terminator; return addresses are the operation after a `Call`, never
-//!   past `Unreachable`. A loop-closing operation (`RegOp::closes_mut`) also passes over
+//!   past `Unreachable`. A loop-closing operation (`RegOp::closing_target_mut`) also passes over
 //!   the operation after it, which lowering makes the loop head's copy, never the last.
 //! - **Slots.** An operation of a subroutine touches only slots below the subroutine's
 //!   highest stack height, as the verifier computed it (`Func::max_height`); lowering checks
@@ -408,7 +408,7 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
-    // The loop head a loop-closing operation runs after itself (`RegOp::closes_mut`), `v`
+    // The loop head a loop-closing operation runs after itself (`RegOp::closing_on_key`), `v`
     // being the new value of the key the head tests against zero: the head's copy (the next
     // operation) is passed over as the loop would execute it, its block's charge first (the
     // same `out_of_gas`, at the same place), the probe told, then the test.
@@ -420,27 +420,22 @@ fn run<H: Host + ?Sized, P: Probe>(
             ip = unsafe { ip.add(1) };
             let head: &Inst = unsafe { &*ip };
             debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
-            let cost = head.charge;
-            if cost > gas {
+            // As the loop charges (the subtraction kept when it fails: no gas is left then).
+            let (left, short) = gas.overflowing_sub(head.charge);
+            gas = left;
+            if short {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
-            gas -= cost;
             enter!();
-            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive. A head that
-            // is a plain `jumpif` (negative or positive) is one test; otherwise a counted
-            // loop's counter is mostly positive: that case is tested first.
+            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive (a head that
+            // is taken unless zero has operations of its own, `close_nz!`). A counted loop's
+            // counter is mostly positive: that case is tested first. Each case branches by
+            // itself (no `taken` flag to materialise and test again).
             let v: i64 = $v;
             let signs: u8 = $signs;
-            // Each case branches by itself (no `taken` flag to materialise and test again).
             // SAFETY (each `ip.sub(1)`): back to the closing operation, in `ops`; the target
             // is relative to the operation after it, the copy, as `goto!` expects.
-            if signs == 5 {
-                // `jumpif`: taken unless zero.
-                if v != 0 {
-                    ip = unsafe { ip.sub(1) };
-                    goto!($target);
-                }
-            } else if v > 0 {
+            if v > 0 {
                 if signs & 4 != 0 {
                     ip = unsafe { ip.sub(1) };
                     goto!($target);
@@ -457,20 +452,26 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
-    // The loop head a `SubINz` or `LoadSubINzP` runs after itself: as `close!`, for a head
-    // that is `jumpif` on the value `v` it just wrote.
+    // The loop head a `SubINz`, `LoadSubINzP`, `IncMemNzP` or `DecMemNzP` runs after
+    // itself: as `close!`, for a head taken when the value `v` it just wrote is not zero
+    // (`jumpif` on the slot, or a test of the key against zero of that kind).
     macro_rules! close_nz {
         ($v:expr, $target:expr) => {{
             // SAFETY: as for `close!`: lowering makes these operations only where the head's
             // copy follows.
             ip = unsafe { ip.add(1) };
             let head: &Inst = unsafe { &*ip };
-            debug_assert!(matches!(head.op, RegOp::BrNz { .. }) && head.charge != 0);
-            let cost = head.charge;
-            if cost > gas {
+            debug_assert!(
+                (matches!(head.op, RegOp::BrNz { .. })
+                    || head.op.zero_test().is_some_and(|(_, signs)| signs == 5))
+                    && head.charge != 0
+            );
+            // As the loop charges (the subtraction kept when it fails: no gas is left then).
+            let (left, short) = gas.overflowing_sub(head.charge);
+            gas = left;
+            if short {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
-            gas -= cost;
             enter!();
             let v: i64 = $v;
             if v != 0 {
@@ -482,18 +483,15 @@ fn run<H: Host + ?Sized, P: Probe>(
     }
     // `load K; push n; add|sub; store K` on the value `m` read from K (`load!` or, for a
     // key proven present, `present!`): `op` is `checked_add` or `checked_sub`, and `write`
-    // stores the result `v` (`store!`, or `overwrite!` for a present key); then the loop
-    // head's test when the operation closes a loop.
+    // stores the result `v` (`store!`, or `overwrite!` for a present key); the new value.
     macro_rules! step_mem {
-        ($m:expr, $op:ident, $imm:expr, $signs:expr, $target:expr, |$v:ident| $write:expr) => {{
+        ($m:expr, $op:ident, $imm:expr, |$v:ident| $write:expr) => {{
             let m: i64 = $m;
             let Some($v) = m.$op(i64::from($imm)) else {
                 break overflow(m, i64::from($imm), pc!(2));
             };
             $write;
-            if $signs != 0 {
-                close!($v, $signs, $target);
-            }
+            $v
         }};
     }
 
@@ -623,22 +621,12 @@ fn run<H: Host + ?Sized, P: Probe>(
                 checked!(dst, m, i64::from(imm), checked_sub, 2)
             }
             // load K (+0); push n (+1); add|sub (+2); store K (+3)
-            RegOp::IncMem {
-                key,
-                imm,
-                signs,
-                target,
-            } => step_mem!(load!(key), checked_add, imm, signs, target, |v| store!(
-                key, v, 3
-            )),
-            RegOp::DecMem {
-                key,
-                imm,
-                signs,
-                target,
-            } => step_mem!(load!(key), checked_sub, imm, signs, target, |v| store!(
-                key, v, 3
-            )),
+            RegOp::IncMem { key, imm } => {
+                step_mem!(load!(key), checked_add, imm, |v| store!(key, v, 3));
+            }
+            RegOp::DecMem { key, imm } => {
+                step_mem!(load!(key), checked_sub, imm, |v| store!(key, v, 3));
+            }
 
             RegOp::LoadP { dst, key } => set!(dst, present!(key)),
             RegOp::StoreP { key, src } => overwrite!(key, get!(src)),
@@ -654,32 +642,38 @@ fn run<H: Host + ?Sized, P: Probe>(
                 let m = present!(key);
                 checked!(dst, m, i64::from(imm), checked_sub, 2)
             }
-            RegOp::IncMemP {
+            RegOp::IncMemP { key, imm } => {
+                step_mem!(present!(key), checked_add, imm, |v| overwrite!(key, v));
+            }
+            RegOp::DecMemP { key, imm } => {
+                step_mem!(present!(key), checked_sub, imm, |v| overwrite!(key, v));
+            }
+            RegOp::IncMemCloseP {
                 key,
                 imm,
                 signs,
                 target,
-            } => step_mem!(
-                present!(key),
-                checked_add,
-                imm,
-                signs,
-                target,
-                |v| overwrite!(key, v)
-            ),
-            RegOp::DecMemP {
+            } => {
+                let v = step_mem!(present!(key), checked_add, imm, |v| overwrite!(key, v));
+                close!(v, signs, target);
+            }
+            RegOp::DecMemCloseP {
                 key,
                 imm,
                 signs,
                 target,
-            } => step_mem!(
-                present!(key),
-                checked_sub,
-                imm,
-                signs,
-                target,
-                |v| overwrite!(key, v)
-            ),
+            } => {
+                let v = step_mem!(present!(key), checked_sub, imm, |v| overwrite!(key, v));
+                close!(v, signs, target);
+            }
+            RegOp::IncMemNzP { key, imm, target } => {
+                let v = step_mem!(present!(key), checked_add, imm, |v| overwrite!(key, v));
+                close_nz!(v, target);
+            }
+            RegOp::DecMemNzP { key, imm, target } => {
+                let v = step_mem!(present!(key), checked_sub, imm, |v| overwrite!(key, v));
+                close_nz!(v, target);
+            }
             // load K (+0); load (+1)
             RegOp::LoadDynAtP { dst, key } => match memory.load_dyn(present!(key)) {
                 Ok(v) => set!(dst, v),

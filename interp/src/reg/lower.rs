@@ -812,7 +812,7 @@ impl Lowerer<'_> {
             leaves.then_some((op, self.fixups[f].1))
         });
         // The operation before the copy may run a head that tests the key it just stored
-        // against zero (`RegOp::closes_mut`): it is this block's (the copy starts a block,
+        // against zero (`RegOp::closing_on_key`): it is this block's (the copy starts a block,
         // so an operation of this block precedes it, a `Nop` if the jump was all there is).
         let mut head = self.ops[first as usize];
         if let (Some((op, _)), 1) = (inverted, end - first) {
@@ -820,9 +820,9 @@ impl Lowerer<'_> {
         }
         if let (1, Some((key, signs)), true) = (end - first, head.op.zero_test(), head.charge != 0)
         {
-            if let Some((k, s, _)) = self.ops.last_mut().and_then(|i| i.op.closes_mut()) {
-                if k == key {
-                    *s = signs;
+            if let Some(last) = self.ops.last_mut() {
+                if let Some(closing) = last.op.closing_on_key(key, signs) {
+                    last.op = closing;
                 }
             }
         }
@@ -1057,21 +1057,11 @@ impl Lowerer<'_> {
                 // load K; push n; add|sub; store K
                 match op.op {
                     Op::Add => {
-                        self.emit_keyed(RegOp::IncMem {
-                            key,
-                            imm,
-                            signs: 0,
-                            target: 0,
-                        });
+                        self.emit_keyed(RegOp::IncMem { key, imm });
                         return (4, true);
                     }
                     Op::Sub => {
-                        self.emit_keyed(RegOp::DecMem {
-                            key,
-                            imm,
-                            signs: 0,
-                            target: 0,
-                        });
+                        self.emit_keyed(RegOp::DecMem { key, imm });
                         return (4, true);
                     }
                     _ => {}
@@ -1157,6 +1147,10 @@ fn slot_extent(op: &RegOp) -> (Slot, u32) {
         | DecMem { .. }
         | IncMemP { .. }
         | DecMemP { .. }
+        | IncMemCloseP { .. }
+        | DecMemCloseP { .. }
+        | IncMemNzP { .. }
+        | DecMemNzP { .. }
         | Jump { .. }
         | BrLoadNz { .. }
         | BrLoadEqI { .. }

@@ -21,7 +21,7 @@
 //! small loop head becomes a copy of the head (tail duplication), and when the head is a
 //! single test of a static key against zero and the operation before the copy is
 //! `load K; push n; add|sub; store K` of that key, that operation runs the head itself
-//! (charging the head's block before testing, see [`RegOp::closes_mut`]), so a counted loop
+//! (charging the head's block before testing, see [`RegOp::closing_on_key`]), so a counted loop
 //! over a memory slot turns in one dispatch fewer. When the head's own branch leaves the
 //! loop (its target lies outside the jump's loop) and the loop goes on by falling through,
 //! the copy branches into the body on the inverted condition and falls through to a jump out
@@ -153,22 +153,10 @@ pub(crate) enum RegOp {
     LoadAddI { dst: Slot, key: u32, imm: i32 },
     /// `load K; push imm; sub`: `dst <- memory[key] - imm`.
     LoadSubI { dst: Slot, key: u32, imm: i32 },
-    /// `load K; push imm; add; store K`; with `signs` not 0, it also closes a loop (see
-    /// [`RegOp::closes_mut`]).
-    IncMem {
-        key: u32,
-        imm: i32,
-        signs: u8,
-        target: u32,
-    },
-    /// `load K; push imm; sub; store K`; with `signs` not 0, it also closes a loop (see
-    /// [`RegOp::closes_mut`]).
-    DecMem {
-        key: u32,
-        imm: i32,
-        signs: u8,
-        target: u32,
-    },
+    /// `load K; push imm; add; store K`.
+    IncMem { key: u32, imm: i32 },
+    /// `load K; push imm; sub; store K`.
+    DecMem { key: u32, imm: i32 },
 
     /// `load K` of a key the presence analysis proves holds a value (see
     /// [`RegOp::present`]): no test of the cell.
@@ -182,19 +170,29 @@ pub(crate) enum RegOp {
     /// [`RegOp::LoadSubI`] of a key proven to hold a value.
     LoadSubIP { dst: Slot, key: u32, imm: i32 },
     /// [`RegOp::IncMem`] of a key proven to hold a value.
-    IncMemP {
-        key: u32,
-        imm: i32,
-        signs: u8,
-        target: u32,
-    },
+    IncMemP { key: u32, imm: i32 },
     /// [`RegOp::DecMem`] of a key proven to hold a value.
-    DecMemP {
+    DecMemP { key: u32, imm: i32 },
+    /// [`RegOp::IncMemP`] closing a loop whose head (the next operation, a copy of it) tests
+    /// the key against zero (see [`RegOp::closing_on_key`]).
+    IncMemCloseP {
         key: u32,
         imm: i32,
         signs: u8,
         target: u32,
     },
+    /// [`RegOp::DecMemP`] closing a loop as [`RegOp::IncMemCloseP`] does.
+    DecMemCloseP {
+        key: u32,
+        imm: i32,
+        signs: u8,
+        target: u32,
+    },
+    /// [`RegOp::IncMemCloseP`] for a head that branches when the key is not zero (`load K;
+    /// jumpif`, `load K; push 0; ne; jumpif`): one test, no signs to read.
+    IncMemNzP { key: u32, imm: i32, target: u32 },
+    /// [`RegOp::DecMemCloseP`] for a head that branches when the key is not zero.
+    DecMemNzP { key: u32, imm: i32, target: u32 },
 
     /// `load K; load` of a key proven to hold a value (see [`RegOp::present`]): `dst <-
     /// memory[memory[key]]`, the dynamic key being the static key's value.
@@ -202,7 +200,7 @@ pub(crate) enum RegOp {
 
     /// `push imm; sub` closing a loop whose head (the next operation, a copy of it) is
     /// `jumpif` on the result (`BrNz` on `dst`): `dst <- a - imm` (checked), then the head
-    /// as [`RegOp::closes_mut`] runs it (its charge, then continuing at `target` if the
+    /// as [`RegOp::closing_on_key`] runs it (its charge, then continuing at `target` if the
     /// result is not zero, else after the copy).
     SubINz {
         dst: Slot,
@@ -339,6 +337,10 @@ impl RegOp {
             | RegOp::LoadSubIP { key, .. }
             | RegOp::IncMemP { key, .. }
             | RegOp::DecMemP { key, .. }
+            | RegOp::IncMemCloseP { key, .. }
+            | RegOp::DecMemCloseP { key, .. }
+            | RegOp::IncMemNzP { key, .. }
+            | RegOp::DecMemNzP { key, .. }
             | RegOp::LoadSubINzP { key, .. }
             | RegOp::LoadDynAtP { key, .. }
             | RegOp::BrLoadNz { key, .. }
@@ -372,56 +374,57 @@ impl RegOp {
             AddLoad { dst, a, key } => AddLoadP { dst, a, key },
             LoadAddI { dst, key, imm } => LoadAddIP { dst, key, imm },
             LoadSubI { dst, key, imm } => LoadSubIP { dst, key, imm },
-            IncMem {
-                key,
-                imm,
-                signs,
-                target,
-            } => IncMemP {
-                key,
-                imm,
-                signs,
-                target,
-            },
-            DecMem {
-                key,
-                imm,
-                signs,
-                target,
-            } => DecMemP {
-                key,
-                imm,
-                signs,
-                target,
-            },
+            IncMem { key, imm } => IncMemP { key, imm },
+            DecMem { key, imm } => DecMemP { key, imm },
             _ => return None,
         })
     }
 
-    /// The loop-closing fields of an `IncMem`/`DecMem` (or its present form) (`signs`, `target`): lowering sets them
-    /// when the operation is the last of a block whose back edge became a copy of the loop
-    /// head (`Lowerer::duplicate`), the next operation is that copy, and the head is a single
-    /// test of the same key against zero ([`RegOp::zero_test`]). The operation then runs the
-    /// head itself, in the same dispatch, knowing the key's new value: the head block's
-    /// charge (before anything of the head runs, failing with `out_of_gas` exactly where the
-    /// copy would), then the test, continuing at `target` (the copy's target) when the
-    /// value's sign is one of `signs` (bit 0: negative, bit 1: zero, bit 2: positive), else
-    /// after the copy. Gas, results and error locations are those of the two operations run
-    /// one after the other.
-    pub(crate) fn closes_mut(&mut self) -> Option<(u32, &mut u8, &mut u32)> {
-        match self {
-            RegOp::IncMem {
-                key, signs, target, ..
+    /// The form of this operation that also runs the loop head after it, a test of static
+    /// key `key` against zero branching for the signs `signs` ([`RegOp::zero_test`]), if it
+    /// has one: an `IncMemP` or `DecMemP` of that key ([`RegOp::IncMemCloseP`],
+    /// [`RegOp::DecMemCloseP`], or for a head branching when the key is not zero
+    /// [`RegOp::IncMemNzP`], [`RegOp::DecMemNzP`]; the target is set later,
+    /// [`RegOp::closing_target_mut`]).
+    /// Lowering uses it when the operation is the last of a block whose back edge became a
+    /// copy of the loop head (`Lowerer::duplicate`) and the next operation is that copy. The
+    /// operation then runs the head itself, in the same dispatch, knowing the key's new
+    /// value: the head block's charge (before anything of the head runs, failing with
+    /// `out_of_gas` exactly where the copy would), then the test, continuing at `target`
+    /// (the copy's target) when the value's sign is one of `signs` (bit 0: negative, bit 1:
+    /// zero, bit 2: positive), else after the copy. Gas, results and error locations are
+    /// those of the two operations run one after the other. (The forms of keys not proven
+    /// present have none: a head that tests the key has loaded it on every path into the
+    /// loop's body, so the body's operations on it are nearly always the present forms.)
+    pub(crate) fn closing_on_key(&self, key: u32, signs: u8) -> Option<RegOp> {
+        const NONZERO: u8 = 5;
+        match *self {
+            RegOp::IncMemP { key: k, imm } if k == key && signs == NONZERO => {
+                Some(RegOp::IncMemNzP {
+                    key,
+                    imm,
+                    target: 0,
+                })
             }
-            | RegOp::DecMem {
-                key, signs, target, ..
+            RegOp::DecMemP { key: k, imm } if k == key && signs == NONZERO => {
+                Some(RegOp::DecMemNzP {
+                    key,
+                    imm,
+                    target: 0,
+                })
             }
-            | RegOp::IncMemP {
-                key, signs, target, ..
-            }
-            | RegOp::DecMemP {
-                key, signs, target, ..
-            } => Some((*key, signs, target)),
+            RegOp::IncMemP { key: k, imm } if k == key => Some(RegOp::IncMemCloseP {
+                key,
+                imm,
+                signs,
+                target: 0,
+            }),
+            RegOp::DecMemP { key: k, imm } if k == key => Some(RegOp::DecMemCloseP {
+                key,
+                imm,
+                signs,
+                target: 0,
+            }),
             _ => None,
         }
     }
@@ -451,16 +454,19 @@ impl RegOp {
         }
     }
 
-    /// The target of a loop-closing operation that runs the head after it (an `IncMem` or
-    /// `DecMem` with `signs` set, a [`RegOp::SubINz`], a [`RegOp::LoadSubINzP`]): where the
+    /// The target of a loop-closing operation that runs the head after it (a
+    /// [`RegOp::IncMemCloseP`], [`RegOp::DecMemCloseP`], [`RegOp::IncMemNzP`],
+    /// [`RegOp::DecMemNzP`], [`RegOp::SubINz`] or [`RegOp::LoadSubINzP`]): where the
     /// head's copy branches to.
     pub(crate) fn closing_target_mut(&mut self) -> Option<&mut u32> {
         match self {
-            RegOp::SubINz { target, .. } | RegOp::LoadSubINzP { target, .. } => Some(target),
-            _ => match self.closes_mut() {
-                Some((_, signs, target)) if *signs != 0 => Some(target),
-                _ => None,
-            },
+            RegOp::SubINz { target, .. }
+            | RegOp::LoadSubINzP { target, .. }
+            | RegOp::IncMemCloseP { target, .. }
+            | RegOp::DecMemCloseP { target, .. }
+            | RegOp::IncMemNzP { target, .. }
+            | RegOp::DecMemNzP { target, .. } => Some(target),
+            _ => None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Loops whose back edge runs the loop head in the same operation (`RegOp::closes_mut`):
+//! Loops whose back edge runs the loop head in the same operation (`RegOp::closing_on_key`, `RegOp::closing_on_slot`):
 //! each closing operation with each kind of head it runs, and loops of other shapes beside
 //! them, compared with the stepping machine at every gas limit from 0 past the full cost
 //! (outcome, gas used, error and its location, logs, statistics).
@@ -15,19 +15,23 @@ fn verified(src: &str) -> Verified {
     verify(assemble("t.casm", src).unwrap(), &Limits::default()).unwrap()
 }
 
-/// The names of the closing operations of `v`'s register code.
+/// The closing operations on a static key (`IncMemCloseP`, `DecMemCloseP`, `IncMemNzP`,
+/// `DecMemNzP`) of `v`'s register code.
 fn closing(v: &Verified) -> Vec<String> {
     lower(v)
         .reg
         .ops
         .iter()
-        .filter_map(|i| {
-            let mut op = i.op;
-            match op.closes_mut() {
-                Some((_, signs, _)) if *signs != 0 => Some(format!("{:?}", i.op)),
-                _ => None,
-            }
+        .filter(|i| {
+            matches!(
+                i.op,
+                super::RegOp::IncMemCloseP { .. }
+                    | super::RegOp::DecMemCloseP { .. }
+                    | super::RegOp::IncMemNzP { .. }
+                    | super::RegOp::DecMemNzP { .. }
+            )
         })
+        .map(|i| format!("{:?}", i.op))
         .collect()
 }
 
@@ -396,12 +400,12 @@ fn present_forms_agree_with_the_stepper_at_every_limit_and_at_block_boundaries()
         (
             "push 0\npush 5\nstore i\nloop: load i\njumpif body\nhalt\n\
              body: load i\nadd\nload i\npush 1\nsub\nstore i\njump loop\n",
-            &["AddLoadP", "DecMemP"],
+            &["AddLoadP", "DecMemNzP"],
         ),
         (
             "push -4\nstore i\nloop: load i\npush 0\nlt\njumpif body\nhalt\n\
              body: load i\nlog\nload i\npush 1\nadd\nstore i\njump loop\n",
-            &["LoadP", "IncMemP"],
+            &["LoadP", "IncMemCloseP"],
         ),
         (
             "push 3\nstore i\npush 0\njumpif mid\nmid: push 1\nlog\nload i\npush 7\nadd\n\
