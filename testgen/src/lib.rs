@@ -323,7 +323,8 @@ impl Gen<'_, '_> {
     }
 
     /// A counted loop that leaves the height at `h`: the counter on the stack (the body
-    /// above it), in memory, or in memory with the loop tested on a value computed from it
+    /// above it), in memory (counting down to zero or up to it), or in memory with the loop
+    /// tested on a value computed from it
     /// (`load K; push 1; sub` closing a loop whose head is `dup; jumpif`, a shape an engine
     /// may fuse into one operation). A negative count never ends (until the gas does, or
     /// the counter overflows).
@@ -334,48 +335,51 @@ impl Gen<'_, '_> {
             i64::from(self.c.pick(7))
         };
         let (top, body, end) = (self.label(), self.label(), self.label());
-        let shape = self.c.pick(3);
-        if shape == 2 {
-            // The counter in memory, and `counter - 1` on the stack for the head to test:
-            // the loop runs while the decremented counter is not zero.
-            let k = self.key();
-            let start = if self.c.chance(16) { i64::MIN + 2 } else { n };
-            self.emit(&format!(
-                "push {start}\nstore {k}\nload {k}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:\npop"
-            ));
-            let after = self.block(h, h, depth + 1);
-            self.fix(after, h);
-            self.emit(&format!(
-                "load {k}\npush 1\nsub\nstore {k}\nload {k}\npush 1\nsub\njump {top}\n{end}:"
-            ));
-            return;
-        }
-        if shape == 0 {
-            self.emit(&format!(
-                "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:"
-            ));
-            let after = self.block(h + 1, h + 1, depth + 1);
-            self.fix(after, h + 1);
-            self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
-        } else {
-            // The counter in memory, tested by the head: counting down to zero (`jumpif`, or
-            // `push 0; gt; jumpif`), or up to it from below (`push 0; lt|ne; jumpif`), so
-            // that the closing operation meets heads of every kind of sign test.
-            let k = self.key();
-            let (start, test, step) = match self.c.pick(4) {
-                0 | 1 => (n, "", "sub"),
-                2 => (n, "push 0\ngt\n", "sub"),
-                _ if self.c.chance(2) => (-n, "push 0\nlt\n", "add"),
-                _ => (-n, "push 0\nne\n", "add"),
-            };
-            self.emit(&format!(
-                "push {start}\nstore {k}\n{top}:\nload {k}\n{test}jumpif {body}\njump {end}\n{body}:"
-            ));
-            let after = self.block(h, h, depth + 1);
-            self.fix(after, h);
-            self.emit(&format!(
-                "load {k}\npush 1\n{step}\nstore {k}\njump {top}\n{end}:"
-            ));
+        match self.c.pick(3) {
+            0 => {
+                // The counter on the stack, the body above it.
+                self.emit(&format!(
+                    "push {n}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:"
+                ));
+                let after = self.block(h + 1, h + 1, depth + 1);
+                self.fix(after, h + 1);
+                self.emit(&format!("push 1\nsub\njump {top}\n{end}:"));
+            }
+            1 => {
+                // The counter in memory, tested by the head: counting down to zero
+                // (`jumpif`, or `push 0; gt; jumpif`), or up to it from below (`push 0;
+                // lt|ne; jumpif`), so that the closing operation meets heads of every kind
+                // of sign test.
+                let k = self.key();
+                let (start, test, step) = match self.c.pick(4) {
+                    0 | 1 => (n, "", "sub"),
+                    2 => (n, "push 0\ngt\n", "sub"),
+                    _ if self.c.chance(2) => (-n, "push 0\nlt\n", "add"),
+                    _ => (-n, "push 0\nne\n", "add"),
+                };
+                self.emit(&format!(
+                    "push {start}\nstore {k}\n{top}:\nload {k}\n{test}jumpif {body}\njump {end}\n{body}:"
+                ));
+                let after = self.block(h, h, depth + 1);
+                self.fix(after, h);
+                self.emit(&format!(
+                    "load {k}\npush 1\n{step}\nstore {k}\njump {top}\n{end}:"
+                ));
+            }
+            _ => {
+                // The counter in memory, and `counter - 1` on the stack for the head to
+                // test: the loop runs while the decremented counter is not zero.
+                let k = self.key();
+                let start = if self.c.chance(16) { i64::MIN + 2 } else { n };
+                self.emit(&format!(
+                    "push {start}\nstore {k}\nload {k}\n{top}:\ndup\njumpif {body}\npop\njump {end}\n{body}:\npop"
+                ));
+                let after = self.block(h, h, depth + 1);
+                self.fix(after, h);
+                self.emit(&format!(
+                    "load {k}\npush 1\nsub\nstore {k}\nload {k}\npush 1\nsub\njump {top}\n{end}:"
+                ));
+            }
         }
     }
 
