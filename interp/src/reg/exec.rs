@@ -408,76 +408,70 @@ fn run<H: Host + ?Sized, P: Probe>(
         }};
     }
 
-    // The loop head a loop-closing operation runs after itself (`RegOp::closing_on_key`), `v`
-    // being the new value of the key the head tests against zero: the head's copy (the next
-    // operation) is passed over as the loop would execute it, its block's charge first (the
-    // same `out_of_gas`, at the same place), the probe told, then the test.
-    macro_rules! close {
-        ($v:expr, $signs:expr, $target:expr) => {{
-            // SAFETY: lowering sets `signs` only on an operation followed by the head's
-            // copy, so one past `ip` (the closing operation) is the copy, and one past that
-            // is at most the final `Unreachable`.
+    // The first part of the loop head a loop-closing operation runs after itself
+    // (`RegOp::closing_target_mut`): the head's copy (the next operation) is passed over as
+    // the loop would execute it, its block's charge first (the same `out_of_gas`, at the
+    // same place, the subtraction kept when it fails as the loop keeps it), then the probe
+    // told. `$head` says which heads the operation may run (checked in debug builds).
+    macro_rules! charge_head {
+        (|$h:ident| $head:expr) => {{
+            // SAFETY: lowering makes a closing operation only where the head's copy follows
+            // it, so one past `ip` (the closing operation) is the copy, and one past that is
+            // at most the final `Unreachable`.
             ip = unsafe { ip.add(1) };
-            let head: &Inst = unsafe { &*ip };
-            debug_assert!(head.op.zero_test().is_some() && head.charge != 0);
-            // As the loop charges (the subtraction kept when it fails: no gas is left then).
-            let (left, short) = gas.overflowing_sub(head.charge);
+            let $h: &Inst = unsafe { &*ip };
+            debug_assert!($head && $h.charge != 0);
+            let (left, short) = gas.overflowing_sub($h.charge);
             gas = left;
             if short {
                 break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
             }
             enter!();
-            // Bit 0 of `signs`: taken when negative, bit 1 zero, bit 2 positive (a head that
-            // is taken unless zero has operations of its own, `close_nz!`). A counted loop's
-            // counter is mostly positive: that case is tested first. Each case branches by
-            // itself (no `taken` flag to materialise and test again).
+        }};
+    }
+    // Continues at the closing operation's `target` (where the head's copy branches; it is
+    // relative to the copy, which `ip` points at).
+    macro_rules! taken {
+        ($target:expr) => {{
+            // SAFETY: back to the closing operation, in `ops`, as `goto!` expects.
+            ip = unsafe { ip.sub(1) };
+            goto!($target);
+        }};
+    }
+    // The loop head an `IncMemCloseP` or `DecMemCloseP` runs after itself, `v` being the new
+    // value of the key the head tests against zero: its charge, then the test. Bit 0 of
+    // `signs`: taken when negative, bit 1 zero, bit 2 positive (a head taken unless zero has
+    // operations of its own, `close_nz!`). A counted loop's counter is mostly positive: that
+    // case is tested first. Each case branches by itself (no `taken` flag to materialise and
+    // test again).
+    macro_rules! close {
+        ($v:expr, $signs:expr, $target:expr) => {{
+            charge_head!(|head| head.op.zero_test().is_some());
             let v: i64 = $v;
             let signs: u8 = $signs;
-            // SAFETY (each `ip.sub(1)`): back to the closing operation, in `ops`; the target
-            // is relative to the operation after it, the copy, as `goto!` expects.
             if v > 0 {
                 if signs & 4 != 0 {
-                    ip = unsafe { ip.sub(1) };
-                    goto!($target);
+                    taken!($target);
                 }
             } else if v == 0 {
                 if signs & 2 != 0 {
-                    ip = unsafe { ip.sub(1) };
-                    goto!($target);
+                    taken!($target);
                 }
             } else if signs & 1 != 0 {
-                ip = unsafe { ip.sub(1) };
-                goto!($target);
+                taken!($target);
             }
         }};
     }
-
     // The loop head a `SubINz`, `LoadSubINzP`, `IncMemNzP` or `DecMemNzP` runs after
     // itself: as `close!`, for a head taken when the value `v` it just wrote is not zero
     // (`jumpif` on the slot, or a test of the key against zero of that kind).
     macro_rules! close_nz {
         ($v:expr, $target:expr) => {{
-            // SAFETY: as for `close!`: lowering makes these operations only where the head's
-            // copy follows.
-            ip = unsafe { ip.add(1) };
-            let head: &Inst = unsafe { &*ip };
-            debug_assert!(
-                (matches!(head.op, RegOp::BrNz { .. })
-                    || head.op.zero_test().is_some_and(|(_, signs)| signs == 5))
-                    && head.charge != 0
-            );
-            // As the loop charges (the subtraction kept when it fails: no gas is left then).
-            let (left, short) = gas.overflowing_sub(head.charge);
-            gas = left;
-            if short {
-                break out_of_gas(gas_limit, code.entries[pc!(index)].pc, true);
-            }
-            enter!();
+            charge_head!(|head| matches!(head.op, RegOp::BrNz { .. })
+                || head.op.zero_test().is_some_and(|(_, signs)| signs == 5));
             let v: i64 = $v;
             if v != 0 {
-                // SAFETY: the closing operation, in `ops`.
-                ip = unsafe { ip.sub(1) };
-                goto!($target);
+                taken!($target);
             }
         }};
     }
