@@ -597,7 +597,7 @@ impl Memory {
         let mut state = std::mem::take(&mut self.other);
         for (name, value) in program.keys.iter().zip(&mut self.slots) {
             if let Some(v) = value.take() {
-                state.insert(name.clone(), v);
+                state.insert(name.as_str().into(), v);
             }
         }
         self.dynamic.for_each(|k, v| {

@@ -5,7 +5,9 @@
 //! engines consume this IR after the verifier has accepted it.
 
 use crate::isa::{Op, OperandKind};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One instruction: an opcode and its operand (0 when the opcode takes none).
 ///
@@ -69,8 +71,146 @@ pub type Metadata = BTreeMap<String, String>;
 /// A contract's key-value state (the seed's `Contract.state`), ordered for determinism.
 ///
 /// Keys are either identifiers (static keys, `store votes`) or canonical decimal integers
-/// (dynamic keys, `push 7 store`), see [`StateKey`].
-pub type State = BTreeMap<String, i64>;
+/// (dynamic keys, `push 7 store`), see [`StateKey`]. They are [`Key`]s, whose text is
+/// shared: copying a state (as every run does with its initial one) copies no key text.
+///
+/// ```
+/// use coopvm_core::State;
+/// let mut state = State::from([("count".into(), 0)]);
+/// state.insert("7".into(), 1);
+/// assert_eq!((state.get("count"), state["7"]), (Some(&0), 1));
+/// ```
+pub type State = BTreeMap<Key, i64>;
+
+/// The name of a key of a [`State`]: its text, shared by every copy (cloning a key copies a
+/// pointer, never the text). It reads as a `str` (it derefs to one, borrows as one, and
+/// compares, orders, hashes, prints and serializes exactly as its text), so a state is
+/// looked up by `&str`: `state.get("votes")`, `state["votes"]`.
+///
+/// ```
+/// use coopvm_core::program::Key;
+/// let k = Key::from("votes");
+/// let copy = k.clone();
+/// assert!(std::ptr::eq(k.as_str(), copy.as_str()));
+/// assert_eq!((k.len(), &*k, format!("{k:?}")), (5, "votes", "\"votes\"".to_string()));
+/// assert!(k == "votes" && Key::from("a") < Key::from("b"));
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    /// The key's text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Key {
+    #[inline]
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Key {
+    #[inline]
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Key {
+        Key(Arc::from(text))
+    }
+}
+
+impl From<String> for Key {
+    fn from(text: String) -> Key {
+        Key(Arc::from(text))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(text: &String) -> Key {
+        Key(Arc::from(text.as_str()))
+    }
+}
+
+impl From<Key> for String {
+    fn from(key: Key) -> String {
+        key.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Key {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Key {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for str {
+    fn eq(&self, other: &Key) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for &str {
+    fn eq(&self, other: &Key) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for String {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        String::deserialize(deserializer).map(Key::from)
+    }
+}
 
 /// A contract (the seed's `Contract` structure) with its code lowered to the IR.
 ///
@@ -138,8 +278,8 @@ pub fn is_identifier(text: &str) -> bool {
 }
 
 /// The textual state key of a dynamic integer key.
-pub fn int_key(k: i64) -> String {
-    k.to_string()
+pub fn int_key(k: i64) -> Key {
+    Key::from(k.to_string())
 }
 
 impl Program {
