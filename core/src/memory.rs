@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 
 /// The run-time memory of one contract.
@@ -26,7 +27,7 @@ use std::mem::MaybeUninit;
 /// ```
 /// use coopvm_core::{memory::Memory, program::{Program, State}};
 /// let program = Program { keys: vec!["votes".into()], ..Default::default() };
-/// let state = State::from([("votes".to_string(), 2)]);
+/// let state = State::from([("votes".into(), 2)]);
 /// let mut m = Memory::new(&program, &state, 10);
 /// m.store(0, m.load(0).unwrap() + 1).unwrap();
 /// assert_eq!(m.into_state(&program)["votes"], 3);
@@ -47,6 +48,12 @@ pub struct Memory {
     transient_limit: u32,
     /// The transient memory, made by its first store.
     transient: Option<Box<Transient>>,
+    /// The state [`Memory::take_state_from`] handed out last, which it refreshes in place
+    /// instead of copying the initial state again once no other state shares its map.
+    last: State,
+    /// The initial state `last` was made from (sharing its map, which therefore no one
+    /// changes in place).
+    last_from: State,
 }
 
 /// Where a key of the initial state lives in a [`Memory`].
@@ -258,6 +265,8 @@ impl Memory {
             limit,
             transient_limit: crate::Limits::default().transient_keys,
             transient: None,
+            last: State::new(),
+            last_from: State::new(),
         };
         memory.fill(program, state);
         memory
@@ -486,7 +495,7 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program { keys: vec!["n".into()], ..Default::default() };
-    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("n".into(), 4)]), 10);
     /// let cells = m.static_cells();
     /// // SAFETY: cell 0 exists (`static_len() == 1`) and holds a value; nothing else runs.
     /// unsafe {
@@ -542,7 +551,7 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program::default();
-    /// let mut m = Memory::new(&program, &State::from([("3".to_string(), 30)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("3".into(), 30)]), 10);
     /// let d = m.dense_keys();
     /// assert!(d.len > 3);
     /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
@@ -586,10 +595,10 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program { keys: vec!["n".into()], ..Default::default() };
-    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("n".into(), 4)]), 10);
     /// m.store_dyn(7, 1).unwrap();
     /// let state = m.take_state(&program);
-    /// assert_eq!(state, State::from([("n".to_string(), 4), ("7".to_string(), 1)]));
+    /// assert_eq!(state, State::from([("n".into(), 4), ("7".into(), 1)]));
     /// assert!(m.is_empty());
     /// ```
     pub fn take_state(&mut self, program: &Program) -> State {
@@ -633,9 +642,37 @@ impl Memory {
             debug_assert!(now.is_some(), "a key of the initial state lost its value");
             now.unwrap_or(old)
         };
-        let mut state = initial.clone();
-        for (i, value) in state.values_mut().enumerate() {
+        // The state this memory handed out last, if it was made from this very `initial`
+        // (the memory keeps `initial`'s map shared, so no one changed it since: the same
+        // map means the same keys) and no other state shares its map any more (its outcome
+        // was dropped): its values are overwritten in place, and no map is made.
+        if !initial.is_empty() && initial.shares_with(&self.last_from) {
+            if let Some(map) = self.last.unshared_mut() {
+                for (i, value) in map.values_mut().enumerate() {
+                    *value = now(i, *value);
+                }
+                return self.last.clone();
+            }
+        }
+        // A run that changed no value ends with its initial state: the same map.
+        if !initial
+            .values()
+            .enumerate()
+            .any(|(i, &old)| now(i, old) != old)
+        {
+            return initial.clone();
+        }
+        let mut map = BTreeMap::clone(initial);
+        for (i, value) in map.values_mut().enumerate() {
             *value = now(i, *value);
+        }
+        let state = State::from(map);
+        if state.len() <= LAST_STATE_MAX {
+            self.last = state.clone();
+            self.last_from = initial.clone();
+        } else {
+            self.last = State::new();
+            self.last_from = State::new();
         }
         state
     }
@@ -732,6 +769,10 @@ thread_local! {
     /// The memory of the last run on this thread, for the next ([`Memory::pooled`]).
     static POOL: Cell<Option<Box<Memory>>> = const { Cell::new(None) };
 }
+
+/// A state handed out with more keys than this is not kept for the next run
+/// ([`Memory::take_state_from`]).
+const LAST_STATE_MAX: usize = 1 << 12;
 
 /// Spare slot vectors larger than this are freed, not kept.
 const SPARE_SLOTS_MAX: usize = 1 << 12;
