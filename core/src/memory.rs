@@ -39,9 +39,15 @@ pub struct Memory {
     /// Named keys of the initial state that no static key of the program refers to; they are
     /// kept as they are.
     other: State,
-    /// Where each key of the initial state lives, in the state's (sorted) order: what
-    /// [`Memory::take_state_from`] needs to refresh a copy of that state in place.
-    origins: Vec<Origin>,
+    /// Where each key of the initial state lives, and its value there, in the state's
+    /// (sorted) order: what [`Memory::take_state_from`] needs to refresh a copy of that
+    /// state in place, and [`Memory::reset`] to hold that state again without reading it.
+    origins: Vec<(Origin, i64)>,
+    /// The initial state `origins` describe (sharing its map, which therefore no one changes
+    /// in place), or none when they describe no state.
+    origins_from: State,
+    /// The static keys of the program `origins` were found for.
+    origins_keys: Vec<String>,
     count: u32,
     limit: u32,
     /// The key limit of the transient memory.
@@ -261,6 +267,8 @@ impl Memory {
             dynamic,
             other: State::new(),
             origins,
+            origins_from: State::new(),
+            origins_keys: Vec::new(),
             count: 0,
             limit,
             transient_limit: crate::Limits::default().transient_keys,
@@ -287,10 +295,41 @@ impl Memory {
         if self.transient.is_some() {
             self.transient = None;
         }
+        // The state the memory last held, for the same static keys: where each of its keys
+        // lives is known (`other` still holds its unnamed keys).
+        if !state.is_empty()
+            && state.shares_with(&self.origins_from)
+            && program.keys == self.origins_keys
+        {
+            self.refill();
+            return;
+        }
         if !self.other.is_empty() {
             self.other.clear();
         }
         self.fill(program, state);
+    }
+
+    /// Makes this memory hold again the state `origins` describe, for the program they were
+    /// found for (`other` holds that state's unnamed keys).
+    #[inline]
+    fn refill(&mut self) {
+        debug_assert!(self.transient.is_none());
+        let n = self.origins_keys.len();
+        self.slots.clear();
+        self.slots.resize(n, None);
+        self.dynamic.clear();
+        for &(origin, value) in &self.origins {
+            match origin {
+                Origin::Slot(slot) => self.slots[slot as usize] = Some(value),
+                Origin::Int(k) => match self.dynamic.get_mut(k) {
+                    Some(cell) => *cell = value,
+                    None => self.dynamic.insert_new(k, value),
+                },
+                Origin::Other => {}
+            }
+        }
+        self.count = u32::try_from(self.origins.len()).unwrap_or(u32::MAX);
     }
 
     /// Makes this memory, whose `other` is empty, hold `state` (any value it held before is
@@ -329,9 +368,11 @@ impl Memory {
                     }
                 },
             };
-            self.origins.push(origin);
+            self.origins.push((origin, value));
         }
         self.count = u32::try_from(state.len()).unwrap_or(u32::MAX);
+        self.origins_from = state.clone();
+        self.origins_keys.clone_from(&program.keys);
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
@@ -603,6 +644,7 @@ impl Memory {
     /// ```
     pub fn take_state(&mut self, program: &Program) -> State {
         self.origins.clear();
+        self.origins_from = State::new();
         let mut state = std::mem::take(&mut self.other);
         for (name, value) in program.keys.iter().zip(&mut self.slots) {
             if let Some(v) = value.take() {
@@ -633,7 +675,7 @@ impl Memory {
         }
         // The value key number `i` of `initial` holds now.
         let now = |i: usize, old: i64| {
-            let now = match self.origins[i] {
+            let now = match self.origins[i].0 {
                 Origin::Slot(slot) => self.slots[slot as usize],
                 Origin::Int(k) => self.dynamic.get(k),
                 Origin::Other => Some(old),
@@ -740,7 +782,7 @@ impl Drop for Memory {
 struct Spare {
     slots: Vec<Option<i64>>,
     dynamic: IntKeys,
-    origins: Vec<Origin>,
+    origins: Vec<(Origin, i64)>,
 }
 
 impl Default for Spare {
@@ -1029,6 +1071,58 @@ mod tests {
         grown.insert("b".into(), 20);
         assert_eq!(m.clone().take_state_from(&p, &initial), grown);
         assert_eq!(m.take_state(&p), grown);
+    }
+
+    #[test]
+    fn a_memory_reset_to_the_state_it_held_holds_it_again() {
+        // Reset to the very state it was made from (so where each key lives is known), after
+        // runs that changed, added and removed values of every kind: as a new memory.
+        let p = program();
+        let initial = State::from([
+            ("a".into(), 1),
+            ("5".into(), 50),
+            ("-7".into(), 70),
+            ("zz".into(), 9),
+        ]);
+        let fresh = |p: &Program, s: &State| {
+            let m = Memory::new(p, s, 9);
+            (m.len(), m.slots.clone(), m.clone().take_state(p))
+        };
+        let seen = |m: &Memory, p: &Program| (m.len(), m.slots.clone(), m.clone().take_state(p));
+        let mut m = Memory::new(&p, &initial, 9);
+        for round in 0..4 {
+            m.store(0, 10 + round).unwrap();
+            m.store(1, 20).unwrap();
+            m.store_dyn(5, 51).unwrap();
+            m.store_dyn(100_000, 1).unwrap();
+            m.tstore(0, 1).unwrap();
+            match round {
+                // Handed out as a copy of the initial state refreshed in place.
+                0 => drop(m.take_state_from(&p, &initial)),
+                // Built again (new keys): the memory no longer knows the state.
+                1 => drop(m.take_state(&p)),
+                // A failed run: nothing taken.
+                _ => {}
+            }
+            m.reset(&p, &initial, 9, 4);
+            assert_eq!(seen(&m, &p), fresh(&p, &initial), "round {round}");
+            assert!(m.tload(0).is_err() && m.load(1).is_err() && m.load_dyn(100_000).is_err());
+        }
+        // Another program (other static keys) or another state: found again.
+        let q = Program {
+            keys: vec!["zz".into(), "a".into()],
+            ..Default::default()
+        };
+        m.reset(&q, &initial, 9, 4);
+        assert_eq!(seen(&m, &q), fresh(&q, &initial));
+        assert_eq!((m.load(0).unwrap(), m.load(1).unwrap()), (9, 1));
+        let equal = initial.clone();
+        let mut edited = initial.clone();
+        edited.insert("b".into(), 2);
+        m.reset(&p, &edited, 9, 4);
+        assert_eq!(seen(&m, &p), fresh(&p, &edited));
+        m.reset(&p, &equal, 9, 4);
+        assert_eq!(seen(&m, &p), fresh(&p, &initial));
     }
 
     #[test]
