@@ -333,6 +333,13 @@ impl Drop for Pooled {
 #[inline]
 fn admit(contract: &crate::Contract, params: &RunParams<'_>) -> Result<(), VmError> {
     check_inputs(contract, params.args)?;
+    // A contract that requires no permission and no more reputation than the caller has
+    // passes `preflight` (the common case, decided here without a call).
+    if contract.permissions.is_empty()
+        && params.ctx.reputation_score >= contract.required_reputation
+    {
+        return Ok(());
+    }
     preflight(contract, params.ctx)
 }
 
@@ -496,11 +503,18 @@ impl<'a> Session<'a> {
 }
 
 /// `Ok` if `args` are as many as `contract`'s `.params`, else `invalid_argument`.
+#[inline]
 pub fn check_inputs(contract: &crate::Contract, args: &[Arg]) -> Result<(), VmError> {
-    let want = contract.params as usize;
-    if args.len() == want {
+    if args.len() == contract.params as usize {
         return Ok(());
     }
+    wrong_inputs(contract, args)
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_inputs(contract: &crate::Contract, args: &[Arg]) -> Result<(), VmError> {
+    let want = contract.params as usize;
     Err(VmError::new(
         crate::ErrorKind::InvalidArgument,
         format!(
