@@ -43,8 +43,8 @@ pub struct Memory {
     /// (sorted) order: what [`Memory::take_state_from`] needs to refresh a copy of that
     /// state in place, and [`Memory::reset`] to hold that state again without reading it.
     origins: Vec<(Origin, i64)>,
-    /// The initial state `origins` describe (sharing its map, which therefore no one changes
-    /// in place), or none when they describe no state.
+    /// The initial state `origins` describe when [`Memory::reset`] made them (sharing its map,
+    /// which therefore no one changes in place), or none.
     origins_from: State,
     /// The static keys of the program `origins` were found for.
     origins_keys: Vec<String>,
@@ -308,6 +308,16 @@ impl Memory {
             self.other.clear();
         }
         self.fill(program, state);
+        self.remember(program, state);
+    }
+
+    /// Keeps what the next [`Memory::reset`] needs to tell that it is given the state this
+    /// memory was just filled with, for the same static keys. Only for a memory the thread
+    /// keeps (one made by [`Memory::new`] records nothing: it is mostly made for one run,
+    /// and copying the keys would cost it an allocation each).
+    fn remember(&mut self, program: &Program, state: &State) {
+        self.origins_from = state.clone();
+        self.origins_keys.clone_from(&program.keys);
     }
 
     /// Makes this memory hold again the state `origins` describe, for the program they were
@@ -371,8 +381,6 @@ impl Memory {
             self.origins.push((origin, value));
         }
         self.count = u32::try_from(state.len()).unwrap_or(u32::MAX);
-        self.origins_from = state.clone();
-        self.origins_keys.clone_from(&program.keys);
     }
 
     /// The same memory, allowing at most `limit` keys in its transient memory.
@@ -734,7 +742,11 @@ impl Memory {
                 memory
             }
             None => {
-                Box::new(Memory::new(program, state, limit).with_transient_limit(transient_limit))
+                let mut memory = Box::new(
+                    Memory::new(program, state, limit).with_transient_limit(transient_limit),
+                );
+                memory.remember(program, state);
+                memory
             }
         }
     }
@@ -1098,9 +1110,9 @@ mod tests {
             m.tstore(0, 1).unwrap();
             match round {
                 // Handed out as a copy of the initial state refreshed in place.
-                0 => drop(m.take_state_from(&p, &initial)),
+                1 => drop(m.take_state_from(&p, &initial)),
                 // Built again (new keys): the memory no longer knows the state.
-                1 => drop(m.take_state(&p)),
+                2 => drop(m.take_state(&p)),
                 // A failed run: nothing taken.
                 _ => {}
             }
