@@ -15,7 +15,7 @@
 //! ```
 
 use crate::isa::{Op, OperandKind};
-use crate::program::{Contract, Insn, Program};
+use crate::program::{Contract, Insn, Program, State};
 use crate::wire::{put_bytes, put_int, put_uint, Reader, WireError};
 use std::collections::BTreeMap;
 
@@ -121,18 +121,21 @@ pub fn decode(bytes: &[u8]) -> Result<Contract, DecodeError> {
         }
         metadata.insert(k, v);
     }
-    let mut state = BTreeMap::new();
+    let mut state = State::new();
     let n = r.count()?;
     for _ in 0..n {
         let at = r.pos();
         let k = r.string()?;
         let v = r.int()?;
-        if state.last_key_value().is_some_and(|(last, _)| *last >= k) {
+        if state
+            .last_key_value()
+            .is_some_and(|(last, _)| last.as_str() >= k.as_str())
+        {
             return Err(r
                 .fail_at(at, "state keys must be strictly ascending")
                 .into());
         }
-        state.insert(k, v);
+        state.insert(k.into(), v);
     }
     let keys = list(&mut r)?;
     let strings = list(&mut r)?;

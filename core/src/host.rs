@@ -402,6 +402,17 @@ impl<'a> Env<'a> {
         resolve(self.constants, &self.created, handle)
     }
 
+    /// Whether this environment owns nothing on the heap: no created string, event, log or
+    /// input was kept in it (most runs, once the outcome took its events and logs). Such an
+    /// environment may be forgotten instead of dropped: that leaks nothing.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.created.capacity() == 0
+            && self.events.capacity() == 0
+            && self.logs.capacity() == 0
+            && self.inputs.capacity() == 0
+    }
+
     /// The handle of `s` among the run's created strings, adding it if new.
     pub fn intern(&mut self, s: &str) -> i64 {
         let base = self.constants.len();

@@ -39,7 +39,7 @@ pub use error::{ErrorKind, VmError, VmResult};
 pub use host::{Env, Event, EventSource, EventValue, Host, HostCx, NoHost};
 pub use isa::{HostOp, Op, OpKind, PureOp};
 pub use limits::{Limits, DEFAULT_GAS_LIMIT, MAX_STATIC_KEYS};
-pub use program::{Contract, Insn, Program, State};
+pub use program::{Contract, Insn, Key, Program, State};
 pub use run::{Arg, Exec, Execute, Executor, NoCalls, Outcome, RunParams};
 pub use stats::Stats;
 pub use verify::{verify, Verified, VerifyError};

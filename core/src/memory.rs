@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, VmError, VmResult};
 use crate::program::{int_key, Program, State, StateKey};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 
 /// The run-time memory of one contract.
@@ -26,7 +27,7 @@ use std::mem::MaybeUninit;
 /// ```
 /// use coopvm_core::{memory::Memory, program::{Program, State}};
 /// let program = Program { keys: vec!["votes".into()], ..Default::default() };
-/// let state = State::from([("votes".to_string(), 2)]);
+/// let state = State::from([("votes".into(), 2)]);
 /// let mut m = Memory::new(&program, &state, 10);
 /// m.store(0, m.load(0).unwrap() + 1).unwrap();
 /// assert_eq!(m.into_state(&program)["votes"], 3);
@@ -38,15 +39,27 @@ pub struct Memory {
     /// Named keys of the initial state that no static key of the program refers to; they are
     /// kept as they are.
     other: State,
-    /// Where each key of the initial state lives, in the state's (sorted) order: what
-    /// [`Memory::take_state_from`] needs to refresh a copy of that state in place.
-    origins: Vec<Origin>,
+    /// Where each key of the initial state lives, and its value there, in the state's
+    /// (sorted) order: what [`Memory::take_state_from`] needs to refresh a copy of that
+    /// state in place, and [`Memory::reset`] to hold that state again without reading it.
+    origins: Vec<(Origin, i64)>,
+    /// The initial state `origins` describe when [`Memory::reset`] made them (sharing its map,
+    /// which therefore no one changes in place), or none.
+    origins_from: State,
+    /// The static keys of the program `origins` were found for.
+    origins_keys: Vec<String>,
     count: u32,
     limit: u32,
     /// The key limit of the transient memory.
     transient_limit: u32,
     /// The transient memory, made by its first store.
     transient: Option<Box<Transient>>,
+    /// The state [`Memory::take_state_from`] handed out last, which it refreshes in place
+    /// instead of copying the initial state again once no other state shares its map.
+    last: State,
+    /// The initial state `last` was made from (sharing its map, which therefore no one
+    /// changes in place).
+    last_from: State,
 }
 
 /// Where a key of the initial state lives in a [`Memory`].
@@ -254,10 +267,14 @@ impl Memory {
             dynamic,
             other: State::new(),
             origins,
+            origins_from: State::new(),
+            origins_keys: Vec::new(),
             count: 0,
             limit,
             transient_limit: crate::Limits::default().transient_keys,
             transient: None,
+            last: State::new(),
+            last_from: State::new(),
         };
         memory.fill(program, state);
         memory
@@ -278,10 +295,51 @@ impl Memory {
         if self.transient.is_some() {
             self.transient = None;
         }
+        // The state the memory last held, for the same static keys: where each of its keys
+        // lives is known (`other` still holds its unnamed keys).
+        if !state.is_empty()
+            && state.shares_with(&self.origins_from)
+            && program.keys == self.origins_keys
+        {
+            self.refill();
+            return;
+        }
         if !self.other.is_empty() {
             self.other.clear();
         }
         self.fill(program, state);
+        self.remember(program, state);
+    }
+
+    /// Keeps what the next [`Memory::reset`] needs to tell that it is given the state this
+    /// memory was just filled with, for the same static keys. Only for a memory the thread
+    /// keeps (one made by [`Memory::new`] records nothing: it is mostly made for one run,
+    /// and copying the keys would cost it an allocation each).
+    fn remember(&mut self, program: &Program, state: &State) {
+        self.origins_from = state.clone();
+        self.origins_keys.clone_from(&program.keys);
+    }
+
+    /// Makes this memory hold again the state `origins` describe, for the program they were
+    /// found for (`other` holds that state's unnamed keys).
+    #[inline]
+    fn refill(&mut self) {
+        debug_assert!(self.transient.is_none());
+        let n = self.origins_keys.len();
+        self.slots.clear();
+        self.slots.resize(n, None);
+        self.dynamic.clear();
+        for &(origin, value) in &self.origins {
+            match origin {
+                Origin::Slot(slot) => self.slots[slot as usize] = Some(value),
+                Origin::Int(k) => match self.dynamic.get_mut(k) {
+                    Some(cell) => *cell = value,
+                    None => self.dynamic.insert_new(k, value),
+                },
+                Origin::Other => {}
+            }
+        }
+        self.count = u32::try_from(self.origins.len()).unwrap_or(u32::MAX);
     }
 
     /// Makes this memory, whose `other` is empty, hold `state` (any value it held before is
@@ -320,7 +378,7 @@ impl Memory {
                     }
                 },
             };
-            self.origins.push(origin);
+            self.origins.push((origin, value));
         }
         self.count = u32::try_from(state.len()).unwrap_or(u32::MAX);
     }
@@ -486,7 +544,7 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program { keys: vec!["n".into()], ..Default::default() };
-    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("n".into(), 4)]), 10);
     /// let cells = m.static_cells();
     /// // SAFETY: cell 0 exists (`static_len() == 1`) and holds a value; nothing else runs.
     /// unsafe {
@@ -542,7 +600,7 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program::default();
-    /// let mut m = Memory::new(&program, &State::from([("3".to_string(), 30)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("3".into(), 30)]), 10);
     /// let d = m.dense_keys();
     /// assert!(d.len > 3);
     /// // SAFETY: cells 3 and 4 are within `len`; nothing else touches the memory meanwhile.
@@ -586,18 +644,19 @@ impl Memory {
     /// ```
     /// use coopvm_core::{memory::Memory, program::{Program, State}};
     /// let program = Program { keys: vec!["n".into()], ..Default::default() };
-    /// let mut m = Memory::new(&program, &State::from([("n".to_string(), 4)]), 10);
+    /// let mut m = Memory::new(&program, &State::from([("n".into(), 4)]), 10);
     /// m.store_dyn(7, 1).unwrap();
     /// let state = m.take_state(&program);
-    /// assert_eq!(state, State::from([("n".to_string(), 4), ("7".to_string(), 1)]));
+    /// assert_eq!(state, State::from([("n".into(), 4), ("7".into(), 1)]));
     /// assert!(m.is_empty());
     /// ```
     pub fn take_state(&mut self, program: &Program) -> State {
         self.origins.clear();
+        self.origins_from = State::new();
         let mut state = std::mem::take(&mut self.other);
         for (name, value) in program.keys.iter().zip(&mut self.slots) {
             if let Some(v) = value.take() {
-                state.insert(name.clone(), v);
+                state.insert(name.as_str().into(), v);
             }
         }
         self.dynamic.for_each(|k, v| {
@@ -624,7 +683,7 @@ impl Memory {
         }
         // The value key number `i` of `initial` holds now.
         let now = |i: usize, old: i64| {
-            let now = match self.origins[i] {
+            let now = match self.origins[i].0 {
                 Origin::Slot(slot) => self.slots[slot as usize],
                 Origin::Int(k) => self.dynamic.get(k),
                 Origin::Other => Some(old),
@@ -633,9 +692,37 @@ impl Memory {
             debug_assert!(now.is_some(), "a key of the initial state lost its value");
             now.unwrap_or(old)
         };
-        let mut state = initial.clone();
-        for (i, value) in state.values_mut().enumerate() {
+        // The state this memory handed out last, if it was made from this very `initial`
+        // (the memory keeps `initial`'s map shared, so no one changed it since: the same
+        // map means the same keys) and no other state shares its map any more (its outcome
+        // was dropped): its values are overwritten in place, and no map is made.
+        if !initial.is_empty() && initial.shares_with(&self.last_from) {
+            if let Some(map) = self.last.unshared_mut() {
+                for (i, value) in map.values_mut().enumerate() {
+                    *value = now(i, *value);
+                }
+                return self.last.clone();
+            }
+        }
+        // A run that changed no value ends with its initial state: the same map.
+        if !initial
+            .values()
+            .enumerate()
+            .any(|(i, &old)| now(i, old) != old)
+        {
+            return initial.clone();
+        }
+        let mut map = BTreeMap::clone(initial);
+        for (i, value) in map.values_mut().enumerate() {
             *value = now(i, *value);
+        }
+        let state = State::from(map);
+        if state.len() <= LAST_STATE_MAX {
+            self.last = state.clone();
+            self.last_from = initial.clone();
+        } else {
+            self.last = State::new();
+            self.last_from = State::new();
         }
         state
     }
@@ -655,7 +742,11 @@ impl Memory {
                 memory
             }
             None => {
-                Box::new(Memory::new(program, state, limit).with_transient_limit(transient_limit))
+                let mut memory = Box::new(
+                    Memory::new(program, state, limit).with_transient_limit(transient_limit),
+                );
+                memory.remember(program, state);
+                memory
             }
         }
     }
@@ -703,7 +794,7 @@ impl Drop for Memory {
 struct Spare {
     slots: Vec<Option<i64>>,
     dynamic: IntKeys,
-    origins: Vec<Origin>,
+    origins: Vec<(Origin, i64)>,
 }
 
 impl Default for Spare {
@@ -732,6 +823,10 @@ thread_local! {
     /// The memory of the last run on this thread, for the next ([`Memory::pooled`]).
     static POOL: Cell<Option<Box<Memory>>> = const { Cell::new(None) };
 }
+
+/// A state handed out with more keys than this is not kept for the next run
+/// ([`Memory::take_state_from`]).
+const LAST_STATE_MAX: usize = 1 << 12;
 
 /// Spare slot vectors larger than this are freed, not kept.
 const SPARE_SLOTS_MAX: usize = 1 << 12;
@@ -988,6 +1083,58 @@ mod tests {
         grown.insert("b".into(), 20);
         assert_eq!(m.clone().take_state_from(&p, &initial), grown);
         assert_eq!(m.take_state(&p), grown);
+    }
+
+    #[test]
+    fn a_memory_reset_to_the_state_it_held_holds_it_again() {
+        // Reset to the very state it was made from (so where each key lives is known), after
+        // runs that changed, added and removed values of every kind: as a new memory.
+        let p = program();
+        let initial = State::from([
+            ("a".into(), 1),
+            ("5".into(), 50),
+            ("-7".into(), 70),
+            ("zz".into(), 9),
+        ]);
+        let fresh = |p: &Program, s: &State| {
+            let m = Memory::new(p, s, 9);
+            (m.len(), m.slots.clone(), m.clone().take_state(p))
+        };
+        let seen = |m: &Memory, p: &Program| (m.len(), m.slots.clone(), m.clone().take_state(p));
+        let mut m = Memory::new(&p, &initial, 9);
+        for round in 0..4 {
+            m.store(0, 10 + round).unwrap();
+            m.store(1, 20).unwrap();
+            m.store_dyn(5, 51).unwrap();
+            m.store_dyn(100_000, 1).unwrap();
+            m.tstore(0, 1).unwrap();
+            match round {
+                // Handed out as a copy of the initial state refreshed in place.
+                1 => drop(m.take_state_from(&p, &initial)),
+                // Built again (new keys): the memory no longer knows the state.
+                2 => drop(m.take_state(&p)),
+                // A failed run: nothing taken.
+                _ => {}
+            }
+            m.reset(&p, &initial, 9, 4);
+            assert_eq!(seen(&m, &p), fresh(&p, &initial), "round {round}");
+            assert!(m.tload(0).is_err() && m.load(1).is_err() && m.load_dyn(100_000).is_err());
+        }
+        // Another program (other static keys) or another state: found again.
+        let q = Program {
+            keys: vec!["zz".into(), "a".into()],
+            ..Default::default()
+        };
+        m.reset(&q, &initial, 9, 4);
+        assert_eq!(seen(&m, &q), fresh(&q, &initial));
+        assert_eq!((m.load(0).unwrap(), m.load(1).unwrap()), (9, 1));
+        let equal = initial.clone();
+        let mut edited = initial.clone();
+        edited.insert("b".into(), 2);
+        m.reset(&p, &edited, 9, 4);
+        assert_eq!(seen(&m, &p), fresh(&p, &edited));
+        m.reset(&p, &equal, 9, 4);
+        assert_eq!(seen(&m, &p), fresh(&p, &initial));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! engines consume this IR after the verifier has accepted it.
 
 use crate::isa::{Op, OperandKind};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One instruction: an opcode and its operand (0 when the opcode takes none).
 ///
@@ -66,11 +68,329 @@ pub struct Program {
 /// The seed's `CooperativeMetadata`: free-form key/value text describing the cooperative.
 pub type Metadata = BTreeMap<String, String>;
 
-/// A contract's key-value state (the seed's `Contract.state`), ordered for determinism.
+/// A contract's key-value state (the seed's `Contract.state`), ordered for determinism: a
+/// map from [`Key`] to `i64` that reads as a `BTreeMap` (it derefs to one).
 ///
 /// Keys are either identifiers (static keys, `store votes`) or canonical decimal integers
 /// (dynamic keys, `push 7 store`), see [`StateKey`].
-pub type State = BTreeMap<String, i64>;
+///
+/// The map is shared by copies of the state and copied only when one of them is changed
+/// (any `&mut` access, through [`std::ops::DerefMut`], first makes this state's map its
+/// own): copying a state (as a run does with its initial one when it fails, or when it
+/// changes nothing) copies one pointer, and the run protocol may hand out a map it refreshed
+/// in place. A key's text is shared too ([`Key`]). An empty state holds no map at all.
+///
+/// ```
+/// use coopvm_core::State;
+/// let mut state = State::from([("count".into(), 0)]);
+/// let copy = state.clone();
+/// state.insert("7".into(), 1);
+/// assert_eq!((state.get("count"), state["7"], state.len()), (Some(&0), 1, 2));
+/// assert_eq!((copy.len(), format!("{copy:?}")), (1, r#"{"count": 0}"#.to_string()));
+/// ```
+#[derive(Clone, Default)]
+pub struct State(Option<Arc<BTreeMap<Key, i64>>>);
+
+/// What an empty [`State`] derefs to.
+static EMPTY_STATE: BTreeMap<Key, i64> = BTreeMap::new();
+
+impl State {
+    /// An empty state (allocates nothing).
+    #[inline]
+    pub const fn new() -> State {
+        State(None)
+    }
+
+    /// Whether `self` and `other` share one map (so they are equal without comparing them),
+    /// or are both empty.
+    #[inline]
+    pub fn shares_with(&self, other: &State) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// The map, if no other state shares it (for changing it in place without copying it).
+    #[inline]
+    pub(crate) fn unshared_mut(&mut self) -> Option<&mut BTreeMap<Key, i64>> {
+        self.0.as_mut().and_then(Arc::get_mut)
+    }
+}
+
+impl std::ops::Deref for State {
+    type Target = BTreeMap<Key, i64>;
+    #[inline]
+    fn deref(&self) -> &BTreeMap<Key, i64> {
+        match &self.0 {
+            Some(map) => map,
+            None => &EMPTY_STATE,
+        }
+    }
+}
+
+/// A change through `&mut` first makes the map this state's own (copying it if another state
+/// shares it).
+impl std::ops::DerefMut for State {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut BTreeMap<Key, i64> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.shares_with(other) || **self == **other
+    }
+}
+
+impl Eq for State {}
+
+impl PartialOrd for State {
+    fn partial_cmp(&self, other: &State) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for State {
+    fn cmp(&self, other: &State) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for State {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<Q: ?Sized + Ord> std::ops::Index<&Q> for State
+where
+    Key: Borrow<Q>,
+{
+    type Output = i64;
+    /// The value of `key`; panics if the state has none (as a `BTreeMap` does).
+    fn index(&self, key: &Q) -> &i64 {
+        &(**self)[key]
+    }
+}
+
+impl From<BTreeMap<Key, i64>> for State {
+    fn from(map: BTreeMap<Key, i64>) -> State {
+        if map.is_empty() {
+            State(None)
+        } else {
+            State(Some(Arc::new(map)))
+        }
+    }
+}
+
+impl<const N: usize> From<[(Key, i64); N]> for State {
+    fn from(pairs: [(Key, i64); N]) -> State {
+        State::from(BTreeMap::from(pairs))
+    }
+}
+
+impl From<State> for BTreeMap<Key, i64> {
+    fn from(state: State) -> BTreeMap<Key, i64> {
+        state.0.map(Arc::unwrap_or_clone).unwrap_or_default()
+    }
+}
+
+impl FromIterator<(Key, i64)> for State {
+    fn from_iter<I: IntoIterator<Item = (Key, i64)>>(pairs: I) -> State {
+        State::from(BTreeMap::from_iter(pairs))
+    }
+}
+
+impl Extend<(Key, i64)> for State {
+    fn extend<I: IntoIterator<Item = (Key, i64)>>(&mut self, pairs: I) {
+        let mut pairs = pairs.into_iter().peekable();
+        if pairs.peek().is_some() {
+            (**self).extend(pairs);
+        }
+    }
+}
+
+impl IntoIterator for State {
+    type Item = (Key, i64);
+    type IntoIter = std::collections::btree_map::IntoIter<Key, i64>;
+    fn into_iter(self) -> Self::IntoIter {
+        BTreeMap::from(self).into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a State {
+    type Item = (&'a Key, &'a i64);
+    type IntoIter = std::collections::btree_map::Iter<'a, Key, i64>;
+    fn into_iter(self) -> Self::IntoIter {
+        (**self).iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut State {
+    type Item = (&'a Key, &'a mut i64);
+    type IntoIter = std::collections::btree_map::IterMut<'a, Key, i64>;
+    fn into_iter(self) -> Self::IntoIter {
+        (**self).iter_mut()
+    }
+}
+
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for State {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<State, D::Error> {
+        BTreeMap::deserialize(deserializer).map(State::from)
+    }
+}
+
+/// The name of a key of a [`State`]: its text, shared by every copy (cloning a key copies a
+/// pointer, never the text). It reads as a `str` (it derefs to one, borrows as one, and
+/// compares, orders, hashes, prints and serializes exactly as its text), so a state is
+/// looked up by `&str`: `state.get("votes")`, `state["votes"]`.
+///
+/// ```
+/// use coopvm_core::program::Key;
+/// let k = Key::from("votes");
+/// let copy = k.clone();
+/// assert!(std::ptr::eq(k.as_str(), copy.as_str()));
+/// assert_eq!((k.len(), &*k, format!("{k:?}")), (5, "votes", "\"votes\"".to_string()));
+/// assert!(k == "votes" && Key::from("a") < Key::from("b"));
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    /// The key's text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `self` and `other` share their text (then they are equal without comparing
+    /// it; equal keys made apart share nothing).
+    #[inline]
+    pub fn shares_with(&self, other: &Key) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Key {
+    #[inline]
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Key {
+    #[inline]
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Key {
+        Key(Arc::from(text))
+    }
+}
+
+impl From<String> for Key {
+    fn from(text: String) -> Key {
+        Key(Arc::from(text))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(text: &String) -> Key {
+        Key(Arc::from(text.as_str()))
+    }
+}
+
+impl From<Key> for String {
+    fn from(key: Key) -> String {
+        key.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Key {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Key {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for str {
+    fn eq(&self, other: &Key) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for &str {
+    fn eq(&self, other: &Key) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Key> for String {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        String::deserialize(deserializer).map(Key::from)
+    }
+}
 
 /// A contract (the seed's `Contract` structure) with its code lowered to the IR.
 ///
@@ -138,8 +458,8 @@ pub fn is_identifier(text: &str) -> bool {
 }
 
 /// The textual state key of a dynamic integer key.
-pub fn int_key(k: i64) -> String {
-    k.to_string()
+pub fn int_key(k: i64) -> Key {
+    Key::from(k.to_string())
 }
 
 impl Program {
@@ -207,5 +527,54 @@ mod tests {
             .operand_error(&Insn::with(Op::Pick, MAX_PICK + 1))
             .is_some());
         assert!(p.operand_error(&Insn::with(Op::Pick, i64::MAX)).is_some());
+    }
+
+    #[test]
+    fn a_state_is_a_map_whose_copies_change_apart() {
+        let mut a = State::from([("x".into(), 1), ("7".into(), 2)]);
+        let b = a.clone();
+        assert!(a.shares_with(&b) && a == b);
+        a.insert("y".into(), 3);
+        *a.get_mut("x").unwrap() = 10;
+        assert!(!a.shares_with(&b));
+        assert_eq!(b, State::from([("x".into(), 1), ("7".into(), 2)]));
+        assert_eq!((a["x"], a["y"], a.len(), b.len()), (10, 3, 3, 2));
+        // Keys of the copy share their text with the original's.
+        let (ka, kb) = (a.keys().next().unwrap(), b.keys().next().unwrap());
+        assert!(ka.shares_with(kb) && !ka.shares_with(&Key::from("7")));
+        // An empty state holds no map and equals, hashes and prints as an emptied one.
+        let mut emptied = State::from([("x".into(), 1)]);
+        emptied.remove("x");
+        assert_eq!(State::new(), emptied);
+        assert_eq!(State::default(), State::from(BTreeMap::new()));
+        let hash = |s: &State| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(s)
+        };
+        assert_eq!(hash(&State::new()), hash(&emptied));
+        assert_eq!(
+            format!("{emptied:?} {a:?}"),
+            r#"{} {"7": 2, "x": 10, "y": 3}"#
+        );
+        // Owned and borrowed iteration, collecting, extending, converting.
+        let pairs: Vec<(Key, i64)> = a.clone().into_iter().collect();
+        assert_eq!(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [("7", 2), ("x", 10), ("y", 3)]
+        );
+        assert_eq!(pairs.into_iter().collect::<State>(), a);
+        for (_, v) in &mut a {
+            *v += 1;
+        }
+        assert_eq!((&a).into_iter().map(|(_, v)| v).sum::<i64>(), 18);
+        let mut e = State::new();
+        e.extend(std::iter::empty());
+        assert!(e.shares_with(&State::new()));
+        e.extend([("k".into(), 1)]);
+        assert_eq!(BTreeMap::from(e), BTreeMap::from([(Key::from("k"), 1)]));
+        assert!(State::from([("b".into(), 1)]) > State::from([("a".into(), 9)]));
     }
 }

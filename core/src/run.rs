@@ -259,7 +259,7 @@ where
     if let Err(e) = admit(contract, &params) {
         return refused(contract, &params, e);
     }
-    let mut env = environment(contract, &params);
+    let mut env = RunEnv(std::mem::ManuallyDrop::new(environment(contract, &params)));
     // The thread's memory, given back when the run ends (see `Pooled`).
     let limits = verified.limits();
     let mut memory = Pooled(Some(Memory::pooled(
@@ -271,6 +271,35 @@ where
     host.begin();
     let exec = code.execute(&mut env, host, memory.get(), params.gas_limit);
     conclude(verified, &params, &mut env, memory.get(), exec, host)
+}
+
+/// The environment of a run, dropped at its end only if it owns something on the heap
+/// ([`Env::owns_nothing`]): most runs' environments are forgotten, not dropped list by list.
+struct RunEnv<'a>(std::mem::ManuallyDrop<Env<'a>>);
+
+impl<'a> std::ops::Deref for RunEnv<'a> {
+    type Target = Env<'a>;
+    #[inline(always)]
+    fn deref(&self) -> &Env<'a> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RunEnv<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for RunEnv<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.0.owns_nothing() {
+            // SAFETY: the environment is dropped once, here, and never used after.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) }
+        }
+    }
 }
 
 /// The memory of a run, kept for the thread's next run when it is dropped ([`Memory::recycle`]),
@@ -304,6 +333,13 @@ impl Drop for Pooled {
 #[inline]
 fn admit(contract: &crate::Contract, params: &RunParams<'_>) -> Result<(), VmError> {
     check_inputs(contract, params.args)?;
+    // A contract that requires no permission and no more reputation than the caller has
+    // passes `preflight` (the common case, decided here without a call).
+    if contract.permissions.is_empty()
+        && params.ctx.reputation_score >= contract.required_reputation
+    {
+        return Ok(());
+    }
     preflight(contract, params.ctx)
 }
 
@@ -467,11 +503,18 @@ impl<'a> Session<'a> {
 }
 
 /// `Ok` if `args` are as many as `contract`'s `.params`, else `invalid_argument`.
+#[inline]
 pub fn check_inputs(contract: &crate::Contract, args: &[Arg]) -> Result<(), VmError> {
-    let want = contract.params as usize;
-    if args.len() == want {
+    if args.len() == contract.params as usize {
         return Ok(());
     }
+    wrong_inputs(contract, args)
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_inputs(contract: &crate::Contract, args: &[Arg]) -> Result<(), VmError> {
+    let want = contract.params as usize;
     Err(VmError::new(
         crate::ErrorKind::InvalidArgument,
         format!(

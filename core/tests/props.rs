@@ -92,7 +92,7 @@ fn assembled_contract() -> impl Strategy<Value = Contract> {
                     permissions: perms,
                     dependencies: deps,
                     metadata,
-                    state,
+                    state: state.into_iter().map(|(k, v)| (k.into(), v)).collect(),
                     params,
                     program,
                 }
@@ -116,7 +116,7 @@ fn arbitrary_contract() -> impl Strategy<Value = Contract> {
         .prop_map(|(id, rep, state, strings, code, params)| Contract {
             id,
             required_reputation: rep,
-            state,
+            state: state.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             params,
             program: Program {
                 code: code

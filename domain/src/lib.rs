@@ -857,7 +857,7 @@ mod tests {
             }),
             ("contract_states", |d, n| {
                 d.contract_states
-                    .insert(s(n), State::from([("x".to_owned(), n)]))
+                    .insert(s(n), State::from([("x".into(), n)]))
             }),
             ("meta", |d, n| d.meta.insert(s(n), n)),
             ("deployments", |d, n| {

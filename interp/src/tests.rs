@@ -1659,3 +1659,71 @@ fn the_state_after_a_run_is_the_memory_whichever_way_it_is_built() {
     want.extend([("4".into(), 40), ("c".into(), 1)]);
     assert_eq!(out.state, want);
 }
+
+#[test]
+fn a_state_handed_out_is_refreshed_for_the_next_run_only_once_no_one_holds_it() {
+    // The thread's memory keeps the last state it handed out and, when the next run starts
+    // from the same initial state and the caller dropped that outcome, overwrites it in
+    // place: never while an outcome still holds it, whatever ran in between.
+    let state = State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)]);
+    let add = |n: i64| format!("load a\npush {n}\nadd\nstore a\npush {n}\npush 5\nstore\n");
+    let want = |n: i64| State::from([("a".into(), 1 + n), ("5".into(), n), ("zz".into(), 9)]);
+    for round in 0..3 {
+        // Dropped outcomes: later runs may reuse their states.
+        assert_eq!(run_on(&add(1), &state, &mut NoHost).state, want(1));
+        assert_eq!(run_on(&add(2), &state, &mut NoHost).state, want(2));
+        // Held outcomes keep their values while other runs from the same state go on.
+        let held = run_on(&add(3), &state, &mut NoHost);
+        let mut changed = run_on(&add(4), &state, &mut NoHost);
+        changed.state.insert("b".into(), 7);
+        let after = run_on(&add(5), &state, &mut NoHost);
+        assert_eq!(held.state, want(3), "round {round}");
+        let mut grown = want(4);
+        grown.insert("b".into(), 7);
+        assert_eq!(changed.state, grown);
+        assert_eq!(after.state, want(5));
+        assert_eq!(
+            state,
+            State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)])
+        );
+        drop((held, changed, after));
+        // Between two runs from `state`: a failing run, a run of another contract with
+        // other keys, a run from a copy of `state` changed in place, a panic.
+        match round {
+            0 => {
+                let out = run_on("load a\npush 0\ndiv\nstore a\n", &state, &mut NoHost);
+                assert_eq!(out.result.unwrap_err().kind, ErrorKind::DivisionByZero);
+                assert_eq!(out.state, state);
+            }
+            1 => {
+                let other = State::from([("a".into(), 40), ("b".into(), 2)]);
+                let out = run_on("load b\npush 1\nadd\nstore b\n", &other, &mut NoHost);
+                assert_eq!(out.state, State::from([("a".into(), 40), ("b".into(), 3)]));
+                let mut edited = state.clone();
+                edited.insert("c".into(), 3);
+                let out = run_on(&add(6), &edited, &mut NoHost);
+                let mut grown = want(6);
+                grown.insert("c".into(), 3);
+                assert_eq!(out.state, grown);
+            }
+            _ => {
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_on(
+                        "push \"did:key:p\"\ngetreputation\n",
+                        &state,
+                        &mut Panicking,
+                    )
+                }));
+                assert!(unwound.is_err());
+            }
+        }
+        assert_eq!(run_on(&add(8), &state, &mut NoHost).state, want(8));
+        // A run that changes no value ends with its initial state: the state itself when
+        // there is no state to refresh.
+        let out = run_on("load a\npush 1\nadd\n", &state, &mut NoHost);
+        assert_eq!((out.state, out.stack), (state.clone(), vec![2]));
+        let anew = State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)]);
+        let out = run_on("load a\npush 1\nadd\n", &anew, &mut NoHost);
+        assert!(out.state.shares_with(&anew) && out.stack == vec![2]);
+    }
+}

@@ -650,7 +650,7 @@ fn dense_integer_keys_in_place_agree_with_the_interpreter() {
     let states = [
         State::new(),
         State::from([("5".into(), 50), ("-1".into(), 10), ("70".into(), 7)]),
-        State::from([(format!("{}", 1 << 20), 1), ("1048575".into(), 2)]),
+        State::from([(format!("{}", 1 << 20).into(), 1), ("1048575".into(), 2)]),
     ];
     for k in extremes {
         let programs = [

@@ -4,7 +4,6 @@ use super::{escape, quoted};
 use coopvm::asm::SourceMap;
 use coopvm::{Event, Outcome, Stats};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The JSON object `coopvm run --json` prints.
@@ -23,7 +22,7 @@ pub struct JsonOutcome<'a> {
     /// Gas limit of the run.
     pub gas_limit: u64,
     /// State after the run.
-    pub state: &'a BTreeMap<String, i64>,
+    pub state: &'a coopvm::State,
     /// Events (only the error event after an error).
     pub events: &'a [Event],
     /// Logged values.

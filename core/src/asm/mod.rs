@@ -421,7 +421,7 @@ impl<'s> Assembler<'s> {
                     ));
                 }
                 let v = self.int(&args[1])?;
-                if self.contract.state.insert(k.clone(), v).is_some() {
+                if self.contract.state.insert(k.as_str().into(), v).is_some() {
                     return Err(self.error(
                         args[0].span,
                         format!("state key `{}` is given twice", quote(&k)),

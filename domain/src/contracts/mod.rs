@@ -603,7 +603,7 @@ impl CoopHost {
         let contract = v.contract();
         self.check_dependencies(contract)?;
         let mut state = self.initial_state(contract);
-        let saved_arg = state.insert(ARG_KEY.to_owned(), arg);
+        let saved_arg = state.insert(ARG_KEY.into(), arg);
         // The callee's `.reputation` is checked against the caller's stored score too.
         let ctx = self.run_context(cx.ctx);
         let calls = cx.calls;
@@ -621,7 +621,7 @@ impl CoopHost {
             Ok(()) => {
                 let mut new_state = out.state;
                 match saved_arg {
-                    Some(old) => new_state.insert(ARG_KEY.to_owned(), old),
+                    Some(old) => new_state.insert(ARG_KEY.into(), old),
                     None => new_state.remove(ARG_KEY),
                 };
                 if self.domain.contract_states.get(&contract.id) != Some(&new_state) {
