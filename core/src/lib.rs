@@ -40,6 +40,6 @@ pub use host::{Env, Event, EventSource, EventValue, Host, HostCx, NoHost};
 pub use isa::{HostOp, Op, OpKind, PureOp};
 pub use limits::{Limits, DEFAULT_GAS_LIMIT, MAX_STATIC_KEYS};
 pub use program::{Contract, Insn, Key, Program, State};
-pub use run::{Arg, Exec, Execute, Executor, NoCalls, Outcome, RunParams};
+pub use run::{Arg, Exec, Execute, Executor, NoCalls, Outcome, RunParams, Values};
 pub use stats::Stats;
 pub use verify::{verify, Verified, VerifyError};

@@ -8,6 +8,7 @@ use crate::memory::Memory;
 use crate::program::State;
 use crate::stats::{Stop, Tally};
 use crate::verify::{Analysis, Verified};
+use smallvec::SmallVec;
 
 /// What an engine reports about executing a contract's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct Exec {
     /// Success, or the error that stopped the run.
     pub result: Result<(), VmError>,
     /// The value stack at the end (bottom first); engines may leave it empty on error.
-    pub stack: Vec<i64>,
+    pub stack: Values,
     /// Gas consumed (equal to the limit after `out_of_gas`).
     pub gas_used: u64,
 }
@@ -27,7 +28,7 @@ pub struct Outcome {
     /// Success, or the error that stopped the run.
     pub result: Result<(), VmError>,
     /// The value stack at the end, bottom first; empty after an error.
-    pub stack: Vec<i64>,
+    pub stack: Values,
     /// Gas consumed.
     pub gas_used: u64,
     /// The contract's state after the run: the new state on success, the old one on error.
@@ -38,6 +39,129 @@ pub struct Outcome {
     pub logs: Vec<i64>,
     /// Number of host operations executed.
     pub host_calls: u64,
+}
+
+/// The values a run leaves on its stack, bottom first: a slice of `i64` (it derefs to one,
+/// and compares equal to a `Vec`, an array or a slice of the same values) that holds up to
+/// two values in place, without an allocation (a run's result is rarely more), and more on
+/// the heap.
+///
+/// ```
+/// use coopvm_core::run::Values;
+/// let v = Values::from(&[1, 2][..]);
+/// assert_eq!(v, [1, 2]);
+/// assert_eq!(v, vec![1, 2]);
+/// assert_eq!((v.len(), v[1], format!("{v:?}")), (2, 2, "[1, 2]".to_string()));
+/// let many: Values = (0..5).collect();
+/// assert_eq!(Vec::from(many), vec![0, 1, 2, 3, 4]);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Values(SmallVec<[i64; 2]>);
+
+impl Values {
+    /// No values (allocates nothing).
+    #[inline]
+    pub fn new() -> Values {
+        Values(SmallVec::new())
+    }
+
+    /// The values as a slice, bottom first.
+    #[inline]
+    pub fn as_slice(&self) -> &[i64] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [i64];
+    #[inline]
+    fn deref(&self) -> &[i64] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Values {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [i64] {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self[..].fmt(f)
+    }
+}
+
+impl From<&[i64]> for Values {
+    #[inline]
+    fn from(values: &[i64]) -> Values {
+        Values(SmallVec::from_slice(values))
+    }
+}
+
+impl From<Vec<i64>> for Values {
+    fn from(values: Vec<i64>) -> Values {
+        Values(SmallVec::from_vec(values))
+    }
+}
+
+impl From<Values> for Vec<i64> {
+    fn from(values: Values) -> Vec<i64> {
+        values.0.into_vec()
+    }
+}
+
+impl FromIterator<i64> for Values {
+    fn from_iter<I: IntoIterator<Item = i64>>(values: I) -> Values {
+        Values(SmallVec::from_iter(values))
+    }
+}
+
+impl<'a> IntoIterator for &'a Values {
+    type Item = &'a i64;
+    type IntoIter = std::slice::Iter<'a, i64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for Values {
+    type Item = i64;
+    type IntoIter = smallvec::IntoIter<[i64; 2]>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl PartialEq<[i64]> for Values {
+    fn eq(&self, other: &[i64]) -> bool {
+        self[..] == *other
+    }
+}
+
+impl PartialEq<&[i64]> for Values {
+    fn eq(&self, other: &&[i64]) -> bool {
+        self[..] == **other
+    }
+}
+
+impl<const N: usize> PartialEq<[i64; N]> for Values {
+    fn eq(&self, other: &[i64; N]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl PartialEq<Vec<i64>> for Values {
+    fn eq(&self, other: &Vec<i64>) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl PartialEq<Values> for Vec<i64> {
+    fn eq(&self, other: &Values) -> bool {
+        self[..] == other[..]
+    }
 }
 
 impl Outcome {
@@ -200,7 +324,7 @@ impl Executor for NoCalls {
 /// struct Toy;
 /// impl Execute for Toy {
 ///     fn execute<H: Host + ?Sized>(&self, _: &mut Env<'_>, _: &mut H, _: &mut Memory, _: u64) -> Exec {
-///         Exec { result: Ok(()), stack: vec![1], gas_used: 2 }
+///         Exec { result: Ok(()), stack: vec![1].into(), gas_used: 2 }
 ///     }
 ///     fn execute_counted<H: Host + ?Sized>(
 ///         &self, _: &Analysis, env: &mut Env<'_>, host: &mut H, memory: &mut Memory, gas: u64,
@@ -350,7 +474,7 @@ fn refused(contract: &crate::Contract, params: &RunParams<'_>, e: VmError) -> Ou
     Outcome {
         events: vec![error_event(contract.id.as_str(), params.ctx, &e)],
         result: Err(e),
-        stack: Vec::new(),
+        stack: Values::new(),
         gas_used: 0,
         state: params.state.clone(),
         logs: Vec::new(),
@@ -426,7 +550,7 @@ fn conclude<H: Host + ?Sized>(
             Outcome {
                 events: vec![error_event(&contract.id, params.ctx, &e)],
                 result: Err(e),
-                stack: Vec::new(),
+                stack: Values::new(),
                 gas_used,
                 state: params.state.clone(),
                 logs: std::mem::take(&mut env.logs),
@@ -447,8 +571,8 @@ fn conclude<H: Host + ?Sized>(
 /// let params = RunParams::new(&ctx, &v.contract().state, 10);
 /// let session = Session::begin(&v, params, &mut NoHost).unwrap();
 /// assert_eq!(session.memory.len(), 0);
-/// let out = session.finish(Exec { result: Ok(()), stack: vec![1], gas_used: 2 }, &mut NoHost);
-/// assert_eq!((out.stack, out.gas_used), (vec![1], 2));
+/// let out = session.finish(Exec { result: Ok(()), stack: vec![1].into(), gas_used: 2 }, &mut NoHost);
+/// assert_eq!((out.stack.to_vec(), out.gas_used), (vec![1], 2));
 /// ```
 pub struct Session<'a> {
     verified: &'a Verified,
@@ -540,5 +664,43 @@ pub fn error_event(contract: &str, ctx: &ExecutionContext, e: &VmError) -> Event
         caller: ctx.caller_did.clone(),
         block: ctx.block_number,
         fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Values;
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+
+    fn hash(v: &impl Hash) -> u64 {
+        let mut h = DefaultHasher::new();
+        v.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn values_read_as_the_slice_they_hold_in_place_or_on_the_heap() {
+        for n in 0..6 {
+            let want: Vec<i64> = (0..n).map(|i| i * 7 - 3).collect();
+            let (from_slice, from_vec) = (Values::from(&want[..]), Values::from(want.clone()));
+            let collected: Values = want.iter().copied().collect();
+            for v in [&from_slice, &from_vec, &collected] {
+                assert_eq!(*v, want);
+                assert_eq!(want, *v);
+                assert_eq!(v.as_slice(), &want[..]);
+                assert_eq!(v.len(), want.len());
+                assert_eq!(format!("{v:?}"), format!("{want:?}"));
+                // Equal values hash alike, wherever they are kept.
+                assert_eq!(hash(v), hash(&from_slice));
+                assert_eq!(v.iter().sum::<i64>(), want.iter().sum::<i64>());
+            }
+            assert_eq!(from_slice, from_vec);
+            assert_eq!(Vec::from(from_vec), want);
+            assert_eq!(from_slice.into_iter().collect::<Vec<_>>(), want);
+        }
+        assert_eq!(Values::new(), Values::default());
+        assert!(Values::new().is_empty());
+        assert_ne!(Values::from(&[1][..]), Values::from(&[1, 0][..]));
     }
 }

@@ -49,7 +49,7 @@ use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
 use coopvm_core::isa::{HostOp, OpKind, PureOp};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::{Exec, Execute};
+use coopvm_core::run::{Exec, Execute, Values};
 use coopvm_core::stats::{Stop, Tally};
 use coopvm_core::verify::{Analysis, Verified, NONE};
 use coopvm_core::Limits;
@@ -423,9 +423,9 @@ impl<'c> Machine<'c> {
     /// The report for a run that ended with `result`.
     pub fn finish(self, result: Result<(), VmError>) -> Exec {
         let stack = if result.is_ok() {
-            self.stack[..self.sp].to_vec()
+            Values::from(&self.stack[..self.sp])
         } else {
-            Vec::new()
+            Values::new()
         };
         Exec {
             result,

@@ -35,7 +35,7 @@ fn run_src(src: &str) -> Outcome {
 fn stack(src: &str) -> Vec<i64> {
     let out = run_src(src);
     assert!(out.is_ok(), "{src}: {:?}", out.result);
-    out.stack
+    out.stack.into()
 }
 
 fn error(src: &str) -> ErrorKind {
@@ -306,7 +306,7 @@ fn inputs() {
     use coopvm_core::Arg;
     // Deepest first, as given: 40 - 2. Inputs cost no gas.
     let out = run_args(".params 2\nsub", &Arg::ints(&[40, 2]), 100);
-    assert_eq!((out.stack, out.gas_used), (vec![38], 1));
+    assert_eq!((out.stack.to_vec(), out.gas_used), (vec![38], 1));
     // Unused inputs are the result.
     assert_eq!(
         run_args(".params 3", &Arg::ints(&[1, 2, 3]), 100).stack,
@@ -515,7 +515,7 @@ fn string_equality_and_length() {
         let out = run_full(&long, limit, Limits::default(), &ctx, &mut NoHost);
         assert_eq!(out.is_ok(), ok, "{limit}");
         if ok {
-            assert_eq!((out.stack, out.gas_used), (vec![0], 7));
+            assert_eq!((out.stack.to_vec(), out.gas_used), (vec![0], 7));
         } else {
             assert_eq!(out.result.unwrap_err().kind, ErrorKind::OutOfGas);
             assert_eq!(out.gas_used, limit);
@@ -1628,7 +1628,7 @@ fn a_panic_out_of_a_host_call_leaves_the_next_run_on_the_thread_clean() {
         assert_eq!(out.result.unwrap_err().kind, ErrorKind::InvalidMemoryAccess);
         let out = run_on("load a\npush 5\nadd\ndup\nstore a\n", &state, &mut NoHost);
         assert_eq!(
-            (out.stack, out.state),
+            (out.stack.to_vec(), out.state),
             (vec![6], State::from([("a".into(), 6)]))
         );
     }
@@ -1721,7 +1721,7 @@ fn a_state_handed_out_is_refreshed_for_the_next_run_only_once_no_one_holds_it() 
         // A run that changes no value ends with its initial state: the state itself when
         // there is no state to refresh.
         let out = run_on("load a\npush 1\nadd\n", &state, &mut NoHost);
-        assert_eq!((out.state, out.stack), (state.clone(), vec![2]));
+        assert_eq!((out.state, out.stack.to_vec()), (state.clone(), vec![2]));
         let anew = State::from([("a".into(), 1), ("5".into(), 50), ("zz".into(), 9)]);
         let out = run_on("load a\npush 1\nadd\n", &anew, &mut NoHost);
         assert!(out.state.shares_with(&anew) && out.stack == vec![2]);

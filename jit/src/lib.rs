@@ -31,7 +31,7 @@ pub mod shapes;
 
 use coopvm_core::host::{Env, Host};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::{Exec, Execute};
+use coopvm_core::run::{Exec, Execute, Values};
 use coopvm_core::stats::{Stop, Tally};
 use coopvm_core::verify::Analysis;
 use coopvm_core::{ErrorKind, Limits, Verified, VmError};
@@ -617,7 +617,7 @@ impl NativeCode {
             let sp = (ctx.sp as usize).min(stack.len());
             Exec {
                 result: Ok(()),
-                stack: stack[..sp].to_vec(),
+                stack: Values::from(&stack[..sp]),
                 gas_used: gas_limit - ctx.gas_left.min(gas_limit),
             }
         } else {
@@ -629,7 +629,7 @@ impl NativeCode {
             };
             Exec {
                 result: Err(e),
-                stack: Vec::new(),
+                stack: Values::new(),
                 gas_used: gas_limit - gas_left,
             }
         };
@@ -683,7 +683,7 @@ impl Execute for NativeCode {
             );
             let exec = Exec {
                 result: Err(e),
-                stack: Vec::new(),
+                stack: Values::new(),
                 gas_used: 0,
             };
             return (exec, Stop::ChargeFailed);

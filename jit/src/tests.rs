@@ -448,7 +448,7 @@ fn statistics_need_counted_code() {
     let counted = compile_counted(&v).unwrap();
     assert!(counted.is_counted());
     let (out, stats) = run_with_stats(&counted, &v, params, &mut NoHost);
-    assert_eq!((out.stack, stats.instructions), (vec![3], 3));
+    assert_eq!((out.stack.to_vec(), stats.instructions), (vec![3], 3));
     // Counted code also runs without statistics, with the same outcome as plain code.
     assert_eq!(
         run(&counted, &v, params, &mut NoHost),

@@ -382,7 +382,7 @@ fn one_verified_and_compiled_contract_serves_every_argument_list() {
         let out = jit
             .call(&f, &[CoopValue::Int(a), CoopValue::Int(b)], 1_000)
             .unwrap();
-        assert_eq!((out.stack, out.gas_used), (vec![a * b], 507));
+        assert_eq!((out.stack.to_vec(), out.gas_used), (vec![a * b], 507));
     }
     assert!(coopvm::tier::CodeCache::global_eager().is_compiled(&verified));
     // Tiering warms up across argument lists: after the policy's number of runs, every one

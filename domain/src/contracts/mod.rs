@@ -487,7 +487,7 @@ impl CoopHost {
         let refuse = |e: VmError, id: &str, state: State| Outcome {
             events: vec![error_event(id, ctx, &e)],
             result: Err(e),
-            stack: Vec::new(),
+            stack: Default::default(),
             gas_used: 0,
             state,
             logs: Vec::new(),

@@ -45,7 +45,7 @@ use crate::Probe;
 use coopvm_core::error::{ErrorKind, VmError};
 use coopvm_core::host::{dispatch, Env, Host};
 use coopvm_core::memory::Memory;
-use coopvm_core::run::Exec;
+use coopvm_core::run::{Exec, Values};
 use coopvm_core::Limits;
 use std::cell::Cell;
 
@@ -143,8 +143,8 @@ pub(crate) fn execute<H: Host + ?Sized, P: Probe>(
         probe,
     );
     let (result, stack, at_charge) = match end {
-        End::Done(sp) => (Ok(()), stacks.values[..sp].to_vec(), false),
-        End::Failed { error, at_charge } => (Err(error), Vec::new(), at_charge),
+        End::Done(sp) => (Ok(()), Values::from(&stacks.values[..sp]), false),
+        End::Failed { error, at_charge } => (Err(error), Values::new(), at_charge),
     };
     give_back(stacks);
     let exec = Exec {
