@@ -18,13 +18,16 @@
 //! assert_eq!(made, 1);
 //! ```
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::{Arc, OnceLock};
 
 /// How many artefact types one contract can keep (one per engine that caches).
 pub const ARTEFACT_SLOTS: usize = 4;
 
-type Slot = OnceLock<Arc<dyn Any + Send + Sync>>;
+/// An artefact and its type's id, kept beside it so that finding it compares two ids
+/// rather than asking the value for its type through its vtable (a run looks its engine's
+/// artefact up every time).
+type Slot = OnceLock<(TypeId, Arc<dyn Any + Send + Sync>)>;
 
 /// The artefact slots of a verified contract (see the [module docs](self)).
 #[derive(Clone, Default)]
@@ -40,11 +43,24 @@ impl Artefacts {
     /// Slots are filled in order, so a type is found in the first slot that holds it; when
     /// two threads race on the same empty slot, one `make` runs and the other waits for it.
     pub fn get_or_make<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        let want = TypeId::of::<T>();
+        // The value in `slot` if it is a `T`.
+        let typed = |slot: &(TypeId, Arc<dyn Any + Send + Sync>)| -> Option<&T> {
+            let (id, value) = slot;
+            if *id != want {
+                return None;
+            }
+            debug_assert!(value.is::<T>());
+            // SAFETY: a slot's id is its value's type's (`get_or_make` stores the pair only
+            // as `(TypeId::of::<T>(), Arc<T>)`), and it is `T`'s: the value is a `T`, which
+            // the `Arc` keeps alive as long as the slot, borrowed here with `self`.
+            Some(unsafe { &*Arc::as_ptr(value).cast::<T>() })
+        };
         // The common case first: already made, in one of the filled slots.
         for slot in &self.slots {
             match slot.get() {
-                Some(value) => {
-                    if let Some(value) = value.downcast_ref::<T>() {
+                Some(pair) => {
+                    if let Some(value) = typed(pair) {
                         return Some(value);
                     }
                 }
@@ -53,11 +69,11 @@ impl Artefacts {
         }
         let mut make = Some(make);
         for slot in &self.slots {
-            let value = slot.get_or_init(|| match make.take() {
-                Some(make) => Arc::new(make()),
+            let pair = slot.get_or_init(|| match make.take() {
+                Some(make) => (want, Arc::new(make()) as Arc<dyn Any + Send + Sync>),
                 None => unreachable!("a slot is initialised by at most one closure"),
             });
-            if let Some(value) = value.downcast_ref::<T>() {
+            if let Some(value) = typed(pair) {
                 return Some(value);
             }
         }
