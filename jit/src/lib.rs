@@ -462,9 +462,6 @@ struct Tools {
 thread_local! {
     /// Value stacks for runs on this thread (see `NativeCode::execute_inner`).
     static STACKS: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
-    /// The static slots' buffers of the last run on this thread (a nested run finds them
-    /// taken and allocates its own).
-    static SPARE: RefCell<Option<rt::Spare>> = const { RefCell::new(None) };
     static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
 }
 
@@ -585,7 +582,6 @@ impl NativeCode {
             gas_limit,
             self.limits.call_depth,
             self.calls,
-            SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default(),
         );
         frame.counts = vec![0; self.blocks];
         let mut ctx = frame.ctx(stack, gas_limit);
@@ -633,12 +629,6 @@ impl NativeCode {
                 gas_used: gas_limit - gas_left,
             }
         };
-        let spare = frame.spare();
-        let _ = SPARE.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                *s = Some(spare);
-            }
-        });
         (exec, counts)
     }
 }

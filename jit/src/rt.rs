@@ -130,11 +130,17 @@ pub(crate) struct Ctx {
     pub rets: *mut u32,
     /// Capacity of `rets`.
     pub ret_cap: u64,
-    /// Static memory slots' values. Native code keeps the slots it uses most in registers,
-    /// loaded on entry and written back here when the run succeeds.
-    pub slots: *mut i64,
-    /// Per static slot: 1 if it holds a value.
-    pub present: *mut u8,
+    /// The static memory slots: the memory's own cells (`Memory::static_cells`, cell `k`
+    /// holding static key `k`; an `Option<i64>` laid out as the dense cells are, see
+    /// `coopvm_core::memory::INT_CELL_PRESENT`). Native code keeps the slots it uses most in
+    /// registers, loaded on entry and written back here when the run succeeds (an empty
+    /// slot's value goes to [`Ctx::sink`] instead); a slot is created only through the
+    /// `store_new` trampoline. A trampoline that calls the memory refreshes this pointer, and
+    /// native code loads it again after any call.
+    pub slots: *mut Option<i64>,
+    /// Where the write-back at a successful end puts the register value of a slot that holds
+    /// none (never read).
+    pub sink: i64,
     /// Final stack height (on success).
     pub sp: u64,
     /// Why the run failed ([`Exit`]).
@@ -198,7 +204,7 @@ pub(crate) mod off {
     pub const RETS: i32 = offset_of!(Ctx, rets) as i32;
     pub const RET_CAP: i32 = offset_of!(Ctx, ret_cap) as i32;
     pub const SLOTS: i32 = offset_of!(Ctx, slots) as i32;
-    pub const PRESENT: i32 = offset_of!(Ctx, present) as i32;
+    pub const SINK: i32 = offset_of!(Ctx, sink) as i32;
     pub const SP: i32 = offset_of!(Ctx, sp) as i32;
     pub const ERR_CODE: i32 = offset_of!(Ctx, err_code) as i32;
     pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
@@ -260,21 +266,23 @@ pub(crate) struct Base<'a, 'e> {
     pub gas_limit: u64,
     pub call_depth: u32,
     pub rets: Vec<u32>,
-    pub slots: Vec<i64>,
-    pub present: Vec<u8>,
+    /// The static slots' cells when the memory has fewer than the code's keys (a memory made
+    /// for another program; never under the run protocol): a copy native code works on,
+    /// written back by [`Base::write_back`]. Empty otherwise: native code then works on the
+    /// memory's own cells and nothing is copied.
+    pub own_slots: Vec<Option<i64>>,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
     /// Entries per basic block (empty unless the code keeps statistics).
     pub counts: Vec<u64>,
-    /// [`Ctx::dense_room`] as the last [`Base::refresh_dense`] set it.
+    /// [`Ctx::dense_room`] as the last [`Base::refresh_memory`] set it.
     pub dense_room: u64,
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory` into `spare`'s
-    /// buffers (reused, not reallocated; [`Base::spare`] gives them back); code without
-    /// subroutines (`calls` false) gets no return stack.
-    #[allow(clippy::too_many_arguments)]
+    /// A frame for one run of code with `keys` static keys. Native code works on the
+    /// memory's own static cells (a memory with fewer cells than `keys` gets a copy, see
+    /// [`Base::own_slots`]); code without subroutines (`calls` false) gets no return stack.
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -283,22 +291,12 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
-        spare: Spare,
     ) -> Self {
-        let Spare {
-            mut slots,
-            mut present,
-        } = spare;
-        slots.clear();
-        slots.resize(keys, 0);
-        present.clear();
-        present.resize(keys, 0);
-        for (slot, (value, flag)) in slots.iter_mut().zip(present.iter_mut()).enumerate() {
-            if let Ok(v) = memory.load(slot as u32) {
-                *value = v;
-                *flag = 1;
-            }
-        }
+        let own_slots = if memory.static_len() < keys {
+            own_cells(memory, keys)
+        } else {
+            Vec::new()
+        };
         let rets = if !calls {
             Vec::new()
         } else if call_depth <= PREALLOC_RETS {
@@ -313,8 +311,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 gas_limit,
                 call_depth,
                 rets,
-                slots,
-                present,
+                own_slots,
                 error: None,
                 panic: None,
                 counts: Vec::new(),
@@ -331,8 +328,8 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             stack: stack.as_mut_ptr(),
             rets: self.rets.as_mut_ptr(),
             ret_cap: self.rets.len() as u64,
-            slots: self.slots.as_mut_ptr(),
-            present: self.present.as_mut_ptr(),
+            slots: std::ptr::null_mut(),
+            sink: 0,
             sp: 0,
             err_code: 0,
             err_pc: 0,
@@ -362,21 +359,21 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             st_last_depth: 0,
             st_peak_depth: 0,
         };
-        self.base.refresh_dense(&mut ctx);
+        self.base.refresh_memory(&mut ctx);
         ctx
     }
 }
 
-/// Buffers of a finished run's frame, for the next run on the thread.
-#[derive(Default)]
-pub(crate) struct Spare {
-    slots: Vec<i64>,
-    present: Vec<u8>,
+/// A copy of `memory`'s first `keys` static cells, empty where the memory has none.
+#[cold]
+#[inline(never)]
+fn own_cells(memory: &Memory, keys: usize) -> Vec<Option<i64>> {
+    (0..keys).map(|k| memory.load(k as u32).ok()).collect()
 }
 
 impl Base<'_, '_> {
     /// Counts the keys native code created in the dense cells since the last
-    /// [`Base::refresh_dense`] into the memory: before anything else uses the memory.
+    /// [`Base::refresh_memory`] into the memory: before anything else uses the memory.
     #[inline]
     pub fn sync_dense(&mut self, ctx: &Ctx) {
         let made = self.dense_room.saturating_sub(ctx.dense_room);
@@ -387,10 +384,15 @@ impl Base<'_, '_> {
         }
     }
 
-    /// Points `ctx` at the memory's dense cells as they are now (after [`Base::sync_dense`]
-    /// and anything that may have moved them).
+    /// Points `ctx` at the memory's static and dense cells as they are now (after
+    /// [`Base::sync_dense`] and anything that may have moved them).
     #[inline]
-    pub fn refresh_dense(&mut self, ctx: &mut Ctx) {
+    pub fn refresh_memory(&mut self, ctx: &mut Ctx) {
+        ctx.slots = if self.own_slots.is_empty() {
+            self.memory.static_cells()
+        } else {
+            self.own_slots.as_mut_ptr()
+        };
         let d = self.memory.dense_keys();
         ctx.dense = d.cells;
         ctx.dense_len = d.len;
@@ -398,20 +400,23 @@ impl Base<'_, '_> {
         self.dense_room = ctx.dense_room;
     }
 
-    /// The frame's slot buffers, for [`Frame::new`] of a later run.
-    pub fn spare(&mut self) -> Spare {
-        Spare {
-            slots: std::mem::take(&mut self.slots),
-            present: std::mem::take(&mut self.present),
+    /// After a successful run on a copy of the static cells ([`Base::own_slots`]), writes the
+    /// slots that hold a value back into memory (all of which existed in memory already, so
+    /// no store can add a key). Nothing to do when native code worked on the memory's cells.
+    #[inline]
+    pub fn write_back(&mut self) {
+        if !self.own_slots.is_empty() {
+            self.write_back_own();
         }
     }
 
-    /// Writes the static slots back into memory (after a successful run). The slots that hold
-    /// a value all existed in memory already, so no store can fail or add a key.
-    pub fn write_back(&mut self) {
-        for (slot, (&value, &flag)) in self.slots.iter().zip(&self.present).enumerate() {
-            if flag != 0 {
-                // Cannot fail: the key exists (it was loaded or created through `store_new`).
+    #[cold]
+    #[inline(never)]
+    fn write_back_own(&mut self) {
+        for (slot, cell) in self.own_slots.iter().enumerate() {
+            if let Some(value) = *cell {
+                // Cannot fail for a key the memory holds; a slot beyond its cells was never
+                // created (`store_new` failed), so it holds no value here.
                 let _ = self.memory.store(slot as u32, value);
             }
         }
@@ -685,19 +690,15 @@ unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
         plain::<()>(ctx, |ctx, frame| {
-            // The key count first (the store checks it against the limit), the dense
-            // cells' view after (their room changes).
+            // The key count first (the store checks it against the limit), the cells' view
+            // after (the dense cells' room changes).
             frame.sync_dense(ctx);
             let r = frame.memory.store(slot, value);
-            frame.refresh_dense(ctx);
+            frame.refresh_memory(ctx);
             r?;
-            let i = slot as usize;
-            if i < frame.slots.len() {
-                // SAFETY (covered by the enclosing `unsafe`): `ctx.slots`/`ctx.present` point
-                // at the frame's vectors, of this length; they are written through the same
-                // pointers native code uses.
-                *ctx.slots.add(i) = value;
-                *ctx.present.add(i) = 1;
+            // The memory's own cells now hold the value; a copy of them must too.
+            if let Some(cell) = frame.own_slots.get_mut(slot as usize) {
+                *cell = Some(value);
             }
             Ok(())
         })
@@ -711,7 +712,7 @@ unsafe extern "C" fn store_dyn(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
         plain::<()>(ctx, |ctx, frame| {
             frame.sync_dense(ctx);
             let r = frame.memory.store_dyn(key, value);
-            frame.refresh_dense(ctx);
+            frame.refresh_memory(ctx);
             r
         })
     };
@@ -748,12 +749,15 @@ unsafe extern "C" fn grow_rets(ctx: *mut Ctx) -> u32 {
 unsafe extern "C" fn tstore(ctx: *mut Ctx, dynamic: u32, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        plain::<()>(ctx, |_, frame| {
-            if dynamic != 0 {
+        plain::<()>(ctx, |ctx, frame| {
+            frame.sync_dense(ctx);
+            let r = if dynamic != 0 {
                 frame.memory.tstore_dyn(key, value)
             } else {
                 frame.memory.tstore(key as u32, value)
-            }
+            };
+            frame.refresh_memory(ctx);
+            r
         })
     };
     status(r)

@@ -505,8 +505,7 @@ fn internal_jit_errors_are_engine_failures() {
     let mut env = Env::new(&ctx, &c.id, &c.program.strings);
     let mut memory = Memory::new(&c.program, &c.state, 10);
     let mut host = NoHost;
-    let spare = Default::default();
-    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8, true, spare);
+    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8, true);
     let mut stack = vec![0; 8];
     let mut native = frame.ctx(&mut stack, 100);
     // A return with no return site, a trampoline that failed without saying why, an exit

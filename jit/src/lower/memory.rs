@@ -2,7 +2,9 @@
 //! most used) are variables: loaded when the run starts, written back when it succeeds; a
 //! `load` or `store` of a key the presence analysis proves present is a plain register move,
 //! any other tests the key's presence flag, itself a register. Other static keys are read and
-//! written in the context block's slots. Creating a static key goes through a trampoline
+//! written in the memory's own static cells (`Memory::static_cells`, `Option<i64>` laid out
+//! as the dense cells are), whose pointer is in the context block and loaded again after any
+//! call. Creating a static key goes through a trampoline
 //! into `coopvm_core::memory::Memory` (which counts keys against the limit). A dynamic
 //! access (the key on the stack) to a key within the memory's dense integer-key cells is
 //! done in place (one bounds test, one presence test; a new key also takes one unit of the
@@ -16,23 +18,59 @@ use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_SHIFT, INT_CELL_VALUE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AliasRegion, Block, InstBuilder, MemFlags, Value};
 
-/// Accesses to the dense integer-key cells: they never alias the context block, the value
-/// stack or the static slots (the optimizer may keep a context field's value across them).
-const CELL: MemFlags = MemFlags::trusted().with_alias_region(Some(AliasRegion::Heap));
+/// Accesses to the memory's cells (dense integer keys, static slots): they never alias the
+/// context block or the value stack (the optimizer may keep a context field's value across
+/// them).
+pub(super) const CELL: MemFlags = MemFlags::trusted().with_alias_region(Some(AliasRegion::Heap));
+
+/// The load of the static cells' pointer from the context block: not read-only (a trampoline
+/// that calls the memory refreshes it), in a region of its own so that stores to the cells
+/// and to other context fields do not make the optimizer load it again.
+pub(super) const SLOTS_PTR: MemFlags =
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::Vmctx));
+
+impl Lower<'_, '_> {
+    /// The static cells' pointer ([`crate::rt::Ctx::slots`]).
+    pub(super) fn slot_cells(&mut self) -> Value {
+        self.b.ins().load(self.ptr, SLOTS_PTR, self.ctx, off::SLOTS)
+    }
+
+    /// The base and offset of the `field` (`INT_CELL_PRESENT` or `INT_CELL_VALUE`) of static
+    /// cell `slot`.
+    pub(super) fn slot_field(&mut self, slot: u32, field: i32) -> (Value, i32) {
+        let cells = self.slot_cells();
+        slot_field_at(&mut self.b, cells, slot, field)
+    }
+}
+
+/// The base and offset of the `field` of static cell `slot` of `cells`: the offset alone when
+/// it fits an immediate (it does for every key count a program can have), else the address
+/// computed.
+pub(super) fn slot_field_at(
+    b: &mut cranelift_frontend::FunctionBuilder<'_>,
+    cells: Value,
+    slot: u32,
+    field: i32,
+) -> (Value, i32) {
+    let at = (i64::from(slot) << INT_CELL_SHIFT) + i64::from(field);
+    match i32::try_from(at) {
+        Ok(at) => (cells, at),
+        Err(_) => (b.ins().iadd_imm(cells, at), 0),
+    }
+}
 
 impl Lower<'_, '_> {
     /// `store K` (slot `slot`) at `pc`, frame height `h`. A slot that holds a value is
     /// written in place; creating a key goes through memory.
     pub(super) fn store(&mut self, pc: u32, slot: u32, h: u32) {
-        let flags = MemFlags::trusted();
         let v = self.get(h - 1);
         let var = self.slot_vars.get(slot as usize).copied().flatten();
         if self.presence.proven(pc) {
             match var {
                 Some(var) => self.b.def_var(var.value, v),
                 None => {
-                    let base = self.ctx_ptr(off::SLOTS);
-                    self.b.ins().store(flags, v, base, (slot * 8) as i32);
+                    let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+                    self.b.ins().store(CELL, v, base, at);
                 }
             }
             return;
@@ -40,8 +78,8 @@ impl Lower<'_, '_> {
         let flag = match var {
             Some(var) => self.b.use_var(var.present),
             None => {
-                let base = self.ctx_ptr(off::PRESENT);
-                self.b.ins().load(types::I8, flags, base, slot as i32)
+                let (base, at) = self.slot_field(slot, INT_CELL_PRESENT);
+                self.b.ins().load(types::I8, CELL, base, at)
             }
         };
         self.flush();
@@ -53,8 +91,8 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(fast);
         self.b.seal_block(fast);
         if var.is_none() {
-            let base = self.ctx_ptr(off::SLOTS);
-            self.b.ins().store(flags, v, base, (slot * 8) as i32);
+            let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+            self.b.ins().store(CELL, v, base, at);
         }
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(slow);
@@ -82,15 +120,14 @@ impl Lower<'_, '_> {
     /// `load K` (slot `slot`) at `pc`, frame height `h`; an empty slot exits with the
     /// memory's error.
     pub(super) fn load(&mut self, pc: u32, slot: u32, h: u32) {
-        let flags = MemFlags::trusted();
         let var = self.slot_vars.get(slot as usize).copied().flatten();
         let proven = self.presence.proven(pc);
         if !proven {
             let flag = match var {
                 Some(var) => self.b.use_var(var.present),
                 None => {
-                    let base = self.ctx_ptr(off::PRESENT);
-                    self.b.ins().load(types::I8, flags, base, slot as i32)
+                    let (base, at) = self.slot_field(slot, INT_CELL_PRESENT);
+                    self.b.ins().load(types::I8, CELL, base, at)
                 }
             };
             let missing = self.b.ins().icmp_imm(IntCC::Equal, flag, 0);
@@ -100,10 +137,8 @@ impl Lower<'_, '_> {
         let v = match var {
             Some(var) => self.b.use_var(var.value),
             None => {
-                let base = self.ctx_ptr(off::SLOTS);
-                self.b
-                    .ins()
-                    .load(types::I64, flags, base, (slot * 8) as i32)
+                let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+                self.b.ins().load(types::I64, CELL, base, at)
             }
         };
         self.set(h, v);
