@@ -42,7 +42,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why a contract could not be compiled. The facade falls back to the interpreter.
@@ -460,8 +460,11 @@ struct Tools {
 }
 
 thread_local! {
-    /// Value stacks for runs on this thread (see `NativeCode::execute_inner`).
-    static STACKS: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
+    /// The value stack of the last run on this thread (see `NativeCode::execute_inner`).
+    static STACK: Cell<Vec<i64>> = const { Cell::new(Vec::new()) };
+    /// A second value stack, for a run nested in another on this thread (a host's contract
+    /// call), which finds [`STACK`] taken.
+    static NESTED_STACK: Cell<Vec<i64>> = const { Cell::new(Vec::new()) };
     static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
 }
 
@@ -549,27 +552,21 @@ impl NativeCode {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> (Exec, Counts) {
+        // Native code works on the memory's static cells in place: there must be one for each
+        // static key of the code (there always is under the run protocol, whose memory is
+        // made for the same program).
+        if memory.static_len() < self.keys {
+            return (few_cells(memory.static_len(), self.keys), Counts::default());
+        }
         // The value stack comes from a per-thread buffer (a nested run on this thread, from a
-        // host call, finds it taken and allocates its own): no 8 KiB allocation per run.
-        let mut stack = STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        // host call, finds it taken and uses the second one, or allocates its own): no 8 KiB
+        // allocation per run. A run a panic unwinds out of drops its buffer; the next run
+        // makes another.
+        let mut stack = take_stack();
         let need = self.limits.stack as usize;
         if stack.len() < need {
             stack.resize(need, 0);
         }
-        struct GiveBack(Vec<i64>);
-        impl Drop for GiveBack {
-            fn drop(&mut self) {
-                let v = std::mem::take(&mut self.0);
-                let _ = STACKS.try_with(|s| {
-                    let mut s = s.borrow_mut();
-                    if s.len() < 4 {
-                        s.push(v);
-                    }
-                });
-            }
-        }
-        let mut stack = GiveBack(std::mem::take(&mut stack));
-        let stack = &mut stack.0;
         // The inputs (`.params`): main's entry block loads them from here.
         let inputs = env.inputs();
         let n = inputs.len().min(stack.len());
@@ -578,13 +575,12 @@ impl NativeCode {
             env,
             host,
             memory,
-            self.keys,
             gas_limit,
             self.limits.call_depth,
             self.calls,
         );
         frame.counts = vec![0; self.blocks];
-        let mut ctx = frame.ctx(stack, gas_limit);
+        let mut ctx = frame.ctx(&mut stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
@@ -609,7 +605,6 @@ impl NativeCode {
             at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
         };
         let exec = if status == rt::STATUS_OK {
-            frame.write_back();
             let sp = (ctx.sp as usize).min(stack.len());
             Exec {
                 result: Ok(()),
@@ -629,11 +624,52 @@ impl NativeCode {
                 gas_used: gas_limit - gas_left,
             }
         };
+        give_back_stack(stack);
         (exec, counts)
     }
 }
 
+/// A value stack for a run: this thread's (empty if a run on the thread holds it).
+#[inline]
+fn take_stack() -> Vec<i64> {
+    let stack = STACK.try_with(Cell::take).unwrap_or_default();
+    if stack.capacity() != 0 {
+        return stack;
+    }
+    NESTED_STACK.try_with(Cell::take).unwrap_or_default()
+}
+
+/// Keeps a run's value stack for the thread's next run ([`take_stack`]); the stack kept before
+/// (a nested run's, given back first) becomes the nested runs' one.
+#[inline]
+fn give_back_stack(stack: Vec<i64>) {
+    if let Ok(old) = STACK.try_with(|s| s.replace(stack)) {
+        if old.capacity() != 0 {
+            let _ = NESTED_STACK.try_with(|s| s.set(old));
+        }
+    }
+}
+
+/// The failure of a run given a memory with fewer static cells than the code has keys (a
+/// memory made for another program).
+#[cold]
+#[inline(never)]
+fn few_cells(cells: usize, keys: usize) -> Exec {
+    let e = VmError::new(
+        ErrorKind::EngineFailure,
+        format!(
+            "the JIT engine failed: the memory has {cells} static slots, the code names {keys}"
+        ),
+    );
+    Exec {
+        result: Err(e),
+        stack: Vec::new(),
+        gas_used: 0,
+    }
+}
+
 /// The statistics native code kept during one run.
+#[derive(Default)]
 struct Counts {
     entries: Vec<u64>,
     completed_peak: u32,

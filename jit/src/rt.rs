@@ -266,11 +266,6 @@ pub(crate) struct Base<'a, 'e> {
     pub gas_limit: u64,
     pub call_depth: u32,
     pub rets: Vec<u32>,
-    /// The static slots' cells when the memory has fewer than the code's keys (a memory made
-    /// for another program; never under the run protocol): a copy native code works on,
-    /// written back by [`Base::write_back`]. Empty otherwise: native code then works on the
-    /// memory's own cells and nothing is copied.
-    pub own_slots: Vec<Option<i64>>,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
     /// Entries per basic block (empty unless the code keeps statistics).
@@ -280,23 +275,17 @@ pub(crate) struct Base<'a, 'e> {
 }
 
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run of code with `keys` static keys. Native code works on the
-    /// memory's own static cells (a memory with fewer cells than `keys` gets a copy, see
-    /// [`Base::own_slots`]); code without subroutines (`calls` false) gets no return stack.
+    /// A frame for one run. Native code works on the memory's own static cells, which must
+    /// be at least as many as the code's static keys (`NativeCode::execute_inner` checks);
+    /// code without subroutines (`calls` false) gets no return stack.
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
         memory: &'a mut Memory,
-        keys: usize,
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
     ) -> Self {
-        let own_slots = if memory.static_len() < keys {
-            own_cells(memory, keys)
-        } else {
-            Vec::new()
-        };
         let rets = if !calls {
             Vec::new()
         } else if call_depth <= PREALLOC_RETS {
@@ -311,7 +300,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 gas_limit,
                 call_depth,
                 rets,
-                own_slots,
                 error: None,
                 panic: None,
                 counts: Vec::new(),
@@ -364,13 +352,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
     }
 }
 
-/// A copy of `memory`'s first `keys` static cells, empty where the memory has none.
-#[cold]
-#[inline(never)]
-fn own_cells(memory: &Memory, keys: usize) -> Vec<Option<i64>> {
-    (0..keys).map(|k| memory.load(k as u32).ok()).collect()
-}
-
 impl Base<'_, '_> {
     /// Counts the keys native code created in the dense cells since the last
     /// [`Base::refresh_memory`] into the memory: before anything else uses the memory.
@@ -388,38 +369,12 @@ impl Base<'_, '_> {
     /// [`Base::sync_dense`] and anything that may have moved them).
     #[inline]
     pub fn refresh_memory(&mut self, ctx: &mut Ctx) {
-        ctx.slots = if self.own_slots.is_empty() {
-            self.memory.static_cells()
-        } else {
-            self.own_slots.as_mut_ptr()
-        };
+        ctx.slots = self.memory.static_cells();
         let d = self.memory.dense_keys();
         ctx.dense = d.cells;
         ctx.dense_len = d.len;
         ctx.dense_room = u64::from(d.room);
         self.dense_room = ctx.dense_room;
-    }
-
-    /// After a successful run on a copy of the static cells ([`Base::own_slots`]), writes the
-    /// slots that hold a value back into memory (all of which existed in memory already, so
-    /// no store can add a key). Nothing to do when native code worked on the memory's cells.
-    #[inline]
-    pub fn write_back(&mut self) {
-        if !self.own_slots.is_empty() {
-            self.write_back_own();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn write_back_own(&mut self) {
-        for (slot, cell) in self.own_slots.iter().enumerate() {
-            if let Some(value) = *cell {
-                // Cannot fail for a key the memory holds; a slot beyond its cells was never
-                // created (`store_new` failed), so it holds no value here.
-                let _ = self.memory.store(slot as u32, value);
-            }
-        }
     }
 
     /// The error a failed run reports, built from the exit code in `ctx` exactly as the
@@ -695,12 +650,7 @@ unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
             frame.sync_dense(ctx);
             let r = frame.memory.store(slot, value);
             frame.refresh_memory(ctx);
-            r?;
-            // The memory's own cells now hold the value; a copy of them must too.
-            if let Some(cell) = frame.own_slots.get_mut(slot as usize) {
-                *cell = Some(value);
-            }
-            Ok(())
+            r
         })
     };
     status(r)
