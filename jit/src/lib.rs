@@ -542,21 +542,24 @@ impl NativeCode {
         self.counted
     }
 
-    /// [`Execute::execute`], also returning the statistics the code kept (meaningful only
-    /// for code compiled with them). A panic in the host is caught at the trampoline, the
-    /// native code returns cleanly, and the panic is resumed here.
+    /// [`Execute::execute`], also filling `counts` (if given) with the statistics the code
+    /// kept (meaningful only for code compiled with them). A panic in the host is caught at
+    /// the trampoline, the native code returns cleanly, and the panic is resumed here.
+    /// Inlined into both callers, so a plain run builds no statistics at all.
+    #[inline(always)]
     fn execute_inner<H: Host + ?Sized>(
         &self,
         env: &mut Env<'_>,
         host: &mut H,
         memory: &mut Memory,
         gas_limit: u64,
-    ) -> (Exec, Counts) {
+        counts: Option<&mut Counts>,
+    ) -> Exec {
         // Native code works on the memory's static cells in place: there must be one for each
         // static key of the code (there always is under the run protocol, whose memory is
         // made for the same program).
         if memory.static_len() < self.keys {
-            return (few_cells(memory.static_len(), self.keys), Counts::default());
+            return few_cells(memory.static_len(), self.keys);
         }
         // The value stack comes from a per-thread buffer (a nested run on this thread, from a
         // host call, finds it taken and uses the second one, or allocates its own): no 8 KiB
@@ -569,8 +572,10 @@ impl NativeCode {
         }
         // The inputs (`.params`): main's entry block loads them from here.
         let inputs = env.inputs();
-        let n = inputs.len().min(stack.len());
-        stack[..n].copy_from_slice(&inputs[..n]);
+        if !inputs.is_empty() {
+            let n = inputs.len().min(stack.len());
+            stack[..n].copy_from_slice(&inputs[..n]);
+        }
         let mut frame = rt::Frame::new(
             env,
             host,
@@ -579,7 +584,10 @@ impl NativeCode {
             self.limits.call_depth,
             self.calls,
         );
-        frame.counts = vec![0; self.blocks];
+        // Counted code writes its block counters whether or not the caller reads them.
+        if self.counted {
+            frame.counts = vec![0; self.blocks];
+        }
         let mut ctx = frame.ctx(&mut stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
@@ -590,20 +598,22 @@ impl NativeCode {
         if let Some(payload) = frame.panic.take() {
             std::panic::resume_unwind(payload);
         }
-        let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        let counts = Counts {
-            entries: std::mem::take(&mut frame.counts),
-            completed_peak: clamp(ctx.st_peak),
-            last: (ctx.st_last_block != u64::MAX).then(|| {
-                (
-                    clamp(ctx.st_last_block),
-                    clamp(ctx.st_last_height),
-                    clamp(ctx.st_last_depth),
-                )
-            }),
-            peak_depth: clamp(ctx.st_peak_depth),
-            at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
-        };
+        if let Some(counts) = counts {
+            let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            *counts = Counts {
+                entries: std::mem::take(&mut frame.counts),
+                completed_peak: clamp(ctx.st_peak),
+                last: (ctx.st_last_block != u64::MAX).then(|| {
+                    (
+                        clamp(ctx.st_last_block),
+                        clamp(ctx.st_last_height),
+                        clamp(ctx.st_last_depth),
+                    )
+                }),
+                peak_depth: clamp(ctx.st_peak_depth),
+                at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
+            };
+        }
         let exec = if status == rt::STATUS_OK {
             let sp = (ctx.sp as usize).min(stack.len());
             Exec {
@@ -625,7 +635,7 @@ impl NativeCode {
             }
         };
         give_back_stack(stack);
-        (exec, counts)
+        exec
     }
 }
 
@@ -689,7 +699,7 @@ impl Execute for NativeCode {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> Exec {
-        self.execute_inner(env, host, memory, gas_limit).0
+        self.execute_inner(env, host, memory, gas_limit, None)
     }
 
     fn execute_counted<H: Host + ?Sized>(
@@ -714,7 +724,8 @@ impl Execute for NativeCode {
             };
             return (exec, Stop::ChargeFailed);
         }
-        let (exec, counts) = self.execute_inner(env, host, memory, gas_limit);
+        let mut counts = Counts::default();
+        let exec = self.execute_inner(env, host, memory, gas_limit, Some(&mut counts));
         // The shapes match by construction (one counter per block of `analysis`); should
         // they not, the tally stays empty rather than wrong in part.
         if let Some(t) = Tally::from_parts(
