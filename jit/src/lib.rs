@@ -42,7 +42,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why a contract could not be compiled. The facade falls back to the interpreter.
@@ -460,11 +460,6 @@ struct Tools {
 }
 
 thread_local! {
-    /// The value stack of the last run on this thread (see `NativeCode::execute_inner`).
-    static STACK: Cell<Vec<i64>> = const { Cell::new(Vec::new()) };
-    /// A second value stack, for a run nested in another on this thread (a host's contract
-    /// call), which finds [`STACK`] taken.
-    static NESTED_STACK: Cell<Vec<i64>> = const { Cell::new(Vec::new()) };
     static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
 }
 
@@ -561,11 +556,14 @@ impl NativeCode {
         if memory.static_len() < self.keys {
             return few_cells(memory.static_len(), self.keys);
         }
-        // The value stack comes from a per-thread buffer (a nested run on this thread, from a
-        // host call, finds it taken and uses the second one, or allocates its own): no 8 KiB
-        // allocation per run. A run a panic unwinds out of drops its buffer; the next run
-        // makes another.
-        let mut stack = take_stack();
+        // The value stack, the return stack and the block counters come from buffers kept
+        // per thread (see `rt::Scratch`): no allocation per run.
+        let mut scratch = rt::Scratch::take();
+        let rt::Scratch {
+            stack,
+            rets,
+            counts: entries,
+        } = &mut *scratch;
         let need = self.limits.stack as usize;
         if stack.len() < need {
             stack.resize(need, 0);
@@ -576,6 +574,11 @@ impl NativeCode {
             let n = inputs.len().min(stack.len());
             stack[..n].copy_from_slice(&inputs[..n]);
         }
+        // Counted code writes its block counters whether or not the caller reads them.
+        if self.counted {
+            entries.clear();
+            entries.resize(self.blocks, 0);
+        }
         let mut frame = rt::Frame::new(
             env,
             host,
@@ -583,12 +586,10 @@ impl NativeCode {
             gas_limit,
             self.limits.call_depth,
             self.calls,
+            rets,
+            entries,
         );
-        // Counted code writes its block counters whether or not the caller reads them.
-        if self.counted {
-            frame.counts = vec![0; self.blocks];
-        }
-        let mut ctx = frame.ctx(&mut stack, gas_limit);
+        let mut ctx = frame.ctx(stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
         // Rust until it returns.
@@ -601,7 +602,7 @@ impl NativeCode {
         if let Some(counts) = counts {
             let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
             *counts = Counts {
-                entries: std::mem::take(&mut frame.counts),
+                entries: std::mem::take(&mut *frame.counts),
                 completed_peak: clamp(ctx.st_peak),
                 last: (ctx.st_last_block != u64::MAX).then(|| {
                     (
@@ -634,29 +635,9 @@ impl NativeCode {
                 gas_used: gas_limit - gas_left,
             }
         };
-        give_back_stack(stack);
+        drop(frame);
+        scratch.give_back();
         exec
-    }
-}
-
-/// A value stack for a run: this thread's (empty if a run on the thread holds it).
-#[inline]
-fn take_stack() -> Vec<i64> {
-    let stack = STACK.try_with(Cell::take).unwrap_or_default();
-    if stack.capacity() != 0 {
-        return stack;
-    }
-    NESTED_STACK.try_with(Cell::take).unwrap_or_default()
-}
-
-/// Keeps a run's value stack for the thread's next run ([`take_stack`]); the stack kept before
-/// (a nested run's, given back first) becomes the nested runs' one.
-#[inline]
-fn give_back_stack(stack: Vec<i64>) {
-    if let Ok(old) = STACK.try_with(|s| s.replace(stack)) {
-        if old.capacity() != 0 {
-            let _ = NESTED_STACK.try_with(|s| s.set(old));
-        }
     }
 }
 

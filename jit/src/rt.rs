@@ -15,6 +15,7 @@ use coopvm_core::host::{dispatch, dispatch_system, Env, Host};
 use coopvm_core::isa::{HostOp, SystemOp, MAX_HOST_ARGS};
 use coopvm_core::memory::Memory;
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -265,19 +266,74 @@ pub(crate) struct Base<'a, 'e> {
     pub memory: &'a mut Memory,
     pub gas_limit: u64,
     pub call_depth: u32,
-    pub rets: Vec<u32>,
+    /// The return stack (see [`Scratch::rets`]).
+    pub rets: &'a mut Vec<u32>,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
-    /// Entries per basic block (empty unless the code keeps statistics).
-    pub counts: Vec<u64>,
+    /// Entries per basic block (see [`Scratch::counts`]).
+    pub counts: &'a mut Vec<u64>,
     /// [`Ctx::dense_room`] as the last [`Base::refresh_memory`] set it.
     pub dense_room: u64,
 }
 
+/// The buffers of a run besides the memory, kept per thread from one run to the next
+/// ([`Scratch::take`], [`Scratch::give_back`]): nothing in them is read before the run
+/// writes it, so what a run left there is never observed by another.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The value stack (`limits.stack` values).
+    pub stack: Vec<i64>,
+    /// The return stack, for code with subroutines: at least `call_depth` entries when that
+    /// is at most [`PREALLOC_RETS`], else at least 64 (native code grows it).
+    pub rets: Vec<u32>,
+    /// Entries per basic block, for code that keeps statistics (zeroed by each such run).
+    pub counts: Vec<u64>,
+}
+
+thread_local! {
+    /// The buffers of the last run on this thread.
+    static SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
+    /// A second set, for a run nested in another on this thread (a host's contract call),
+    /// which finds [`SCRATCH`] taken.
+    static NESTED_SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
+}
+
+impl Scratch {
+    /// This thread's buffers, or the nested runs' ones, or new ones if a run on this thread
+    /// holds both. A run a panic unwinds out of drops its buffers; the next run makes others.
+    #[inline]
+    pub fn take() -> Box<Scratch> {
+        if let Some(s) = SCRATCH.try_with(Cell::take).ok().flatten() {
+            return s;
+        }
+        NESTED_SCRATCH
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `self` for the thread's next run; the buffers kept before (a nested run's,
+    /// given back first) become the nested runs' ones. A return stack grown past
+    /// [`PREALLOC_RETS`] entries is not kept.
+    #[inline]
+    pub fn give_back(mut self: Box<Self>) {
+        if self.rets.len() > PREALLOC_RETS as usize {
+            self.rets = Vec::new();
+        }
+        if let Ok(Some(old)) = SCRATCH.try_with(|s| s.replace(Some(self))) {
+            let _ = NESTED_SCRATCH.try_with(|s| s.set(Some(old)));
+        }
+    }
+}
+
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run. Native code works on the memory's own static cells, which must
-    /// be at least as many as the code's static keys (`NativeCode::execute_inner` checks);
-    /// code without subroutines (`calls` false) gets no return stack.
+    /// A frame for one run, with `rets` (code with subroutines, `calls`, gets a return stack
+    /// there; see [`Scratch::rets`]) and `counts` (see [`Scratch::counts`]). Native code
+    /// works on the memory's own static cells, which must be at least as many as the code's
+    /// static keys (`NativeCode::execute_inner` checks).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
@@ -285,14 +341,19 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
+        rets: &'a mut Vec<u32>,
+        counts: &'a mut Vec<u64>,
     ) -> Self {
-        let rets = if !calls {
-            Vec::new()
-        } else if call_depth <= PREALLOC_RETS {
-            vec![0; call_depth as usize]
-        } else {
-            vec![0; 64]
-        };
+        if calls {
+            let need = if call_depth <= PREALLOC_RETS {
+                call_depth as usize
+            } else {
+                64
+            };
+            if rets.len() < need {
+                rets.resize(need, 0);
+            }
+        }
         Frame {
             base: Base {
                 env,
@@ -302,7 +363,7 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 rets,
                 error: None,
                 panic: None,
-                counts: Vec::new(),
+                counts,
                 dense_room: 0,
             },
             host,

@@ -505,7 +505,17 @@ fn internal_jit_errors_are_engine_failures() {
     let mut env = Env::new(&ctx, &c.id, &c.program.strings);
     let mut memory = Memory::new(&c.program, &c.state, 10);
     let mut host = NoHost;
-    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 100, 8, true);
+    let (mut rets, mut counts) = (Vec::new(), Vec::new());
+    let mut frame = Frame::new(
+        &mut env,
+        &mut host,
+        &mut memory,
+        100,
+        8,
+        true,
+        &mut rets,
+        &mut counts,
+    );
     let mut stack = vec![0; 8];
     let mut native = frame.ctx(&mut stack, 100);
     // A return with no return site, a trampoline that failed without saying why, an exit
@@ -1008,6 +1018,34 @@ fn a_memory_with_fewer_static_cells_than_the_code_is_refused() {
             let e = got.result.unwrap_err();
             assert_eq!((e.kind, got.gas_used), (ErrorKind::EngineFailure, 0));
             assert!(e.message.contains("static slots"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn statistics_of_runs_one_after_another_agree_with_the_interpreter() {
+    // Counted runs of contracts with different block counts on one thread, a failing one
+    // between them: each starts from zeroed counters.
+    let a = verified(include_str!("../../examples/fib.casm"), Limits::default());
+    let b = verified(WIDE, Limits::default());
+    let (ca, cb) = (compile_counted(&a).unwrap(), compile_counted(&b).unwrap());
+    let (la, lb) = (coopvm_interp::lower(&a), coopvm_interp::lower(&b));
+    let ctx = ctx();
+    let fine = State::from([("d".into(), 3)]);
+    let failing = State::from([("d".into(), 0)]);
+    for _ in 0..2 {
+        for (v, code, lowered, state) in [
+            (&a, &ca, &la, State::new()),
+            (&b, &cb, &lb, failing.clone()),
+            (&b, &cb, &lb, fine.clone()),
+        ] {
+            let params = RunParams::new(&ctx, &state, 1_000_000);
+            let mut want = run_with_stats(lowered, v, params, &mut NoHost);
+            let mut got = run_with_stats(code, v, params, &mut NoHost);
+            (want.1.wall_time_ns, got.1.wall_time_ns) = (0, 0);
+            assert_eq!(got, want);
+            // Plain runs of counted code in between do not disturb the next counted run.
+            assert_eq!(run(code, v, params, &mut NoHost), want.0);
         }
     }
 }
