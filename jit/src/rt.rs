@@ -152,9 +152,20 @@ pub(crate) struct Ctx {
     pub err_a: i64,
     /// Second detail of the failure.
     pub err_b: i64,
-    /// The trampolines ([`Fns`]): a constant table per host type, so a run does not copy
-    /// them into its context block.
-    pub fns: &'static Fns,
+    /// Trampolines, one per host-call arity.
+    pub host0: Host0,
+    pub host1: Host1,
+    pub host2: Host2,
+    pub host3: Host3,
+    pub host4: Host4,
+    pub store_new: StoreNewFn,
+    pub store_dyn: StoreDynFn,
+    pub load_dyn: LoadDynFn,
+    pub grow_rets: GrowFn,
+    pub tstore: TStoreFn,
+    pub tload: TLoadFn,
+    /// [`SYSTEM`]: the system opcodes' trampolines, by index in `SystemOp::ALL`.
+    pub system: *const SysFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
     /// The memory's dense integer keys (`Memory::dense_keys`), which native code reads and
@@ -185,57 +196,9 @@ pub(crate) struct Ctx {
     pub st_peak_depth: u64,
 }
 
-/// The trampolines native code calls, by address in a constant table ([`Fns::of`]; offsets in
-/// [`off`]): the host's, one per arity, for the host type `H` of the run; the others, which
-/// do not depend on it.
-#[repr(C)]
-pub(crate) struct Fns {
-    pub host0: Host0,
-    pub host1: Host1,
-    pub host2: Host2,
-    pub host3: Host3,
-    pub host4: Host4,
-    pub store_new: StoreNewFn,
-    pub store_dyn: StoreDynFn,
-    pub load_dyn: LoadDynFn,
-    pub grow_rets: GrowFn,
-    pub tstore: TStoreFn,
-    pub tload: TLoadFn,
-    /// The system opcodes' trampolines, by index in `SystemOp::ALL` ([`SYSTEM`]).
-    pub system: [SysFn; SYSTEM_OPS],
-}
-
-/// The table of [`Fns`] for the host type `H`.
-struct FnsOf<H: ?Sized>(std::marker::PhantomData<H>);
-
-impl<H: Host + ?Sized> FnsOf<H> {
-    const FNS: Fns = Fns {
-        host0: host0::<H>,
-        host1: host1::<H>,
-        host2: host2::<H>,
-        host3: host3::<H>,
-        host4: host4::<H>,
-        store_new,
-        store_dyn,
-        load_dyn,
-        grow_rets,
-        tstore,
-        tload,
-        system: SYSTEM,
-    };
-}
-
-impl Fns {
-    /// The table for runs with host type `H`: a constant, one per host type, never written.
-    #[inline(always)]
-    pub fn of<H: Host + ?Sized>() -> &'static Fns {
-        &FnsOf::<H>::FNS
-    }
-}
-
 /// Byte offsets of the [`Ctx`] fields native code touches.
 pub(crate) mod off {
-    use super::{Ctx, Fns};
+    use super::Ctx;
     use std::mem::offset_of;
     pub const GAS_LEFT: i32 = offset_of!(Ctx, gas_left) as i32;
     pub const STACK: i32 = offset_of!(Ctx, stack) as i32;
@@ -248,22 +211,20 @@ pub(crate) mod off {
     pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
     pub const ERR_A: i32 = offset_of!(Ctx, err_a) as i32;
     pub const ERR_B: i32 = offset_of!(Ctx, err_b) as i32;
-    pub const FNS: i32 = offset_of!(Ctx, fns) as i32;
-    /// Offsets in [`Fns`](super::Fns).
     pub const HOST: [i32; 5] = [
-        offset_of!(Fns, host0) as i32,
-        offset_of!(Fns, host1) as i32,
-        offset_of!(Fns, host2) as i32,
-        offset_of!(Fns, host3) as i32,
-        offset_of!(Fns, host4) as i32,
+        offset_of!(Ctx, host0) as i32,
+        offset_of!(Ctx, host1) as i32,
+        offset_of!(Ctx, host2) as i32,
+        offset_of!(Ctx, host3) as i32,
+        offset_of!(Ctx, host4) as i32,
     ];
-    pub const STORE_NEW: i32 = offset_of!(Fns, store_new) as i32;
-    pub const STORE_DYN: i32 = offset_of!(Fns, store_dyn) as i32;
-    pub const LOAD_DYN: i32 = offset_of!(Fns, load_dyn) as i32;
-    pub const GROW_RETS: i32 = offset_of!(Fns, grow_rets) as i32;
-    pub const TSTORE: i32 = offset_of!(Fns, tstore) as i32;
-    pub const TLOAD: i32 = offset_of!(Fns, tload) as i32;
-    pub const SYSTEM: i32 = offset_of!(Fns, system) as i32;
+    pub const STORE_NEW: i32 = offset_of!(Ctx, store_new) as i32;
+    pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
+    pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
+    pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
+    pub const TSTORE: i32 = offset_of!(Ctx, tstore) as i32;
+    pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
+    pub const SYSTEM: i32 = offset_of!(Ctx, system) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
     pub const DENSE: i32 = offset_of!(Ctx, dense) as i32;
     pub const DENSE_LEN: i32 = offset_of!(Ctx, dense_len) as i32;
@@ -423,7 +384,18 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             err_pc: 0,
             err_a: 0,
             err_b: 0,
-            fns: Fns::of::<H>(),
+            host0: host0::<H>,
+            host1: host1::<H>,
+            host2: host2::<H>,
+            host3: host3::<H>,
+            host4: host4::<H>,
+            store_new,
+            store_dyn,
+            load_dyn,
+            grow_rets,
+            tstore,
+            tload,
+            system: SYSTEM.as_ptr(),
             frame: self as *mut Self as *mut c_void,
             dense: std::ptr::null_mut(),
             dense_len: 0,
@@ -663,10 +635,7 @@ const fn system_fn<const I: usize>() -> SysFn {
 
 /// The system opcodes' trampolines, by index in `SystemOp::ALL` (one function each, so the
 /// operation is known where it is compiled: no dispatch on the opcode at run time).
-/// Number of system opcodes.
-const SYSTEM_OPS: usize = SystemOp::ALL.len();
-
-pub(crate) const SYSTEM: [SysFn; SYSTEM_OPS] = [
+pub(crate) static SYSTEM: [SysFn; 7] = [
     system_fn::<0>(),
     system_fn::<1>(),
     system_fn::<2>(),

@@ -64,18 +64,10 @@ fn tramp_sig(call_conv: CallConv, params: &[Type], returns: usize) -> Signature 
 }
 
 impl Lower<'_, '_> {
-    /// The trampoline at `offset` in the run's table (`crate::rt::Fns`).
-    fn trampoline_fn(&mut self, offset: i32) -> Value {
-        let table = self.ctx_ptr(off::FNS);
-        // The table is a constant: never written.
-        let flags = MemFlags::trusted().with_readonly().with_can_move();
-        self.b.ins().load(self.ptr, flags, table, offset)
-    }
-
-    /// Calls the trampoline at `offset` in the run's table (`crate::rt::Fns`); its results.
+    /// Calls a trampoline loaded from the context block at `offset`; its results.
     pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
         self.flush();
-        let f = self.trampoline_fn(offset);
+        let f = self.ctx_ptr(offset);
         let call = self.b.ins().call_indirect(sig, f, args);
         self.b.inst_results(call).to_vec()
     }
@@ -118,7 +110,7 @@ impl Lower<'_, '_> {
     }
 
     /// The system opcode `op` at `pc`, frame height `h`: a call of its own trampoline (loaded
-    /// from the run's table, `crate::rt::Fns`), with the gas left and its arguments in
+    /// from the table `crate::rt::SYSTEM`), with the gas left and its arguments in
     /// registers, like [`Lower::host`].
     fn system(&mut self, pc: u32, op: SystemOp, h: u32) {
         let info = op.host().info();
@@ -133,8 +125,11 @@ impl Lower<'_, '_> {
             args.push(self.get(h - pops + i));
         }
         self.flush();
-        let offset = off::SYSTEM + (index * std::mem::size_of::<crate::rt::SysFn>()) as i32;
-        let f = self.trampoline_fn(offset);
+        let table = self.ctx_ptr(off::SYSTEM);
+        // The table is a `static`: never written.
+        let flags = MemFlags::trusted().with_readonly().with_can_move();
+        let offset = (index * std::mem::size_of::<crate::rt::SysFn>()) as i32;
+        let f = self.b.ins().load(self.ptr, flags, table, offset);
         let n = pops as usize;
         let call = self.b.ins().call_indirect(self.sigs.system[n], f, &args);
         let r = self.b.inst_results(call).to_vec();
