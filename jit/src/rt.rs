@@ -152,20 +152,14 @@ pub(crate) struct Ctx {
     pub err_a: i64,
     /// Second detail of the failure.
     pub err_b: i64,
-    /// Trampolines, one per host-call arity.
+    /// Trampolines, one per host-call arity (generic over the run's host type). The other
+    /// trampolines are not: native code calls them at addresses fixed when it is compiled
+    /// ([`Fixed`], [`system_addr`]), so no run writes them here.
     pub host0: Host0,
     pub host1: Host1,
     pub host2: Host2,
     pub host3: Host3,
     pub host4: Host4,
-    pub store_new: StoreNewFn,
-    pub store_dyn: StoreDynFn,
-    pub load_dyn: LoadDynFn,
-    pub grow_rets: GrowFn,
-    pub tstore: TStoreFn,
-    pub tload: TLoadFn,
-    /// [`SYSTEM`]: the system opcodes' trampolines, by index in `SystemOp::ALL`.
-    pub system: *const SysFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
     /// The memory's dense integer keys (`Memory::dense_keys`), which native code reads and
@@ -218,13 +212,6 @@ pub(crate) mod off {
         offset_of!(Ctx, host3) as i32,
         offset_of!(Ctx, host4) as i32,
     ];
-    pub const STORE_NEW: i32 = offset_of!(Ctx, store_new) as i32;
-    pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
-    pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
-    pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
-    pub const TSTORE: i32 = offset_of!(Ctx, tstore) as i32;
-    pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
-    pub const SYSTEM: i32 = offset_of!(Ctx, system) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
     pub const DENSE: i32 = offset_of!(Ctx, dense) as i32;
     pub const DENSE_LEN: i32 = offset_of!(Ctx, dense_len) as i32;
@@ -389,13 +376,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             host2: host2::<H>,
             host3: host3::<H>,
             host4: host4::<H>,
-            store_new,
-            store_dyn,
-            load_dyn,
-            grow_rets,
-            tstore,
-            tload,
-            system: SYSTEM.as_ptr(),
             frame: self as *mut Self as *mut c_void,
             dense: std::ptr::null_mut(),
             dense_len: 0,
@@ -613,6 +593,50 @@ unsafe extern "C" fn host4<H: Host + ?Sized>(
 ) -> Ret2 {
     // SAFETY: forwarded from native code, see `guarded`.
     unsafe { host_call::<H>(ctx, op, gas, &[a, b, c, d]) }
+}
+
+/// The trampolines that do not depend on the host's type, which native code calls at a fixed
+/// address ([`Fixed::addr`]): they are functions of this process, so the address holds for as
+/// long as any code compiled in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fixed {
+    /// [`StoreNewFn`].
+    StoreNew,
+    /// [`StoreDynFn`].
+    StoreDyn,
+    /// [`LoadDynFn`].
+    LoadDyn,
+    /// [`GrowFn`].
+    GrowRets,
+    /// [`TStoreFn`].
+    TStore,
+    /// [`TLoadFn`].
+    TLoad,
+}
+
+impl Fixed {
+    /// The trampoline's address.
+    pub fn addr(self) -> i64 {
+        let f = match self {
+            Fixed::StoreNew => store_new as StoreNewFn as usize,
+            Fixed::StoreDyn => store_dyn as StoreDynFn as usize,
+            Fixed::LoadDyn => load_dyn as LoadDynFn as usize,
+            Fixed::GrowRets => grow_rets as GrowFn as usize,
+            Fixed::TStore => tstore as TStoreFn as usize,
+            Fixed::TLoad => tload as TLoadFn as usize,
+        };
+        f as i64
+    }
+}
+
+/// The address of the trampoline of system opcode `SystemOp::ALL[index]` ([`SYSTEM`]).
+pub(crate) fn system_addr(index: usize) -> Option<i64> {
+    let f = SYSTEM.get(index)?;
+    // SAFETY: every variant of the union is a function pointer, of one size and with no
+    // invalid bit patterns among those `SYSTEM` holds; reading it as `s0` reads the address
+    // of whichever trampoline it holds, which is only ever called with its own signature.
+    let addr = unsafe { f.s0 } as usize;
+    Some(addr as i64)
 }
 
 /// A system opcode's trampoline, of its arity.

@@ -13,7 +13,7 @@
 //! (`tstore`/`tload`) goes through a trampoline too.
 
 use super::{Arg, Lower};
-use crate::rt::{off, Exit};
+use crate::rt::{off, Exit, Fixed};
 use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_SHIFT, INT_CELL_VALUE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AliasRegion, Block, InstBuilder, MemFlags, Value};
@@ -112,7 +112,7 @@ impl Lower<'_, '_> {
     fn store_new(&mut self, pc: u32, slot: u32, v: Value) {
         let ctx = self.ctx;
         let s = self.b.ins().iconst(types::I32, i64::from(slot));
-        let status = self.trampoline(off::STORE_NEW, self.sigs.store_new, &[ctx, s, v])[0];
+        let status = self.trampoline(Fixed::StoreNew, self.sigs.store_new, &[ctx, s, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
     }
@@ -203,7 +203,7 @@ impl Lower<'_, '_> {
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(slow);
         self.b.seal_block(slow);
-        let status = self.trampoline(off::STORE_DYN, self.sigs.store_dyn, &[ctx, key, v])[0];
+        let status = self.trampoline(Fixed::StoreDyn, self.sigs.store_dyn, &[ctx, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
         self.b.ins().jump(cont, &[]);
@@ -232,7 +232,7 @@ impl Lower<'_, '_> {
         self.b.ins().jump(cont, &[v.into()]);
         self.b.switch_to_block(slow);
         self.b.seal_block(slow);
-        let r = self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key]);
+        let r = self.trampoline(Fixed::LoadDyn, self.sigs.load_dyn, &[ctx, key]);
         self.check_pair(r[1], pc);
         self.flush();
         self.b.ins().jump(cont, &[r[0].into()]);
@@ -254,7 +254,7 @@ impl Lower<'_, '_> {
             None => (1, self.get(h - 1), self.get(h - 2)),
         };
         let d = self.b.ins().iconst(types::I32, dynamic);
-        let status = self.trampoline(off::TSTORE, self.sigs.tstore, &[ctx, d, key, v])[0];
+        let status = self.trampoline(Fixed::TStore, self.sigs.tstore, &[ctx, d, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
     }
 
@@ -267,7 +267,7 @@ impl Lower<'_, '_> {
             None => (1, self.get(h - 1), h - 1),
         };
         let d = self.b.ins().iconst(types::I32, dynamic);
-        let r = self.trampoline(off::TLOAD, self.sigs.tload, &[ctx, d, key]);
+        let r = self.trampoline(Fixed::TLoad, self.sigs.tload, &[ctx, d, key]);
         self.check_pair(r[1], pc);
         self.set(at, r[0]);
     }
