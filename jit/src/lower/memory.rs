@@ -133,6 +133,12 @@ impl Lower<'_, '_> {
             let missing = self.b.ins().icmp_imm(IntCC::Equal, flag, 0);
             let s = Some(Arg::Const(i64::from(slot)));
             self.fail_if(missing, Exit::LoadMissing, pc, s, None);
+            // From here on the key is known present: a register slot's flag is the constant
+            // (the write-back at the end then needs no test where every path loaded it).
+            if let Some(var) = var {
+                let one = self.b.ins().iconst(types::I8, 1);
+                self.b.def_var(var.present, one);
+            }
         }
         let v = match var {
             Some(var) => self.b.use_var(var.value),
