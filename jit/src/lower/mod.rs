@@ -16,12 +16,15 @@
 //!   Recursion thus needs no native stack, and a `halt` deep in a subroutine finds every
 //!   caller's values already in memory, so the reported stack is the interpreter's
 //!   ([`control`]).
-//! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines through
-//!   function pointers in the context block; no symbol or relocation is involved, so the same
-//!   lowering compiles for any 64-bit target ISA ([`host`], [`memory`]).
-//! - Static memory slots the contract uses most live in variables too (registers): loaded on
-//!   entry, written back once when the run succeeds; a `load`/`store` whose key the presence
-//!   analysis ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
+//! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines: the
+//!   host's (generic over its type) through function pointers in the context block, the
+//!   others (memory, the return stack, system opcodes) at addresses fixed when the code is
+//!   compiled, as constants in it; no symbol or relocation is involved, so the same lowering
+//!   compiles for any 64-bit target ISA ([`host`], [`memory`]).
+//! - Static memory slots are the memory's own cells; the ones the contract uses most live in
+//!   variables too (registers): loaded on entry, written back into the cells once when the
+//!   run succeeds; a `load`/`store` whose key the presence analysis
+//!   ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
 //! - Gas lives in a variable: one compare-and-branch per basic block, never in memory until
 //!   the run ends; host calls take it (and their arguments) in registers and give it back.
 //! - Every failure branches to a small cold stub that jumps, with the exit code, the
@@ -68,7 +71,7 @@ pub(crate) fn signature(call_conv: CallConv, ptr: Type) -> Signature {
 }
 
 /// At most this many static slots live in registers (the most used ones); the others are
-/// read and written in the context block. Every register slot is live across the whole
+/// read and written in the memory's cells. Every register slot is live across the whole
 /// function, so this also bounds the SSA block parameters a join block can need for them.
 pub(crate) const MAX_SLOT_VARS: usize = 4;
 
