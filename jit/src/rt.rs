@@ -303,7 +303,7 @@ impl Scratch {
     /// Keeps `self` for the thread's next run; the buffers kept before (a nested run's,
     /// given back first) become the nested runs' ones. A return stack grown past
     /// [`PREALLOC_RETS`] entries is not kept.
-    #[inline]
+    #[inline(always)]
     pub fn give_back(mut self: Box<Self>) {
         if self.rets.len() > PREALLOC_RETS as usize {
             self.rets = Vec::new();
