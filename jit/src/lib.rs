@@ -460,11 +460,6 @@ struct Tools {
 }
 
 thread_local! {
-    /// Value stacks for runs on this thread (see `NativeCode::execute_inner`).
-    static STACKS: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
-    /// The static slots' buffers of the last run on this thread (a nested run finds them
-    /// taken and allocates its own).
-    static SPARE: RefCell<Option<rt::Spare>> = const { RefCell::new(None) };
     static TOOLS: RefCell<Option<Tools>> = const { RefCell::new(None) };
 }
 
@@ -542,52 +537,58 @@ impl NativeCode {
         self.counted
     }
 
-    /// [`Execute::execute`], also returning the statistics the code kept (meaningful only
-    /// for code compiled with them). A panic in the host is caught at the trampoline, the
-    /// native code returns cleanly, and the panic is resumed here.
+    /// [`Execute::execute`], also filling `counts` (if given) with the statistics the code
+    /// kept (meaningful only for code compiled with them). A panic in the host is caught at
+    /// the trampoline, the native code returns cleanly, and the panic is resumed here.
+    /// Inlined into both callers, so a plain run builds no statistics at all.
+    #[inline(always)]
     fn execute_inner<H: Host + ?Sized>(
         &self,
         env: &mut Env<'_>,
         host: &mut H,
         memory: &mut Memory,
         gas_limit: u64,
-    ) -> (Exec, Counts) {
-        // The value stack comes from a per-thread buffer (a nested run on this thread, from a
-        // host call, finds it taken and allocates its own): no 8 KiB allocation per run.
-        let mut stack = STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        counts: Option<&mut Counts>,
+    ) -> Exec {
+        // Native code works on the memory's static cells in place: there must be one for each
+        // static key of the code (there always is under the run protocol, whose memory is
+        // made for the same program).
+        if memory.static_len() < self.keys {
+            return few_cells(memory.static_len(), self.keys);
+        }
+        // The value stack, the return stack and the block counters come from buffers kept
+        // per thread (see `rt::Scratch`): no allocation per run.
+        let mut scratch = rt::Scratch::take();
+        let rt::Scratch {
+            stack,
+            rets,
+            counts: entries,
+        } = &mut *scratch;
         let need = self.limits.stack as usize;
         if stack.len() < need {
             stack.resize(need, 0);
         }
-        struct GiveBack(Vec<i64>);
-        impl Drop for GiveBack {
-            fn drop(&mut self) {
-                let v = std::mem::take(&mut self.0);
-                let _ = STACKS.try_with(|s| {
-                    let mut s = s.borrow_mut();
-                    if s.len() < 4 {
-                        s.push(v);
-                    }
-                });
-            }
-        }
-        let mut stack = GiveBack(std::mem::take(&mut stack));
-        let stack = &mut stack.0;
         // The inputs (`.params`): main's entry block loads them from here.
         let inputs = env.inputs();
-        let n = inputs.len().min(stack.len());
-        stack[..n].copy_from_slice(&inputs[..n]);
+        if !inputs.is_empty() {
+            let n = inputs.len().min(stack.len());
+            stack[..n].copy_from_slice(&inputs[..n]);
+        }
+        // Counted code writes its block counters whether or not the caller reads them.
+        if self.counted {
+            entries.clear();
+            entries.resize(self.blocks, 0);
+        }
         let mut frame = rt::Frame::new(
             env,
             host,
             memory,
-            self.keys,
             gas_limit,
             self.limits.call_depth,
             self.calls,
-            SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default(),
+            rets,
+            entries,
         );
-        frame.counts = vec![0; self.blocks];
         let mut ctx = frame.ctx(stack, gas_limit);
         // SAFETY: `entry` is this module's code (alive as long as `self`); `ctx` and everything
         // it points to (stack, frame vectors, frame) outlive the call and are not touched by
@@ -598,22 +599,23 @@ impl NativeCode {
         if let Some(payload) = frame.panic.take() {
             std::panic::resume_unwind(payload);
         }
-        let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        let counts = Counts {
-            entries: std::mem::take(&mut frame.counts),
-            completed_peak: clamp(ctx.st_peak),
-            last: (ctx.st_last_block != u64::MAX).then(|| {
-                (
-                    clamp(ctx.st_last_block),
-                    clamp(ctx.st_last_height),
-                    clamp(ctx.st_last_depth),
-                )
-            }),
-            peak_depth: clamp(ctx.st_peak_depth),
-            at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
-        };
+        if let Some(counts) = counts {
+            let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            *counts = Counts {
+                entries: std::mem::take(&mut *frame.counts),
+                completed_peak: clamp(ctx.st_peak),
+                last: (ctx.st_last_block != u64::MAX).then(|| {
+                    (
+                        clamp(ctx.st_last_block),
+                        clamp(ctx.st_last_height),
+                        clamp(ctx.st_last_depth),
+                    )
+                }),
+                peak_depth: clamp(ctx.st_peak_depth),
+                at_charge: status != rt::STATUS_OK && ctx.err_code == rt::Exit::OutOfGas as u32,
+            };
+        }
         let exec = if status == rt::STATUS_OK {
-            frame.write_back();
             let sp = (ctx.sp as usize).min(stack.len());
             Exec {
                 result: Ok(()),
@@ -633,17 +635,32 @@ impl NativeCode {
                 gas_used: gas_limit - gas_left,
             }
         };
-        let spare = frame.spare();
-        let _ = SPARE.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                *s = Some(spare);
-            }
-        });
-        (exec, counts)
+        drop(frame);
+        scratch.give_back();
+        exec
+    }
+}
+
+/// The failure of a run given a memory with fewer static cells than the code has keys (a
+/// memory made for another program).
+#[cold]
+#[inline(never)]
+fn few_cells(cells: usize, keys: usize) -> Exec {
+    let e = VmError::new(
+        ErrorKind::EngineFailure,
+        format!(
+            "the JIT engine failed: the memory has {cells} static slots, the code names {keys}"
+        ),
+    );
+    Exec {
+        result: Err(e),
+        stack: Vec::new(),
+        gas_used: 0,
     }
 }
 
 /// The statistics native code kept during one run.
+#[derive(Default)]
 struct Counts {
     entries: Vec<u64>,
     completed_peak: u32,
@@ -663,7 +680,7 @@ impl Execute for NativeCode {
         memory: &mut Memory,
         gas_limit: u64,
     ) -> Exec {
-        self.execute_inner(env, host, memory, gas_limit).0
+        self.execute_inner(env, host, memory, gas_limit, None)
     }
 
     fn execute_counted<H: Host + ?Sized>(
@@ -688,7 +705,8 @@ impl Execute for NativeCode {
             };
             return (exec, Stop::ChargeFailed);
         }
-        let (exec, counts) = self.execute_inner(env, host, memory, gas_limit);
+        let mut counts = Counts::default();
+        let exec = self.execute_inner(env, host, memory, gas_limit, Some(&mut counts));
         // The shapes match by construction (one counter per block of `analysis`); should
         // they not, the tally stays empty rather than wrong in part.
         if let Some(t) = Tally::from_parts(

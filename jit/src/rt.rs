@@ -15,6 +15,7 @@ use coopvm_core::host::{dispatch, dispatch_system, Env, Host};
 use coopvm_core::isa::{HostOp, SystemOp, MAX_HOST_ARGS};
 use coopvm_core::memory::Memory;
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -130,11 +131,17 @@ pub(crate) struct Ctx {
     pub rets: *mut u32,
     /// Capacity of `rets`.
     pub ret_cap: u64,
-    /// Static memory slots' values. Native code keeps the slots it uses most in registers,
-    /// loaded on entry and written back here when the run succeeds.
-    pub slots: *mut i64,
-    /// Per static slot: 1 if it holds a value.
-    pub present: *mut u8,
+    /// The static memory slots: the memory's own cells (`Memory::static_cells`, cell `k`
+    /// holding static key `k`; an `Option<i64>` laid out as the dense cells are, see
+    /// `coopvm_core::memory::INT_CELL_PRESENT`). Native code keeps the slots it uses most in
+    /// registers, loaded on entry and written back here when the run succeeds (an empty
+    /// slot's value goes to [`Ctx::sink`] instead); a slot is created only through the
+    /// `store_new` trampoline. A trampoline that calls the memory refreshes this pointer, and
+    /// native code loads it again after any call.
+    pub slots: *mut Option<i64>,
+    /// Where the write-back at a successful end puts the register value of a slot that holds
+    /// none (never read).
+    pub sink: i64,
     /// Final stack height (on success).
     pub sp: u64,
     /// Why the run failed ([`Exit`]).
@@ -145,20 +152,14 @@ pub(crate) struct Ctx {
     pub err_a: i64,
     /// Second detail of the failure.
     pub err_b: i64,
-    /// Trampolines, one per host-call arity.
+    /// Trampolines, one per host-call arity (generic over the run's host type). The other
+    /// trampolines are not: native code calls them at addresses fixed when it is compiled
+    /// ([`Fixed`], [`system_addr`]), so no run writes them here.
     pub host0: Host0,
     pub host1: Host1,
     pub host2: Host2,
     pub host3: Host3,
     pub host4: Host4,
-    pub store_new: StoreNewFn,
-    pub store_dyn: StoreDynFn,
-    pub load_dyn: LoadDynFn,
-    pub grow_rets: GrowFn,
-    pub tstore: TStoreFn,
-    pub tload: TLoadFn,
-    /// [`SYSTEM`]: the system opcodes' trampolines, by index in `SystemOp::ALL`.
-    pub system: *const SysFn,
     /// The [`Frame`] (type-erased; the trampolines know its type).
     pub frame: *mut c_void,
     /// The memory's dense integer keys (`Memory::dense_keys`), which native code reads and
@@ -198,7 +199,7 @@ pub(crate) mod off {
     pub const RETS: i32 = offset_of!(Ctx, rets) as i32;
     pub const RET_CAP: i32 = offset_of!(Ctx, ret_cap) as i32;
     pub const SLOTS: i32 = offset_of!(Ctx, slots) as i32;
-    pub const PRESENT: i32 = offset_of!(Ctx, present) as i32;
+    pub const SINK: i32 = offset_of!(Ctx, sink) as i32;
     pub const SP: i32 = offset_of!(Ctx, sp) as i32;
     pub const ERR_CODE: i32 = offset_of!(Ctx, err_code) as i32;
     pub const ERR_PC: i32 = offset_of!(Ctx, err_pc) as i32;
@@ -211,13 +212,6 @@ pub(crate) mod off {
         offset_of!(Ctx, host3) as i32,
         offset_of!(Ctx, host4) as i32,
     ];
-    pub const STORE_NEW: i32 = offset_of!(Ctx, store_new) as i32;
-    pub const STORE_DYN: i32 = offset_of!(Ctx, store_dyn) as i32;
-    pub const LOAD_DYN: i32 = offset_of!(Ctx, load_dyn) as i32;
-    pub const GROW_RETS: i32 = offset_of!(Ctx, grow_rets) as i32;
-    pub const TSTORE: i32 = offset_of!(Ctx, tstore) as i32;
-    pub const TLOAD: i32 = offset_of!(Ctx, tload) as i32;
-    pub const SYSTEM: i32 = offset_of!(Ctx, system) as i32;
     pub const COUNTS: i32 = offset_of!(Ctx, counts) as i32;
     pub const DENSE: i32 = offset_of!(Ctx, dense) as i32;
     pub const DENSE_LEN: i32 = offset_of!(Ctx, dense_len) as i32;
@@ -259,53 +253,94 @@ pub(crate) struct Base<'a, 'e> {
     pub memory: &'a mut Memory,
     pub gas_limit: u64,
     pub call_depth: u32,
-    pub rets: Vec<u32>,
-    pub slots: Vec<i64>,
-    pub present: Vec<u8>,
+    /// The return stack (see [`Scratch::rets`]).
+    pub rets: &'a mut Vec<u32>,
     pub error: Option<VmError>,
     pub panic: Option<Box<dyn Any + Send + 'static>>,
-    /// Entries per basic block (empty unless the code keeps statistics).
-    pub counts: Vec<u64>,
-    /// [`Ctx::dense_room`] as the last [`Base::refresh_dense`] set it.
+    /// Entries per basic block (see [`Scratch::counts`]).
+    pub counts: &'a mut Vec<u64>,
+    /// [`Ctx::dense_room`] as the last [`Base::refresh_memory`] set it.
     pub dense_room: u64,
 }
 
+/// The buffers of a run besides the memory, kept per thread from one run to the next
+/// ([`Scratch::take`], [`Scratch::give_back`]): nothing in them is read before the run
+/// writes it, so what a run left there is never observed by another.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The value stack (`limits.stack` values).
+    pub stack: Vec<i64>,
+    /// The return stack, for code with subroutines: at least `call_depth` entries when that
+    /// is at most [`PREALLOC_RETS`], else at least 64 (native code grows it).
+    pub rets: Vec<u32>,
+    /// Entries per basic block, for code that keeps statistics (zeroed by each such run).
+    pub counts: Vec<u64>,
+}
+
+thread_local! {
+    /// The buffers of the last run on this thread.
+    static SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
+    /// A second set, for a run nested in another on this thread (a host's contract call),
+    /// which finds [`SCRATCH`] taken.
+    static NESTED_SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
+}
+
+impl Scratch {
+    /// This thread's buffers, or the nested runs' ones, or new ones if a run on this thread
+    /// holds both. A run a panic unwinds out of drops its buffers; the next run makes others.
+    #[inline]
+    pub fn take() -> Box<Scratch> {
+        if let Some(s) = SCRATCH.try_with(Cell::take).ok().flatten() {
+            return s;
+        }
+        NESTED_SCRATCH
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `self` for the thread's next run; the buffers kept before (a nested run's,
+    /// given back first) become the nested runs' ones. A return stack grown past
+    /// [`PREALLOC_RETS`] entries is not kept.
+    #[inline(always)]
+    pub fn give_back(mut self: Box<Self>) {
+        if self.rets.len() > PREALLOC_RETS as usize {
+            self.rets = Vec::new();
+        }
+        if let Ok(Some(old)) = SCRATCH.try_with(|s| s.replace(Some(self))) {
+            let _ = NESTED_SCRATCH.try_with(|s| s.set(Some(old)));
+        }
+    }
+}
+
 impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
-    /// A frame for one run, with the static slots copied out of `memory` into `spare`'s
-    /// buffers (reused, not reallocated; [`Base::spare`] gives them back); code without
-    /// subroutines (`calls` false) gets no return stack.
+    /// A frame for one run, with `rets` (code with subroutines, `calls`, gets a return stack
+    /// there; see [`Scratch::rets`]) and `counts` (see [`Scratch::counts`]). Native code
+    /// works on the memory's own static cells, which must be at least as many as the code's
+    /// static keys (`NativeCode::execute_inner` checks).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn new(
         env: &'a mut Env<'e>,
         host: &'a mut H,
         memory: &'a mut Memory,
-        keys: usize,
         gas_limit: u64,
         call_depth: u32,
         calls: bool,
-        spare: Spare,
+        rets: &'a mut Vec<u32>,
+        counts: &'a mut Vec<u64>,
     ) -> Self {
-        let Spare {
-            mut slots,
-            mut present,
-        } = spare;
-        slots.clear();
-        slots.resize(keys, 0);
-        present.clear();
-        present.resize(keys, 0);
-        for (slot, (value, flag)) in slots.iter_mut().zip(present.iter_mut()).enumerate() {
-            if let Ok(v) = memory.load(slot as u32) {
-                *value = v;
-                *flag = 1;
+        if calls {
+            let need = if call_depth <= PREALLOC_RETS {
+                call_depth as usize
+            } else {
+                64
+            };
+            if rets.len() < need {
+                rets.resize(need, 0);
             }
         }
-        let rets = if !calls {
-            Vec::new()
-        } else if call_depth <= PREALLOC_RETS {
-            vec![0; call_depth as usize]
-        } else {
-            vec![0; 64]
-        };
         Frame {
             base: Base {
                 env,
@@ -313,11 +348,9 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
                 gas_limit,
                 call_depth,
                 rets,
-                slots,
-                present,
                 error: None,
                 panic: None,
-                counts: Vec::new(),
+                counts,
                 dense_room: 0,
             },
             host,
@@ -331,8 +364,8 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             stack: stack.as_mut_ptr(),
             rets: self.rets.as_mut_ptr(),
             ret_cap: self.rets.len() as u64,
-            slots: self.slots.as_mut_ptr(),
-            present: self.present.as_mut_ptr(),
+            slots: std::ptr::null_mut(),
+            sink: 0,
             sp: 0,
             err_code: 0,
             err_pc: 0,
@@ -343,13 +376,6 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             host2: host2::<H>,
             host3: host3::<H>,
             host4: host4::<H>,
-            store_new,
-            store_dyn,
-            load_dyn,
-            grow_rets,
-            tstore,
-            tload,
-            system: SYSTEM.as_ptr(),
             frame: self as *mut Self as *mut c_void,
             dense: std::ptr::null_mut(),
             dense_len: 0,
@@ -362,21 +388,14 @@ impl<'a, 'e, H: Host + ?Sized> Frame<'a, 'e, H> {
             st_last_depth: 0,
             st_peak_depth: 0,
         };
-        self.base.refresh_dense(&mut ctx);
+        self.base.refresh_memory(&mut ctx);
         ctx
     }
 }
 
-/// Buffers of a finished run's frame, for the next run on the thread.
-#[derive(Default)]
-pub(crate) struct Spare {
-    slots: Vec<i64>,
-    present: Vec<u8>,
-}
-
 impl Base<'_, '_> {
     /// Counts the keys native code created in the dense cells since the last
-    /// [`Base::refresh_dense`] into the memory: before anything else uses the memory.
+    /// [`Base::refresh_memory`] into the memory: before anything else uses the memory.
     #[inline]
     pub fn sync_dense(&mut self, ctx: &Ctx) {
         let made = self.dense_room.saturating_sub(ctx.dense_room);
@@ -387,34 +406,16 @@ impl Base<'_, '_> {
         }
     }
 
-    /// Points `ctx` at the memory's dense cells as they are now (after [`Base::sync_dense`]
-    /// and anything that may have moved them).
+    /// Points `ctx` at the memory's static and dense cells as they are now (after
+    /// [`Base::sync_dense`] and anything that may have moved them).
     #[inline]
-    pub fn refresh_dense(&mut self, ctx: &mut Ctx) {
+    pub fn refresh_memory(&mut self, ctx: &mut Ctx) {
+        ctx.slots = self.memory.static_cells();
         let d = self.memory.dense_keys();
         ctx.dense = d.cells;
         ctx.dense_len = d.len;
         ctx.dense_room = u64::from(d.room);
         self.dense_room = ctx.dense_room;
-    }
-
-    /// The frame's slot buffers, for [`Frame::new`] of a later run.
-    pub fn spare(&mut self) -> Spare {
-        Spare {
-            slots: std::mem::take(&mut self.slots),
-            present: std::mem::take(&mut self.present),
-        }
-    }
-
-    /// Writes the static slots back into memory (after a successful run). The slots that hold
-    /// a value all existed in memory already, so no store can fail or add a key.
-    pub fn write_back(&mut self) {
-        for (slot, (&value, &flag)) in self.slots.iter().zip(&self.present).enumerate() {
-            if flag != 0 {
-                // Cannot fail: the key exists (it was loaded or created through `store_new`).
-                let _ = self.memory.store(slot as u32, value);
-            }
-        }
     }
 
     /// The error a failed run reports, built from the exit code in `ctx` exactly as the
@@ -594,6 +595,50 @@ unsafe extern "C" fn host4<H: Host + ?Sized>(
     unsafe { host_call::<H>(ctx, op, gas, &[a, b, c, d]) }
 }
 
+/// The trampolines that do not depend on the host's type, which native code calls at a fixed
+/// address ([`Fixed::addr`]): they are functions of this process, so the address holds for as
+/// long as any code compiled in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fixed {
+    /// [`StoreNewFn`].
+    StoreNew,
+    /// [`StoreDynFn`].
+    StoreDyn,
+    /// [`LoadDynFn`].
+    LoadDyn,
+    /// [`GrowFn`].
+    GrowRets,
+    /// [`TStoreFn`].
+    TStore,
+    /// [`TLoadFn`].
+    TLoad,
+}
+
+impl Fixed {
+    /// The trampoline's address.
+    pub fn addr(self) -> i64 {
+        let f = match self {
+            Fixed::StoreNew => store_new as StoreNewFn as usize,
+            Fixed::StoreDyn => store_dyn as StoreDynFn as usize,
+            Fixed::LoadDyn => load_dyn as LoadDynFn as usize,
+            Fixed::GrowRets => grow_rets as GrowFn as usize,
+            Fixed::TStore => tstore as TStoreFn as usize,
+            Fixed::TLoad => tload as TLoadFn as usize,
+        };
+        f as i64
+    }
+}
+
+/// The address of the trampoline of system opcode `SystemOp::ALL[index]` ([`SYSTEM`]).
+pub(crate) fn system_addr(index: usize) -> Option<i64> {
+    let f = SYSTEM.get(index)?;
+    // SAFETY: every variant of the union is a function pointer, of one size and with no
+    // invalid bit patterns among those `SYSTEM` holds; reading it as `s0` reads the address
+    // of whichever trampoline it holds, which is only ever called with its own signature.
+    let addr = unsafe { f.s0 } as usize;
+    Some(addr as i64)
+}
+
 /// A system opcode's trampoline, of its arity.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -685,21 +730,12 @@ unsafe extern "C" fn store_new(ctx: *mut Ctx, slot: u32, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
         plain::<()>(ctx, |ctx, frame| {
-            // The key count first (the store checks it against the limit), the dense
-            // cells' view after (their room changes).
+            // The key count first (the store checks it against the limit), the cells' view
+            // after (the dense cells' room changes).
             frame.sync_dense(ctx);
             let r = frame.memory.store(slot, value);
-            frame.refresh_dense(ctx);
-            r?;
-            let i = slot as usize;
-            if i < frame.slots.len() {
-                // SAFETY (covered by the enclosing `unsafe`): `ctx.slots`/`ctx.present` point
-                // at the frame's vectors, of this length; they are written through the same
-                // pointers native code uses.
-                *ctx.slots.add(i) = value;
-                *ctx.present.add(i) = 1;
-            }
-            Ok(())
+            frame.refresh_memory(ctx);
+            r
         })
     };
     status(r)
@@ -711,7 +747,7 @@ unsafe extern "C" fn store_dyn(ctx: *mut Ctx, key: i64, value: i64) -> u32 {
         plain::<()>(ctx, |ctx, frame| {
             frame.sync_dense(ctx);
             let r = frame.memory.store_dyn(key, value);
-            frame.refresh_dense(ctx);
+            frame.refresh_memory(ctx);
             r
         })
     };
@@ -748,12 +784,15 @@ unsafe extern "C" fn grow_rets(ctx: *mut Ctx) -> u32 {
 unsafe extern "C" fn tstore(ctx: *mut Ctx, dynamic: u32, key: i64, value: i64) -> u32 {
     // SAFETY: forwarded from native code, see `plain`.
     let r = unsafe {
-        plain::<()>(ctx, |_, frame| {
-            if dynamic != 0 {
+        plain::<()>(ctx, |ctx, frame| {
+            frame.sync_dense(ctx);
+            let r = if dynamic != 0 {
                 frame.memory.tstore_dyn(key, value)
             } else {
                 frame.memory.tstore(key as u32, value)
-            }
+            };
+            frame.refresh_memory(ctx);
+            r
         })
     };
     status(r)

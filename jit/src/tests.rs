@@ -505,8 +505,17 @@ fn internal_jit_errors_are_engine_failures() {
     let mut env = Env::new(&ctx, &c.id, &c.program.strings);
     let mut memory = Memory::new(&c.program, &c.state, 10);
     let mut host = NoHost;
-    let spare = Default::default();
-    let mut frame = Frame::new(&mut env, &mut host, &mut memory, 0, 100, 8, true, spare);
+    let (mut rets, mut counts) = (Vec::new(), Vec::new());
+    let mut frame = Frame::new(
+        &mut env,
+        &mut host,
+        &mut memory,
+        100,
+        8,
+        true,
+        &mut rets,
+        &mut counts,
+    );
     let mut stack = vec![0; 8];
     let mut native = frame.ctx(&mut stack, 100);
     // A return with no return site, a trampoline that failed without saying why, an exit
@@ -802,5 +811,241 @@ fn overflow_exits_report_operands_recovered_on_the_cold_path() {
         let gases: Vec<u64> = (0..=out.gas_used.min(3_000) + 1).collect();
         let v = verified(src, Limits::default());
         same_gas(src, Limits::default(), &v.contract().state, &gases);
+    }
+}
+
+/// A host whose `getreputation` runs another contract on the same thread (a nested run, as a
+/// host's contract call does) and returns the top of its stack, or -1 if it failed; any other
+/// host operation panics.
+struct Nesting<F: FnMut() -> Outcome>(F);
+
+impl<F: FnMut() -> Outcome> coopvm_core::Host for Nesting<F> {
+    fn get_reputation(
+        &mut self,
+        _: &mut coopvm_core::HostCx,
+        _: &str,
+    ) -> coopvm_core::VmResult<i64> {
+        let out = (self.0)();
+        Ok(match out.result {
+            Ok(()) => out.stack.last().copied().unwrap_or(0),
+            Err(_) => -1,
+        })
+    }
+
+    fn create_cooperative(
+        &mut self,
+        _: &mut coopvm_core::HostCx,
+        _: &str,
+        _: i64,
+    ) -> coopvm_core::VmResult<()> {
+        panic!("host bug")
+    }
+}
+
+/// Runs `src` on the interpreter and on the JIT (every run on this thread, one after the
+/// other) and asserts identical outcomes.
+fn agree(v: &coopvm_core::Verified, code: &crate::NativeCode, state: &State, gas: u64) -> Outcome {
+    let ctx = ctx();
+    let params = RunParams::new(&ctx, state, gas);
+    let want = run(&coopvm_interp::lower(v), v, params, &mut NoHost);
+    let got = run(code, v, params, &mut NoHost);
+    assert_eq!(got, want, "with gas {gas}");
+    got
+}
+
+/// Six static keys (more than live in registers), values crossing a call in the value stack,
+/// and a division by the input's key `d`, which fails when it is zero.
+const WIDE: &str = "push 1\nstore a\npush 2\nstore b\npush 3\nstore c\npush 4\nstore e\n\
+                    push 5\nstore f\nload a\nload b\nload c\ncall g\nhalt\n\
+                    g: load e\nload f\nadd\nload d\ndiv\nstore f\nload f\nload e\nadd\nstore g\nreturn\n";
+
+#[test]
+fn a_run_after_a_failing_run_or_another_contract_sees_only_its_own_state() {
+    let wide = verified(WIDE, Limits::default());
+    let wide_code = compile(&wide).unwrap();
+    let other = verified(
+        "push 7\nstore x\npush 8\npush 9\ncall h\nhalt\nh: mul\nload x\nadd\nreturn\n",
+        Limits::default(),
+    );
+    let other_code = compile(&other).unwrap();
+    let ok = State::from([("d".into(), 3), ("g".into(), 100)]);
+    let failing = State::from([("d".into(), 0), ("g".into(), 100)]);
+    let first = agree(&wide, &wide_code, &ok, 10_000);
+    assert_eq!(first.stack, vec![1, 2, 3]);
+    assert_eq!(first.state["g"], (4 + 5) / 3 + 4);
+    for _ in 0..3 {
+        // The failing run wrote some keys before failing; the next runs see none of it.
+        let failed = agree(&wide, &wide_code, &failing, 10_000);
+        assert_eq!(failed.result.unwrap_err().kind, ErrorKind::DivisionByZero);
+        assert_eq!(failed.state, failing);
+        // Out of gas part-way, after the stores.
+        let short = agree(&wide, &wide_code, &ok, 20);
+        assert_eq!(short.result.unwrap_err().kind, ErrorKind::OutOfGas);
+        assert_eq!(
+            agree(&other, &other_code, &State::new(), 10_000).stack,
+            vec![79]
+        );
+        assert_eq!(agree(&wide, &wide_code, &ok, 10_000), first);
+    }
+}
+
+#[test]
+fn a_run_after_a_host_panic_agrees_with_the_interpreter() {
+    // The panic happens inside a subroutine, with the caller's values in the value stack.
+    let v = verified(
+        "push 1\nstore k\npush 5\ncall f\nhalt\nf: push \"x\"\npush 1\ncreatecooperative\nreturn\n",
+        Limits::default(),
+    );
+    let code = compile(&v).unwrap();
+    let ctx = ctx();
+    let state = State::new();
+    let params = RunParams::new(&ctx, &state, 1_000);
+    let mut host = Nesting(|| unreachable!("not called"));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&code, &v, params, &mut host)
+    }));
+    let payload = caught.expect_err("the host's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"host bug"));
+    let wide = verified(WIDE, Limits::default());
+    let wide_code = compile(&wide).unwrap();
+    let ok = State::from([("d".into(), 3)]);
+    for _ in 0..2 {
+        assert_eq!(agree(&wide, &wide_code, &ok, 10_000).stack, vec![1, 2, 3]);
+    }
+}
+
+#[test]
+fn nested_runs_on_one_thread_use_buffers_of_their_own() {
+    // The outer contract holds values in the value stack (below a call) and in static slots
+    // while its host call runs a contract that fills its own stack and slots; the innermost
+    // is nested twice.
+    let outer_src = "push 10\nstore k\npush 11\npush 12\ncall f\nload k\nhalt\n\
+                     f: push \"did:x\"\ngetreputation\nadd\nload k\nadd\nreturn\n";
+    let middle_src = "push 20\nstore k\npush 21\npush 22\ncall f\nload k\nadd\nhalt\n\
+                      f: push \"did:y\"\ngetreputation\nmul\nreturn\n";
+    let inner_src = WIDE;
+    let outer = verified(outer_src, Limits::default());
+    let middle = verified(middle_src, Limits::default());
+    let inner = verified(inner_src, Limits::default());
+    let ctx = ctx();
+    let empty = State::new();
+    let inner_state = State::from([("d".into(), 3)]);
+    let failing_state = State::from([("d".into(), 0)]);
+    for inner_state in [&inner_state, &failing_state] {
+        // Each level run by the interpreter, then each by the JIT.
+        let interp = |v: &coopvm_core::Verified| coopvm_interp::lower(v);
+        let (oi, mi, ii) = (interp(&outer), interp(&middle), interp(&inner));
+        let (oj, mj, ij) = (
+            compile(&outer).unwrap(),
+            compile(&middle).unwrap(),
+            compile(&inner).unwrap(),
+        );
+        let want = {
+            let mut host = Nesting(|| {
+                let mut host = Nesting(|| {
+                    run(
+                        &ii,
+                        &inner,
+                        RunParams::new(&ctx, inner_state, 10_000),
+                        &mut NoHost,
+                    )
+                });
+                run(
+                    &mi,
+                    &middle,
+                    RunParams::new(&ctx, &empty, 10_000),
+                    &mut host,
+                )
+            });
+            run(&oi, &outer, RunParams::new(&ctx, &empty, 10_000), &mut host)
+        };
+        for _ in 0..3 {
+            let got = {
+                let mut host = Nesting(|| {
+                    let mut host = Nesting(|| {
+                        run(
+                            &ij,
+                            &inner,
+                            RunParams::new(&ctx, inner_state, 10_000),
+                            &mut NoHost,
+                        )
+                    });
+                    run(
+                        &mj,
+                        &middle,
+                        RunParams::new(&ctx, &empty, 10_000),
+                        &mut host,
+                    )
+                });
+                run(&oj, &outer, RunParams::new(&ctx, &empty, 10_000), &mut host)
+            };
+            assert_eq!(got, want);
+        }
+        // The middle's top is 22 times the innermost's top (-1 if it failed) plus 20.
+        let innermost = if std::ptr::eq(inner_state, &failing_state) {
+            -1
+        } else {
+            3
+        };
+        let top = 12 + (22 * innermost + 20) + 10;
+        assert_eq!(want.stack, vec![11, top, 10], "{:?}", want.result);
+    }
+}
+
+#[test]
+fn a_memory_with_fewer_static_cells_than_the_code_is_refused() {
+    use coopvm_core::host::Env;
+    use coopvm_core::memory::Memory;
+    use coopvm_core::run::Execute;
+    // A memory made for a program with fewer keys than the code's: native code works on the
+    // memory's cells in place, so the run is refused before anything runs.
+    let v = verified(WIDE, Limits::default());
+    let code = compile(&v).unwrap();
+    let ctx = ctx();
+    let keys = &v.contract().program.keys;
+    for short in 0..=keys.len() {
+        let program = coopvm_core::Program {
+            keys: keys[..short].to_vec(),
+            ..Default::default()
+        };
+        let state = State::from([("d".into(), 3)]);
+        let mut env = Env::new(&ctx, "t", &v.contract().program.strings);
+        let mut memory = Memory::new(&program, &state, 100);
+        let got = code.execute(&mut env, &mut NoHost, &mut memory, 10_000);
+        if short == keys.len() {
+            assert_eq!(got.stack, vec![1, 2, 3]);
+        } else {
+            let e = got.result.unwrap_err();
+            assert_eq!((e.kind, got.gas_used), (ErrorKind::EngineFailure, 0));
+            assert!(e.message.contains("static slots"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn statistics_of_runs_one_after_another_agree_with_the_interpreter() {
+    // Counted runs of contracts with different block counts on one thread, a failing one
+    // between them: each starts from zeroed counters.
+    let a = verified(include_str!("../../examples/fib.casm"), Limits::default());
+    let b = verified(WIDE, Limits::default());
+    let (ca, cb) = (compile_counted(&a).unwrap(), compile_counted(&b).unwrap());
+    let (la, lb) = (coopvm_interp::lower(&a), coopvm_interp::lower(&b));
+    let ctx = ctx();
+    let fine = State::from([("d".into(), 3)]);
+    let failing = State::from([("d".into(), 0)]);
+    for _ in 0..2 {
+        for (v, code, lowered, state) in [
+            (&a, &ca, &la, State::new()),
+            (&b, &cb, &lb, failing.clone()),
+            (&b, &cb, &lb, fine.clone()),
+        ] {
+            let params = RunParams::new(&ctx, &state, 1_000_000);
+            let mut want = run_with_stats(lowered, v, params, &mut NoHost);
+            let mut got = run_with_stats(code, v, params, &mut NoHost);
+            (want.1.wall_time_ns, got.1.wall_time_ns) = (0, 0);
+            assert_eq!(got, want);
+            // Plain runs of counted code in between do not disturb the next counted run.
+            assert_eq!(run(code, v, params, &mut NoHost), want.0);
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! module docs of [`super`]).
 
 use super::{Arg, Lower};
-use crate::rt::{off, Exit, PREALLOC_RETS};
+use crate::rt::{off, Exit, Fixed, PREALLOC_RETS};
 use crate::JitError;
 use coopvm_core::isa::Op;
 use coopvm_core::verify::{Analysis, NONE};
@@ -188,7 +188,7 @@ impl Lower<'_, '_> {
         self.b.ins().brif(room, push, &[], grow, &[]);
         self.b.switch_to_block(grow);
         let ctx = self.ctx;
-        let status = self.trampoline(off::GROW_RETS, self.sigs.grow, &[ctx])[0];
+        let status = self.trampoline(Fixed::GrowRets, self.sigs.grow, &[ctx])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
         self.b.ins().jump(push, &[]);

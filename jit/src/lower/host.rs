@@ -4,12 +4,10 @@
 //! `crate::rt::SYSTEM`); arguments and gas go in registers.
 
 use super::{Lower, Sigs};
-use crate::rt::{off, Exit, FAILED};
+use crate::rt::{off, system_addr, Exit, Fixed, FAILED};
 use coopvm_core::isa::{HostOp, SystemOp};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{
-    types, AbiParam, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
-};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, SigRef, Signature, Type, Value};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 
@@ -64,8 +62,16 @@ fn tramp_sig(call_conv: CallConv, params: &[Type], returns: usize) -> Signature 
 }
 
 impl Lower<'_, '_> {
-    /// Calls a trampoline loaded from the context block at `offset`; its results.
-    pub(super) fn trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
+    /// Calls the host-independent trampoline `f`, at its fixed address; its results.
+    pub(super) fn trampoline(&mut self, f: Fixed, sig: SigRef, args: &[Value]) -> Vec<Value> {
+        self.flush();
+        let f = self.b.ins().iconst(self.ptr, f.addr());
+        let call = self.b.ins().call_indirect(sig, f, args);
+        self.b.inst_results(call).to_vec()
+    }
+
+    /// Calls the host trampoline loaded from the context block at `offset`; its results.
+    fn host_trampoline(&mut self, offset: i32, sig: SigRef, args: &[Value]) -> Vec<Value> {
         self.flush();
         let f = self.ctx_ptr(offset);
         let call = self.b.ins().call_indirect(sig, f, args);
@@ -101,7 +107,7 @@ impl Lower<'_, '_> {
             args.push(self.get(h - pops + i));
         }
         let n = pops as usize;
-        let r = self.trampoline(off::HOST[n], self.sigs.host[n], &args);
+        let r = self.host_trampoline(off::HOST[n], self.sigs.host[n], &args);
         self.check_pair(r[1], pc);
         self.b.def_var(self.gas, r[1]);
         if info.pushes == 1 {
@@ -110,7 +116,7 @@ impl Lower<'_, '_> {
     }
 
     /// The system opcode `op` at `pc`, frame height `h`: a call of its own trampoline (loaded
-    /// from the table `crate::rt::SYSTEM`), with the gas left and its arguments in
+    /// at its fixed address, from `crate::rt::SYSTEM`), with the gas left and its arguments in
     /// registers, like [`Lower::host`].
     fn system(&mut self, pc: u32, op: SystemOp, h: u32) {
         let info = op.host().info();
@@ -125,11 +131,10 @@ impl Lower<'_, '_> {
             args.push(self.get(h - pops + i));
         }
         self.flush();
-        let table = self.ctx_ptr(off::SYSTEM);
-        // The table is a `static`: never written.
-        let flags = MemFlags::trusted().with_readonly().with_can_move();
-        let offset = (index * std::mem::size_of::<crate::rt::SysFn>()) as i32;
-        let f = self.b.ins().load(self.ptr, flags, table, offset);
+        // Every system opcode is in `SystemOp::ALL`, so it has a trampoline.
+        let addr = system_addr(index).unwrap_or(0);
+        debug_assert_ne!(addr, 0, "no trampoline for {op:?}");
+        let f = self.b.ins().iconst(self.ptr, addr);
         let n = pops as usize;
         let call = self.b.ins().call_indirect(self.sigs.system[n], f, &args);
         let r = self.b.inst_results(call).to_vec();

@@ -2,7 +2,9 @@
 //! most used) are variables: loaded when the run starts, written back when it succeeds; a
 //! `load` or `store` of a key the presence analysis proves present is a plain register move,
 //! any other tests the key's presence flag, itself a register. Other static keys are read and
-//! written in the context block's slots. Creating a static key goes through a trampoline
+//! written in the memory's own static cells (`Memory::static_cells`, `Option<i64>` laid out
+//! as the dense cells are), whose pointer is in the context block and loaded again after any
+//! call. Creating a static key goes through a trampoline
 //! into `coopvm_core::memory::Memory` (which counts keys against the limit). A dynamic
 //! access (the key on the stack) to a key within the memory's dense integer-key cells is
 //! done in place (one bounds test, one presence test; a new key also takes one unit of the
@@ -11,28 +13,64 @@
 //! (`tstore`/`tload`) goes through a trampoline too.
 
 use super::{Arg, Lower};
-use crate::rt::{off, Exit};
+use crate::rt::{off, Exit, Fixed};
 use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_SHIFT, INT_CELL_VALUE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AliasRegion, Block, InstBuilder, MemFlags, Value};
 
-/// Accesses to the dense integer-key cells: they never alias the context block, the value
-/// stack or the static slots (the optimizer may keep a context field's value across them).
-const CELL: MemFlags = MemFlags::trusted().with_alias_region(Some(AliasRegion::Heap));
+/// Accesses to the memory's cells (dense integer keys, static slots): they never alias the
+/// context block or the value stack (the optimizer may keep a context field's value across
+/// them).
+pub(super) const CELL: MemFlags = MemFlags::trusted().with_alias_region(Some(AliasRegion::Heap));
+
+/// The load of the static cells' pointer from the context block: not read-only (a trampoline
+/// that calls the memory refreshes it), in a region of its own so that stores to the cells
+/// and to other context fields do not make the optimizer load it again.
+pub(super) const SLOTS_PTR: MemFlags =
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::Vmctx));
+
+impl Lower<'_, '_> {
+    /// The static cells' pointer ([`crate::rt::Ctx::slots`]).
+    pub(super) fn slot_cells(&mut self) -> Value {
+        self.b.ins().load(self.ptr, SLOTS_PTR, self.ctx, off::SLOTS)
+    }
+
+    /// The base and offset of the `field` (`INT_CELL_PRESENT` or `INT_CELL_VALUE`) of static
+    /// cell `slot`.
+    pub(super) fn slot_field(&mut self, slot: u32, field: i32) -> (Value, i32) {
+        let cells = self.slot_cells();
+        slot_field_at(&mut self.b, cells, slot, field)
+    }
+}
+
+/// The base and offset of the `field` of static cell `slot` of `cells`: the offset alone when
+/// it fits an immediate (it does for every key count a program can have), else the address
+/// computed.
+pub(super) fn slot_field_at(
+    b: &mut cranelift_frontend::FunctionBuilder<'_>,
+    cells: Value,
+    slot: u32,
+    field: i32,
+) -> (Value, i32) {
+    let at = (i64::from(slot) << INT_CELL_SHIFT) + i64::from(field);
+    match i32::try_from(at) {
+        Ok(at) => (cells, at),
+        Err(_) => (b.ins().iadd_imm(cells, at), 0),
+    }
+}
 
 impl Lower<'_, '_> {
     /// `store K` (slot `slot`) at `pc`, frame height `h`. A slot that holds a value is
     /// written in place; creating a key goes through memory.
     pub(super) fn store(&mut self, pc: u32, slot: u32, h: u32) {
-        let flags = MemFlags::trusted();
         let v = self.get(h - 1);
         let var = self.slot_vars.get(slot as usize).copied().flatten();
         if self.presence.proven(pc) {
             match var {
                 Some(var) => self.b.def_var(var.value, v),
                 None => {
-                    let base = self.ctx_ptr(off::SLOTS);
-                    self.b.ins().store(flags, v, base, (slot * 8) as i32);
+                    let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+                    self.b.ins().store(CELL, v, base, at);
                 }
             }
             return;
@@ -40,8 +78,8 @@ impl Lower<'_, '_> {
         let flag = match var {
             Some(var) => self.b.use_var(var.present),
             None => {
-                let base = self.ctx_ptr(off::PRESENT);
-                self.b.ins().load(types::I8, flags, base, slot as i32)
+                let (base, at) = self.slot_field(slot, INT_CELL_PRESENT);
+                self.b.ins().load(types::I8, CELL, base, at)
             }
         };
         self.flush();
@@ -53,8 +91,8 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(fast);
         self.b.seal_block(fast);
         if var.is_none() {
-            let base = self.ctx_ptr(off::SLOTS);
-            self.b.ins().store(flags, v, base, (slot * 8) as i32);
+            let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+            self.b.ins().store(CELL, v, base, at);
         }
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(slow);
@@ -74,7 +112,7 @@ impl Lower<'_, '_> {
     fn store_new(&mut self, pc: u32, slot: u32, v: Value) {
         let ctx = self.ctx;
         let s = self.b.ins().iconst(types::I32, i64::from(slot));
-        let status = self.trampoline(off::STORE_NEW, self.sigs.store_new, &[ctx, s, v])[0];
+        let status = self.trampoline(Fixed::StoreNew, self.sigs.store_new, &[ctx, s, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
     }
@@ -82,28 +120,31 @@ impl Lower<'_, '_> {
     /// `load K` (slot `slot`) at `pc`, frame height `h`; an empty slot exits with the
     /// memory's error.
     pub(super) fn load(&mut self, pc: u32, slot: u32, h: u32) {
-        let flags = MemFlags::trusted();
         let var = self.slot_vars.get(slot as usize).copied().flatten();
         let proven = self.presence.proven(pc);
         if !proven {
             let flag = match var {
                 Some(var) => self.b.use_var(var.present),
                 None => {
-                    let base = self.ctx_ptr(off::PRESENT);
-                    self.b.ins().load(types::I8, flags, base, slot as i32)
+                    let (base, at) = self.slot_field(slot, INT_CELL_PRESENT);
+                    self.b.ins().load(types::I8, CELL, base, at)
                 }
             };
             let missing = self.b.ins().icmp_imm(IntCC::Equal, flag, 0);
             let s = Some(Arg::Const(i64::from(slot)));
             self.fail_if(missing, Exit::LoadMissing, pc, s, None);
+            // From here on the key is known present: a register slot's flag is the constant
+            // (the write-back at the end then needs no test where every path loaded it).
+            if let Some(var) = var {
+                let one = self.b.ins().iconst(types::I8, 1);
+                self.b.def_var(var.present, one);
+            }
         }
         let v = match var {
             Some(var) => self.b.use_var(var.value),
             None => {
-                let base = self.ctx_ptr(off::SLOTS);
-                self.b
-                    .ins()
-                    .load(types::I64, flags, base, (slot * 8) as i32)
+                let (base, at) = self.slot_field(slot, INT_CELL_VALUE);
+                self.b.ins().load(types::I64, CELL, base, at)
             }
         };
         self.set(h, v);
@@ -168,7 +209,7 @@ impl Lower<'_, '_> {
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(slow);
         self.b.seal_block(slow);
-        let status = self.trampoline(off::STORE_DYN, self.sigs.store_dyn, &[ctx, key, v])[0];
+        let status = self.trampoline(Fixed::StoreDyn, self.sigs.store_dyn, &[ctx, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
         self.flush();
         self.b.ins().jump(cont, &[]);
@@ -197,7 +238,7 @@ impl Lower<'_, '_> {
         self.b.ins().jump(cont, &[v.into()]);
         self.b.switch_to_block(slow);
         self.b.seal_block(slow);
-        let r = self.trampoline(off::LOAD_DYN, self.sigs.load_dyn, &[ctx, key]);
+        let r = self.trampoline(Fixed::LoadDyn, self.sigs.load_dyn, &[ctx, key]);
         self.check_pair(r[1], pc);
         self.flush();
         self.b.ins().jump(cont, &[r[0].into()]);
@@ -219,7 +260,7 @@ impl Lower<'_, '_> {
             None => (1, self.get(h - 1), self.get(h - 2)),
         };
         let d = self.b.ins().iconst(types::I32, dynamic);
-        let status = self.trampoline(off::TSTORE, self.sigs.tstore, &[ctx, d, key, v])[0];
+        let status = self.trampoline(Fixed::TStore, self.sigs.tstore, &[ctx, d, key, v])[0];
         self.fail_if(status, Exit::Trampoline, pc, None, None);
     }
 
@@ -232,7 +273,7 @@ impl Lower<'_, '_> {
             None => (1, self.get(h - 1), h - 1),
         };
         let d = self.b.ins().iconst(types::I32, dynamic);
-        let r = self.trampoline(off::TLOAD, self.sigs.tload, &[ctx, d, key]);
+        let r = self.trampoline(Fixed::TLoad, self.sigs.tload, &[ctx, d, key]);
         self.check_pair(r[1], pc);
         self.set(at, r[0]);
     }

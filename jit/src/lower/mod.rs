@@ -16,12 +16,15 @@
 //!   Recursion thus needs no native stack, and a `halt` deep in a subroutine finds every
 //!   caller's values already in memory, so the reported stack is the interpreter's
 //!   ([`control`]).
-//! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines through
-//!   function pointers in the context block; no symbol or relocation is involved, so the same
-//!   lowering compiles for any 64-bit target ISA ([`host`], [`memory`]).
-//! - Static memory slots the contract uses most live in variables too (registers): loaded on
-//!   entry, written back once when the run succeeds; a `load`/`store` whose key the presence
-//!   analysis ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
+//! - Host opcodes and memory accesses that may fail call `extern "C"` trampolines: the
+//!   host's (generic over its type) through function pointers in the context block, the
+//!   others (memory, the return stack, system opcodes) at addresses fixed when the code is
+//!   compiled, as constants in it; no symbol or relocation is involved, so the same lowering
+//!   compiles for any 64-bit target ISA ([`host`], [`memory`]).
+//! - Static memory slots are the memory's own cells; the ones the contract uses most live in
+//!   variables too (registers): loaded on entry, written back into the cells once when the
+//!   run succeeds; a `load`/`store` whose key the presence analysis
+//!   ([`coopvm_core::presence`]) proves present needs no check at all ([`memory`]).
 //! - Gas lives in a variable: one compare-and-branch per basic block, never in memory until
 //!   the run ends; host calls take it (and their arguments) in registers and give it back.
 //! - Every failure branches to a small cold stub that jumps, with the exit code, the
@@ -45,6 +48,7 @@ use crate::JitError;
 use arith::{Checked, Division, Logic};
 use control::Site;
 use coopvm_core::isa::{Op, OpKind, PureOp};
+use coopvm_core::memory::{INT_CELL_PRESENT, INT_CELL_VALUE};
 use coopvm_core::presence::Presence;
 use coopvm_core::verify::{Analysis, Verified, NONE};
 use coopvm_core::{Insn, Limits};
@@ -67,7 +71,7 @@ pub(crate) fn signature(call_conv: CallConv, ptr: Type) -> Signature {
 }
 
 /// At most this many static slots live in registers (the most used ones); the others are
-/// read and written in the context block. Every register slot is live across the whole
+/// read and written in the memory's cells. Every register slot is live across the whole
 /// function, so this also bounds the SSA block parameters a join block can need for them.
 pub(crate) const MAX_SLOT_VARS: usize = 4;
 
@@ -378,16 +382,18 @@ impl<'a, 'f> Lower<'a, 'f> {
         if let Some(vars) = &stat_vars {
             vars.init(&mut b);
         }
-        // Register slots: loaded once here, written back by `done`.
-        let slots = b.ins().load(ptr, flags, ctx, off::SLOTS);
-        let present = b.ins().load(ptr, flags, ctx, off::PRESENT);
+        // Register slots: loaded once here from the memory's cells (an empty cell's value is
+        // never used), written back by `done`.
+        let cells = b.ins().load(ptr, memory::SLOTS_PTR, ctx, off::SLOTS);
         let mut slot_vars = vec![None; verified.contract().program.keys.len()];
         for &slot in &plan.slot_vars {
             let value = b.declare_var(types::I64);
             let present_var = b.declare_var(types::I8);
-            let v = b.ins().load(types::I64, flags, slots, (slot * 8) as i32);
+            let (base, at) = memory::slot_field_at(&mut b, cells, slot, INT_CELL_VALUE);
+            let v = b.ins().load(types::I64, memory::CELL, base, at);
             b.def_var(value, v);
-            let p = b.ins().load(types::I8, flags, present, slot as i32);
+            let (base, at) = memory::slot_field_at(&mut b, cells, slot, INT_CELL_PRESENT);
+            let p = b.ins().load(types::I8, memory::CELL, base, at);
             b.def_var(present_var, p);
             slot_vars[slot as usize] = Some(SlotVar {
                 value,
@@ -832,13 +838,21 @@ impl<'a, 'f> Lower<'a, 'f> {
             .enumerate()
             .filter_map(|(slot, v)| v.map(|v| (slot, v)))
             .collect();
-        let slots = self.ctx_ptr(off::SLOTS);
-        let present_ptr = self.ctx_ptr(off::PRESENT);
-        for (slot, v) in vars {
-            let value = self.b.use_var(v.value);
-            self.b.ins().store(flags, value, slots, (slot * 8) as i32);
-            let present = self.b.use_var(v.present);
-            self.b.ins().store(flags, present, present_ptr, slot as i32);
+        // A slot's presence changes only through `store_new`, which wrote the memory's cell:
+        // only the value goes back, and only into a cell that holds one (an empty slot's
+        // register goes to the sink), without a branch.
+        if !vars.is_empty() {
+            let cells = self.slot_cells();
+            let sink = self.b.ins().iadd_imm(ctx, i64::from(off::SINK));
+            for (slot, v) in vars {
+                let value = self.b.use_var(v.value);
+                let present = self.b.use_var(v.present);
+                let (base, at) = memory::slot_field_at(&mut self.b, cells, slot as u32, 0);
+                let cell = self.b.ins().iadd_imm(base, i64::from(at + INT_CELL_VALUE));
+                let to = self.b.ins().select(present, cell, sink);
+                // No alias region: the store may go to the context block.
+                self.b.ins().store(flags, value, to, 0);
+            }
         }
         self.write_stats();
         let ok = self.b.ins().iconst(types::I32, i64::from(STATUS_OK));
