@@ -654,7 +654,7 @@ fn few_cells(cells: usize, keys: usize) -> Exec {
     );
     Exec {
         result: Err(e),
-        stack: Vec::new(),
+        stack: Values::new(),
         gas_used: 0,
     }
 }
