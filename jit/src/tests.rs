@@ -932,7 +932,29 @@ fn nested_runs_on_one_thread_use_buffers_of_their_own() {
     let inner_state = State::from([("d".into(), 3)]);
     let failing_state = State::from([("d".into(), 0)]);
     for inner_state in [&inner_state, &failing_state] {
-        // Each level run by the interpreter, then each by the JIT.
+        // Each level run by the interpreter, then each by the JIT: the outer contract's
+        // host runs the middle one, whose host runs the innermost.
+        fn nested<E: coopvm_core::Execute>(
+            [o, m, i]: [&E; 3],
+            [outer, middle, inner]: [&coopvm_core::Verified; 3],
+            ctx: &ExecutionContext,
+            [empty, inner_state]: [&State; 2],
+        ) -> Outcome {
+            let mut host = Nesting(|| {
+                let mut host = Nesting(|| {
+                    run(
+                        i,
+                        inner,
+                        RunParams::new(ctx, inner_state, 10_000),
+                        &mut NoHost,
+                    )
+                });
+                run(m, middle, RunParams::new(ctx, empty, 10_000), &mut host)
+            });
+            run(o, outer, RunParams::new(ctx, empty, 10_000), &mut host)
+        }
+        let contracts = [&outer, &middle, &inner];
+        let states = [&empty, inner_state];
         let interp = |v: &coopvm_core::Verified| coopvm_interp::lower(v);
         let (oi, mi, ii) = (interp(&outer), interp(&middle), interp(&inner));
         let (oj, mj, ij) = (
@@ -940,46 +962,9 @@ fn nested_runs_on_one_thread_use_buffers_of_their_own() {
             compile(&middle).unwrap(),
             compile(&inner).unwrap(),
         );
-        let want = {
-            let mut host = Nesting(|| {
-                let mut host = Nesting(|| {
-                    run(
-                        &ii,
-                        &inner,
-                        RunParams::new(&ctx, inner_state, 10_000),
-                        &mut NoHost,
-                    )
-                });
-                run(
-                    &mi,
-                    &middle,
-                    RunParams::new(&ctx, &empty, 10_000),
-                    &mut host,
-                )
-            });
-            run(&oi, &outer, RunParams::new(&ctx, &empty, 10_000), &mut host)
-        };
+        let want = nested([&oi, &mi, &ii], contracts, &ctx, states);
         for _ in 0..3 {
-            let got = {
-                let mut host = Nesting(|| {
-                    let mut host = Nesting(|| {
-                        run(
-                            &ij,
-                            &inner,
-                            RunParams::new(&ctx, inner_state, 10_000),
-                            &mut NoHost,
-                        )
-                    });
-                    run(
-                        &mj,
-                        &middle,
-                        RunParams::new(&ctx, &empty, 10_000),
-                        &mut host,
-                    )
-                });
-                run(&oj, &outer, RunParams::new(&ctx, &empty, 10_000), &mut host)
-            };
-            assert_eq!(got, want);
+            assert_eq!(nested([&oj, &mj, &ij], contracts, &ctx, states), want);
         }
         // The middle's top is 22 times the innermost's top (-1 if it failed) plus 20.
         let innermost = if std::ptr::eq(inner_state, &failing_state) {
