@@ -43,7 +43,21 @@ impl ExecutionContext {
 /// let ctx = ExecutionContext { reputation_score: 3, ..Default::default() };
 /// assert!(preflight(&c, &ctx).is_err());
 /// ```
+#[inline]
 pub fn preflight(contract: &Contract, ctx: &ExecutionContext) -> Result<(), VmError> {
+    // Admitted (the common case, decided in line: most contracts require no permission).
+    if contract.permissions.iter().all(|p| ctx.has_permission(p))
+        && ctx.reputation_score >= contract.required_reputation
+    {
+        return Ok(());
+    }
+    refuse(contract, ctx)
+}
+
+/// Why `preflight` refuses: the first permission missing, else the reputation.
+#[cold]
+#[inline(never)]
+fn refuse(contract: &Contract, ctx: &ExecutionContext) -> Result<(), VmError> {
     if let Some(missing) = contract.permissions.iter().find(|p| !ctx.has_permission(p)) {
         return Err(VmError::new(
             ErrorKind::PermissionDenied,

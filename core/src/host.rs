@@ -407,10 +407,24 @@ impl<'a> Env<'a> {
     /// environment may be forgotten instead of dropped: that leaks nothing.
     #[inline]
     pub(crate) fn owns_nothing(&self) -> bool {
-        self.created.capacity() == 0
-            && self.events.capacity() == 0
-            && self.logs.capacity() == 0
-            && self.inputs.capacity() == 0
+        // Every field named, so that a new one must be judged here (a field owning heap
+        // memory that this test missed would leak with every run that forgets it).
+        let Env {
+            ctx: _,
+            contract_id: _,
+            calls: _,
+            constants: _,
+            created,
+            events,
+            logs,
+            host_calls: _,
+            failed_charge: _,
+            inputs,
+        } = self;
+        created.capacity() == 0
+            && events.capacity() == 0
+            && logs.capacity() == 0
+            && inputs.capacity() == 0
     }
 
     /// The handle of `s` among the run's created strings, adding it if new.

@@ -457,13 +457,6 @@ impl Drop for Pooled {
 #[inline]
 fn admit(contract: &crate::Contract, params: &RunParams<'_>) -> Result<(), VmError> {
     check_inputs(contract, params.args)?;
-    // A contract that requires no permission and no more reputation than the caller has
-    // passes `preflight` (the common case, decided here without a call).
-    if contract.permissions.is_empty()
-        && params.ctx.reputation_score >= contract.required_reputation
-    {
-        return Ok(());
-    }
     preflight(contract, params.ctx)
 }
 
